@@ -1,0 +1,85 @@
+"""harness: run one trial of a real Twisted server and measure it truthfully.
+
+The public face (other packages import only these names):
+
+- `Settings` and its knobs (`KNOBS`, `Reactor`, `WriteBatching`), validated on
+  construction; `Settings()` is Twisted's defaults.
+- Workloads: `EchoWorkload`, `StreamWorkload`, `make_workload`.
+- `run_trial(settings, workload, ...) -> TrialResult`.
+
+Errors: `SettingsError` (a knob or value) and `WorkloadError` (a workload or
+parameter) are both ValueErrors raised on construction, before anything runs.
+`run_trial` never raises for what happens in a trial: crashes, hangs, bind
+failures and refused settings come back as a `TrialResult` with a status.
+
+This package imports no Twisted: Twisted runs only in the server child
+(`harness._server_child`), so importing harness never installs a reactor.
+"""
+
+from harness._environment import current_environment, plan_cpus
+from harness._result import (
+    CLIENT_SATURATED_SHARE,
+    RESULT_FORMAT_VERSION,
+    CpuLayout,
+    Environment,
+    RepeatSample,
+    TrialResult,
+    TrialStatus,
+)
+from harness._runner import default_timeout_s, run_trial
+from harness._settings import (
+    KNOBS,
+    KNOBS_BY_NAME,
+    SETTINGS_FORMAT_VERSION,
+    KnobSpec,
+    Reactor,
+    Settings,
+    SettingsError,
+    WriteBatching,
+    available_reactors,
+    default_reactor,
+    parse_size,
+)
+from harness._workloads import (
+    WORKLOADS,
+    EchoWorkload,
+    StreamWorkload,
+    ThroughputUnit,
+    Workload,
+    WorkloadError,
+    make_workload,
+    workload_spec,
+)
+
+__all__ = [
+    "CLIENT_SATURATED_SHARE",
+    "KNOBS",
+    "KNOBS_BY_NAME",
+    "RESULT_FORMAT_VERSION",
+    "SETTINGS_FORMAT_VERSION",
+    "WORKLOADS",
+    "CpuLayout",
+    "EchoWorkload",
+    "Environment",
+    "KnobSpec",
+    "Reactor",
+    "RepeatSample",
+    "Settings",
+    "SettingsError",
+    "StreamWorkload",
+    "ThroughputUnit",
+    "TrialResult",
+    "TrialStatus",
+    "Workload",
+    "WorkloadError",
+    "WriteBatching",
+    "available_reactors",
+    "current_environment",
+    "default_reactor",
+    "default_timeout_s",
+    "make_workload",
+    "parse_size",
+    "plan_cpus",
+    "run_trial",
+    "workload_spec",
+]

@@ -1,0 +1,112 @@
+"""Child processes of one trial: started in their own process group, always ended.
+
+Each child is `python -m MODULE --report-fd N ...`: it reports on a pipe of
+its own, its stderr goes to a temporary file (so a chatty child can never
+block on a full pipe) whose tail explains failures, and its stdout is
+discarded. `stop()` sends SIGTERM to the child's whole process group, waits a
+grace period, then SIGKILLs the group and reaps the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from harness._channel import MessageReader
+
+STDERR_TAIL_LINES = 20
+
+
+def _child_env() -> dict[str, str]:
+    # The child imports what this process can import (an uninstalled checkout,
+    # a test's own server module), whatever its working directory.
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and Path(p).is_dir()]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([os.getcwd(), *paths]))
+    return env
+
+
+class Child:
+    """One running child process; `stop()` must be called (the runner does it in `finally`)."""
+
+    def __init__(self, module: str, args: list[str], cpu: int | None, stdin_line: str) -> None:
+        read_fd, write_fd = os.pipe()
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115  # closed in close()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module, "--report-fd", str(write_fd), *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                pass_fds=(write_fd,),
+                process_group=0,
+                env=_child_env(),
+            )
+        except BaseException:
+            os.close(read_fd)
+            self._stderr.close()
+            raise
+        finally:
+            os.close(write_fd)
+        self.reader = MessageReader(read_fd)
+        self.pid = self.process.pid
+        if cpu is not None:
+            with contextlib.suppress(OSError):  # it may already have exited: the reader will say
+                os.sched_setaffinity(self.pid, {cpu})
+        self.send_line(stdin_line)
+
+    def send_line(self, line: str) -> None:
+        """Write one line to the child's stdin; a child that has exited is ignored here."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            self.process.stdin.write(line.encode() + b"\n")
+            self.process.stdin.flush()
+
+    def read(self, deadline: float) -> dict[str, Any]:
+        return self.reader.read(deadline)
+
+    def exit_code(self) -> int | None:
+        return self.process.poll()
+
+    def signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def stop(self, grace_s: float) -> None:
+        """End the child's process group: SIGTERM, up to `grace_s` to exit, then SIGKILL."""
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        self.signal_group(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace_s)
+        # The leader may have exited while something it started lives on.
+        self.signal_group(signal.SIGKILL)
+        self.process.wait()
+        self.reader.close()
+
+    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        """The last `lines` lines the child wrote to stderr (call before `close()`)."""
+        self._stderr.flush()
+        self._stderr.seek(0)
+        text = self._stderr.read().decode(errors="replace")
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def close(self) -> None:
+        self._stderr.close()
+
+
+def stop_all(children: list[Child], grace_s: float) -> None:
+    """SIGTERM every child's group first, so they shut down in parallel, then stop each."""
+    for child in children:
+        child.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for child in children:
+        child.stop(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,120 @@
+"""The load-generator child: `python -m harness._loadgen --report-fd N`.
+
+Reads JSON lines on stdin: first its spec (`{"workload": {...}}`), then
+commands. `{"cmd": "run", "port": P, "warmup_s": W, "duration_s": D}` opens
+the workload's connections to 127.0.0.1:P, drives them for W seconds of
+discarded warm-up, then records a D-second window, and reports:
+
+- `{"event": "window-start"}` when recording begins (the runner samples the
+  server's CPU and memory then), then
+- `{"event": "result", ...}`: counts, the latency histogram (HDR, encoded)
+  and percentiles, and this process's CPU share of the window; or
+  `{"event": "error", "detail": ...}` when it could not connect.
+
+`{"cmd": "exit"}` or end of input ends it. It runs on uvloop, and never
+imports Twisted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import sys
+import time
+from typing import Any
+
+import uvloop
+from hdrh.histogram import HdrHistogram
+
+from harness._channel import resolve, send
+from harness._clients import WindowStats
+
+# HDR histogram range: 1 us .. 1 hour, 3 significant digits.
+HISTOGRAM_HIGHEST_US = 3_600_000_000
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+def latency_summary(latencies_us: Any) -> dict[str, Any]:
+    """Percentiles in ms and the encoded HDR histogram of a window's latencies."""
+    histogram = HdrHistogram(1, HISTOGRAM_HIGHEST_US, 3)
+    for value, count in collections.Counter(latencies_us).items():
+        histogram.record_value(min(max(value, 1), HISTOGRAM_HIGHEST_US), count)
+    return {
+        "latency_ms": [histogram.get_value_at_percentile(p) / 1000.0 for p in PERCENTILES],
+        "histogram": histogram.encode().decode("ascii") if latencies_us else "",
+    }
+
+
+async def run_repeat(
+    workload: dict[str, Any], port: int, warmup_s: float, duration_s: float, report_fd: int
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    stats = WindowStats()
+    factory = resolve(workload["client_driver"])(workload["params"], stats)
+    count = int(workload["params"]["connections"])
+    opened = await asyncio.gather(
+        *(loop.create_connection(factory, "127.0.0.1", port) for _ in range(count)),
+        return_exceptions=True,
+    )
+    transports = [t for t, _ in (o for o in opened if not isinstance(o, BaseException))]
+    failures = [o for o in opened if isinstance(o, BaseException)]
+    try:
+        if failures:
+            return {
+                "event": "error",
+                "detail": f"{len(failures)} of {count} connections failed: {failures[0]!r}",
+            }
+        await asyncio.sleep(warmup_s)
+        stats.start_window()
+        send(report_fd, {"event": "window-start"})
+        cpu_start = time.process_time()
+        wall_start = time.perf_counter()
+        await asyncio.sleep(duration_s)
+        window_s = time.perf_counter() - wall_start
+        cpu_s = time.process_time() - cpu_start
+        stats.recording = False
+    finally:
+        stats.closing = True
+        for transport in transports:
+            transport.abort()
+    return {
+        "event": "result",
+        "window_s": window_s,
+        "messages": stats.messages,
+        "bytes": stats.bytes,
+        "errors": stats.errors,
+        "dropped_connections": stats.dropped,
+        "client_cpu_s": cpu_s,
+        **latency_summary(stats.latencies_us),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="harness._loadgen")
+    parser.add_argument("--report-fd", type=int, required=True)
+    args = parser.parse_args()
+    spec = json.loads(sys.stdin.readline())
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["cmd"] != "run":
+            break
+        result = loop.run_until_complete(
+            run_repeat(
+                spec["workload"],
+                command["port"],
+                command["warmup_s"],
+                command["duration_s"],
+                args.report_fd,
+            )
+        )
+        send(args.report_fd, result)
+    loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""What a trial produced: frozen values with units in their field names.
+
+A `TrialResult` always comes back from `run_trial`, whatever happened: a
+crash, a hang, a bind failure or a refused setting is a result with a
+`status` other than OK, a `reason` and the children's stderr tail.
+"""
+
+from __future__ import annotations
+
+import enum
+import statistics
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness._settings import Settings
+
+RESULT_FORMAT_VERSION = 1
+
+# A load generator busier than this share of its window was measuring itself,
+# not the server: such samples are flagged, not trusted.
+CLIENT_SATURATED_SHARE = 0.9
+
+
+class TrialStatus(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"  # crash, bind failure, refused setting, load generator failure
+    TIMEOUT = "timeout"  # no readiness, no progress, or no result before the deadline
+    UNSTABLE = "unstable"  # set by the stability gate: repeats disagree too much
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatSample:
+    """One measurement window of one repeat. MB are 10**6 bytes (received by the client)."""
+
+    window_s: float
+    messages: int
+    bytes_received: int
+    throughput_msgs_s: float
+    throughput_mb_s: float
+    latency_p50_ms: float
+    latency_p90_ms: float
+    latency_p99_ms: float
+    latency_p999_ms: float
+    latency_histogram: str  # HdrHistogram.encode() of microsecond latencies; "" when none
+    server_cpu_s: float
+    server_rss_peak_bytes: int
+    client_cpu_share: float  # load generator CPU seconds / window seconds
+    errors: int
+    dropped_connections: int
+
+    @property
+    def client_saturated(self) -> bool:
+        return self.client_cpu_share >= CLIENT_SATURATED_SHARE
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """The machine and software a result was measured on."""
+
+    cpu_model: str
+    cpu_count: int
+    kernel: str
+    python: str
+    twisted: str
+    optuna: str
+    uvloop: str
+    sysctls: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CpuLayout:
+    """The CPUs the server and load generator were pinned to (None: not pinned)."""
+
+    server_cpu: int | None
+    client_cpu: int | None
+
+    @property
+    def shared(self) -> bool:
+        """True when both children ran on one CPU, so they measured each other."""
+        return self.server_cpu is None or self.server_cpu == self.client_cpu
+
+
+@dataclass(frozen=True, slots=True)
+class TrialResult:
+    """One trial: its settings, its workload, every repeat's sample, and what went wrong.
+
+    `workload` is the JSON description `harness.workload_spec` gives (name,
+    params, import paths, throughput unit). `reference` is True when the
+    server was the no-Twisted reference (the ceiling), not Twisted.
+    `effective_socket_buffers` are SO_SNDBUF/SO_RCVBUF as the kernel reported
+    them on the listening socket (Linux reports double the request).
+    """
+
+    status: TrialStatus
+    settings: Settings
+    workload: Mapping[str, Any]
+    samples: tuple[RepeatSample, ...]
+    environment: Environment
+    cpu_layout: CpuLayout
+    wall_s: float
+    reason: str = ""
+    stderr_tail: str = ""
+    reference: bool = False
+    effective_socket_buffers: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TrialStatus.OK
+
+    @property
+    def measured_s(self) -> float:
+        """Seconds inside recorded windows."""
+        return sum(s.window_s for s in self.samples)
+
+    def median(self, metric: str) -> float:
+        """Median over repeats of a `RepeatSample` field; NaN when there are no samples."""
+        values = [float(getattr(s, metric)) for s in self.samples]
+        return float(statistics.median(values)) if values else float("nan")
+
+    @property
+    def throughput_metric(self) -> str:
+        """The `RepeatSample` field the workload's throughput is counted in."""
+        unit = self.workload.get("throughput_unit", "msgs/s")
+        return "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
+
+    @property
+    def throughput(self) -> float:
+        """Median throughput in the workload's unit (msgs/s or MB/s): the default objective."""
+        return self.median(self.throughput_metric)
+
+    @property
+    def throughput_spread(self) -> float:
+        """(max - min) / median of the repeats' throughput; 0 with fewer than two repeats."""
+        values = [float(getattr(s, self.throughput_metric)) for s in self.samples]
+        if len(values) < 2 or self.throughput <= 0:
+            return 0.0
+        return (max(values) - min(values)) / self.throughput
+
+    @property
+    def client_saturated(self) -> bool:
+        return any(s.client_saturated for s in self.samples)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with `format_version`; `from_dict` reads it back."""
+        return {
+            "format_version": RESULT_FORMAT_VERSION,
+            "status": self.status.value,
+            "reason": self.reason,
+            "settings": self.settings.to_dict(),
+            "workload": dict(self.workload),
+            "reference": self.reference,
+            "samples": [asdict(s) for s in self.samples],
+            "environment": asdict(self.environment),
+            "cpu_layout": asdict(self.cpu_layout),
+            "wall_s": self.wall_s,
+            "stderr_tail": self.stderr_tail,
+            "effective_socket_buffers": dict(self.effective_socket_buffers),
+            "summary": {
+                "throughput": self.throughput,
+                "throughput_unit": self.workload.get("throughput_unit"),
+                "throughput_spread": self.throughput_spread,
+                "latency_p99_ms": self.median("latency_p99_ms"),
+                "client_saturated": self.client_saturated,
+                "cpu_shared": self.cpu_layout.shared,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialResult:
+        """Raises ValueError for a format version newer than this code reads."""
+        version = data.get("format_version")
+        if not isinstance(version, int) or version > RESULT_FORMAT_VERSION:
+            raise ValueError(f"trial result format_version {version!r} is not readable here")
+        return cls(
+            status=TrialStatus(data["status"]),
+            reason=data["reason"],
+            settings=Settings.from_dict(data["settings"]),
+            workload=data["workload"],
+            reference=data["reference"],
+            samples=tuple(RepeatSample(**s) for s in data["samples"]),
+            environment=Environment(**data["environment"]),
+            cpu_layout=CpuLayout(**data["cpu_layout"]),
+            wall_s=data["wall_s"],
+            stderr_tail=data["stderr_tail"],
+            effective_socket_buffers=data["effective_socket_buffers"],
+        )

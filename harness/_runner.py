@@ -1,0 +1,313 @@
+"""`run_trial`: one Twisted server with one set of settings, driven and measured.
+
+The server child and the load-generator child start together (their start-up
+costs overlap), each pinned to its own CPU. For each repeat the load
+generator opens fresh connections, discards a warm-up, records a window and
+reports; the runner samples the server's CPU seconds and peak RSS at the
+window's edges. Nothing that goes wrong in a child raises out of here: it
+comes back as a `TrialResult` with a status, a reason and the stderr tail.
+KeyboardInterrupt still propagates, after both children are ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness._channel import ChannelClosedError, ChannelTimeoutError
+from harness._children import Child, stop_all
+from harness._environment import current_environment, plan_cpus
+from harness._result import RepeatSample, TrialResult, TrialStatus
+from harness._settings import Settings, available_reactors
+from harness._workloads import Workload, workload_spec
+
+# Time allowed for both children to start, on top of the measurement time.
+STARTUP_ALLOWANCE_S = 10.0
+# Time a child gets to exit after SIGTERM before its group is killed.
+STOP_GRACE_S = 1.0
+
+
+def default_timeout_s(duration_s: float, warmup_s: float, repeats: int) -> float:
+    """A deadline generous enough for a healthy trial: start-up plus twice the windows."""
+    return STARTUP_ALLOWANCE_S + 2.0 * repeats * (warmup_s + duration_s)
+
+
+class _TrialFailure(Exception):
+    def __init__(self, status: TrialStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _ServerUsage:
+    cpu_s: float
+    rss_peak_bytes: int
+
+
+class _ServerMeter:
+    """Reads a server's CPU seconds and peak RSS over one window.
+
+    On Linux the peak (VmHWM) is reset at the window start through
+    /proc/PID/clear_refs, so each window gets its own peak; where that is not
+    possible the peak is the process's lifetime peak.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self._status = Path(f"/proc/{pid}/status")
+        self._clear_refs = Path(f"/proc/{pid}/clear_refs")
+        self._cpu_start = 0.0
+
+    def _cpu_s(self) -> float:
+        times = self._process.cpu_times()
+        return float(times.user + times.system)
+
+    def start(self) -> None:
+        with contextlib.suppress(OSError):
+            self._clear_refs.write_text("5")
+        self._cpu_start = self._cpu_s()
+
+    def stop(self) -> _ServerUsage:
+        cpu_s = self._cpu_s() - self._cpu_start
+        try:
+            for line in self._status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return _ServerUsage(cpu_s, int(line.split()[1]) * 1024)
+        except OSError:
+            pass
+        return _ServerUsage(cpu_s, int(self._process.memory_info().rss))
+
+
+def _sample(report: dict[str, Any], usage: _ServerUsage) -> RepeatSample:
+    window_s = float(report["window_s"])
+    p50, p90, p99, p999 = report["latency_ms"]
+    return RepeatSample(
+        window_s=window_s,
+        messages=int(report["messages"]),
+        bytes_received=int(report["bytes"]),
+        throughput_msgs_s=report["messages"] / window_s,
+        throughput_mb_s=report["bytes"] / window_s / 1e6,
+        latency_p50_ms=p50,
+        latency_p90_ms=p90,
+        latency_p99_ms=p99,
+        latency_p999_ms=p999,
+        latency_histogram=report["histogram"],
+        server_cpu_s=usage.cpu_s,
+        server_rss_peak_bytes=usage.rss_peak_bytes,
+        client_cpu_share=report["client_cpu_s"] / window_s,
+        errors=int(report["errors"]),
+        dropped_connections=int(report["dropped_connections"]),
+    )
+
+
+def run_trial(
+    settings: Settings,
+    workload: Workload,
+    duration_s: float = 1.0,
+    warmup_s: float = 0.25,
+    repeats: int = 3,
+    timeout_s: float | None = None,
+    *,
+    reference: bool = False,
+    port: int = 0,
+    server_cpu: int | None = None,
+    client_cpu: int | None = None,
+) -> TrialResult:
+    """Run one trial and return what it measured, or why it could not.
+
+    `duration_s` is each repeat's recorded window and `warmup_s` the discarded
+    lead-in before it (seconds); `timeout_s` bounds the whole trial (default:
+    `default_timeout_s`). With `reference=True` the server is the no-Twisted
+    reference for the workload (the ceiling) and `settings` only label it.
+    `port` is where the server listens on 127.0.0.1 (0: any free port).
+    `server_cpu`/`client_cpu` choose the CPUs to pin to (default: the first
+    two this process may use; both on one CPU if it has only one, which the
+    result's `cpu_layout.shared` reports).
+
+    Raises ValueError only for arguments that could never work (non-positive
+    durations, repeats < 1, a CPU not available here).
+    """
+    if not (duration_s > 0 and warmup_s >= 0 and repeats >= 1 and math.isfinite(duration_s)):
+        raise ValueError(
+            f"need duration_s > 0, warmup_s >= 0 and repeats >= 1; got {duration_s}, "
+            f"{warmup_s}, {repeats}"
+        )
+    timeout = default_timeout_s(duration_s, warmup_s, repeats) if timeout_s is None else timeout_s
+    if timeout <= 0:
+        raise ValueError(f"timeout_s must be positive; got {timeout_s}")
+    layout = plan_cpus(server_cpu, client_cpu)
+    started = time.monotonic()
+    spec = workload_spec(workload)
+
+    def result(
+        status: TrialStatus,
+        samples: list[RepeatSample],
+        reason: str = "",
+        stderr_tail: str = "",
+        effective: dict[str, int] | None = None,
+    ) -> TrialResult:
+        return TrialResult(
+            status=status,
+            settings=settings,
+            workload=spec,
+            samples=tuple(samples),
+            environment=current_environment(),
+            cpu_layout=layout,
+            wall_s=time.monotonic() - started,
+            reason=reason,
+            stderr_tail=stderr_tail,
+            reference=reference,
+            effective_socket_buffers=effective or {},
+        )
+
+    if not reference and settings.reactor not in available_reactors():
+        return result(
+            TrialStatus.FAILED,
+            [],
+            f"reactor {settings.reactor.value} is not available on this platform",
+        )
+
+    deadline = started + timeout
+    children: list[Child] = []
+    samples: list[RepeatSample] = []
+    effective: dict[str, int] = {}
+    failure: _TrialFailure | None = None
+    try:
+        server = Child(
+            "harness._server_child",
+            ["--mode", "reference" if reference else "twisted"],
+            layout.server_cpu,
+            json.dumps({"settings": settings.to_dict(), "workload": spec, "port": port}),
+        )
+        children.append(server)
+        loadgen = Child("harness._loadgen", [], layout.client_cpu, json.dumps({"workload": spec}))
+        children.append(loadgen)
+        try:
+            server_port, effective = _await_ready(server, deadline, timeout)
+            meter = _ServerMeter(server.pid)
+            for repeat in range(1, repeats + 1):
+                samples.append(
+                    _run_repeat(
+                        server,
+                        loadgen,
+                        meter,
+                        server_port,
+                        repeat,
+                        warmup_s,
+                        duration_s,
+                        deadline,
+                        timeout,
+                    )
+                )
+        except _TrialFailure as exc:
+            failure = exc
+        except psutil.NoSuchProcess:
+            failure = _TrialFailure(TrialStatus.FAILED, _exit_reason(server, "during measurement"))
+    finally:
+        stop_all(children, STOP_GRACE_S)
+        tails = _stderr_tails(children)
+        for child in children:
+            child.close()
+    if failure is not None:
+        return result(failure.status, samples, failure.reason, tails, effective)
+    return result(TrialStatus.OK, samples, "", tails, effective)
+
+
+def _await_ready(server: Child, deadline: float, timeout: float) -> tuple[int, dict[str, int]]:
+    try:
+        message = server.read(deadline)
+    except ChannelTimeoutError:
+        raise _TrialFailure(
+            TrialStatus.TIMEOUT,
+            f"server did not report ready within the {timeout:g} s trial timeout",
+        ) from None
+    except ChannelClosedError:
+        raise _TrialFailure(
+            TrialStatus.FAILED, _exit_reason(server, "before it was ready")
+        ) from None
+    if message.get("event") == "error":
+        kind = message.get("kind", "startup")
+        label = {"bind": "bind failed", "settings-refused": "setting refused by the kernel"}.get(
+            kind, "server failed to start"
+        )
+        raise _TrialFailure(TrialStatus.FAILED, f"{label}: {message.get('detail', '')}")
+    return int(message["port"]), dict(message.get("effective", {}))
+
+
+def _run_repeat(
+    server: Child,
+    loadgen: Child,
+    meter: _ServerMeter,
+    port: int,
+    repeat: int,
+    warmup_s: float,
+    duration_s: float,
+    deadline: float,
+    timeout: float,
+) -> RepeatSample:
+    loadgen.send_line(
+        json.dumps({"cmd": "run", "port": port, "warmup_s": warmup_s, "duration_s": duration_s})
+    )
+    message = _read_loadgen(server, loadgen, repeat, deadline, timeout)
+    if message.get("event") == "window-start":
+        meter.start()
+        message = _read_loadgen(server, loadgen, repeat, deadline, timeout)
+    if server.exit_code() is not None:
+        raise _TrialFailure(TrialStatus.FAILED, _exit_reason(server, f"during repeat {repeat}"))
+    if message.get("event") != "result":
+        raise _TrialFailure(
+            TrialStatus.FAILED, f"load generator failed in repeat {repeat}: {message.get('detail')}"
+        )
+    sample = _sample(message, meter.stop())
+    if sample.bytes_received == 0:
+        raise _TrialFailure(
+            TrialStatus.TIMEOUT,
+            f"server made no progress: nothing received in repeat {repeat}'s "
+            f"{sample.window_s:.2f} s window ({sample.dropped_connections} connections dropped)",
+        )
+    return sample
+
+
+def _read_loadgen(
+    server: Child, loadgen: Child, repeat: int, deadline: float, timeout: float
+) -> dict[str, Any]:
+    try:
+        return loadgen.read(deadline)
+    except ChannelTimeoutError:
+        raise _TrialFailure(
+            TrialStatus.TIMEOUT,
+            f"repeat {repeat} did not finish within the {timeout:g} s trial timeout",
+        ) from None
+    except ChannelClosedError:
+        if server.exit_code() is not None:
+            reason = _exit_reason(server, f"during repeat {repeat}")
+        else:
+            reason = _exit_reason(loadgen, f"during repeat {repeat}", who="load generator")
+        raise _TrialFailure(TrialStatus.FAILED, reason) from None
+
+
+def _exit_reason(child: Child, when: str, who: str = "server") -> str:
+    try:
+        code = child.process.wait(timeout=STOP_GRACE_S)
+    except Exception:
+        return f"{who} stopped reporting {when}"
+    how = f"signal {-code}" if code < 0 else f"code {code}"
+    return f"{who} exited with {how} {when}"
+
+
+def _stderr_tails(children: list[Child]) -> str:
+    names = ("server", "load generator")
+    parts = []
+    for name, child in zip(names, children, strict=False):
+        tail = child.stderr_tail()
+        if tail:
+            parts.append(f"[{name}]\n{tail}")
+    return "\n".join(parts)

@@ -1,0 +1,146 @@
+"""The server child: `python -m harness._server_child --report-fd N --mode twisted|reference`.
+
+Reads its spec (settings, workload) as one JSON line on stdin, starts listening on
+127.0.0.1 (port 0 unless told), and reports on the report pipe:
+
+- `{"event": "ready", "port": P, "effective": {...}}` once it accepts connections;
+- `{"event": "error", "kind": "bind" | "settings-refused" | "startup", "detail": ...}`
+  when it cannot start (then exits 3).
+
+It runs until SIGTERM. In `twisted` mode the reactor is installed before
+anything imports `twisted.internet.reactor`; `reference` mode never imports
+Twisted: it serves the workload's reference protocol on uvloop, giving the
+ceiling of what Python does on this box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import traceback
+from typing import Any, cast
+
+from harness._channel import resolve, send
+from harness._settings import Reactor, Settings
+
+STARTUP_FAILED = 3
+
+
+def install_reactor(reactor: Reactor) -> Any:
+    """Install and return the named Twisted reactor."""
+    if reactor is Reactor.EPOLL:
+        from twisted.internet import epollreactor
+
+        epollreactor.install()
+    elif reactor is Reactor.POLL:
+        from twisted.internet import pollreactor
+
+        pollreactor.install()
+    elif reactor is Reactor.SELECT:
+        from twisted.internet import selectreactor
+
+        selectreactor.install()
+    else:
+        import asyncio
+
+        from twisted.internet import asyncioreactor
+
+        if reactor is Reactor.ASYNCIO_UVLOOP:
+            import uvloop
+
+            asyncioreactor.install(eventloop=uvloop.new_event_loop())
+        else:
+            asyncioreactor.install(eventloop=asyncio.new_event_loop())
+    from twisted.internet import reactor as installed
+
+    return installed
+
+
+def _log_warnings_to_stderr() -> None:
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
+
+    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)
+    observer = FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+
+def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
+    settings = Settings.from_dict(spec["settings"])
+    reactor = install_reactor(settings.reactor)
+    _log_warnings_to_stderr()
+    from twisted.internet.error import CannotListenError
+
+    from harness._tuned_transport import SettingRefusedError, TunedPort
+
+    workload = spec["workload"]
+    factory = resolve(workload["server_factory"])(workload["params"], settings, reactor)
+    port = TunedPort(settings, spec.get("port", 0), factory, "127.0.0.1", reactor)
+    try:
+        port.startListening()
+    except CannotListenError as exc:
+        send(report_fd, {"event": "error", "kind": "bind", "detail": str(exc)})
+        return STARTUP_FAILED
+    except SettingRefusedError as exc:
+        send(report_fd, {"event": "error", "kind": "settings-refused", "detail": str(exc)})
+        return STARTUP_FAILED
+    send(
+        report_fd,
+        {"event": "ready", "port": port.getHost().port, "effective": port.effective_socket_buffers},
+    )
+    reactor.run()
+    return 0
+
+
+def run_reference(spec: dict[str, Any], report_fd: int) -> int:
+    import asyncio
+
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    workload = spec["workload"]
+    protocol_factory = resolve(workload["reference_server"])(workload["params"])
+    try:
+        server = loop.run_until_complete(
+            loop.create_server(protocol_factory, "127.0.0.1", spec.get("port", 0))
+        )
+    except OSError as exc:
+        send(report_fd, {"event": "error", "kind": "bind", "detail": str(exc)})
+        return STARTUP_FAILED
+    loop.add_signal_handler(signal.SIGTERM, loop.stop)
+    bound = cast(asyncio.Server, server).sockets[0].getsockname()[1]
+    send(report_fd, {"event": "ready", "port": bound, "effective": {}})
+    loop.run_forever()
+    server.close()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="harness._server_child")
+    parser.add_argument("--report-fd", type=int, required=True)
+    parser.add_argument("--mode", choices=("twisted", "reference"), required=True)
+    args = parser.parse_args()
+    spec = json.loads(sys.stdin.readline())
+    try:
+        if args.mode == "twisted":
+            return run_twisted(spec, args.report_fd)
+        return run_reference(spec, args.report_fd)
+    except Exception as exc:
+        traceback.print_exc()
+        send(
+            args.report_fd,
+            {"event": "error", "kind": "startup", "detail": f"{type(exc).__name__}: {exc}"},
+        )
+        return STARTUP_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

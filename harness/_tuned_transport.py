@@ -1,0 +1,120 @@
+"""Twisted side (server child only): a TCP port whose connections carry the settings.
+
+`TunedPort` is `twisted.internet.tcp.Port` with two changes:
+
+- its listening socket gets SO_SNDBUF/SO_RCVBUF before bind(), so accepted
+  sockets inherit them (Linux copies both, and TCP_NODELAY, from the
+  listener) and the TCP window scale is negotiated for the larger buffer;
+- its accepted connections are `TunedServer`s, which set `bufferSize`,
+  `SEND_LIMIT` and TCP_NODELAY per connection, and resume a paused streaming
+  producer at `producer_resume_bytes` instead of only when the buffer is empty.
+
+Any workload's protocol factory runs on it unchanged.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any, cast
+
+from twisted.internet import tcp
+from twisted.internet.interfaces import IPushProducer
+
+from harness._settings import Settings
+
+
+class SettingRefusedError(Exception):
+    """The kernel did not apply a requested setting (it raised, or silently capped it)."""
+
+
+def apply_socket_buffers(sock: socket.socket, settings: Settings) -> dict[str, int]:
+    """Set SO_SNDBUF/SO_RCVBUF as requested and return what the kernel reports.
+
+    Linux stores double the requested size and caps the request at
+    net.core.wmem_max / rmem_max without an error, so a read-back under twice
+    the request means the kernel refused it: that raises `SettingRefusedError`
+    rather than measuring a setting other than the one asked for.
+    """
+    effective: dict[str, int] = {}
+    for name, option in (
+        ("so_sndbuf_bytes", socket.SO_SNDBUF),
+        ("so_rcvbuf_bytes", socket.SO_RCVBUF),
+    ):
+        requested = getattr(settings, name)
+        if requested is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, requested)
+            except OSError as exc:
+                raise SettingRefusedError(f"{name}={requested}: {exc}") from exc
+        reported = sock.getsockopt(socket.SOL_SOCKET, option)
+        effective[name] = reported
+        if requested is None:
+            continue
+        expected = 2 * requested if sys.platform == "linux" else requested
+        if reported < expected:
+            sysctl = "wmem_max" if option == socket.SO_SNDBUF else "rmem_max"
+            raise SettingRefusedError(
+                f"{name}={requested}: the kernel capped it (reports {reported}); "
+                f"raise net.core.{sysctl} or search a smaller range"
+            )
+    return effective
+
+
+class TunedServer(tcp.Server):
+    """An accepted connection with the trial's per-connection settings applied."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        protocol: Any,
+        client: Any,
+        server: TunedPort,
+        sessionno: int,
+        reactor: Any,
+    ) -> None:
+        super().__init__(sock, protocol, client, server, sessionno, reactor)
+        settings = server.settings
+        self.bufferSize = settings.read_buffer_bytes
+        self.SEND_LIMIT = settings.send_limit_bytes
+        self._resume_bytes = settings.producer_resume_bytes
+        if settings.tcp_nodelay:
+            self.setTcpNoDelay(True)
+
+    def doWrite(self) -> Any:
+        # Twisted resumes a paused streaming producer only once the buffer is
+        # empty; with a resume level, resume as soon as it drains below it.
+        result = super().doWrite()
+        if (
+            self._resume_bytes
+            and result is None
+            and self.producer is not None
+            and self.streamingProducer
+            and self.producerPaused
+            and len(self.dataBuffer) - self.offset + self._tempDataLen <= self._resume_bytes
+        ):
+            self.producerPaused = False
+            cast(IPushProducer, self.producer).resumeProducing()
+        return result
+
+
+class TunedPort(tcp.Port):
+    """A listening TCP port applying `settings` to its socket and connections."""
+
+    transport = TunedServer  # type: ignore[assignment]  # a tcp.Server subclass
+
+    def __init__(
+        self, settings: Settings, port: int, factory: Any, interface: str, reactor: Any
+    ) -> None:
+        super().__init__(port, factory, settings.listen_backlog, interface, reactor)
+        self.settings = settings
+        self.effective_socket_buffers: dict[str, int] = {}
+
+    def createInternetSocket(self) -> socket.socket:
+        sock: socket.socket = super().createInternetSocket()
+        try:
+            self.effective_socket_buffers = apply_socket_buffers(sock, self.settings)
+        except SettingRefusedError:
+            sock.close()
+            raise
+        return sock

@@ -1,0 +1,68 @@
+"""Servers that fail on purpose, loaded by the real server child through a workload's import path.
+
+Each builder has the server-factory signature `(params, settings, reactor)`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.protocol import Factory, Protocol
+
+from harness import EchoWorkload, ThroughputUnit
+
+# Where a server that starts a grandchild writes the grandchild's PID.
+GRANDCHILD_PID_FILE_ENV = "TWISTUNE_TEST_GRANDCHILD_PID_FILE"
+
+
+@dataclass(frozen=True)
+class BrokenEcho:
+    """The echo workload with one of the servers below in place of the real one."""
+
+    server_factory: str
+    name: str = "broken-echo"
+    reference_server: str = EchoWorkload.reference_server
+    client_driver: str = EchoWorkload.client_driver
+    throughput_unit: ThroughputUnit = ThroughputUnit.MESSAGES
+
+    def params(self) -> dict[str, int | float]:
+        return EchoWorkload(message_bytes=64, connections=2, pipeline_depth=1).params()
+
+
+def hang_at_start(params: Mapping[str, object], settings: Any, reactor: Any) -> Factory:
+    time.sleep(3600)
+    raise AssertionError("unreachable")
+
+
+class _SleepOnData(Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        time.sleep(3600)
+
+
+def hang_on_data(params: Mapping[str, object], settings: Any, reactor: Any) -> Factory:
+    return Factory.forProtocol(_SleepOnData)
+
+
+class _AbortOnData(Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        print("misbehaving server: aborting on purpose", file=sys.stderr, flush=True)
+        os.abort()
+
+
+def crash_on_data(params: Mapping[str, object], settings: Any, reactor: Any) -> Factory:
+    return Factory.forProtocol(_AbortOnData)
+
+
+def grandchild_then_hang(params: Mapping[str, object], settings: Any, reactor: Any) -> Factory:
+    """Starts a long sleep in a grandchild, records its PID, then hangs before listening."""
+    grandchild = subprocess.Popen(["sleep", "3600"])
+    with open(os.environ[GRANDCHILD_PID_FILE_ENV], "w") as pid_file:
+        pid_file.write(str(grandchild.pid))
+    time.sleep(3600)
+    raise AssertionError("unreachable")

@@ -1,0 +1,106 @@
+"""The `twistune measure` command as a user runs it: a real process, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+TWISTUNE = [sys.executable, "-m", "tuner"]
+SHORT = ["--duration-s", "0.3", "--warmup-s", "0.1", "--repeats", "2"]
+
+
+def test_measure_json_reports_real_numbers() -> None:
+    run = subprocess.run(
+        [
+            *TWISTUNE,
+            "measure",
+            "--workload",
+            "stream",
+            "--response-bytes",
+            "256KiB",
+            "--connections",
+            "2",
+            "--set",
+            "reactor=poll",
+            "--set",
+            "tcp_nodelay=true",
+            *SHORT,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["status"] == "ok"
+    assert result["settings"]["reactor"] == "poll"
+    assert result["settings"]["tcp_nodelay"] is True
+    assert result["workload"]["params"] == {"response_bytes": 262144, "connections": 2}
+    assert len(result["samples"]) == 2
+    assert all(s["throughput_mb_s"] > 0 for s in result["samples"])
+    assert result["summary"]["throughput_unit"] == "MB/s"
+    assert "measuring stream" in run.stderr
+
+
+def test_measure_table_on_stdout() -> None:
+    run = subprocess.run(
+        [*TWISTUNE, "measure", *SHORT], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert "status: ok" in run.stdout
+    assert "median throughput:" in run.stdout
+    assert "settings changed from Twisted's defaults: none" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--set", "bogus=1"], "unknown knob 'bogus'"),
+        (["--set", "listen_backlog=0"], "listen_backlog: 0 is not valid"),
+        (["--workload", "nope"], "unknown workload 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(arguments: list[str], message: str) -> None:
+    run = subprocess.run(
+        [*TWISTUNE, "measure", *arguments], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1
+    assert message in run.stderr
+
+
+def test_ctrl_c_ends_the_trial_and_its_children() -> None:
+    with subprocess.Popen(
+        [*TWISTUNE, "measure", "--duration-s", "30", "--repeats", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as cli:
+        try:
+            children: list[psutil.Process] = []
+            deadline = time.monotonic() + 20
+            while len(children) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                children = psutil.Process(cli.pid).children(recursive=True)
+            assert len(children) >= 2, "server and load generator never started"
+            time.sleep(0.5)
+            cli.send_signal(signal.SIGINT)
+            _, stderr = cli.communicate(timeout=10)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+    assert cli.returncode == 130
+    assert "interrupted" in stderr
+    for child in children:
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE

@@ -1,0 +1,192 @@
+"""Real trials: a Twisted server child and a load-generator child on 127.0.0.1.
+
+Windows are sub-second; assertions are on what the trial produced.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from harness import (
+    EchoWorkload,
+    Reactor,
+    RepeatSample,
+    Settings,
+    StreamWorkload,
+    TrialResult,
+    TrialStatus,
+    WriteBatching,
+    available_reactors,
+    run_trial,
+)
+from tests.e2e.misbehaving import GRANDCHILD_PID_FILE_ENV, BrokenEcho
+
+pytestmark = pytest.mark.e2e
+
+WINDOWS = {"duration_s": 0.3, "warmup_s": 0.1, "repeats": 2}
+SMALL_ECHO = EchoWorkload(message_bytes=512, connections=4, pipeline_depth=4)
+SMALL_STREAM = StreamWorkload(response_bytes=256 * 1024, connections=4)
+
+
+def assert_real_sample(sample: RepeatSample) -> None:
+    assert sample.window_s == pytest.approx(WINDOWS["duration_s"], rel=0.2)
+    assert sample.messages > 0
+    assert sample.bytes_received > 0
+    assert sample.throughput_msgs_s == pytest.approx(sample.messages / sample.window_s)
+    assert sample.throughput_mb_s == pytest.approx(sample.bytes_received / sample.window_s / 1e6)
+    assert 0 < sample.latency_p50_ms <= sample.latency_p90_ms <= sample.latency_p99_ms
+    assert sample.latency_p99_ms <= sample.latency_p999_ms < 1000
+    assert 0 < sample.server_cpu_s <= sample.window_s * 1.2
+    assert 10 * 2**20 < sample.server_rss_peak_bytes < 2**30
+    assert 0 < sample.client_cpu_share <= 1.2
+    assert sample.errors == 0
+    assert sample.dropped_connections == 0
+    # The stored histogram holds exactly the window's responses.
+    histogram = HdrHistogram.decode(sample.latency_histogram.encode())
+    assert histogram.get_total_count() == sample.messages
+    assert base64.b64decode(sample.latency_histogram)
+
+
+def assert_ok(result: TrialResult) -> None:
+    assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
+    assert len(result.samples) == WINDOWS["repeats"]
+    for sample in result.samples:
+        assert_real_sample(sample)
+    assert result.throughput > 0
+    assert result.environment.twisted != "not installed"
+    assert result.environment.cpu_count >= 1
+    assert result.wall_s > result.measured_s
+
+
+@pytest.mark.parametrize("reactor", available_reactors(), ids=str)
+@pytest.mark.parametrize("workload", [SMALL_ECHO, SMALL_STREAM], ids=["echo", "stream"])
+def test_each_workload_on_each_reactor(reactor: Reactor, workload: EchoWorkload) -> None:
+    result = run_trial(Settings(reactor=reactor), workload, **WINDOWS)
+    assert_ok(result)
+    assert result.settings.reactor is reactor
+    assert result.workload["name"] == workload.name
+
+
+def test_every_knob_changed_is_applied() -> None:
+    settings = Settings(
+        reactor=Reactor.SELECT,
+        read_buffer_bytes=128 * 1024,
+        send_limit_bytes=32 * 1024,
+        so_sndbuf_bytes=256 * 1024,
+        so_rcvbuf_bytes=512 * 1024,
+        tcp_nodelay=True,
+        write_batching=WriteBatching.JOINED,
+        listen_backlog=128,
+    )
+    result = run_trial(settings, SMALL_ECHO, **WINDOWS)
+    assert_ok(result)
+    # Linux reports double what was set: the kernel applied exactly these sizes.
+    assert result.effective_socket_buffers == {
+        "so_sndbuf_bytes": 2 * 256 * 1024,
+        "so_rcvbuf_bytes": 2 * 512 * 1024,
+    }
+
+
+def test_stream_producer_knobs_run() -> None:
+    settings = Settings(
+        read_buffer_bytes=32 * 1024, producer_resume_bytes=16 * 1024, producer_chunk_bytes=8 * 1024
+    )
+    result = run_trial(settings, SMALL_STREAM, **WINDOWS)
+    assert_ok(result)
+    for sample in result.samples:
+        # Whole responses only: every message is exactly one response's bytes.
+        assert sample.bytes_received >= sample.messages * SMALL_STREAM.response_bytes
+
+
+def test_timed_flush_holds_responses_back() -> None:
+    one_at_a_time = EchoWorkload(message_bytes=64, connections=1, pipeline_depth=1)
+    result = run_trial(
+        Settings(write_batching=WriteBatching.TIMED_FLUSH, flush_delay_ms=5.0),
+        one_at_a_time,
+        **WINDOWS,
+    )
+    assert_ok(result)
+    # One request in flight, each answer held for 5 ms: every round trip takes at least that.
+    for sample in result.samples:
+        assert sample.latency_p50_ms >= 5.0
+        assert sample.throughput_msgs_s < 1000 / 5.0
+
+
+def test_open_loop_sends_at_the_offered_rate() -> None:
+    rate = 2000.0
+    workload = EchoWorkload(message_bytes=256, connections=2, pipeline_depth=1, rate_msgs_s=rate)
+    result = run_trial(Settings(), workload, **WINDOWS)
+    assert_ok(result)
+    for sample in result.samples:
+        assert sample.throughput_msgs_s == pytest.approx(rate, rel=0.1)
+
+
+def test_reference_server_is_measured_like_twisted() -> None:
+    result = run_trial(Settings(), SMALL_ECHO, reference=True, **WINDOWS)
+    assert_ok(result)
+    assert result.reference
+    assert result.effective_socket_buffers == {}
+
+
+def test_a_server_that_hangs_at_start_times_out() -> None:
+    workload = BrokenEcho("tests.e2e.misbehaving:hang_at_start")
+    result = run_trial(Settings(), workload, timeout_s=2.0, **WINDOWS)
+    assert result.status is TrialStatus.TIMEOUT
+    assert "did not report ready" in result.reason
+    assert result.samples == ()
+    assert result.wall_s < 2.0 + 2.0  # the timeout, then at most the SIGTERM grace
+
+
+def test_a_server_that_hangs_under_load_times_out() -> None:
+    workload = BrokenEcho("tests.e2e.misbehaving:hang_on_data")
+    result = run_trial(Settings(), workload, timeout_s=10.0, **WINDOWS)
+    assert result.status is TrialStatus.TIMEOUT
+    assert "no progress" in result.reason
+    # Found out after the first window, not at the deadline.
+    assert result.wall_s < 4.0
+
+
+def test_a_server_that_crashes_is_a_failed_trial_with_its_stderr() -> None:
+    workload = BrokenEcho("tests.e2e.misbehaving:crash_on_data")
+    result = run_trial(Settings(), workload, timeout_s=10.0, **WINDOWS)
+    assert result.status is TrialStatus.FAILED
+    assert "server exited with signal 6" in result.reason
+    assert "aborting on purpose" in result.stderr_tail
+
+
+def test_the_whole_process_group_is_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    monkeypatch.setenv(GRANDCHILD_PID_FILE_ENV, str(pid_file))
+    workload = BrokenEcho("tests.e2e.misbehaving:grandchild_then_hang")
+    result = run_trial(Settings(), workload, timeout_s=2.0, **WINDOWS)
+    assert result.status is TrialStatus.TIMEOUT
+    grandchild = int(pid_file.read_text())
+    # The grandchild was reparented away from us; only the group kill could end it.
+    assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == "zombie"
+
+
+def test_bind_failure_is_a_failed_trial() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        result = run_trial(Settings(), SMALL_ECHO, port=taken, **WINDOWS)
+    assert result.status is TrialStatus.FAILED
+    assert result.reason.startswith("bind failed")
+    assert "in use" in result.reason
+
+
+def test_a_setting_the_kernel_caps_is_refused_not_measured() -> None:
+    wmem_max = int(Path("/proc/sys/net/core/wmem_max").read_text())
+    requested = 2 * wmem_max
+    result = run_trial(Settings(so_sndbuf_bytes=requested), SMALL_ECHO, **WINDOWS)
+    assert result.status is TrialStatus.FAILED
+    assert result.reason.startswith("setting refused by the kernel")
+    assert f"so_sndbuf_bytes={requested}" in result.reason
+    assert result.samples == ()

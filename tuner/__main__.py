@@ -1,0 +1,7 @@
+"""`python -m tuner` is the `twistune` command."""
+
+import sys
+
+from tuner import main
+
+sys.exit(main())

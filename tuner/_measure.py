@@ -1,0 +1,216 @@
+"""`twistune measure`: run one trial with the given settings and print what it measured."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from harness import (
+    KNOBS,
+    Settings,
+    TrialResult,
+    default_timeout_s,
+    make_workload,
+    parse_size,
+    run_trial,
+)
+
+# Workload flags: --flag-name -> (parameter, parser). A flag given for a
+# workload without that parameter is refused by make_workload.
+_WORKLOAD_FLAGS: dict[str, tuple[str, Any]] = {
+    "message_bytes": ("message size in bytes (K/KiB/M/MiB suffixes); echo", parse_size),
+    "connections": ("concurrent connections; echo, stream", int),
+    "pipeline_depth": ("requests in flight per connection; echo", int),
+    "rate_msgs_s": ("offered rate for open-loop latency, 0 = closed loop; echo", float),
+    "response_bytes": ("bytes per response (K/KiB/M/MiB suffixes); stream", parse_size),
+}
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "measure",
+        help="run one trial and print its measurements",
+        description="Run one trial: a real Twisted server with the given settings, driven by "
+        "the load generator on 127.0.0.1. Knobs: " + ", ".join(k.name for k in KNOBS) + ".",
+    )
+    parser.add_argument("--workload", default="echo", help="echo (default) or stream")
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="set a knob (repeatable); others keep Twisted's defaults",
+    )
+    for name, (text, kind) in _WORKLOAD_FLAGS.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, dest=name, type=_typed(kind), default=None, help=text)
+    parser.add_argument(
+        "--duration-s",
+        type=_typed(float),
+        default=1.0,
+        help="recorded window per repeat, seconds (default 1.0)",
+    )
+    parser.add_argument(
+        "--warmup-s",
+        type=_typed(float),
+        default=0.25,
+        help="discarded warm-up before each window, seconds (default 0.25)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_typed(int),
+        default=3,
+        help="windows, each on fresh connections (default 3)",
+    )
+    parser.add_argument(
+        "--timeout-s",
+        type=_typed(float),
+        default=None,
+        help="bound on the whole trial (default: start-up allowance + 2x windows)",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="measure the no-Twisted uvloop reference server (the ceiling)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=run)
+
+
+def _typed(kind: Any) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid value") from None
+
+    return convert
+
+
+def parse_assignments(assignments: list[str]) -> Settings:
+    """Settings from `KNOB=VALUE` strings; raises SettingsError for a bad knob or value."""
+    from harness import SettingsError
+
+    values: dict[str, str] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.strip():
+            raise SettingsError(f"--set {assignment!r}: expected KNOB=VALUE")
+        values[name.strip()] = value
+    return Settings.from_strings(values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuner._cli import EXIT_FAILED, EXIT_OK, BadInputError
+
+    settings = parse_assignments(args.assignments)
+    params = {
+        name: getattr(args, name) for name in _WORKLOAD_FLAGS if getattr(args, name) is not None
+    }
+    workload = make_workload(args.workload, params)
+    if not (args.duration_s > 0 and args.warmup_s >= 0 and args.repeats >= 1):
+        raise BadInputError("need --duration-s > 0, --warmup-s >= 0 and --repeats >= 1")
+    if args.timeout_s is not None and args.timeout_s <= 0:
+        raise BadInputError("--timeout-s must be positive")
+    timeout_s = args.timeout_s or default_timeout_s(args.duration_s, args.warmup_s, args.repeats)
+    print(
+        f"measuring {workload.name} {workload.params()}: {args.repeats} x "
+        f"({args.warmup_s:g} s warm-up + {args.duration_s:g} s window), "
+        f"timeout {timeout_s:g} s",
+        file=sys.stderr,
+    )
+    result = run_trial(
+        settings,
+        workload,
+        args.duration_s,
+        args.warmup_s,
+        args.repeats,
+        timeout_s,
+        reference=args.reference,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        render(result)
+    if not result.ok:
+        print(f"twistune: trial {result.status.value}: {result.reason}", file=sys.stderr)
+        if result.stderr_tail:
+            print(result.stderr_tail, file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def render(result: TrialResult) -> None:
+    """A table of the repeats and a summary, on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    # Off a terminal rich assumes 80 columns, too narrow for twelve.
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
+    table = Table(title=f"{result.workload['name']} {result.workload['params']}")
+    columns = (
+        "repeat",
+        "msgs/s",
+        "MB/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "server CPU s",
+        "server RSS MiB",
+        "client CPU",
+        "errors",
+        "dropped",
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    for number, s in enumerate(result.samples, 1):
+        table.add_row(
+            str(number),
+            f"{s.throughput_msgs_s:,.0f}",
+            f"{s.throughput_mb_s:,.1f}",
+            f"{s.latency_p50_ms:.3f}",
+            f"{s.latency_p90_ms:.3f}",
+            f"{s.latency_p99_ms:.3f}",
+            f"{s.latency_p999_ms:.3f}",
+            f"{s.server_cpu_s:.2f}",
+            f"{s.server_rss_peak_bytes / 2**20:.1f}",
+            f"{s.client_cpu_share:.0%}" + (" SATURATED" if s.client_saturated else ""),
+            str(s.errors),
+            str(s.dropped_connections),
+        )
+    if result.samples:
+        console.print(table)
+    server = "reference (uvloop, no Twisted)" if result.reference else "twisted"
+    changed = Settings().differences(result.settings) if not result.reference else {}
+    console.print(
+        f"status: {result.status.value}" + (f" ({result.reason})" if result.reason else "")
+    )
+    console.print(
+        f"server: {server}; settings changed from Twisted's defaults: "
+        + (", ".join(f"{k}={_show(v[1])}" for k, v in changed.items()) or "none")
+    )
+    if result.samples:
+        console.print(
+            f"median throughput: {result.throughput:,.1f} "
+            f"{result.workload['throughput_unit']}, spread "
+            f"{result.throughput_spread:.1%}; median p99 "
+            f"{result.median('latency_p99_ms'):.3f} ms"
+        )
+    layout = result.cpu_layout
+    console.print(
+        f"CPUs: server {layout.server_cpu}, load generator {layout.client_cpu}"
+        + ("  (SHARED: they measured each other)" if layout.shared else "")
+        + f"; trial wall time {result.wall_s:.2f} s"
+    )
+    if result.client_saturated:
+        console.print(
+            "warning: the load generator saturated its CPU; the figures measure it, not the server"
+        )
+
+
+def _show(value: object) -> str:
+    return "unset" if value is None else str(getattr(value, "value", value))
