@@ -37,7 +37,7 @@ def resolve(path: str) -> Callable[..., Any]:
 
 
 class ChannelClosedError(Exception):
-    """The child closed its report pipe (it exited or crashed)."""
+    """The child closed its report pipe (it exited or crashed), or wrote a malformed message."""
 
 
 class ChannelTimeoutError(Exception):
@@ -71,9 +71,14 @@ class MessageReader:
                 self._closed = True
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        message = json.loads(line)
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
         if not isinstance(message, dict):
-            raise ChannelClosedError
+            # A child that writes garbage on its report pipe is broken: treat
+            # it as gone, so the runner reports it instead of raising.
+            raise ChannelClosedError(f"malformed message: {line[:200]!r}")
         return message
 
     def close(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import platform
 from pathlib import Path
@@ -14,6 +13,9 @@ _SYSCTLS = ("net.core.wmem_max", "net.core.rmem_max", "net.core.somaxconn")
 
 
 def _version(distribution: str) -> str:
+    # Imported here: every child imports this package, and only the runner needs it.
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:

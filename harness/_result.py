@@ -77,8 +77,12 @@ class CpuLayout:
 
     @property
     def shared(self) -> bool:
-        """True when both children ran on one CPU, so they measured each other."""
-        return self.server_cpu is None or self.server_cpu == self.client_cpu
+        """True when the children may have shared a CPU (unpinned counts as shared)."""
+        return (
+            self.server_cpu is None
+            or self.client_cpu is None
+            or (self.server_cpu == self.client_cpu)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +160,12 @@ class TrialResult:
             "wall_s": self.wall_s,
             "stderr_tail": self.stderr_tail,
             "effective_socket_buffers": dict(self.effective_socket_buffers),
+            # Strict JSON: None, not NaN, when a failed trial has no samples.
             "summary": {
-                "throughput": self.throughput,
+                "throughput": self.throughput if self.samples else None,
                 "throughput_unit": self.workload.get("throughput_unit"),
                 "throughput_spread": self.throughput_spread,
-                "latency_p99_ms": self.median("latency_p99_ms"),
+                "latency_p99_ms": self.median("latency_p99_ms") if self.samples else None,
                 "client_saturated": self.client_saturated,
                 "cpu_shared": self.cpu_layout.shared,
             },

@@ -55,20 +55,26 @@ class _ServerUsage:
 class _ServerMeter:
     """Reads a server's CPU seconds and peak RSS over one window.
 
-    On Linux the peak (VmHWM) is reset at the window start through
+    CPU time comes from /proc/PID/schedstat (nanoseconds) where it exists:
+    the clock-tick counters psutil reads move in 10 ms steps, too coarse for
+    sub-second windows. The peak (VmHWM) is reset at the window start through
     /proc/PID/clear_refs, so each window gets its own peak; where that is not
     possible the peak is the process's lifetime peak.
     """
 
     def __init__(self, pid: int) -> None:
         self._process = psutil.Process(pid)
+        self._schedstat = Path(f"/proc/{pid}/schedstat")
         self._status = Path(f"/proc/{pid}/status")
         self._clear_refs = Path(f"/proc/{pid}/clear_refs")
         self._cpu_start = 0.0
 
     def _cpu_s(self) -> float:
-        times = self._process.cpu_times()
-        return float(times.user + times.system)
+        try:
+            return int(self._schedstat.read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            times = self._process.cpu_times()
+            return float(times.user + times.system)
 
     def start(self) -> None:
         with contextlib.suppress(OSError):

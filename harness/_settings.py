@@ -281,7 +281,9 @@ class Settings:
         version newer than this code reads.
         """
         version = data.get("format_version", SETTINGS_FORMAT_VERSION)
-        if not isinstance(version, int) or version > SETTINGS_FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise SettingsError(f"format_version: {version!r} is not a format version")
+        if version > SETTINGS_FORMAT_VERSION:
             raise SettingsError(
                 f"format_version: {version!r} is newer than this twistune reads "
                 f"({SETTINGS_FORMAT_VERSION}); upgrade twistune"
@@ -371,7 +373,7 @@ def parse_knob_value(knob: KnobSpec, text: str) -> object:
                 return False
             raise ValueError
         if knob.kind == "choice":
-            return raw
+            return lowered
         if knob.kind == "float":
             return float(raw)
         return parse_size(raw)

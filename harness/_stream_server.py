@@ -32,6 +32,7 @@ class ChunkProducer:
         self._remaining = total
         self._done = done
         self._paused = False
+        self._finished = False  # done() called, or stopped: never produce or call done() again
 
     def resumeProducing(self) -> None:
         self._paused = False
@@ -41,22 +42,21 @@ class ChunkProducer:
         self._paused = True
 
     def stopProducing(self) -> None:
-        self._remaining = 0
-        self._paused = True
+        self._finished = True
 
     def _pump(self) -> None:
         # transport.write() calls pauseProducing() itself once the buffer is
         # over the pause level, which ends this loop until doWrite resumes us.
         chunk = self._chunk
-        while not self._paused and self._remaining > 0:
+        while not self._paused and not self._finished and self._remaining > 0:
             if self._remaining >= len(chunk):
                 self._transport.write(chunk)
                 self._remaining -= len(chunk)
             else:
                 self._transport.write(chunk[: self._remaining])
                 self._remaining = 0
-        if self._remaining == 0 and not self._paused:
-            self._paused = True
+        if self._remaining == 0 and not self._finished:
+            self._finished = True
             self._done()
 
 
@@ -68,6 +68,7 @@ class StreamProtocol(Protocol):
         self._buffer = b""
         self._queued: deque[int] = deque()
         self._producer: ChunkProducer | None = None
+        self._starting = False  # inside _start_next: a response finishing there must not recurse
 
     def dataReceived(self, data: bytes) -> None:
         buffer = self._buffer + data
@@ -79,16 +80,24 @@ class StreamProtocol(Protocol):
             self._start_next()
 
     def _start_next(self) -> None:
-        if not self._queued or self.transport is None:
+        # A response that fits the buffer finishes inside resumeProducing();
+        # looping here, not recursing from _response_done, keeps any number
+        # of pipelined requests off the stack.
+        if self._starting:
             return
-        consumer = cast(IConsumer, self.transport)
-        self._producer = ChunkProducer(
-            consumer, self._chunk, self._queued.popleft(), self._finished
-        )
-        consumer.registerProducer(self._producer, True)
-        self._producer.resumeProducing()
+        self._starting = True
+        try:
+            while self._producer is None and self._queued and self.transport is not None:
+                consumer = cast(IConsumer, self.transport)
+                self._producer = ChunkProducer(
+                    consumer, self._chunk, self._queued.popleft(), self._response_done
+                )
+                consumer.registerProducer(self._producer, True)
+                self._producer.resumeProducing()
+        finally:
+            self._starting = False
 
-    def _finished(self) -> None:
+    def _response_done(self) -> None:
         cast(IConsumer, self.transport).unregisterProducer()
         self._producer = None
         self._start_next()

@@ -7,7 +7,8 @@
   listener) and the TCP window scale is negotiated for the larger buffer;
 - its accepted connections are `TunedServer`s, which set `bufferSize`,
   `SEND_LIMIT` and TCP_NODELAY per connection, and resume a paused streaming
-  producer at `producer_resume_bytes` instead of only when the buffer is empty.
+  producer at `producer_resume_bytes` instead of only when the buffer is
+  empty (`ResumeAtWatermark`).
 
 Any workload's protocol factory runs on it unchanged.
 """
@@ -18,7 +19,7 @@ import socket
 import sys
 from typing import Any, cast
 
-from twisted.internet import tcp
+from twisted.internet import abstract, tcp
 from twisted.internet.interfaces import IPushProducer
 
 from harness._settings import Settings
@@ -61,7 +62,43 @@ def apply_socket_buffers(sock: socket.socket, settings: Settings) -> dict[str, i
     return effective
 
 
-class TunedServer(tcp.Server):
+class ResumeAtWatermark(abstract.FileDescriptor):
+    """A transport that resumes a paused streaming producer at a low watermark.
+
+    Twisted resumes a paused streaming producer only once its buffer is
+    empty. With `_resume_bytes` > 0 it resumes as soon as the unsent bytes
+    drain to that level, and the pause check then counts unsent bytes too
+    (Twisted's counts the already-sent head of `dataBuffer` until the next
+    `doWrite`, which would pause a just-resumed producer after one chunk).
+    With `_resume_bytes` == 0 it behaves exactly as Twisted does.
+    """
+
+    _resume_bytes: int = 0
+
+    def _unsent_bytes(self) -> int:
+        return len(self.dataBuffer) - self.offset + self._tempDataLen
+
+    def _isSendBufferFull(self) -> bool:
+        if not self._resume_bytes:
+            return bool(super()._isSendBufferFull())
+        return self._unsent_bytes() > self.bufferSize
+
+    def doWrite(self) -> Any:
+        result = super().doWrite()
+        if (
+            self._resume_bytes
+            and result is None
+            and self.producer is not None
+            and self.streamingProducer
+            and self.producerPaused
+            and self._unsent_bytes() <= self._resume_bytes
+        ):
+            self.producerPaused = False
+            cast(IPushProducer, self.producer).resumeProducing()
+        return result
+
+
+class TunedServer(ResumeAtWatermark, tcp.Server):
     """An accepted connection with the trial's per-connection settings applied."""
 
     def __init__(
@@ -80,22 +117,6 @@ class TunedServer(tcp.Server):
         self._resume_bytes = settings.producer_resume_bytes
         if settings.tcp_nodelay:
             self.setTcpNoDelay(True)
-
-    def doWrite(self) -> Any:
-        # Twisted resumes a paused streaming producer only once the buffer is
-        # empty; with a resume level, resume as soon as it drains below it.
-        result = super().doWrite()
-        if (
-            self._resume_bytes
-            and result is None
-            and self.producer is not None
-            and self.streamingProducer
-            and self.producerPaused
-            and len(self.dataBuffer) - self.offset + self._tempDataLen <= self._resume_bytes
-        ):
-            self.producerPaused = False
-            cast(IPushProducer, self.producer).resumeProducing()
-        return result
 
 
 class TunedPort(tcp.Port):

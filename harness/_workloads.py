@@ -56,9 +56,14 @@ class Workload(Protocol):
     def params(self) -> dict[str, int | float]: ...
 
 
-def _require(name: str, value: int | float, low: float, high: float, unit: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise WorkloadError(f"{name}: {value!r} is not valid; allowed: {low:g}..{high:g} {unit}")
+def _require(
+    name: str, value: object, low: float, high: float, unit: str, *, integer: bool = True
+) -> None:
+    """Raise WorkloadError unless `value` is a number (an int when `integer`) in [low, high]."""
+    kinds = int if integer else int | float
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        allowed = f"{low:.0f}..{high:.0f}" if integer else f"{low:g}..{high:g}"
+        raise WorkloadError(f"{name}: {value!r} is not valid; allowed: {allowed} {unit}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +93,9 @@ class EchoWorkload:
         _require("message_bytes", self.message_bytes, 1, 16 * MiB, "bytes")
         _require("connections", self.connections, 1, 4096, "connections")
         _require("pipeline_depth", self.pipeline_depth, 1, 1024, "requests")
-        _require("rate_msgs_s", self.rate_msgs_s, 0, 10_000_000, "msgs/s (0: closed loop)")
+        _require(
+            "rate_msgs_s", self.rate_msgs_s, 0, 10_000_000, "msgs/s (0: closed loop)", integer=False
+        )
 
     def params(self) -> dict[str, int | float]:
         return asdict(self)
