@@ -1,0 +1,114 @@
+"""How trustworthy is one trial? Noise, load-generator headroom and fixed cost, side by side.
+
+Runs Twisted's defaults N times interleaved with the uvloop raw-protocol
+reference server (A B A B ...) under the same load, and prints:
+
+(a) the coefficient of variation of the defaults' median-of-repeats throughput
+    across the N trials (target: under 3%);
+(b) the reference/default throughput ratio, paired per round: the load
+    generator drives at least this much more than Twisted's defaults need, so
+    it is not the bottleneck (target: at least 2; a lower bound when the
+    reference run flags the client as saturated);
+(c) the fixed cost of a trial: its wall time minus repeats x (warm-up +
+    window), i.e. process start-up, connection set-up and shutdown
+    (target: under 0.3 s).
+
+Run it alone: another benchmark or test suite on this machine is noise.
+
+    python benchmarks/noise.py --pairs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from harness import EchoWorkload, Settings, TrialResult, parse_size, run_trial
+
+
+def fixed_cost_s(result: TrialResult, repeats: int, warmup_s: float, duration_s: float) -> float:
+    return result.wall_s - repeats * (warmup_s + duration_s)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=10, help="default/reference rounds")
+    parser.add_argument("--duration-s", type=float, default=1.0)
+    parser.add_argument("--warmup-s", type=float, default=0.25)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--message-bytes", type=parse_size, default=1024)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--pipeline-depth", type=int, default=8)
+    args = parser.parse_args()
+    workload = EchoWorkload(
+        message_bytes=args.message_bytes,
+        connections=args.connections,
+        pipeline_depth=args.pipeline_depth,
+    )
+    windows = {"duration_s": args.duration_s, "warmup_s": args.warmup_s, "repeats": args.repeats}
+    print(
+        f"workload: echo {workload.params()}; {args.pairs} rounds of default then reference; "
+        f"{args.repeats} x ({args.warmup_s:g} s warm-up + {args.duration_s:g} s window)"
+    )
+    print(
+        f"{'round':>5} {'default msgs/s':>15} {'reference msgs/s':>17} {'ratio':>6} "
+        f"{'ref client CPU':>15} {'fixed cost s (def/ref)':>23}"
+    )
+    defaults: list[float] = []
+    ratios: list[float] = []
+    costs: list[float] = []
+    saturated_rounds = 0
+    started = time.monotonic()
+    for number in range(1, args.pairs + 1):
+        default = run_trial(Settings(), workload, **windows)
+        reference = run_trial(Settings(), workload, reference=True, **windows)
+        for result in (default, reference):
+            if not result.ok:
+                print(
+                    f"round {number}: {result.status.value}: {result.reason}\n{result.stderr_tail}",
+                    file=sys.stderr,
+                )
+                return 1
+        pair_costs = [
+            fixed_cost_s(r, args.repeats, args.warmup_s, args.duration_s)
+            for r in (default, reference)
+        ]
+        defaults.append(default.throughput)
+        ratios.append(reference.throughput / default.throughput)
+        costs.extend(pair_costs)
+        client = reference.median("client_cpu_share")
+        saturated_rounds += reference.client_saturated
+        print(
+            f"{number:>5} {default.throughput:>15,.0f} {reference.throughput:>17,.0f} "
+            f"{ratios[-1]:>6.2f} {client:>14.0%}{'*' if reference.client_saturated else ' '} "
+            f"{pair_costs[0]:>11.3f} / {pair_costs[1]:.3f}"
+        )
+    cv = statistics.stdev(defaults) / statistics.mean(defaults) if len(defaults) > 1 else 0.0
+    print()
+    print(
+        f"(a) CV of the defaults' median-of-repeats throughput over {len(defaults)} trials: "
+        f"{cv:.2%}  (target < 3%)"
+    )
+    print(
+        f"(b) reference/default throughput ratio: median {statistics.median(ratios):.2f}, "
+        f"min {min(ratios):.2f}  (target >= 2)"
+        + (
+            f"; the reference saturated the client in {saturated_rounds} of {args.pairs} rounds,"
+            " so the ratio is a lower bound"
+            if saturated_rounds
+            else ""
+        )
+    )
+    print(
+        f"(c) fixed cost per trial (wall - repeats x (warm-up + window)): median "
+        f"{statistics.median(costs):.3f} s, max {max(costs):.3f} s over {len(costs)} trials  "
+        f"(target < 0.3 s)"
+    )
+    print(f"benchmark wall time: {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

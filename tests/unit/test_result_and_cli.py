@@ -1,0 +1,424 @@
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+import tuner
+from harness._channel import (
+    ChannelClosedError,
+    ChannelTimeoutError,
+    MessageReader,
+    resolve,
+    send,
+)
+from harness._result import (
+    CLIENT_SATURATED_SHARE,
+    RESULT_FORMAT_VERSION,
+    CpuLayout,
+    Environment,
+    RepeatSample,
+    TrialResult,
+    TrialStatus,
+)
+from harness._settings import Settings, WriteBatching
+from harness._wire import split_frames
+from harness._workloads import EchoWorkload, StreamWorkload, workload_spec
+from tuner import _measure
+
+ENVIRONMENT = Environment(
+    cpu_model="Test CPU @ 3.0GHz",
+    cpu_count=8,
+    kernel="Linux 6.1.0",
+    python="3.11.7",
+    twisted="26.10.0",
+    optuna="5.0.0",
+    uvloop="0.23.0",
+    sysctls={"net.core.somaxconn": 4096, "net.core.wmem_max": 212992},
+)
+
+
+def sample(msgs_s: float = 1000.0, mb_s: float = 10.0, **changes: object) -> RepeatSample:
+    values: dict[str, object] = {
+        "window_s": 1.0,
+        "messages": int(msgs_s),
+        "bytes_received": int(mb_s * 1e6),
+        "throughput_msgs_s": msgs_s,
+        "throughput_mb_s": mb_s,
+        "latency_p50_ms": 0.5,
+        "latency_p90_ms": 0.9,
+        "latency_p99_ms": 1.5,
+        "latency_p999_ms": 3.0,
+        "latency_histogram": "HISTFAAAAB14nJNpmSzMwMDAwQABTFCaEUoz2X-AMAAlSQKq",
+        "server_cpu_s": 0.8,
+        "server_rss_peak_bytes": 40_000_000,
+        "client_cpu_share": 0.5,
+        "errors": 0,
+        "dropped_connections": 0,
+    }
+    values.update(changes)
+    return RepeatSample(**values)  # type: ignore[arg-type]
+
+
+def trial(
+    *samples: RepeatSample,
+    workload: EchoWorkload | StreamWorkload | None = None,
+    layout: CpuLayout | None = None,
+) -> TrialResult:
+    return TrialResult(
+        status=TrialStatus.OK,
+        settings=Settings(),
+        workload=workload_spec(workload or EchoWorkload()),
+        samples=samples,
+        environment=ENVIRONMENT,
+        cpu_layout=layout or CpuLayout(server_cpu=0, client_cpu=1),
+        wall_s=3.5,
+    )
+
+
+TWO_REPEATS = trial(
+    sample(1000.0, 10.0, latency_p99_ms=1.0),
+    sample(1200.0, 12.0, latency_p99_ms=2.0, client_cpu_share=0.95, errors=1),
+)
+
+
+# --- TrialResult ----------------------------------------------------------------
+
+
+def test_round_trip_with_two_samples() -> None:
+    result = replace(
+        TWO_REPEATS,
+        status=TrialStatus.UNSTABLE,
+        settings=Settings(tcp_nodelay=True, write_batching=WriteBatching.JOINED),
+        reason="repeats disagree",
+        stderr_tail="[server]\nwarning",
+        reference=True,
+        effective_socket_buffers={"so_sndbuf_bytes": 2_626_560, "so_rcvbuf_bytes": 262_144},
+    )
+    data = result.to_dict()
+    assert data["format_version"] == RESULT_FORMAT_VERSION
+    assert TrialResult.from_dict(data) == result
+    assert TrialResult.from_dict(json.loads(json.dumps(data))) == result
+
+
+def test_to_dict_summary() -> None:
+    assert TWO_REPEATS.to_dict()["summary"] == {
+        "throughput": 1100.0,
+        "throughput_unit": "msgs/s",
+        "throughput_spread": pytest.approx(200.0 / 1100.0),
+        "latency_p99_ms": 1.5,
+        "client_saturated": True,
+        "cpu_shared": False,
+    }
+
+
+@pytest.mark.parametrize("version", [RESULT_FORMAT_VERSION + 1, None, "1"])
+def test_from_dict_refuses_unreadable_format_version(version: object) -> None:
+    data = TWO_REPEATS.to_dict()
+    data["format_version"] = version
+    with pytest.raises(ValueError, match=r"^trial result format_version .* is not readable here$"):
+        TrialResult.from_dict(data)
+
+
+def test_failed_trial_without_samples_is_strict_json() -> None:
+    # to_dict promises a JSON-ready form; NaN is not JSON (RFC 8259), and a
+    # failed trial, which has no samples, is the common case.
+    failed = replace(trial(), status=TrialStatus.FAILED, reason="bind failed")
+    assert failed.samples == ()
+    text = json.dumps(failed.to_dict(), allow_nan=False)
+    assert json.loads(text)["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("p99s", "median"),
+    [([1.0, 2.0], 1.5), ([5.0, 1.0, 3.0], 3.0), ([7.0], 7.0)],
+)
+def test_median(p99s: list[float], median: float) -> None:
+    result = trial(*(sample(latency_p99_ms=p99) for p99 in p99s))
+    assert result.median("latency_p99_ms") == median
+
+
+def test_median_without_samples_is_nan() -> None:
+    assert math.isnan(trial().median("latency_p99_ms"))
+    assert math.isnan(trial().throughput)
+
+
+@pytest.mark.parametrize(
+    ("workload", "throughput"),
+    [(EchoWorkload(), 1100.0), (StreamWorkload(), 11.0)],
+)
+def test_throughput_in_the_workloads_unit(
+    workload: EchoWorkload | StreamWorkload, throughput: float
+) -> None:
+    result = trial(sample(1000.0, 10.0), sample(1200.0, 12.0), workload=workload)
+    assert result.throughput == throughput
+
+
+@pytest.mark.parametrize(
+    ("samples", "spread"),
+    [
+        ((sample(900.0), sample(1100.0)), 0.2),
+        ((sample(1000.0), sample(1000.0), sample(1300.0)), 0.3),
+        ((sample(1000.0),), 0.0),  # fewer than two repeats
+        ((), 0.0),
+        ((sample(0.0), sample(0.0)), 0.0),  # no throughput: no spread
+    ],
+)
+def test_throughput_spread(samples: tuple[RepeatSample, ...], spread: float) -> None:
+    assert trial(*samples).throughput_spread == pytest.approx(spread)
+
+
+def test_throughput_spread_uses_the_workloads_unit() -> None:
+    result = trial(sample(1000.0, 10.0), sample(1000.0, 15.0), workload=StreamWorkload())
+    assert result.throughput_spread == pytest.approx(5.0 / 12.5)
+
+
+@pytest.mark.parametrize(
+    ("shares", "saturated"),
+    [
+        ([0.5, 0.5], False),
+        ([0.5, CLIENT_SATURATED_SHARE - 0.001], False),
+        ([0.5, CLIENT_SATURATED_SHARE], True),
+        ([1.0, 0.2], True),
+        ([], False),
+    ],
+)
+def test_client_saturated(shares: list[float], saturated: bool) -> None:
+    result = trial(*(sample(client_cpu_share=share) for share in shares))
+    assert result.client_saturated is saturated
+    assert [s.client_saturated for s in result.samples] == [
+        share >= CLIENT_SATURATED_SHARE for share in shares
+    ]
+
+
+@pytest.mark.parametrize(
+    ("server_cpu", "client_cpu", "shared"),
+    [(0, 1, False), (3, 2, False), (2, 2, True), (None, None, True), (None, 1, True)],
+)
+def test_cpu_layout_shared(server_cpu: int | None, client_cpu: int | None, shared: bool) -> None:
+    layout = CpuLayout(server_cpu=server_cpu, client_cpu=client_cpu)
+    assert layout.shared is shared
+    assert trial(layout=layout).to_dict()["summary"]["cpu_shared"] is shared
+
+
+def test_ok_and_measured_s() -> None:
+    assert TWO_REPEATS.ok
+    assert TWO_REPEATS.measured_s == 2.0
+    assert not replace(TWO_REPEATS, status=TrialStatus.TIMEOUT).ok
+
+
+# --- tuner CLI: bad input -------------------------------------------------------------
+
+
+@pytest.fixture
+def no_trial(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Replaces run_trial so that a test fails loudly if bad input ever reached it."""
+    started: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        started.append(args)
+        raise AssertionError("bad input started a trial")
+
+    monkeypatch.setattr(_measure, "run_trial", refuse)
+    return started
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--set", "nope=1"], "twistune: error: unknown knob 'nope'; knobs are: reactor, "),
+        (
+            ["--set", "read_buffer_bytes=lots"],
+            "twistune: error: read_buffer_bytes: 'lots' is not valid; allowed: 1024..16777216",
+        ),
+        (["--set", "listen_backlog=0"], "twistune: error: listen_backlog: 0 is not valid"),
+        (["--workload", "http"], "twistune: error: unknown workload 'http'; workloads are: "),
+        (
+            ["--workload", "stream", "--message-bytes", "10"],
+            "twistune: error: workload stream: unknown parameter 'message_bytes'; "
+            "parameters are: connections, response_bytes",
+        ),
+        (["--connections", "0"], "twistune: error: connections: 0 is not valid"),
+        (["--set", "tcp_nodelay"], "twistune: error: --set 'tcp_nodelay': expected KNOB=VALUE"),
+        (["--set", "=1"], "twistune: error: --set '=1': expected KNOB=VALUE"),
+        (["--duration-s", "0"], "twistune: error: need --duration-s > 0"),
+        (["--duration-s", "nan"], "twistune: error: need --duration-s > 0"),
+        (["--warmup-s", "-0.5"], "twistune: error: need --duration-s > 0"),
+        (["--repeats", "0"], "twistune: error: need --duration-s > 0"),
+        (["--timeout-s", "-1"], "twistune: error: --timeout-s must be positive"),
+        (["--timeout-s", "0"], "twistune: error: --timeout-s must be positive"),
+    ],
+)
+def test_bad_input_returns_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], no_trial: list[object]
+) -> None:
+    code = tuner.main(["measure", *argv])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(message)
+    assert no_trial == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["measure", "--repeats", "three"],
+            "twistune measure: error: argument --repeats: 'three' is not a valid value",
+        ),
+        (
+            ["measure", "--duration-s", "1s"],
+            "twistune measure: error: argument --duration-s: '1s' is not a valid value",
+        ),
+        (
+            ["measure", "--message-bytes", "1.3k"],
+            "twistune measure: error: argument --message-bytes: '1.3k' is not a valid value",
+        ),
+        (["measure", "--set"], "twistune measure: error: argument --set: expected one argument"),
+        (["measure", "--bogus"], "twistune: error: unrecognized arguments: --bogus"),
+        ([], "twistune: error: the following arguments are required: command"),
+        (["tune"], "twistune: error: argument command: invalid choice: 'tune'"),
+    ],
+)
+def test_argparse_error_exits_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], no_trial: list[object]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        tuner.main(argv)
+    out, err = capsys.readouterr()
+    assert caught.value.code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(message)
+    assert no_trial == []
+
+
+def test_debug_shows_the_exception_instead() -> None:
+    with pytest.raises(ValueError, match=r"^unknown knob 'nope'"):
+        tuner.main(["--debug", "measure", "--set", "nope=1"])
+
+
+def test_parse_assignments() -> None:
+    settings = _measure.parse_assignments(
+        ["tcp_nodelay=on", " read_buffer_bytes = 128k", "so_sndbuf_bytes=1MiB"]
+    )
+    assert Settings().differences(settings) == {
+        "tcp_nodelay": (False, True),
+        "read_buffer_bytes": (65536, 131072),
+        "so_sndbuf_bytes": (None, 1048576),
+    }
+
+
+# --- harness._channel ---------------------------------------------------------
+
+
+def test_resolve_finds_the_callable() -> None:
+    assert resolve("harness._wire:split_frames") is split_frames
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "message"),
+    [
+        ("nope", ImportError, "'nope' is not of the form 'module:callable'"),
+        ("harness._wire:", ImportError, "'harness._wire:' is not of the form"),
+        (":split_frames", ImportError, "':split_frames' is not of the form"),
+        ("harness._no_such_module:f", ModuleNotFoundError, "harness._no_such_module"),
+        ("harness._wire:missing", AttributeError, "has no attribute 'missing'"),
+        ("harness._wire:HEADER_BYTES", TypeError, "'harness._wire:HEADER_BYTES' is not callable"),
+    ],
+)
+def test_resolve_refuses(path: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as caught:
+        resolve(path)
+    assert message in str(caught.value)
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[MessageReader, list[int]]]:
+    """A reader on a pipe's read end, and a one-item list holding the write end (-1: closed)."""
+    read_fd, write_fd = os.pipe()
+    reader = MessageReader(read_fd)
+    writer = [write_fd]
+    yield reader, writer
+    reader.close()
+    if writer[0] >= 0:
+        os.close(writer[0])
+
+
+def close_writer(writer: list[int]) -> None:
+    os.close(writer[0])
+    writer[0] = -1
+
+
+def soon() -> float:
+    return time.monotonic() + 5.0
+
+
+def test_messages_are_read_in_order(pipe: tuple[MessageReader, list[int]]) -> None:
+    reader, writer = pipe
+    send(writer[0], {"event": "ready", "port": 8080})
+    send(writer[0], {"event": "result", "values": [1, 2.5, "x"]})
+    assert reader.read(soon()) == {"event": "ready", "port": 8080}
+    assert reader.read(soon()) == {"event": "result", "values": [1, 2.5, "x"]}
+
+
+def test_send_writes_one_json_line() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        send(write_fd, {"a": 1})
+        assert os.read(read_fd, 100) == b'{"a": 1}\n'
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_deadline_in_the_past_on_an_empty_pipe_times_out(
+    pipe: tuple[MessageReader, list[int]],
+) -> None:
+    reader, _ = pipe
+    with pytest.raises(ChannelTimeoutError):
+        reader.read(time.monotonic() - 1.0)
+
+
+def test_partial_line_times_out_then_completes(pipe: tuple[MessageReader, list[int]]) -> None:
+    reader, writer = pipe
+    os.write(writer[0], b'{"event": "win')
+    with pytest.raises(ChannelTimeoutError):
+        reader.read(time.monotonic() + 0.01)
+    os.write(writer[0], b'dow-start"}\n')
+    assert reader.read(soon()) == {"event": "window-start"}
+
+
+def test_closed_write_end_is_channel_closed(pipe: tuple[MessageReader, list[int]]) -> None:
+    reader, writer = pipe
+    send(writer[0], {"event": "ready"})
+    close_writer(writer)
+    assert reader.read(soon()) == {"event": "ready"}
+    with pytest.raises(ChannelClosedError):
+        reader.read(soon())
+    with pytest.raises(ChannelClosedError):  # and stays closed
+        reader.read(soon())
+
+
+def test_partial_line_then_close_is_channel_closed(
+    pipe: tuple[MessageReader, list[int]],
+) -> None:
+    reader, writer = pipe
+    os.write(writer[0], b'{"event": "res')
+    close_writer(writer)
+    with pytest.raises(ChannelClosedError):
+        reader.read(soon())
+
+
+def test_non_object_message_is_channel_closed(pipe: tuple[MessageReader, list[int]]) -> None:
+    reader, writer = pipe
+    os.write(writer[0], b"[1, 2]\n")
+    with pytest.raises(ChannelClosedError):
+        reader.read(soon())
