@@ -14,42 +14,52 @@ failures and refused settings come back as a `TrialResult` with a status.
 
 This package imports no Twisted: Twisted runs only in the server child
 (`harness._server_child`), so importing harness never installs a reactor.
+
+The face is lazy (PEP 562): the server and load-generator children import
+`harness._...` modules, which runs this file first, and must not pay for what
+only the runner needs (psutil, subprocess, ...) in every trial's start-up.
 """
 
-from harness._environment import current_environment, plan_cpus
-from harness._result import (
-    CLIENT_SATURATED_SHARE,
-    RESULT_FORMAT_VERSION,
-    CpuLayout,
-    Environment,
-    RepeatSample,
-    TrialResult,
-    TrialStatus,
-)
-from harness._runner import default_timeout_s, run_trial
-from harness._settings import (
-    KNOBS,
-    KNOBS_BY_NAME,
-    SETTINGS_FORMAT_VERSION,
-    KnobSpec,
-    Reactor,
-    Settings,
-    SettingsError,
-    WriteBatching,
-    available_reactors,
-    default_reactor,
-    parse_size,
-)
-from harness._workloads import (
-    WORKLOADS,
-    EchoWorkload,
-    StreamWorkload,
-    ThroughputUnit,
-    Workload,
-    WorkloadError,
-    make_workload,
-    workload_spec,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness._environment import current_environment, plan_cpus
+    from harness._result import (
+        CLIENT_SATURATED_SHARE,
+        RESULT_FORMAT_VERSION,
+        CpuLayout,
+        Environment,
+        RepeatSample,
+        TrialResult,
+        TrialStatus,
+    )
+    from harness._runner import default_timeout_s, run_trial
+    from harness._settings import (
+        KNOBS,
+        KNOBS_BY_NAME,
+        SETTINGS_FORMAT_VERSION,
+        KnobSpec,
+        Reactor,
+        Settings,
+        SettingsError,
+        WriteBatching,
+        available_reactors,
+        default_reactor,
+        parse_size,
+    )
+    from harness._workloads import (
+        WORKLOADS,
+        EchoWorkload,
+        StreamWorkload,
+        ThroughputUnit,
+        Workload,
+        WorkloadError,
+        make_workload,
+        workload_spec,
+    )
 
 __all__ = [
     "CLIENT_SATURATED_SHARE",
@@ -83,3 +93,21 @@ __all__ = [
     "run_trial",
     "workload_spec",
 ]
+
+# Where __getattr__ looks for a public name, cheapest module first.
+_MODULES = ("_settings", "_workloads", "_result", "_environment", "_runner")
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        for module_name in _MODULES:
+            module = importlib.import_module(f"harness.{module_name}")
+            if hasattr(module, name):
+                value = getattr(module, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
