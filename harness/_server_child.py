@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import traceback
@@ -143,4 +144,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The reactor has stopped (its shutdown triggers ran); skip tearing down
+    # every imported module, which costs a trial tens of milliseconds.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
