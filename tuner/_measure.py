@@ -14,6 +14,7 @@ from harness import (
     default_timeout_s,
     make_workload,
     parse_size,
+    plan_cpus,
     run_trial,
 )
 
@@ -71,6 +72,14 @@ def add_parser(commands: Any) -> None:
         default=None,
         help="bound on the whole trial (default: start-up allowance + 2x windows)",
     )
+    for role in ("server", "client"):
+        parser.add_argument(
+            f"--{role}-cpu",
+            type=_typed(int),
+            default=None,
+            help=f"CPU to pin the {'load generator' if role == 'client' else role} to "
+            "(default: the first two this process may use)",
+        )
     parser.add_argument(
         "--reference",
         action="store_true",
@@ -115,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError("need --duration-s > 0, --warmup-s >= 0 and --repeats >= 1")
     if args.timeout_s is not None and args.timeout_s <= 0:
         raise BadInputError("--timeout-s must be positive")
+    try:
+        plan_cpus(args.server_cpu, args.client_cpu)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
     timeout_s = args.timeout_s or default_timeout_s(args.duration_s, args.warmup_s, args.repeats)
     print(
         f"measuring {workload.name} {workload.params()}: {args.repeats} x "
@@ -130,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
         args.repeats,
         timeout_s,
         reference=args.reference,
+        server_cpu=args.server_cpu,
+        client_cpu=args.client_cpu,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

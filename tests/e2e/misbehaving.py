@@ -1,6 +1,7 @@
 """Servers that fail on purpose, loaded by the real server child through a workload's import path.
 
-Each builder has the server-factory signature `(params, settings, reactor)`.
+Server builders have the server-factory signature `(params, settings, reactor)`;
+`failing_client` has the client-driver one, `(params, stats)`.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ GRANDCHILD_PID_FILE_ENV = "TWISTUNE_TEST_GRANDCHILD_PID_FILE"
 
 @dataclass(frozen=True)
 class BrokenEcho:
-    """The echo workload with one of the servers below in place of the real one."""
+    """The echo workload with one of the servers (or clients) below in place of the real one."""
 
-    server_factory: str
+    server_factory: str = EchoWorkload.server_factory
+    client_driver: str = EchoWorkload.client_driver
     name: str = "broken-echo"
     reference_server: str = EchoWorkload.reference_server
-    client_driver: str = EchoWorkload.client_driver
     throughput_unit: ThroughputUnit = ThroughputUnit.MESSAGES
 
     def params(self) -> dict[str, int | float]:
@@ -66,3 +67,8 @@ def grandchild_then_hang(params: Mapping[str, object], settings: Any, reactor: A
         pid_file.write(str(grandchild.pid))
     time.sleep(3600)
     raise AssertionError("unreachable")
+
+
+def failing_client(params: Mapping[str, object], stats: Any) -> Any:
+    """A client driver that fails in the load-generator child."""
+    raise RuntimeError("load generator failing on purpose")

@@ -6,6 +6,7 @@ Windows are sub-second; assertions are on what the trial produced.
 from __future__ import annotations
 
 import base64
+import os
 import socket
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def test_reference_server_is_measured_like_twisted() -> None:
 
 
 def test_a_server_that_hangs_at_start_times_out() -> None:
-    workload = BrokenEcho("tests.e2e.misbehaving:hang_at_start")
+    workload = BrokenEcho(server_factory="tests.e2e.misbehaving:hang_at_start")
     result = run_trial(Settings(), workload, timeout_s=2.0, **WINDOWS)
     assert result.status is TrialStatus.TIMEOUT
     assert "did not report ready" in result.reason
@@ -152,7 +153,7 @@ def test_a_server_that_hangs_at_start_times_out() -> None:
 
 
 def test_a_server_that_hangs_under_load_times_out() -> None:
-    workload = BrokenEcho("tests.e2e.misbehaving:hang_on_data")
+    workload = BrokenEcho(server_factory="tests.e2e.misbehaving:hang_on_data")
     result = run_trial(Settings(), workload, timeout_s=10.0, **WINDOWS)
     assert result.status is TrialStatus.TIMEOUT
     assert "no progress" in result.reason
@@ -161,7 +162,7 @@ def test_a_server_that_hangs_under_load_times_out() -> None:
 
 
 def test_a_server_that_crashes_is_a_failed_trial_with_its_stderr() -> None:
-    workload = BrokenEcho("tests.e2e.misbehaving:crash_on_data")
+    workload = BrokenEcho(server_factory="tests.e2e.misbehaving:crash_on_data")
     result = run_trial(Settings(), workload, timeout_s=10.0, **WINDOWS)
     assert result.status is TrialStatus.FAILED
     assert "server exited with signal 6" in result.reason
@@ -171,12 +172,35 @@ def test_a_server_that_crashes_is_a_failed_trial_with_its_stderr() -> None:
 def test_the_whole_process_group_is_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pid_file = tmp_path / "grandchild.pid"
     monkeypatch.setenv(GRANDCHILD_PID_FILE_ENV, str(pid_file))
-    workload = BrokenEcho("tests.e2e.misbehaving:grandchild_then_hang")
+    workload = BrokenEcho(server_factory="tests.e2e.misbehaving:grandchild_then_hang")
     result = run_trial(Settings(), workload, timeout_s=2.0, **WINDOWS)
     assert result.status is TrialStatus.TIMEOUT
     grandchild = int(pid_file.read_text())
     # The grandchild was reparented away from us; only the group kill could end it.
     assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == "zombie"
+
+
+def test_a_load_generator_that_fails_is_a_failed_trial_with_its_stderr() -> None:
+    workload = BrokenEcho(client_driver="tests.e2e.misbehaving:failing_client")
+    result = run_trial(Settings(), workload, timeout_s=10.0, **WINDOWS)
+    assert result.status is TrialStatus.FAILED
+    assert result.reason == "load generator exited with code 1 during repeat 1"
+    assert "[load generator]" in result.stderr_tail
+    assert "failing on purpose" in result.stderr_tail
+
+
+def test_one_cpu_for_both_still_runs_and_says_so() -> None:
+    result = run_trial(Settings(), SMALL_ECHO, server_cpu=0, client_cpu=0, **WINDOWS)
+    assert_ok(result)
+    assert result.cpu_layout.server_cpu == result.cpu_layout.client_cpu == 0
+    assert result.cpu_layout.shared
+    assert result.to_dict()["summary"]["cpu_shared"] is True
+
+
+def test_two_cpus_are_used_apart_when_there_are_two() -> None:
+    result = run_trial(Settings(), SMALL_ECHO, **WINDOWS)
+    assert_ok(result)
+    assert result.cpu_layout.shared is (len(os.sched_getaffinity(0)) < 2)
 
 
 def test_bind_failure_is_a_failed_trial() -> None:

@@ -252,6 +252,8 @@ def no_trial(monkeypatch: pytest.MonkeyPatch) -> list[object]:
         (["--repeats", "0"], "twistune: error: need --duration-s > 0"),
         (["--timeout-s", "-1"], "twistune: error: --timeout-s must be positive"),
         (["--timeout-s", "0"], "twistune: error: --timeout-s must be positive"),
+        (["--server-cpu", "4096"], "twistune: error: CPU 4096 is not available here"),
+        (["--client-cpu", "-1"], "twistune: error: CPU -1 is not available here"),
     ],
 )
 def test_bad_input_returns_2_with_one_line(
