@@ -1,10 +1,11 @@
 """Child processes of one trial: started in their own process group, always ended.
 
-Each child is `python -m MODULE --report-fd N ...`: it reports on a pipe of
-its own, its stderr goes to a temporary file (so a chatty child can never
-block on a full pipe) whose tail explains failures, and its stdout is
-discarded. `stop()` sends SIGTERM to the child's whole process group, waits a
-grace period, then SIGKILLs the group and reaps the child.
+Each child is `python -m MODULE --report-fd N --parent-pid P ...`: it dies
+with its parent (`harness._child_guard`), reports on a pipe of its own, and
+its stderr goes to a temporary file (so a chatty child can never block on a
+full pipe) whose tail explains failures; its stdout is discarded. `stop()`
+sends SIGTERM to the child's whole process group, waits a grace period, then
+SIGKILLs the group and reaps the child.
 """
 
 from __future__ import annotations
@@ -41,7 +42,16 @@ class Child:
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115  # closed in close()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", module, "--report-fd", str(write_fd), *args],
+                [
+                    sys.executable,
+                    "-m",
+                    module,
+                    "--report-fd",
+                    str(write_fd),
+                    "--parent-pid",
+                    str(os.getpid()),
+                    *args,
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=self._stderr,

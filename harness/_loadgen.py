@@ -29,6 +29,7 @@ import uvloop
 from hdrh.histogram import HdrHistogram
 
 from harness._channel import resolve, send
+from harness._child_guard import die_with_parent
 from harness._clients import WindowStats
 
 # HDR histogram range: 1 us .. 1 hour, 3 significant digits.
@@ -94,7 +95,9 @@ async def run_repeat(
 def main() -> int:
     parser = argparse.ArgumentParser(prog="harness._loadgen")
     parser.add_argument("--report-fd", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
     args = parser.parse_args()
+    die_with_parent(args.parent_pid)
     spec = json.loads(sys.stdin.readline())
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)

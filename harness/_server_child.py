@@ -24,6 +24,7 @@ import traceback
 from typing import Any, cast
 
 from harness._channel import resolve, send
+from harness._child_guard import die_with_parent
 from harness._settings import Reactor, Settings
 
 STARTUP_FAILED = 3
@@ -127,8 +128,10 @@ def run_reference(spec: dict[str, Any], report_fd: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="harness._server_child")
     parser.add_argument("--report-fd", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--mode", choices=("twisted", "reference"), required=True)
     args = parser.parse_args()
+    die_with_parent(args.parent_pid)
     spec = json.loads(sys.stdin.readline())
     try:
         if args.mode == "twisted":

@@ -8,6 +8,9 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -222,3 +225,27 @@ def test_a_setting_the_kernel_caps_is_refused_not_measured() -> None:
     assert result.reason.startswith("setting refused by the kernel")
     assert f"so_sndbuf_bytes={requested}" in result.reason
     assert result.samples == ()
+
+
+def test_children_die_with_a_runner_killed_by_sigkill(tmp_path: Path) -> None:
+    # A runner killed mid-trial cannot clean up: its children must end themselves.
+    script = tmp_path / "runner.py"
+    script.write_text(
+        "from harness import EchoWorkload, Settings, run_trial\n"
+        "run_trial(Settings(), EchoWorkload(connections=2), duration_s=60, repeats=1)\n"
+    )
+    with subprocess.Popen([sys.executable, str(script)]) as runner:
+        try:
+            children: list[psutil.Process] = []
+            deadline = time.monotonic() + 20
+            while len(children) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                children = psutil.Process(runner.pid).children()
+            assert len(children) == 2, "server and load generator never started"
+            runner.kill()
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == []
+    assert len(gone) == 2
