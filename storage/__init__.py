@@ -1,5 +1,35 @@
-"""storage: trials and samples in SQLite through SQLAlchemy, and pandas frames of them.
+"""storage: studies, trials and samples in SQLite (or any SQLAlchemy database), and pandas frames.
 
-Empty until the tuner issue: the harness returns frozen `TrialResult`s with a
-`to_dict()` that this package will persist.
+    from storage import open_storage, StudyRecord, TrialRecord
+
+    with open_storage("sqlite:///twistune.db") as store:
+        store.ensure_study(StudyRecord(name, workload, ("throughput",), 1, environment))
+        store.save_trial(TrialRecord(...))
+        frame = store.trials_frame(name)
+
+The twistune tables are prefixed `twistune_` and share the database with
+Optuna's: give Optuna `optuna_url()` and `optuna_engine_kwargs()`. Records
+are frozen values defined here; storage imports neither the harness, the
+tuner, Optuna nor Twisted, and imports pandas only when a frame is asked for.
+Errors: `StorageError`, and its subclass `StudyMismatchError`.
 """
+
+from __future__ import annotations
+
+from storage._errors import StorageError, StudyMismatchError
+from storage._models import SCHEMA_VERSION, TABLE_PREFIX
+from storage._records import SampleRecord, StudyRecord, TrialRecord
+from storage._storage import DEFAULT_URL, Storage, open_storage
+
+__all__ = [
+    "DEFAULT_URL",
+    "SCHEMA_VERSION",
+    "TABLE_PREFIX",
+    "SampleRecord",
+    "Storage",
+    "StorageError",
+    "StudyMismatchError",
+    "StudyRecord",
+    "TrialRecord",
+    "open_storage",
+]

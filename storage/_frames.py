@@ -1,0 +1,97 @@
+"""pandas frames built column by column from the rows of one SELECT.
+
+Imported only when a frame is asked for, so that opening storage does not
+pay for importing pandas. Every column gets an explicit dtype, so an empty
+study gives the same columns and dtypes as a full one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import fields
+
+import pandas as pd
+
+from storage._errors import StorageError
+from storage._models import MEDIAN_METRICS, SUMMED_COUNTS
+from storage._records import SampleRecord
+
+_UTC_TIME = "datetime64[us, UTC]"
+
+# Selected by `Storage.trials_frame`, in this order.
+_TRIAL_HEAD = ("number", "status", "kind", "settings_json", "values_json", "gain")
+_TRIAL_TAIL = (*MEDIAN_METRICS, *SUMMED_COUNTS, "reason", "wall_s", "started_at", "finished_at")
+_TRIAL_DTYPES = {
+    "number": "int64",
+    "status": "str",
+    "kind": "str",
+    "gain": "float64",
+    **dict.fromkeys(MEDIAN_METRICS, "float64"),
+    # Summed counts are NULL for a trial without samples: float64 keeps NaN
+    # comparable (`frame.errors > 0` is False), where a nullable Int64 would
+    # make boolean masks fail on NA.
+    **dict.fromkeys(SUMMED_COUNTS, "float64"),
+    "reason": "str",
+    "wall_s": "float64",
+    "started_at": _UTC_TIME,
+    "finished_at": _UTC_TIME,
+}
+
+_SAMPLE_DTYPES: dict[str, str] = {"number": "int64", "repeat": "int64", "status": "str"}
+for _field in fields(SampleRecord):
+    if _field.name != "repeat":
+        _SAMPLE_DTYPES[_field.name] = {"int": "int64", "float": "float64", "str": "str"}[
+            str(_field.type)
+        ]
+
+
+def trials_frame(rows: Sequence[Sequence[object]], objectives: Sequence[str]) -> pd.DataFrame:
+    """The frame `Storage.trials_frame` documents, from rows in `_TRIAL_HEAD + _TRIAL_TAIL`."""
+    columns = _columns(rows, len(_TRIAL_HEAD) + len(_TRIAL_TAIL))
+    head = dict(zip(_TRIAL_HEAD, columns[: len(_TRIAL_HEAD)], strict=True))
+    tail = dict(zip(_TRIAL_TAIL, columns[len(_TRIAL_HEAD) :], strict=True))
+    count = len(rows)
+
+    # One json.loads per row, then one vectorised frame of every knob: key
+    # order of the first trial, then keys first seen in later trials.
+    knobs = pd.DataFrame.from_records(
+        [json.loads(str(text)) for text in head["settings_json"]], index=pd.RangeIndex(count)
+    )
+    values = [json.loads(str(text)) for text in head["values_json"]]
+
+    value_columns = [f"value_{objective}" for objective in objectives]
+    frame: dict[str, object] = {
+        name: _series(head[name], _TRIAL_DTYPES[name]) for name in ("number", "status", "kind")
+    }
+    for knob in knobs.columns:
+        if knob in _TRIAL_DTYPES or knob in value_columns:
+            raise StorageError(f"knob name {knob!r} collides with a trials_frame column")
+        frame[knob] = knobs[knob]
+    for position, column in enumerate(value_columns):
+        frame[column] = pd.Series([v[position] if v else None for v in values], dtype="float64")
+    frame["gain"] = _series(head["gain"], "float64")
+    for name in _TRIAL_TAIL:
+        frame[name] = _series(tail[name], _TRIAL_DTYPES[name])
+    return pd.DataFrame(frame, index=pd.RangeIndex(count))
+
+
+def samples_frame(rows: Sequence[Sequence[object]]) -> pd.DataFrame:
+    """The frame `Storage.samples_frame` documents, from rows in `_SAMPLE_DTYPES` order."""
+    columns = _columns(rows, len(_SAMPLE_DTYPES))
+    return pd.DataFrame(
+        {
+            name: _series(column, dtype)
+            for (name, dtype), column in zip(_SAMPLE_DTYPES.items(), columns, strict=True)
+        },
+        index=pd.RangeIndex(len(rows)),
+    )
+
+
+def _columns(rows: Sequence[Sequence[object]], width: int) -> list[tuple[object, ...]]:
+    """The rows transposed into `width` columns (empty columns for no rows)."""
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+
+
+def _series(column: Sequence[object], dtype: str) -> pd.Series:
+    return pd.Series(column, dtype=dtype)

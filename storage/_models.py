@@ -1,0 +1,155 @@
+"""Private ORM models: the twistune tables, prefixed so they share a database with Optuna's.
+
+Optuna's RDBStorage creates its own unprefixed tables (studies, trials, ...)
+in the same database; ours all start with `TABLE_PREFIX`. Mappings are JSON
+text columns written and read by `_storage` (key order kept: a trial's
+settings order is its frame's column order). Per-trial medians of the sample
+metrics are computed at save time and stored as real columns so frames load
+without touching the samples table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TABLE_PREFIX = "twistune_"
+SCHEMA_VERSION = 1
+SCHEMA_VERSION_KEY = "schema_version"
+
+# Sample metrics whose median over repeats each trial row carries, and the
+# counts it carries summed. The trial columns are named `median_<metric>`;
+# frames show them under the sample field names.
+MEDIAN_METRICS = (
+    "throughput_msgs_s",
+    "throughput_mb_s",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "server_cpu_s",
+    "server_rss_peak_bytes",
+    "client_cpu_share",
+)
+SUMMED_COUNTS = ("errors", "dropped_connections")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime stored as a naive UTC timestamp, on every database.
+
+    SQLite has no timezone type and drops the offset; storing naive UTC and
+    re-attaching UTC on load gives the same answer on SQLite and PostgreSQL.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()} has no timezone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    """Key/value facts about the schema; `schema_version` refuses files from newer code."""
+
+    __tablename__ = f"{TABLE_PREFIX}meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class StudyRow(Base):
+    __tablename__ = f"{TABLE_PREFIX}studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(512), unique=True)
+    workload_json: Mapped[str] = mapped_column(Text)
+    objectives_json: Mapped[str] = mapped_column(Text)
+    harness_format: Mapped[int] = mapped_column(Integer)
+    environment_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TrialRow(Base):
+    __tablename__ = f"{TABLE_PREFIX}trials"
+    # One row per (study, kind, number): saving again replaces. The unique
+    # index also serves every per-study query, which filters on study and kind
+    # and orders by number.
+    __table_args__ = (UniqueConstraint("study_id", "kind", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey(f"{TABLE_PREFIX}studies.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    settings_json: Mapped[str] = mapped_column(Text)
+    values_json: Mapped[str] = mapped_column(Text)
+    gain: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    stderr_tail: Mapped[str] = mapped_column(Text)
+    wall_s: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Medians over the trial's samples (NULL when it has none).
+    median_throughput_msgs_s: Mapped[float | None] = mapped_column(Float)
+    median_throughput_mb_s: Mapped[float | None] = mapped_column(Float)
+    median_latency_p50_ms: Mapped[float | None] = mapped_column(Float)
+    median_latency_p90_ms: Mapped[float | None] = mapped_column(Float)
+    median_latency_p99_ms: Mapped[float | None] = mapped_column(Float)
+    median_latency_p999_ms: Mapped[float | None] = mapped_column(Float)
+    median_server_cpu_s: Mapped[float | None] = mapped_column(Float)
+    median_server_rss_peak_bytes: Mapped[float | None] = mapped_column(Float)
+    median_client_cpu_share: Mapped[float | None] = mapped_column(Float)
+    # Sums over the trial's samples (NULL when it has none).
+    errors: Mapped[int | None] = mapped_column(Integer)
+    dropped_connections: Mapped[int | None] = mapped_column(Integer)
+
+
+class SampleRow(Base):
+    __tablename__ = f"{TABLE_PREFIX}samples"
+    # BigInteger where a count or a size can pass 2**31 (PostgreSQL's INTEGER is 32-bit).
+
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey(f"{TABLE_PREFIX}trials.id", ondelete="CASCADE"), primary_key=True
+    )
+    repeat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_s: Mapped[float] = mapped_column(Float)
+    messages: Mapped[int] = mapped_column(BigInteger)
+    bytes_received: Mapped[int] = mapped_column(BigInteger)
+    throughput_msgs_s: Mapped[float] = mapped_column(Float)
+    throughput_mb_s: Mapped[float] = mapped_column(Float)
+    latency_p50_ms: Mapped[float] = mapped_column(Float)
+    latency_p90_ms: Mapped[float] = mapped_column(Float)
+    latency_p99_ms: Mapped[float] = mapped_column(Float)
+    latency_p999_ms: Mapped[float] = mapped_column(Float)
+    latency_histogram: Mapped[str] = mapped_column(Text)
+    server_cpu_s: Mapped[float] = mapped_column(Float)
+    server_rss_peak_bytes: Mapped[int] = mapped_column(BigInteger)
+    client_cpu_share: Mapped[float] = mapped_column(Float)
+    errors: Mapped[int] = mapped_column(Integer)
+    dropped_connections: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,230 @@
+"""storage frames: column order, medians, objective values, knobs and missing data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from storage import SampleRecord, Storage, StudyRecord, TrialRecord, open_storage
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+KNOBS = {
+    "reactor": "epoll",
+    "read_buffer_bytes": 65536,
+    "so_sndbuf_bytes": None,
+    "tcp_nodelay": False,
+    "write_batching": "per-message",
+}
+METRICS = [
+    "throughput_msgs_s",
+    "throughput_mb_s",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "server_cpu_s",
+    "server_rss_peak_bytes",
+    "client_cpu_share",
+]
+
+
+def sample(repeat: int, **values: float) -> SampleRecord:
+    fields_: dict[str, object] = {
+        "repeat": repeat,
+        "window_s": 0.5,
+        "messages": 500 * repeat,
+        "bytes_received": 512_000 * repeat,
+        "throughput_msgs_s": 1000.0,
+        "throughput_mb_s": 1.0,
+        "latency_p50_ms": 0.1,
+        "latency_p90_ms": 0.2,
+        "latency_p99_ms": 0.5,
+        "latency_p999_ms": 1.5,
+        "latency_histogram": f"HISTFAAAA{repeat}",
+        "server_cpu_s": 0.4,
+        "server_rss_peak_bytes": 30_000_000,
+        "client_cpu_share": 0.5,
+        "errors": 0,
+        "dropped_connections": 0,
+    }
+    fields_.update(values)
+    return SampleRecord(**fields_)  # type: ignore[arg-type]
+
+
+def trial(number: int, samples: tuple[SampleRecord, ...], **changes: object) -> TrialRecord:
+    fields_: dict[str, object] = {
+        "study": "mixed",
+        "number": number,
+        "status": "ok",
+        "settings": KNOBS,
+        "values": (1000.0, 0.5),
+        "gain": 1.0,
+        "reason": "",
+        "stderr_tail": "",
+        "wall_s": 2.0,
+        "started_at": T0 + timedelta(seconds=10 * number),
+        "finished_at": T0 + timedelta(seconds=10 * number + 2),
+        "samples": samples,
+    }
+    fields_.update(changes)
+    return TrialRecord(**fields_)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Storage]:
+    with open_storage(f"sqlite:///{tmp_path / 'frames.db'}") as opened:
+        opened.ensure_study(
+            StudyRecord(
+                name="mixed",
+                workload={"name": "echo", "params": {"message_bytes": 1024}},
+                objectives=("throughput", "p99"),
+                harness_format=1,
+                environment={},
+                created_at=T0,
+            )
+        )
+        yield opened
+
+
+FIXED_HEAD = ["number", "status", "kind"]
+FIXED_TAIL = [
+    "value_throughput",
+    "value_p99",
+    "gain",
+    *METRICS,
+    "errors",
+    "dropped_connections",
+    "reason",
+    "wall_s",
+    "started_at",
+    "finished_at",
+]
+
+
+def test_trials_frame_columns_in_the_documented_order(store: Storage) -> None:
+    store.save_trial(trial(0, (sample(1),)))
+    frame = store.trials_frame("mixed")
+    assert list(frame.columns) == [*FIXED_HEAD, *KNOBS, *FIXED_TAIL]
+    assert isinstance(frame.index, pd.RangeIndex)
+
+
+def test_trials_frame_medians_sums_and_values(store: Storage) -> None:
+    store.save_trial(
+        trial(
+            0,
+            (
+                sample(1, throughput_msgs_s=100.0, latency_p99_ms=9.0, errors=1),
+                sample(2, throughput_msgs_s=300.0, latency_p99_ms=1.0, dropped_connections=2),
+                sample(3, throughput_msgs_s=200.0, latency_p99_ms=5.0, errors=3),
+            ),
+            values=(200.0, 5.0),
+            gain=1.25,
+        )
+    )
+    row = store.trials_frame("mixed").iloc[0]
+    assert row["throughput_msgs_s"] == 200.0
+    assert row["latency_p99_ms"] == 5.0
+    assert row["throughput_mb_s"] == 1.0
+    assert row["server_rss_peak_bytes"] == 30_000_000
+    assert row["errors"] == 4
+    assert row["dropped_connections"] == 2
+    assert row["value_throughput"] == 200.0
+    assert row["value_p99"] == 5.0
+    assert row["gain"] == 1.25
+    assert row["wall_s"] == 2.0
+    assert row["started_at"] == pd.Timestamp("2026-11-26 12:00:00", tz="UTC")
+    assert row["finished_at"] == pd.Timestamp("2026-11-26 12:00:02", tz="UTC")
+
+
+def test_trials_frame_knob_columns_carry_the_settings(store: Storage) -> None:
+    store.save_trials(
+        [
+            trial(0, (sample(1),)),
+            trial(1, (sample(1),), settings={**KNOBS, "reactor": "select", "tcp_nodelay": True}),
+            trial(2, (sample(1),), settings={**KNOBS, "so_sndbuf_bytes": 4 << 20}),
+        ]
+    )
+    frame = store.trials_frame("mixed")
+    assert list(frame["reactor"]) == ["epoll", "select", "epoll"]
+    assert list(frame["tcp_nodelay"]) == [False, True, False]
+    assert list(frame["read_buffer_bytes"]) == [65536] * 3
+    assert math.isnan(frame["so_sndbuf_bytes"][0])
+    assert frame["so_sndbuf_bytes"][2] == 4 << 20
+    assert list(frame["write_batching"]) == ["per-message"] * 3
+
+
+def test_trials_frame_a_failed_trial_has_nan_metrics_and_values(store: Storage) -> None:
+    store.save_trials(
+        [
+            trial(0, (sample(1),)),
+            trial(1, (), status="failed", values=(), gain=None, reason="refused: SO_SNDBUF"),
+        ]
+    )
+    frame = store.trials_frame("mixed")
+    failed = frame.iloc[1]
+    assert failed["status"] == "failed"
+    assert failed["reason"] == "refused: SO_SNDBUF"
+    for column in ["value_throughput", "value_p99", "gain", *METRICS, "errors"]:
+        assert math.isnan(failed[column]), column
+    # The knob that is None in every trial stays None; the others carry values.
+    assert frame["so_sndbuf_bytes"].isna().all()
+    assert failed["reactor"] == "epoll"
+    assert frame["value_throughput"][0] == 1000.0
+
+
+def test_trials_frame_is_ordered_by_number_and_filtered_by_kind(store: Storage) -> None:
+    store.save_trials(
+        [
+            trial(3, (sample(1),)),
+            trial(1, (sample(1),)),
+            trial(2, (sample(1),)),
+            trial(0, (sample(1),), kind="baseline"),
+        ]
+    )
+    assert list(store.trials_frame("mixed")["number"]) == [1, 2, 3]
+    baseline = store.trials_frame("mixed", kind="baseline")
+    assert list(baseline["number"]) == [0]
+    assert list(baseline["kind"]) == ["baseline"]
+
+
+def test_an_empty_study_gives_frames_with_the_fixed_columns(store: Storage) -> None:
+    trials = store.trials_frame("mixed")
+    assert trials.empty
+    assert list(trials.columns) == [*FIXED_HEAD, *FIXED_TAIL]
+    samples = store.samples_frame("mixed")
+    assert samples.empty
+    assert list(samples.columns) == [
+        "number",
+        "repeat",
+        "status",
+        *(f.name for f in fields(SampleRecord) if f.name != "repeat"),
+    ]
+
+
+def test_samples_frame_one_row_per_repeat(store: Storage) -> None:
+    store.save_trials(
+        [
+            trial(1, (sample(2, throughput_msgs_s=20.0), sample(1, throughput_msgs_s=10.0))),
+            trial(0, (sample(1, throughput_msgs_s=5.0),), status="unstable"),
+            trial(2, (), status="failed", values=()),
+        ]
+    )
+    frame = store.samples_frame("mixed")
+    assert list(frame.columns) == [
+        "number",
+        "repeat",
+        "status",
+        *(f.name for f in fields(SampleRecord) if f.name != "repeat"),
+    ]
+    assert list(zip(frame["number"], frame["repeat"], strict=True)) == [(0, 1), (1, 1), (1, 2)]
+    assert list(frame["status"]) == ["unstable", "ok", "ok"]
+    assert list(frame["throughput_msgs_s"]) == [5.0, 10.0, 20.0]
+    assert list(frame["latency_histogram"]) == ["HISTFAAAA1", "HISTFAAAA1", "HISTFAAAA2"]
+    assert list(frame["bytes_received"]) == [512_000, 512_000, 1_024_000]
+    assert isinstance(frame.index, pd.RangeIndex)
