@@ -6,6 +6,8 @@ The public face (other packages import only these names):
   construction; `Settings()` is Twisted's defaults.
 - Workloads: `EchoWorkload`, `StreamWorkload`, `make_workload`.
 - `run_trial(settings, workload, ...) -> TrialResult`.
+- Settings files: `settings_to_text` (what `twistune export` writes) and
+  `load_settings(path)`; `harness.serve` applies them in a Twisted program.
 
 Errors: `SettingsError` (a knob or value) and `WorkloadError` (a workload or
 parameter) are both ValueErrors raised on construction, before anything runs.
@@ -48,8 +50,10 @@ if TYPE_CHECKING:
         WriteBatching,
         available_reactors,
         default_reactor,
+        parse_knob_value,
         parse_size,
     )
+    from harness._settings_file import load_settings, settings_to_text
     from harness._workloads import (
         WORKLOADS,
         EchoWorkload,
@@ -87,15 +91,18 @@ __all__ = [
     "current_environment",
     "default_reactor",
     "default_timeout_s",
+    "load_settings",
     "make_workload",
+    "parse_knob_value",
     "parse_size",
     "plan_cpus",
     "run_trial",
+    "settings_to_text",
     "workload_spec",
 ]
 
 # Where __getattr__ looks for a public name, cheapest module first.
-_MODULES = ("_settings", "_workloads", "_result", "_environment", "_runner")
+_MODULES = ("_settings", "_settings_file", "_workloads", "_result", "_environment", "_runner")
 
 
 def __getattr__(name: str) -> Any:

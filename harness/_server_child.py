@@ -25,39 +25,9 @@ from typing import Any, cast
 
 from harness._channel import resolve, send
 from harness._child_guard import die_with_parent
-from harness._settings import Reactor, Settings
+from harness._settings import Settings
 
 STARTUP_FAILED = 3
-
-
-def install_reactor(reactor: Reactor) -> Any:
-    """Install and return the named Twisted reactor."""
-    if reactor is Reactor.EPOLL:
-        from twisted.internet import epollreactor
-
-        epollreactor.install()
-    elif reactor is Reactor.POLL:
-        from twisted.internet import pollreactor
-
-        pollreactor.install()
-    elif reactor is Reactor.SELECT:
-        from twisted.internet import selectreactor
-
-        selectreactor.install()
-    else:
-        import asyncio
-
-        from twisted.internet import asyncioreactor
-
-        if reactor is Reactor.ASYNCIO_UVLOOP:
-            import uvloop
-
-            asyncioreactor.install(eventloop=uvloop.new_event_loop())
-        else:
-            asyncioreactor.install(eventloop=asyncio.new_event_loop())
-    from twisted.internet import reactor as installed
-
-    return installed
 
 
 def _log_warnings_to_stderr() -> None:
@@ -75,18 +45,17 @@ def _log_warnings_to_stderr() -> None:
 
 
 def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
+    from harness.serve import SettingRefusedError, install_reactor, listen_tcp
+
     settings = Settings.from_dict(spec["settings"])
-    reactor = install_reactor(settings.reactor)
+    reactor = install_reactor(settings)
     _log_warnings_to_stderr()
     from twisted.internet.error import CannotListenError
 
-    from harness._tuned_transport import SettingRefusedError, TunedPort
-
     workload = spec["workload"]
     factory = resolve(workload["server_factory"])(workload["params"], settings, reactor)
-    port = TunedPort(settings, spec.get("port", 0), factory, "127.0.0.1", reactor)
     try:
-        port.startListening()
+        port = listen_tcp(reactor, spec.get("port", 0), factory, settings, "127.0.0.1")
     except CannotListenError as exc:
         send(report_fd, {"event": "error", "kind": "bind", "detail": str(exc)})
         return STARTUP_FAILED

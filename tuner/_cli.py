@@ -14,15 +14,13 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from harness import SettingsError, WorkloadError
+from storage import StorageError
+from tuner._errors import BadInputError, ResultsError, SpaceError, TuneError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-
-
-class BadInputError(Exception):
-    """Input refused before anything runs; the message is the one line shown."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,12 +32,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuner import _measure
+    from tuner import _analyze, _export, _measure, _report, _tune
 
     parser = _Parser(prog="twistune", description="Tune a Twisted server for this machine.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _measure.add_parser(commands)
+    for command in (_tune, _report, _export, _analyze, _measure):
+        command.add_parser(commands)
     return parser
 
 
@@ -49,7 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
-    except (BadInputError, SettingsError, WorkloadError) as exc:
+    except (
+        BadInputError,
+        ResultsError,
+        SpaceError,
+        TuneError,
+        SettingsError,
+        WorkloadError,
+        StorageError,
+    ) as exc:
+        # StorageError: a bad URL, a missing or newer database, a study that
+        # exists with another workload. ValueErrors below are ours: bad input.
         if args.debug:
             raise
         print(f"twistune: error: {exc}", file=sys.stderr)

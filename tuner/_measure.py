@@ -12,21 +12,16 @@ from harness import (
     Settings,
     TrialResult,
     default_timeout_s,
-    make_workload,
-    parse_size,
     plan_cpus,
     run_trial,
 )
-
-# Workload flags: --flag-name -> (parameter, parser). A flag given for a
-# workload without that parameter is refused by make_workload.
-_WORKLOAD_FLAGS: dict[str, tuple[str, Any]] = {
-    "message_bytes": ("message size in bytes (K/KiB/M/MiB suffixes); echo", parse_size),
-    "connections": ("concurrent connections; echo, stream", int),
-    "pipeline_depth": ("requests in flight per connection; echo", int),
-    "rate_msgs_s": ("offered rate for open-loop latency, 0 = closed loop; echo", float),
-    "response_bytes": ("bytes per response (K/KiB/M/MiB suffixes); stream", parse_size),
-}
+from tuner._flags import (
+    add_window_arguments,
+    add_workload_arguments,
+    settings_from_assignments,
+    typed,
+    workload_from_args,
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -36,7 +31,7 @@ def add_parser(commands: Any) -> None:
         description="Run one trial: a real Twisted server with the given settings, driven by "
         "the load generator on 127.0.0.1. Knobs: " + ", ".join(k.name for k in KNOBS) + ".",
     )
-    parser.add_argument("--workload", default="echo", help="echo (default) or stream")
+    add_workload_arguments(parser)
     parser.add_argument(
         "--set",
         dest="assignments",
@@ -45,37 +40,17 @@ def add_parser(commands: Any) -> None:
         metavar="KNOB=VALUE",
         help="set a knob (repeatable); others keep Twisted's defaults",
     )
-    for name, (text, kind) in _WORKLOAD_FLAGS.items():
-        flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, dest=name, type=_typed(kind), default=None, help=text)
-    parser.add_argument(
-        "--duration-s",
-        type=_typed(float),
-        default=1.0,
-        help="recorded window per repeat, seconds (default 1.0)",
-    )
-    parser.add_argument(
-        "--warmup-s",
-        type=_typed(float),
-        default=0.25,
-        help="discarded warm-up before each window, seconds (default 0.25)",
-    )
-    parser.add_argument(
-        "--repeats",
-        type=_typed(int),
-        default=3,
-        help="windows, each on fresh connections (default 3)",
-    )
+    add_window_arguments(parser, duration_s=1.0, warmup_s=0.25, repeats=3)
     parser.add_argument(
         "--timeout-s",
-        type=_typed(float),
+        type=typed(float),
         default=None,
         help="bound on the whole trial (default: start-up allowance + 2x windows)",
     )
     for role in ("server", "client"):
         parser.add_argument(
             f"--{role}-cpu",
-            type=_typed(int),
+            type=typed(int),
             default=None,
             help=f"CPU to pin the {'load generator' if role == 'client' else role} to "
             "(default: the first two this process may use)",
@@ -89,37 +64,12 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _typed(kind: Any) -> Any:
-    def convert(text: str) -> Any:
-        try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid value") from None
-
-    return convert
-
-
-def parse_assignments(assignments: list[str]) -> Settings:
-    """Settings from `KNOB=VALUE` strings; raises SettingsError for a bad knob or value."""
-    from harness import SettingsError
-
-    values: dict[str, str] = {}
-    for assignment in assignments:
-        name, sep, value = assignment.partition("=")
-        if not sep or not name.strip():
-            raise SettingsError(f"--set {assignment!r}: expected KNOB=VALUE")
-        values[name.strip()] = value
-    return Settings.from_strings(values)
-
-
 def run(args: argparse.Namespace) -> int:
-    from tuner._cli import EXIT_FAILED, EXIT_OK, BadInputError
+    from tuner._cli import EXIT_FAILED, EXIT_OK
+    from tuner._errors import BadInputError
 
-    settings = parse_assignments(args.assignments)
-    params = {
-        name: getattr(args, name) for name in _WORKLOAD_FLAGS if getattr(args, name) is not None
-    }
-    workload = make_workload(args.workload, params)
+    settings = settings_from_assignments(args.assignments)
+    workload = workload_from_args(args)
     if not (args.duration_s > 0 and args.warmup_s >= 0 and args.repeats >= 1):
         raise BadInputError("need --duration-s > 0, --warmup-s >= 0 and --repeats >= 1")
     if args.timeout_s is not None and args.timeout_s <= 0:

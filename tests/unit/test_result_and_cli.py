@@ -30,6 +30,7 @@ from harness._settings import Settings, WriteBatching
 from harness._wire import split_frames
 from harness._workloads import EchoWorkload, StreamWorkload, workload_spec
 from tuner import _measure
+from tuner._flags import settings_from_assignments
 
 ENVIRONMENT = Environment(
     cpu_model="Test CPU @ 3.0GHz",
@@ -286,7 +287,7 @@ def test_bad_input_returns_2_with_one_line(
         (["measure", "--set"], "twistune measure: error: argument --set: expected one argument"),
         (["measure", "--bogus"], "twistune: error: unrecognized arguments: --bogus"),
         ([], "twistune: error: the following arguments are required: command"),
-        (["tune"], "twistune: error: argument command: invalid choice: 'tune'"),
+        (["optimise"], "twistune: error: argument command: invalid choice: 'optimise'"),
     ],
 )
 def test_argparse_error_exits_2_with_one_line(
@@ -308,7 +309,7 @@ def test_debug_shows_the_exception_instead() -> None:
 
 
 def test_parse_assignments() -> None:
-    settings = _measure.parse_assignments(
+    settings = settings_from_assignments(
         ["tcp_nodelay=on", " read_buffer_bytes = 128k", "so_sndbuf_bytes=1MiB"]
     )
     assert Settings().differences(settings) == {

@@ -1,0 +1,67 @@
+"""Serve with tuned settings in a real Twisted program (this module imports Twisted).
+
+    from harness import load_settings
+    from harness.serve import install_reactor, listen_tcp
+
+    settings = load_settings("twistune.toml")   # what `twistune export` wrote
+    reactor = install_reactor(settings)          # before anything imports the reactor
+    listen_tcp(reactor, 8080, MyFactory(), settings)
+    reactor.run()
+
+These are the functions the harness's own server child uses, so what a trial
+measured is what the program runs. `listen_tcp` raises
+`twisted.internet.error.CannotListenError` when it cannot bind and
+`SettingRefusedError` when the kernel caps a socket buffer. Write batching and
+the stream producer knobs describe the harness's own workloads: a program
+applies them in its protocols if it wants them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness._settings import Reactor, Settings
+from harness._tuned_transport import SettingRefusedError, TunedPort
+
+
+def install_reactor(settings: Settings) -> Any:
+    """Install and return the reactor `settings` names; call before importing the reactor."""
+    reactor = settings.reactor
+    if reactor is Reactor.EPOLL:
+        from twisted.internet import epollreactor
+
+        epollreactor.install()
+    elif reactor is Reactor.POLL:
+        from twisted.internet import pollreactor
+
+        pollreactor.install()
+    elif reactor is Reactor.SELECT:
+        from twisted.internet import selectreactor
+
+        selectreactor.install()
+    else:
+        import asyncio
+
+        from twisted.internet import asyncioreactor
+
+        if reactor is Reactor.ASYNCIO_UVLOOP:
+            import uvloop
+
+            asyncioreactor.install(eventloop=uvloop.new_event_loop())
+        else:
+            asyncioreactor.install(eventloop=asyncio.new_event_loop())
+    from twisted.internet import reactor as installed
+
+    return installed
+
+
+def listen_tcp(
+    reactor: Any, port: int, factory: Any, settings: Settings, interface: str = ""
+) -> TunedPort:
+    """Listen like `reactor.listenTCP`, with every connection tuned by `settings`."""
+    listening = TunedPort(settings, port, factory, interface, reactor)
+    listening.startListening()
+    return listening
+
+
+__all__ = ["SettingRefusedError", "TunedPort", "install_reactor", "listen_tcp"]

@@ -1,0 +1,30 @@
+"""The tuner's errors. Every one is bad input: the CLI prints its one line and exits 2.
+
+    ValueError
+     +-- BadInputError   flags that cannot work together
+     +-- SpaceError      a space file or --fix (malformed TOML, unknown knob, range)
+     +-- TuneError       a study that cannot run as asked (objectives, sampler, budget)
+     +-- ResultsError    no such study or trial, or nothing completed to export
+
+Also shown as bad input: harness.SettingsError and harness.WorkloadError (a
+knob, value or workload), and storage.StorageError (a bad URL, a missing or
+newer database, a study resumed with another workload).
+"""
+
+from __future__ import annotations
+
+
+class BadInputError(ValueError):
+    """Flags that cannot work together."""
+
+
+class SpaceError(ValueError):
+    """A space file or --fix is not valid."""
+
+
+class TuneError(ValueError):
+    """A study cannot be run as asked."""
+
+
+class ResultsError(ValueError):
+    """The study or trial asked for does not exist or has no usable result."""

@@ -1,0 +1,175 @@
+"""`twistune report`: the baseline and the best settings side by side, and what the study found."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from harness import KNOBS
+from storage import TrialRecord, open_storage
+from tuner._results import MIN_TRIALS_FOR_IMPORTANCE, StudyResults, load_results
+
+TOP_TRIALS = 5
+GAIN_NOTE = (
+    "measured once each inside the study, not yet confirmed by an interleaved re-measurement"
+)
+
+
+def add_parser(commands: Any) -> None:
+    from tuner._tune import add_study_arguments
+
+    parser = commands.add_parser(
+        "report", help="show a study's baseline, best settings, gain and top trials"
+    )
+    add_study_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuner._cli import EXIT_OK
+
+    with open_storage(args.storage, create=False) as storage:
+        print_report(load_results(storage, args.study), as_json=args.json)
+    return EXIT_OK
+
+
+def report_data(results: StudyResults) -> dict[str, Any]:
+    """Everything the report shows, JSON-ready."""
+    record = results.record
+    best = results.best()
+    baseline = results.baseline
+    unit = str(record.workload.get("throughput_unit", ""))
+    changed = []
+    if best is not None and baseline is not None:
+        changed = [
+            k.name for k in KNOBS if best.settings.get(k.name) != baseline.settings.get(k.name)
+        ]
+    return {
+        "study": record.name,
+        "workload": dict(record.workload),
+        "objectives": list(record.objectives),
+        "throughput_unit": unit,
+        "trials": results.status_counts(),
+        "baseline": _trial_data(baseline),
+        "best": _trial_data(best),
+        "changed_knobs": changed,
+        "gain": best.gain if best is not None else None,
+        "gain_note": GAIN_NOTE,
+        "top": [_trial_data(t) for t in results.ranked()[:TOP_TRIALS]],
+        "importances": results.importances,
+        "pareto_front": [_trial_data(results.trial(n)) for n in results.pareto],
+        "environment": dict(record.environment),
+    }
+
+
+def _trial_data(trial: TrialRecord | None) -> dict[str, Any] | None:
+    if trial is None:
+        return None
+    return {
+        "number": trial.number,
+        "status": trial.status,
+        "values": list(trial.values),
+        "gain": trial.gain,
+        "latency_p99_ms": _median(trial, "latency_p99_ms"),
+        "server_rss_peak_bytes": _median(trial, "server_rss_peak_bytes"),
+        "settings": dict(trial.settings),
+        "reason": trial.reason,
+    }
+
+
+def _median(trial: TrialRecord, metric: str) -> float | None:
+    values = sorted(float(getattr(s, metric)) for s in trial.samples)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def print_report(results: StudyResults, as_json: bool = False) -> None:
+    data = report_data(results)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 140)
+    unit = data["throughput_unit"]
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["trials"].items()))
+    console.print(f"study {data['study']!r}: {counts}; objectives {', '.join(data['objectives'])}")
+    baseline, best = data["baseline"], data["best"]
+    if best is None:
+        console.print(
+            "no trial completed: nothing to report (see failed trials with `twistune analyze`)"
+        )
+        return
+    side = Table(title="baseline (Twisted's defaults) vs best")
+    for column in ("knob", "baseline", f"best (trial {best['number']})"):
+        side.add_column(column)
+    for knob in KNOBS:
+        old = baseline["settings"].get(knob.name) if baseline else None
+        new = best["settings"].get(knob.name)
+        mark = "[bold yellow]" if knob.name in data["changed_knobs"] else ""
+        side.add_row(f"{mark}{knob.name}", _show(old) if baseline else "-", f"{mark}{_show(new)}")
+    console.print(side)
+    if baseline is None or not baseline["values"]:
+        console.print("the baseline trial did not complete: no gain can be stated")
+    else:
+        console.print(
+            f"throughput: baseline {baseline['values'][0]:,.1f} -> best {best['values'][0]:,.1f} "
+            f"{unit} = [bold]{data['gain']:.2f}x[/bold] ({GAIN_NOTE})"
+            if data["objectives"][0] == "throughput"
+            else f"p99: baseline {baseline['values'][0]:.3f} -> best {best['values'][0]:.3f} ms; "
+            f"throughput gain {data['gain']:.2f}x ({GAIN_NOTE})"
+        )
+    top = Table(title=f"top {TOP_TRIALS} trials")
+    for column in ("trial", *data["objectives"], "gain", "p99 ms", "changed from defaults"):
+        top.add_column(column)
+    for trial in data["top"]:
+        changed = [
+            f"{k}={_show(v)}"
+            for k, v in trial["settings"].items()
+            if baseline is None or baseline["settings"].get(k) != v
+        ]
+        top.add_row(
+            str(trial["number"]),
+            *(f"{v:,.3f}" for v in trial["values"]),
+            _ratio(trial["gain"]),
+            _num(trial["latency_p99_ms"]),
+            ", ".join(changed),
+        )
+    console.print(top)
+    if data["pareto_front"]:
+        front = Table(title="Pareto front")
+        for column in ("trial", *data["objectives"], "gain"):
+            front.add_column(column)
+        for trial in data["pareto_front"]:
+            front.add_row(
+                str(trial["number"]), *(f"{v:,.3f}" for v in trial["values"]), _ratio(trial["gain"])
+            )
+        console.print(front)
+    if data["importances"]:
+        ranked = sorted(data["importances"].items(), key=lambda kv: -kv[1])
+        console.print(
+            "parameter importances (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in ranked)
+        )
+    else:
+        console.print(f"parameter importances: need {MIN_TRIALS_FOR_IMPORTANCE} completed trials")
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "unset"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.3f}"

@@ -1,0 +1,115 @@
+"""A study's results as the report and the export read them.
+
+The best trial is the best *feasible* completed trial by the first objective
+(constraints come from Optuna's user attributes); gains are median throughput
+over the baseline's (trial 0, Twisted's defaults), measured once each inside
+the study: `twistune report` says so, and they are not yet confirmed by an
+interleaved re-measurement.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from storage import Storage, StudyRecord, TrialRecord
+from tuner._errors import ResultsError
+from tuner._study import BASELINE_ATTR, CONSTRAINTS_ATTR, OBJECTIVES, open_optuna_study
+
+# Parameter importances need a handful of completed trials to mean anything.
+MIN_TRIALS_FOR_IMPORTANCE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class StudyResults:
+    record: StudyRecord
+    trials: tuple[TrialRecord, ...]
+    baseline: TrialRecord | None
+    feasible: frozenset[int]  # trial numbers that completed and meet the constraints
+    pareto: tuple[int, ...]  # multi-objective: the Pareto front's trial numbers
+    importances: dict[str, float] | None
+
+    @property
+    def maximize_first(self) -> bool:
+        return OBJECTIVES[self.record.objectives[0]] is StudyDirection.MAXIMIZE
+
+    def ranked(self) -> list[TrialRecord]:
+        """Feasible completed trials, best first by the first objective."""
+        usable = [t for t in self.trials if t.number in self.feasible and t.values]
+        return sorted(usable, key=lambda t: t.values[0], reverse=self.maximize_first)
+
+    def best(self) -> TrialRecord | None:
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    def trial(self, number: int) -> TrialRecord:
+        for trial in self.trials:
+            if trial.number == number:
+                return trial
+        raise ResultsError(f"study {self.record.name!r} has no trial {number}")
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for trial in self.trials:
+            counts[trial.status] = counts.get(trial.status, 0) + 1
+        return counts
+
+
+def resolve_study(storage: Storage, name: str | None) -> StudyRecord:
+    """The named study, or the most recent one; raises ResultsError if there is none."""
+    if name is not None:
+        record = storage.study(name)
+        if record is None:
+            known = ", ".join(repr(s.name) for s in storage.studies()) or "none"
+            raise ResultsError(f"no study {name!r} in {storage.url}; studies: {known}")
+        return record
+    studies = storage.studies()
+    if not studies:
+        raise ResultsError(f"no study in {storage.url}; run `twistune tune` first")
+    return studies[-1]
+
+
+def load_results(storage: Storage, name: str | None) -> StudyResults:
+    record = resolve_study(storage, name)
+    trials = tuple(storage.trials(record.name))
+    study = open_optuna_study(storage, record.name)
+    feasible = set()
+    baseline_number = None
+    for frozen in study.get_trials(deepcopy=False):
+        if frozen.user_attrs.get(BASELINE_ATTR):
+            baseline_number = frozen.number
+        violations = frozen.user_attrs.get(CONSTRAINTS_ATTR, [0.0])
+        if frozen.state is TrialState.COMPLETE and all(v <= 0 for v in violations):
+            feasible.add(frozen.number)
+    baseline = next((t for t in trials if t.number == baseline_number), None)
+    pareto: tuple[int, ...] = ()
+    if len(record.objectives) > 1:
+        pareto = tuple(sorted(t.number for t in study.best_trials if t.number in feasible))
+    return StudyResults(
+        record=record,
+        trials=trials,
+        baseline=baseline,
+        feasible=frozenset(feasible),
+        pareto=pareto,
+        importances=_importances(study, len(feasible)),
+    )
+
+
+def _importances(study: optuna.Study, completed: int) -> dict[str, float] | None:
+    """Optuna's default evaluator (fANOVA) on the first objective, or None when too few trials."""
+    if completed < MIN_TRIALS_FOR_IMPORTANCE:
+        return None
+    with warnings.catch_warnings():
+        # Optuna flags multi-objective targets and conditional parameters as
+        # experimental; the figures are still its own.
+        warnings.simplefilter("ignore")
+        try:
+            return dict(
+                optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+            )
+        except (RuntimeError, ValueError):
+            return None
