@@ -1,7 +1,7 @@
 """A study's results as the report and the export read them.
 
 The best trial is the best *feasible* completed trial by the first objective
-(constraints come from Optuna's user attributes); gains are median throughput
+(constraints as recorded with Optuna's `Trial.set_constraint`); gains are median throughput
 over the baseline's (trial 0, Twisted's defaults), measured once each inside
 the study: `twistune report` says so, and they are not yet confirmed by an
 interleaved re-measurement.
@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from storage import Storage, StudyRecord, TrialRecord
 from tuner._errors import ResultsError
-from tuner._study import BASELINE_ATTR, CONSTRAINTS_ATTR, OBJECTIVES, open_optuna_study
+from tuner._study import BASELINE_ATTR, OBJECTIVES, open_optuna_study
 
 # Parameter importances need a handful of completed trials to mean anything.
 MIN_TRIALS_FOR_IMPORTANCE = 8
@@ -82,8 +82,8 @@ def load_results(storage: Storage, name: str | None) -> StudyResults:
     for frozen in study.get_trials(deepcopy=False):
         if frozen.user_attrs.get(BASELINE_ATTR):
             baseline_number = frozen.number
-        violations = frozen.user_attrs.get(CONSTRAINTS_ATTR, [0.0])
-        if frozen.state is TrialState.COMPLETE and all(v <= 0 for v in violations):
+        met = all(v <= 0 for v in frozen.constraints.values())
+        if frozen.state is TrialState.COMPLETE and met:
             feasible.add(frozen.number)
     baseline = next((t for t in trials if t.number == baseline_number), None)
     pareto: tuple[int, ...] = ()

@@ -38,7 +38,6 @@ from tuner._errors import TuneError
 from tuner._space import SearchSpace
 
 BASELINE_ATTR = "twistune_baseline"
-CONSTRAINTS_ATTR = "twistune_constraints"
 THROUGHPUT_ATTR = "twistune_throughput"
 
 # Objective name -> Optuna direction.
@@ -116,25 +115,17 @@ def objective_values(objectives: Sequence[str], result: TrialResult) -> list[flo
     return [table[o] for o in objectives]
 
 
-def _constraints(frozen: optuna.trial.FrozenTrial) -> Sequence[float]:
-    # <= 0 is feasible; trials without the attribute (failed) count as infeasible.
-    return frozen.user_attrs.get(CONSTRAINTS_ATTR, [1.0])  # type: ignore[no-any-return]
+def _tpe(seed: int | None) -> optuna.samplers.BaseSampler:
+    # Constraints reach TPE through Trial.set_constraint (Optuna 5), not a callback.
+    return optuna.samplers.TPESampler(multivariate=True, seed=seed)
 
 
-def _tpe(seed: int | None, constrained: bool) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(
-        multivariate=True,
-        seed=seed,
-        constraints_func=_constraints if constrained else None,
-    )
-
-
-SAMPLERS: dict[str, Callable[[int | None, bool], optuna.samplers.BaseSampler]] = {
+SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
     "tpe": _tpe,
-    "random": lambda seed, constrained: optuna.samplers.RandomSampler(seed=seed),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
     # CMA-ES handles the numeric knobs; categorical ones (reactor, batching) go to TPE.
-    "cmaes": lambda seed, constrained: optuna.samplers.CmaEsSampler(
-        seed=seed, independent_sampler=_tpe(seed, constrained), warn_independent_sampling=False
+    "cmaes": lambda seed: optuna.samplers.CmaEsSampler(
+        seed=seed, independent_sampler=_tpe(seed), warn_independent_sampling=False
     ),
 }
 
@@ -209,9 +200,8 @@ def run_study(
             environment=asdict(current_environment()),
         )
     )
-    constrained = config.max_p99_ms is not None or config.max_rss_mb is not None
     study = open_optuna_study(
-        storage, config.study, config.directions, SAMPLERS[config.sampler](config.seed, constrained)
+        storage, config.study, config.directions, SAMPLERS[config.sampler](config.seed)
     )
     swept = sweep_interrupted(study, storage, config.study)
     if not study.trials:
@@ -269,7 +259,8 @@ def run_study(
                 gain = result.throughput / baseline_throughput
         if result.ok and all(math.isfinite(v) for v in values):
             trial.set_user_attr(THROUGHPUT_ATTR, result.throughput)
-            trial.set_user_attr(CONSTRAINTS_ATTR, _violations(config, result))
+            for key, violation in _violations(config, result).items():
+                trial.set_constraint(key, violation)
             study.tell(trial, values)
         else:
             counts["failed"] += 1
@@ -301,14 +292,16 @@ def _better(config: TuneConfig, value: float, best: float | None) -> bool:
     return value > best if maximize else value < best
 
 
-def _violations(config: TuneConfig, result: TrialResult) -> list[float]:
-    """Constraint values for Optuna: <= 0 feasible (p99 in ms, RSS in MiB)."""
-    violations = []
+def _violations(config: TuneConfig, result: TrialResult) -> dict[str, float]:
+    """Constraint values for Optuna, <= 0 when met: median p99 in ms, peak RSS in MiB."""
+    violations = {}
     if config.max_p99_ms is not None:
-        violations.append(result.median("latency_p99_ms") - config.max_p99_ms)
+        violations["max_p99_ms"] = result.median("latency_p99_ms") - config.max_p99_ms
     if config.max_rss_mb is not None:
-        violations.append(result.median("server_rss_peak_bytes") / 2**20 - config.max_rss_mb)
-    return violations or [0.0]
+        violations["max_rss_mb"] = (
+            result.median("server_rss_peak_bytes") / 2**20 - config.max_rss_mb
+        )
+    return violations
 
 
 def find_baseline(study: optuna.Study) -> tuple[int | None, float | None]:

@@ -1,0 +1,142 @@
+"""Does the tuner find the gains DESIGN.md measured by hand? TPE against random search.
+
+For each workload (echo 1 KiB x16 connections, echo 64 KiB x16, stream
+1 MiB x16) it runs a 30-trial study with TPE and one with Optuna's
+RandomSampler, each into its own SQLite file, and prints per study:
+
+- the best settings (knobs changed from Twisted's defaults);
+- the gain over the baseline as measured inside the study (one trial each);
+- the paired gain: the winner and the defaults re-measured interleaved
+  (A B A B ..., `--pairs` rounds), median of the per-round ratios. An
+  in-study best is the luckiest of 30 noisy draws; this is the honest figure;
+- trials to reach 95% of the study's final best;
+- wall time.
+
+DESIGN.md's hand measurements: about 1.35x on the first, about 3x on the
+second and about 1.6x on the third. Run it alone: it uses both CPUs.
+
+    python benchmarks/tune.py --trials 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import EchoWorkload, Settings, StreamWorkload, Workload, run_trial
+from storage import open_storage
+from tuner._results import load_results
+from tuner._space import build_space
+from tuner._study import TuneConfig, run_study
+
+WORKLOADS: dict[str, Workload] = {
+    "echo 1KiB x16": EchoWorkload(message_bytes=1024, connections=16),
+    "echo 64KiB x16": EchoWorkload(message_bytes=64 * 1024, connections=16),
+    "stream 1MiB x16": StreamWorkload(response_bytes=1024 * 1024, connections=16),
+}
+
+
+def trials_to_95(values: list[float]) -> int:
+    """1-based count of trials until the running best first reaches 95% of the final best."""
+    final = max(values)
+    best = float("-inf")
+    for count, value in enumerate(values, 1):
+        best = max(best, value)
+        if best >= 0.95 * final:
+            return count
+    return len(values)
+
+
+def paired_gain(best: Settings, workload: Workload, pairs: int, windows: dict[str, float]) -> float:
+    """Median over `pairs` interleaved rounds of throughput(best) / throughput(defaults)."""
+    ratios = []
+    for _ in range(pairs):
+        baseline = run_trial(Settings(), workload, **windows)  # type: ignore[arg-type]
+        candidate = run_trial(best, workload, **windows)  # type: ignore[arg-type]
+        if baseline.ok and candidate.ok:
+            ratios.append(candidate.throughput / baseline.throughput)
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--pairs", type=int, default=5, help="interleaved re-measurement rounds")
+    parser.add_argument("--duration-s", type=float, default=0.5)
+    parser.add_argument("--warmup-s", type=float, default=0.2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", default=None, help="run only workloads whose label contains this")
+    args = parser.parse_args()
+    windows = {"duration_s": args.duration_s, "warmup_s": args.warmup_s, "repeats": args.repeats}
+    print(
+        f"{args.trials} trials per study; each {args.repeats} x ({args.warmup_s:g} s warm-up + "
+        f"{args.duration_s:g} s window); paired re-measurement: {args.pairs} rounds"
+    )
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as directory:
+        for label, workload in WORKLOADS.items():
+            if args.only and args.only not in label:
+                continue
+            for sampler in ("tpe", "random"):
+                url = f"sqlite:///{Path(directory) / f'{label}-{sampler}.db'.replace(' ', '_')}"
+                config = TuneConfig(
+                    study=f"{label} {sampler}",
+                    workload=workload,
+                    space=build_space(workload.name),
+                    sampler=sampler,
+                    trials=args.trials,
+                    seed=args.seed,
+                    duration_s=args.duration_s,
+                    warmup_s=args.warmup_s,
+                    repeats=args.repeats,
+                )
+                with open_storage(url) as storage:
+                    summary = run_study(config, storage)
+                    results = load_results(storage, config.study)
+                best = results.best()
+                baseline = results.baseline
+                if best is None or baseline is None or not baseline.values:
+                    print(
+                        f"\n{label} / {sampler}: no usable baseline or best; "
+                        f"statuses {results.status_counts()}"
+                    )
+                    continue
+                values = [t.values[0] if t.values else 0.0 for t in results.trials]
+                settings = Settings.from_dict(dict(best.settings))
+                paired = paired_gain(settings, workload, args.pairs, windows)
+                changed = Settings().differences(settings)
+                unit = results.record.workload["throughput_unit"]
+                print(
+                    f"\n{label} / {sampler}: {summary.trials_run} trials in "
+                    f"{summary.wall_s:.0f} s ({summary.failed} failed, {summary.pruned} pruned)"
+                )
+                print(
+                    f"  baseline {baseline.values[0]:,.1f} {unit}; best trial {best.number}: "
+                    f"{best.values[0]:,.1f} {unit}"
+                )
+                print(
+                    f"  in-study gain {best.gain:.2f}x; paired re-measured gain {paired:.2f}x "
+                    f"(median of {args.pairs} interleaved rounds)"
+                )
+                print(f"  trials to reach 95% of the final best: {trials_to_95(values)}")
+                print(
+                    "  best settings: "
+                    + ", ".join(
+                        f"{k}={'unset' if v[1] is None else getattr(v[1], 'value', v[1])}"
+                        for k, v in changed.items()
+                    )
+                    if changed
+                    else "  best settings: the defaults"
+                )
+                sys.stdout.flush()
+    print(f"\nbenchmark wall time: {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

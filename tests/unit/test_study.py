@@ -1,0 +1,268 @@
+"""The study loop against a fake trial runner: Optuna and SQLite are real, no trial process runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from harness import (
+    CpuLayout,
+    EchoWorkload,
+    Reactor,
+    RepeatSample,
+    Settings,
+    TrialResult,
+    TrialStatus,
+    Workload,
+    current_environment,
+    workload_spec,
+)
+from storage import Storage, StudyMismatchError, open_storage
+from tuner._errors import TuneError
+from tuner._results import load_results
+from tuner._space import build_space
+from tuner._study import BASELINE_ATTR, TuneConfig, open_optuna_study, run_study
+
+WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
+
+
+def fake_throughput(settings: Settings) -> float:
+    """A made-up landscape: select and TCP_NODELAY help, tiny read buffers hurt."""
+    value = 1000.0
+    value *= 1.5 if settings.reactor is Reactor.SELECT else 1.0
+    value *= 1.2 if settings.tcp_nodelay else 1.0
+    value *= 0.5 if settings.read_buffer_bytes < 4096 else 1.0
+    return value
+
+
+class FakeRunner:
+    """Records every call; fails trials with a send limit under 8 KiB, like a crashing server."""
+
+    def __init__(self) -> None:
+        self.calls: list[Settings] = []
+
+    def __call__(
+        self,
+        settings: Settings,
+        workload: Workload,
+        duration_s: float,
+        warmup_s: float,
+        repeats: int,
+    ) -> TrialResult:
+        self.calls.append(settings)
+        failed = settings.send_limit_bytes < 8192
+        throughput = fake_throughput(settings)
+        samples = (
+            ()
+            if failed
+            else tuple(
+                RepeatSample(
+                    window_s=duration_s,
+                    messages=int(throughput * duration_s),
+                    bytes_received=int(throughput * duration_s) * 516,
+                    throughput_msgs_s=throughput * (1 + 0.01 * i),
+                    throughput_mb_s=throughput * 516e-6,
+                    latency_p50_ms=1.0,
+                    latency_p90_ms=2.0,
+                    latency_p99_ms=1000.0 / throughput,
+                    latency_p999_ms=5.0,
+                    latency_histogram="",
+                    server_cpu_s=duration_s,
+                    server_rss_peak_bytes=30 * 2**20,
+                    client_cpu_share=0.5,
+                    errors=0,
+                    dropped_connections=0,
+                )
+                for i in (-1, 0, 1)[:repeats]
+            )
+        )
+        return TrialResult(
+            status=TrialStatus.FAILED if failed else TrialStatus.OK,
+            settings=settings,
+            workload=workload_spec(workload),
+            samples=samples,
+            environment=current_environment(),
+            cpu_layout=CpuLayout(0, 1),
+            wall_s=1.0,
+            reason="server exited with signal 6 during repeat 1" if failed else "",
+            stderr_tail="[server]\nboom" if failed else "",
+        )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Storage]:
+    with open_storage(f"sqlite:///{tmp_path / 't.db'}") as storage:
+        yield storage
+
+
+def config(**overrides: object) -> TuneConfig:
+    values: dict[str, object] = {
+        "study": "s",
+        "workload": WORKLOAD,
+        "space": build_space("echo"),
+        "trials": 8,
+        "seed": 1,
+        "duration_s": 0.1,
+        "warmup_s": 0.0,
+        "repeats": 3,
+    }
+    values.update(overrides)
+    return TuneConfig(**values)  # type: ignore[arg-type]
+
+
+def test_trial_zero_is_the_defaults_and_everything_is_stored(store: Storage) -> None:
+    runner = FakeRunner()
+    summary = run_study(config(), store, runner)
+    assert summary.trials_run == 8
+    assert runner.calls[0] == Settings()
+    assert summary.baseline_number == 0
+    records = store.trials("s")
+    assert [r.number for r in records] == list(range(8))
+    baseline = records[0]
+    assert baseline.gain == 1.0
+    assert baseline.values == (pytest.approx(1000.0),)
+    assert len(baseline.samples) == 3
+    for record, settings in zip(records, runner.calls, strict=True):
+        assert dict(record.settings) == {
+            k: v for k, v in settings.to_dict().items() if k != "format_version"
+        }
+        if record.status == "ok":
+            assert record.gain == pytest.approx(record.values[0] / 1000.0)
+    study = open_optuna_study(store, "s")
+    assert study.trials[0].user_attrs[BASELINE_ATTR] is True
+    assert study.trials[0].params["reactor"] == Settings().reactor.value
+
+
+def test_failed_trials_are_stored_with_their_reason_and_the_study_goes_on(store: Storage) -> None:
+    space = build_space("echo", None, {"send_limit_bytes": "4KiB"})
+    runner = FakeRunner()
+    summary = run_study(config(space=space, trials=4), store, runner)
+    # The baseline (Twisted's defaults) ignores the fix; the other three crash.
+    assert summary.failed == 3
+    records = store.trials("s")
+    assert [r.status for r in records] == ["ok", "failed", "failed", "failed"]
+    assert records[1].reason == "server exited with signal 6 during repeat 1"
+    assert records[1].stderr_tail == "[server]\nboom"
+    assert records[1].values == ()
+    states = [t.state for t in open_optuna_study(store, "s").trials]
+    assert states == [TrialState.COMPLETE] + [TrialState.FAIL] * 3
+
+
+def test_resume_continues_the_numbering_and_keeps_the_baseline(store: Storage) -> None:
+    run_study(config(trials=3), store, FakeRunner())
+    summary = run_study(config(trials=2), store, FakeRunner())
+    assert summary.baseline_number == 0
+    baselines = [
+        t.number for t in open_optuna_study(store, "s").trials if t.user_attrs.get(BASELINE_ATTR)
+    ]
+    assert baselines == [0]  # resuming enqueues no second baseline
+    assert sorted(store.trial_numbers("s")) == [0, 1, 2, 3, 4]
+    gains = {r.number: r.gain for r in store.trials("s") if r.status == "ok"}
+    assert gains[0] == 1.0
+    assert all(g is not None for g in gains.values())
+
+
+def test_resuming_with_another_workload_is_refused(store: Storage) -> None:
+    run_study(config(trials=1), store, FakeRunner())
+    other = EchoWorkload(message_bytes=1024, connections=4)
+    with pytest.raises(StudyMismatchError, match="'s'"):
+        run_study(config(trials=1, workload=other), store, FakeRunner())
+    with pytest.raises(StudyMismatchError):
+        run_study(config(trials=1, objectives=("p99",)), store, FakeRunner())
+    assert store.trial_numbers("s") == {0}
+
+
+def test_a_trial_left_running_by_a_killed_tuner_is_swept(store: Storage) -> None:
+    run_study(config(trials=2), store, FakeRunner())
+    orphan = open_optuna_study(store, "s").ask()  # as a tuner killed mid-trial leaves it
+    summary = run_study(config(trials=1), store, FakeRunner())
+    assert summary.interrupted_swept == 1
+    by_number = {r.number: r for r in store.trials("s")}
+    assert by_number[orphan.number].status == "interrupted"
+    assert "stopped during this trial" in by_number[orphan.number].reason
+    assert open_optuna_study(store, "s").trials[orphan.number].state is TrialState.FAIL
+    assert len(by_number) == 4
+
+
+def test_ctrl_c_marks_the_trial_interrupted_and_propagates(store: Storage) -> None:
+    calls = 0
+
+    def interrupted_on_second(*args: object) -> TrialResult:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return FakeRunner()(*args)  # type: ignore[arg-type]
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(config(trials=5), store, interrupted_on_second)
+    records = store.trials("s")
+    assert [r.status for r in records] == ["ok", "interrupted"]
+    assert open_optuna_study(store, "s").trials[1].state is TrialState.FAIL
+
+
+def test_constraints_decide_the_best(store: Storage) -> None:
+    # p99 = 1000 / throughput ms: only trials faster than 1250 msgs/s meet 0.8 ms.
+    run_study(config(trials=12, max_p99_ms=0.8), store, FakeRunner())
+    results = load_results(store, "s")
+    best = results.best()
+    assert best is not None
+    assert best.values[0] > 1250
+    assert 0 not in results.feasible  # the baseline's p99 is 1.0 ms
+    for trial in results.ranked():
+        assert 1000.0 / trial.values[0] <= 0.8
+
+
+def test_multi_objective_reports_a_pareto_front(store: Storage) -> None:
+    run_study(config(trials=8, objectives=("throughput", "p99")), store, FakeRunner())
+    results = load_results(store, "s")
+    assert results.pareto
+    front = [results.trial(n) for n in results.pareto]
+    best_throughput = max(t.values[0] for t in store.trials("s") if t.values)
+    assert max(t.values[0] for t in front) == best_throughput
+
+
+def test_timeout_budget_stops_starting_trials(store: Storage) -> None:
+    def slow(*args: object) -> TrialResult:
+        time.sleep(0.2)
+        return FakeRunner()(*args)  # type: ignore[arg-type]
+
+    summary = run_study(config(trials=None, timeout_s=0.5), store, slow)
+    # No trial limit: only the budget stops it, after one to three 0.2 s trials
+    # (how many depends on this machine's speed; none starts after 0.5 s).
+    assert 1 <= summary.trials_run <= 3
+    assert len(store.trials("s")) == summary.trials_run
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"objectives": ("speed",)}, "choose one or both of throughput, p99"),
+        ({"objectives": ("throughput", "throughput")}, "choose one or both"),
+        ({"sampler": "gp"}, "unknown sampler 'gp'"),
+        ({"sampler": "cmaes", "objectives": ("throughput", "p99")}, "cmaes sampler optimises one"),
+        ({"trials": 0}, "--trials must be at least 1"),
+        ({"max_p99_ms": 0.0}, "--max-p99-ms must be positive"),
+        ({"repeats": 0}, "--repeats >= 1"),
+    ],
+)
+def test_bad_study_configs_are_refused(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(TuneError, match=message):
+        config(**overrides)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
+def test_each_sampler_runs_a_study(store: Storage, sampler: str) -> None:
+    summary = run_study(config(trials=6, sampler=sampler), store, FakeRunner())
+    assert summary.trials_run == 6
+    assert len(store.trials("s")) == 6
+
+
+def test_optuna_logging_is_quiet(store: Storage) -> None:
+    run_study(config(trials=1), store, FakeRunner())
+    assert optuna.logging.get_verbosity() == optuna.logging.ERROR
