@@ -257,6 +257,9 @@ def run_study(
                 baseline_number, baseline_throughput = trial.number, result.throughput
             if baseline_throughput:
                 gain = result.throughput / baseline_throughput
+        # Stored before Optuna is told: a tuner killed in between leaves a
+        # stored trial that the next start's sweep hands back to Optuna.
+        storage.save_trial(trial_record(config.study, trial.number, result, values, gain, began))
         if result.ok and all(math.isfinite(v) for v in values):
             trial.set_user_attr(THROUGHPUT_ATTR, result.throughput)
             for key, violation in _violations(config, result).items():
@@ -265,7 +268,6 @@ def run_study(
         else:
             counts["failed"] += 1
             study.tell(trial, state=TrialState.FAIL)
-        storage.save_trial(trial_record(config.study, trial.number, result, values, gain, began))
         state.done = counts["run"]
         state.elapsed_s = time.monotonic() - started
         state.last_status = result.status.value
@@ -316,9 +318,22 @@ def find_baseline(study: optuna.Study) -> tuple[int | None, float | None]:
 
 
 def sweep_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
-    """Mark trials a killed tuner left RUNNING as failed, and store them as interrupted."""
+    """Settle trials a killed tuner left RUNNING; returns how many were interrupted.
+
+    A trial whose result was already stored (the tuner died between storing
+    and telling Optuna) is told its stored values. Any other is marked failed
+    in Optuna and stored as "interrupted".
+    """
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return 0
+    stored = {record.number: record for record in storage.trials(name)}
     swept = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in running:
+        record = stored.get(trial.number)
+        if record is not None and record.status == "ok" and record.values:
+            study.tell(trial.number, list(record.values), skip_if_finished=True)
+            continue
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         began = trial.datetime_start.astimezone(UTC) if trial.datetime_start else datetime.now(UTC)
         storage.save_trial(

@@ -26,7 +26,7 @@ from storage import Storage, StudyMismatchError, open_storage
 from tuner._errors import TuneError
 from tuner._results import load_results
 from tuner._space import build_space
-from tuner._study import BASELINE_ATTR, TuneConfig, open_optuna_study, run_study
+from tuner._study import BASELINE_ATTR, TuneConfig, open_optuna_study, run_study, trial_record
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
 
@@ -266,3 +266,21 @@ def test_each_sampler_runs_a_study(store: Storage, sampler: str) -> None:
 def test_optuna_logging_is_quiet(store: Storage) -> None:
     run_study(config(trials=1), store, FakeRunner())
     assert optuna.logging.get_verbosity() == optuna.logging.ERROR
+
+
+def test_a_trial_stored_but_not_told_is_recovered_not_lost(store: Storage) -> None:
+    run_study(config(trials=1), store, FakeRunner())
+    study = open_optuna_study(store, "s")
+    orphan = study.ask()  # the tuner stored this trial's result, then died before telling
+    result = FakeRunner()(Settings(tcp_nodelay=True), WORKLOAD, 0.1, 0.0, 3)
+    store.save_trial(
+        trial_record(
+            "s", orphan.number, result, [result.throughput], 1.2, store.trials("s")[0].started_at
+        )
+    )
+    summary = run_study(config(trials=1), store, FakeRunner())
+    assert summary.interrupted_swept == 0
+    recovered = open_optuna_study(store, "s").trials[orphan.number]
+    assert recovered.state is TrialState.COMPLETE
+    assert recovered.values == [pytest.approx(1200.0)]
+    assert {r.number: r.status for r in store.trials("s")}[orphan.number] == "ok"
