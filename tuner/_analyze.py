@@ -57,7 +57,9 @@ def analyze(frame: Any, throughput_column: str) -> dict[str, list[dict[str, Any]
                 }
             )
     reactors = []
-    for reactor, rows in frame.groupby(frame["reactor"].astype(str), sort=True):
+    # Interrupted or pruned trials may lack a reactor: count them, don't drop them.
+    reactor_of = frame["reactor"].astype(object).where(frame["reactor"].notna(), "unknown")
+    for reactor, rows in frame.groupby(reactor_of.astype(str), sort=True):
         done = rows[rows["status"] == "ok"]
         reactors.append(
             {

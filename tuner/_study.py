@@ -182,12 +182,14 @@ def run_study(
     storage: Storage,
     runner: TrialRunner = _run_real_trial,
     progress: ProgressCallback | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> StudySummary:
     """Run (or continue) `config.study` until its trial or time budget is spent.
 
     Raises StudyMismatchError (from storage) when the study exists with
     another workload or objectives; KeyboardInterrupt after recording the
-    interrupted trial.
+    interrupted trial. `on_start(swept)` is called once the study is open and
+    checked, with the number of interrupted trials swept, before any trial.
     """
     started = time.monotonic()
     spec = workload_spec(config.workload)
@@ -204,6 +206,8 @@ def run_study(
         storage, config.study, config.directions, SAMPLERS[config.sampler](config.seed)
     )
     swept = sweep_interrupted(study, storage, config.study)
+    if on_start is not None:
+        on_start(swept)
     if not study.trials:
         study.enqueue_trial(config.space.baseline_params(), user_attrs={BASELINE_ATTR: True})
     counts = {"run": 0, "failed": 0, "pruned": 0}
@@ -321,8 +325,8 @@ def sweep_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
     """Settle trials a killed tuner left RUNNING; returns how many were interrupted.
 
     A trial whose result was already stored (the tuner died between storing
-    and telling Optuna) is told its stored values. Any other is marked failed
-    in Optuna and stored as "interrupted".
+    and telling Optuna) is told what was stored. Any other is marked failed in
+    Optuna and stored as "interrupted", with the knobs it had sampled.
     """
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
@@ -331,8 +335,12 @@ def sweep_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
     swept = 0
     for trial in running:
         record = stored.get(trial.number)
-        if record is not None and record.status == "ok" and record.values:
-            study.tell(trial.number, list(record.values), skip_if_finished=True)
+        if record is not None:
+            # Its result was stored before the tuner died: give Optuna the same.
+            if record.status == "ok" and record.values:
+                study.tell(trial.number, list(record.values), skip_if_finished=True)
+            else:
+                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             continue
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         began = trial.datetime_start.astimezone(UTC) if trial.datetime_start else datetime.now(UTC)
@@ -341,7 +349,7 @@ def sweep_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
                 study=name,
                 number=trial.number,
                 status="interrupted",
-                settings={},
+                settings=dict(trial.params),  # the knobs sampled before it stopped
                 values=(),
                 gain=None,
                 reason="the tuner stopped during this trial (killed or crashed)",

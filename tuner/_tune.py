@@ -94,7 +94,7 @@ def add_parser(commands: Any) -> None:
         help="start no trial after this many seconds",
     )
     parser.add_argument("--seed", type=typed(int), default=None, help="sampler seed")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
 
@@ -152,7 +152,13 @@ def run(args: argparse.Namespace) -> int:
     from tuner._results import load_results
 
     config = config_from_args(args)
-    with open_storage(args.storage) as storage:
+
+    def announce(swept: int) -> None:
+        if swept:
+            print(
+                f"marked {swept} interrupted trial(s) from an earlier run as failed",
+                file=sys.stderr,
+            )
         print(
             f"tuning study {config.study!r} in {args.storage}: "
             + (f"{config.trials} trials" if config.trials else "no trial limit")
@@ -161,14 +167,10 @@ def run(args: argparse.Namespace) -> int:
             f"{config.duration_s:g} s window); sampler {config.sampler}",
             file=sys.stderr,
         )
+
+    with open_storage(args.storage) as storage:
         with _ProgressBar(enabled=not args.no_progress, config=config) as bar:
-            summary = run_study(config, storage, progress=bar.update)
-        if summary.interrupted_swept:
-            print(
-                f"marked {summary.interrupted_swept} interrupted trial(s) from an earlier run "
-                "as failed",
-                file=sys.stderr,
-            )
+            summary = run_study(config, storage, progress=bar.update, on_start=announce)
         print(
             f"ran {summary.trials_run} trials in {summary.wall_s:.1f} s "
             f"({summary.failed} failed, {summary.pruned} pruned)",
@@ -183,13 +185,15 @@ class _ProgressBar:
     """A rich progress bar on stderr: trial n of N, elapsed, remaining, best and its gain."""
 
     def __init__(self, enabled: bool, config: TuneConfig) -> None:
-        self._enabled = enabled and sys.stderr.isatty()
+        # A terminal gets a live bar; a log file gets one line per trial.
+        self._enabled = enabled
+        self._live = enabled and sys.stderr.isatty()
         self._config = config
         self._progress: Any = None
         self._task: Any = None
 
     def __enter__(self) -> _ProgressBar:
-        if self._enabled:
+        if self._live:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -223,7 +227,7 @@ class _ProgressBar:
         best = f"best {state.best:,.1f} ({gain} over trial 0)" if state.best is not None else ""
         if self._progress is not None:
             self._progress.update(self._task, completed=state.done, best=best)
-        else:
+        elif self._enabled:
             planned = f"/{state.planned}" if state.planned else ""
             print(
                 f"trial {state.done}{planned} {state.last_status} {state.elapsed_s:.0f} s {best}",
