@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,7 @@ def run_trial(
     port: int = 0,
     server_cpu: int | None = None,
     client_cpu: int | None = None,
+    on_repeat: Callable[[int, RepeatSample], bool] | None = None,
 ) -> TrialResult:
     """Run one trial and return what it measured, or why it could not.
 
@@ -137,6 +139,9 @@ def run_trial(
     `server_cpu`/`client_cpu` choose the CPUs to pin to (default: the first
     two this process may use; both on one CPU if it has only one, which the
     result's `cpu_layout.shared` reports).
+    `on_repeat(number, sample)` is called after each repeat (1-based); when it
+    returns False the trial ends there, OK, with the samples so far (a tuner
+    stopping a clearly worse candidate early).
 
     Raises ValueError only for arguments that could never work (non-positive
     durations, repeats < 1, a CPU not available here).
@@ -213,6 +218,8 @@ def run_trial(
                         timeout,
                     )
                 )
+                if on_repeat is not None and not on_repeat(repeat, samples[-1]):
+                    break
         except _TrialFailure as exc:
             failure = exc
         except psutil.NoSuchProcess:

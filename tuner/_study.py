@@ -1,21 +1,40 @@
 """The study loop: ask Optuna for settings, run the trial, store everything, tell Optuna.
 
 Trial 0 of every study is Twisted's defaults (enqueued), so every gain has
-its baseline. A trial the harness marks failed is told to Optuna as FAIL and
-stored with its reason; a combination the harness refuses (a resume level
-above the read buffer) is PRUNED without running; the study goes on either
-way. Ctrl-C ends the running trial (its children too), marks it failed, and
-re-raises. A trial left RUNNING by a tuner that was killed is marked failed
-and stored as "interrupted" when the study is next opened: one tuner per
-study at a time.
+its baseline. Around the search:
+
+- Noise: a trial whose repeats spread more than `stability_gate` around their
+  median is re-run once in a fresh process; if it spreads as much again it is
+  stored as "unstable" (both attempts kept) and told to Optuna as failed, never
+  averaged into a number.
+- Drift: the defaults are re-measured every `baseline_every` trials (and
+  first thing when a study is resumed); every
+  trial's throughput is stored as a ratio to the most recent baseline
+  measurement (`gain`), and with `relative` (the default) that ratio is what
+  Optuna optimises, so a slow afternoon on the machine does not reorder trials.
+- Ceiling: once per study the workload's reference server (uvloop, no
+  Twisted) is measured on the same load generator.
+- Early stopping: after each repeat a single-objective study reports the
+  repeat's value to Optuna's WilcoxonPruner, which compares it, repeat by
+  repeat, with the best trial's; a clearly worse candidate stops there and is
+  told PRUNED, and the measurement time it did not spend is recorded. With
+  p < 0.1 the signed-rank test needs at least 4 paired repeats to decide.
+
+A trial the harness marks failed is told to Optuna as FAIL and stored with its
+reason; a combination the harness refuses (a resume level above the read
+buffer) is PRUNED without running; the study goes on either way. Ctrl-C ends
+the running trial (its children too), records it and re-raises. A trial left
+RUNNING by a tuner that was killed is settled when the study is next opened:
+one tuner per study at a time.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,9 +44,11 @@ from optuna.trial import TrialState
 
 from harness import (
     RESULT_FORMAT_VERSION,
+    RepeatSample,
     Settings,
     SettingsError,
     TrialResult,
+    TrialStatus,
     Workload,
     current_environment,
     run_trial,
@@ -39,9 +60,24 @@ from tuner._space import SearchSpace
 
 BASELINE_ATTR = "twistune_baseline"
 THROUGHPUT_ATTR = "twistune_throughput"
+RELATIVE_ATTR = "twistune_relative"
+SAVED_ATTR = "twistune_pruning_saved_s"  # measurement seconds a pruned trial did not spend
 
 # Objective name -> Optuna direction.
 OBJECTIVES = {"throughput": StudyDirection.MAXIMIZE, "p99": StudyDirection.MINIMIZE}
+
+# Record kinds besides "search" (Optuna's trials).
+BASELINE_KIND = "baseline"  # a re-measurement of the defaults, for drift correction
+CEILING_KIND = "ceiling"  # the reference server (no Twisted)
+UNSTABLE_ATTEMPT_KIND = "unstable-attempt"  # a first attempt over the stability gate
+
+# (max - min) / median of a trial's repeats above which it is re-run, then
+# marked unstable. Measured with benchmarks/noise.py on the 2-core dev box:
+# the defaults' 3-repeat spread had median ~10% and 90th percentile ~30%
+# (see the closing note); 0.35 lets a healthy trial through twice in a row
+# with high probability while catching a window disturbed by another process.
+DEFAULT_STABILITY_GATE = 0.35
+DEFAULT_BASELINE_EVERY = 5
 
 
 class TrialRunner(Protocol):
@@ -54,13 +90,31 @@ class TrialRunner(Protocol):
         duration_s: float,
         warmup_s: float,
         repeats: int,
+        *,
+        reference: bool = False,
+        on_repeat: Callable[[int, RepeatSample], bool] | None = None,
     ) -> TrialResult: ...
 
 
 def _run_real_trial(
-    settings: Settings, workload: Workload, duration_s: float, warmup_s: float, repeats: int
+    settings: Settings,
+    workload: Workload,
+    duration_s: float,
+    warmup_s: float,
+    repeats: int,
+    *,
+    reference: bool = False,
+    on_repeat: Callable[[int, RepeatSample], bool] | None = None,
 ) -> TrialResult:
-    return run_trial(settings, workload, duration_s, warmup_s, repeats)
+    return run_trial(
+        settings,
+        workload,
+        duration_s,
+        warmup_s,
+        repeats,
+        reference=reference,
+        on_repeat=on_repeat,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +134,11 @@ class TuneConfig:
     max_p99_ms: float | None = None
     max_rss_mb: float | None = None
     seed: int | None = None
+    stability_gate: float | None = DEFAULT_STABILITY_GATE
+    relative: bool = True
+    baseline_every: int = DEFAULT_BASELINE_EVERY
+    ceiling: bool = True
+    prune: bool = True
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
@@ -100,6 +159,10 @@ class TuneConfig:
             raise TuneError("--timeout-s must be positive")
         if not (self.duration_s > 0 and self.warmup_s >= 0 and self.repeats >= 1):
             raise TuneError("need --duration-s > 0, --warmup-s >= 0 and --repeats >= 1")
+        if self.stability_gate is not None and not self.stability_gate > 0:
+            raise TuneError("--stability-gate must be positive (0 on the command line: off)")
+        if self.baseline_every < 0:
+            raise TuneError("--baseline-every must be 0 (never) or more")
         for name, limit in (("--max-p99-ms", self.max_p99_ms), ("--max-rss-mb", self.max_rss_mb)):
             if limit is not None and not limit > 0:
                 raise TuneError(f"{name} must be positive")
@@ -148,7 +211,7 @@ ProgressCallback = Callable[[Progress], None]
 
 @dataclass(frozen=True, slots=True)
 class StudySummary:
-    """What a run of the loop did."""
+    """What a run of the loop did. Times in seconds."""
 
     study: str
     trials_run: int
@@ -157,6 +220,10 @@ class StudySummary:
     interrupted_swept: int
     baseline_number: int | None
     wall_s: float
+    unstable: int = 0
+    reruns: int = 0
+    baselines_measured: int = 0
+    pruning_saved_s: float = 0.0
 
 
 def open_optuna_study(
@@ -164,6 +231,7 @@ def open_optuna_study(
     name: str,
     directions: list[StudyDirection] | None = None,
     sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
     """The Optuna study in the same database (created when `directions` is given)."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -171,9 +239,14 @@ def open_optuna_study(
         url=storage.optuna_url(), engine_kwargs=storage.optuna_engine_kwargs()
     )
     if directions is None:
-        return optuna.load_study(study_name=name, storage=rdb, sampler=sampler)
+        return optuna.load_study(study_name=name, storage=rdb, sampler=sampler, pruner=pruner)
     return optuna.create_study(
-        study_name=name, storage=rdb, directions=directions, sampler=sampler, load_if_exists=True
+        study_name=name,
+        storage=rdb,
+        directions=directions,
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
     )
 
 
@@ -187,61 +260,249 @@ def run_study(
     """Run (or continue) `config.study` until its trial or time budget is spent.
 
     Raises StudyMismatchError (from storage) when the study exists with
-    another workload or objectives; KeyboardInterrupt after recording the
-    interrupted trial. `on_start(swept)` is called once the study is open and
-    checked, with the number of interrupted trials swept, before any trial.
+    another workload or objectives, TuneError when it was run with another
+    --relative setting; KeyboardInterrupt after recording the interrupted
+    trial. `on_start(swept)` is called once the study is open and checked,
+    with the number of interrupted trials swept, before any trial.
     """
-    started = time.monotonic()
-    spec = workload_spec(config.workload)
-    storage.ensure_study(
-        StudyRecord(
-            name=config.study,
-            workload=spec,
-            objectives=config.objectives,
-            harness_format=RESULT_FORMAT_VERSION,
-            environment=asdict(current_environment()),
+    return _StudyRun(config, storage, runner, progress).run(on_start)
+
+
+class _StudyRun:
+    """One run of the loop over one study; holds what the loop learns as it goes."""
+
+    def __init__(
+        self,
+        config: TuneConfig,
+        storage: Storage,
+        runner: TrialRunner,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.config = config
+        self.storage = storage
+        self.runner = runner
+        self.progress = progress
+        self.started = time.monotonic()
+        self.counts = {
+            "run": 0,
+            "failed": 0,
+            "pruned": 0,
+            "unstable": 0,
+            "reruns": 0,
+            "baselines": 0,
+        }
+        self.saved_s = 0.0
+        self.state = Progress(planned=config.trials)
+        self.since_baseline = 0
+        self.latest_baseline: float | None = None  # throughput of the newest baseline measurement
+        self.baseline_number: int | None = None
+
+    def run(self, on_start: Callable[[int], None] | None) -> StudySummary:
+        config, storage = self.config, self.storage
+        storage.ensure_study(
+            StudyRecord(
+                name=config.study,
+                workload=workload_spec(config.workload),
+                objectives=config.objectives,
+                harness_format=RESULT_FORMAT_VERSION,
+                environment=asdict(current_environment()),
+            )
         )
-    )
-    study = open_optuna_study(
-        storage, config.study, config.directions, SAMPLERS[config.sampler](config.seed)
-    )
-    swept = sweep_interrupted(study, storage, config.study)
-    if on_start is not None:
-        on_start(swept)
-    if not study.trials:
-        study.enqueue_trial(config.space.baseline_params(), user_attrs={BASELINE_ATTR: True})
-    counts = {"run": 0, "failed": 0, "pruned": 0}
-    baseline_number, baseline_throughput = find_baseline(study)
-    state = Progress(planned=config.trials)
-    for done in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        throughput = done.user_attrs.get(THROUGHPUT_ATTR)
-        if baseline_throughput and throughput and _better(config, done.values[0], state.best):
-            state.best, state.best_gain = done.values[0], throughput / baseline_throughput
-    while True:
-        elapsed = time.monotonic() - started
-        if config.trials is not None and counts["run"] >= config.trials:
-            break
-        if config.timeout_s is not None and elapsed >= config.timeout_s:
-            break
+        pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
+        if config.prune and len(config.objectives) == 1:
+            with warnings.catch_warnings():
+                # Experimental since Optuna 3.6; the interface is what we use here.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                pruner = optuna.pruners.WilcoxonPruner(p_threshold=0.1)
+        study = open_optuna_study(
+            storage, config.study, config.directions, SAMPLERS[config.sampler](config.seed), pruner
+        )
+        stored_relative = study.user_attrs.get(RELATIVE_ATTR)
+        if stored_relative is not None and stored_relative != config.relative:
+            raise TuneError(
+                f"study {config.study!r} was run with relative={stored_relative}; "
+                f"continue it the same way, or start another study"
+            )
+        swept = sweep_interrupted(study, storage, config.study)
+        if on_start is not None:
+            on_start(swept)
+        if not study.trials:
+            study.set_user_attr(RELATIVE_ATTR, config.relative)
+            study.enqueue_trial(config.space.baseline_params(), user_attrs={BASELINE_ATTR: True})
+        self._resume_state(study)
+        if config.ceiling and not storage.trial_numbers(config.study, CEILING_KIND):
+            self._measure_ceiling()
+        while not self._budget_spent():
+            if self._baseline_due():
+                self._measure_baseline()
+            self._search_trial(study)
+        return StudySummary(
+            study=config.study,
+            trials_run=self.counts["run"],
+            failed=self.counts["failed"],
+            pruned=self.counts["pruned"],
+            interrupted_swept=swept,
+            baseline_number=self.baseline_number,
+            wall_s=time.monotonic() - self.started,
+            unstable=self.counts["unstable"],
+            reruns=self.counts["reruns"],
+            baselines_measured=self.counts["baselines"],
+            pruning_saved_s=self.saved_s,
+        )
+
+    def _resume_state(self, study: optuna.Study) -> None:
+        """Baseline, newest baseline measurement and best so far, from earlier runs."""
+        self.baseline_number, first = find_baseline(study)
+        measurements = [
+            (r.finished_at, _median_throughput(r, self.config))
+            for r in self.storage.trials(self.config.study, BASELINE_KIND)
+            if r.status == "ok"
+        ]
+        if measurements:
+            self.latest_baseline = max(measurements)[1]
+        else:
+            self.latest_baseline = first
+        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        # A new session may find the machine in another state: a resumed
+        # study re-measures the baseline before its first trial.
+        self.since_baseline = self.config.baseline_every if completed else 0
+        gains = {r.number: r.gain for r in self.storage.trials(self.config.study)}
+        for trial in completed:
+            gain = gains.get(trial.number)
+            if gain is not None and _better(self.config, trial.values[0], self.state.best):
+                self.state.best, self.state.best_gain = trial.values[0], gain
+
+    def _budget_spent(self) -> bool:
+        config = self.config
+        if config.trials is not None and self.counts["run"] >= config.trials:
+            return True
+        elapsed = time.monotonic() - self.started
+        return config.timeout_s is not None and elapsed >= config.timeout_s
+
+    def _baseline_due(self) -> bool:
+        every = self.config.baseline_every
+        return bool(every) and self.latest_baseline is not None and self.since_baseline >= every
+
+    def _measure(
+        self,
+        settings: Settings,
+        *,
+        reference: bool = False,
+        on_repeat: Callable[[int, RepeatSample], bool] | None = None,
+    ) -> TrialResult:
+        config = self.config
+        return self.runner(
+            settings,
+            config.workload,
+            config.duration_s,
+            config.warmup_s,
+            config.repeats,
+            reference=reference,
+            on_repeat=on_repeat,
+        )
+
+    def _pruning_hook(self, trial: optuna.Trial) -> Callable[[int, RepeatSample], bool] | None:
+        """Report each repeat's value to the pruner; False (stop) when it prunes the trial."""
+        config = self.config
+        if not config.prune or len(config.objectives) > 1:
+            return None
+        if config.objectives[0] == "p99":
+            metric, scale = "latency_p99_ms", 1.0
+        else:
+            unit = config.workload.throughput_unit.value
+            metric = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
+            relative = config.relative and self.latest_baseline
+            scale = 1.0 / self.latest_baseline if relative and self.latest_baseline else 1.0
+
+        def report(repeat: int, sample: RepeatSample) -> bool:
+            trial.report(float(getattr(sample, metric)) * scale, step=repeat - 1)
+            return not trial.should_prune()
+
+        return report
+
+    def _measure_baseline(self) -> None:
+        """Re-measure the defaults, stored as kind "baseline" with its own numbering."""
+        began = datetime.now(UTC)
+        result = self._measure(Settings())
+        number = len(self.storage.trial_numbers(self.config.study, BASELINE_KIND))
+        values = [result.throughput] if result.ok else []
+        self.storage.save_trial(
+            trial_record(
+                self.config.study,
+                number,
+                result,
+                values,
+                1.0 if result.ok else None,
+                began,
+                kind=BASELINE_KIND,
+            )
+        )
+        self.counts["baselines"] += 1
+        self.since_baseline = 0
+        if result.ok:
+            self.latest_baseline = result.throughput
+
+    def _measure_ceiling(self) -> None:
+        began = datetime.now(UTC)
+        result = self._measure(Settings(), reference=True)
+        values = [result.throughput] if result.ok else []
+        self.storage.save_trial(
+            trial_record(self.config.study, 0, result, values, None, began, kind=CEILING_KIND)
+        )
+
+    def _gated(
+        self,
+        settings: Settings,
+        number: int,
+        on_repeat: Callable[[int, RepeatSample], bool] | None,
+    ) -> TrialResult:
+        """Measure; over the stability gate, keep that attempt and measure once more.
+
+        A trial the pruner stopped early is returned as it is: too few repeats
+        to gate, and not worth a re-run.
+        """
+        gate = self.config.stability_gate
+        began = datetime.now(UTC)
+        result = self._measure(settings, on_repeat=on_repeat)
+        stopped = len(result.samples) < self.config.repeats
+        if gate is None or not result.ok or stopped or result.throughput_spread <= gate:
+            return result
+        self.counts["reruns"] += 1
+        first_spread = result.throughput_spread
+        self.storage.save_trial(
+            trial_record(
+                self.config.study, number, result, [], None, began, kind=UNSTABLE_ATTEMPT_KIND
+            )
+        )
+        result = self._measure(settings)
+        if result.ok and result.throughput_spread > gate:
+            self.counts["unstable"] += 1
+            return replace(
+                result,
+                status=TrialStatus.UNSTABLE,
+                reason=f"repeats spread {first_spread:.0%}, then {result.throughput_spread:.0%} "
+                f"on a re-run: over the {gate:.0%} stability gate",
+            )
+        return result
+
+    def _search_trial(self, study: optuna.Study) -> None:
+        config, storage = self.config, self.storage
         trial = study.ask()
         is_baseline = bool(trial.user_attrs.get(BASELINE_ATTR))
         began = datetime.now(UTC)
+        self.counts["run"] += 1
         try:
-            settings = config.space.suggest(trial)
+            settings = Settings() if is_baseline else config.space.suggest(trial)
             if is_baseline:
-                settings = Settings()
+                config.space.suggest(trial)  # records the enqueued defaults as its params
         except SettingsError as exc:
-            study.tell(trial, state=TrialState.PRUNED)
             _save(storage, config, trial.number, "pruned", began, settings=None, reason=str(exc))
-            counts["pruned"] += 1
-            counts["run"] += 1
-            continue
+            study.tell(trial, state=TrialState.PRUNED)
+            self.counts["pruned"] += 1
+            return
         try:
-            result = runner(
-                settings, config.workload, config.duration_s, config.warmup_s, config.repeats
-            )
+            result = self._gated(settings, trial.number, self._pruning_hook(trial))
         except KeyboardInterrupt:
-            study.tell(trial, state=TrialState.FAIL)
             _save(
                 storage,
                 config,
@@ -251,43 +512,78 @@ def run_study(
                 settings,
                 reason="interrupted by the user (Ctrl-C)",
             )
+            study.tell(trial, state=TrialState.FAIL)
             raise
-        counts["run"] += 1
         values: list[float] = []
         gain: float | None = None
+        if not is_baseline:
+            self.since_baseline += 1  # every trial run counts toward the next baseline
         if result.ok:
-            values = objective_values(config.objectives, result)
             if is_baseline:
-                baseline_number, baseline_throughput = trial.number, result.throughput
-            if baseline_throughput:
-                gain = result.throughput / baseline_throughput
+                self.baseline_number, self.latest_baseline = trial.number, result.throughput
+            if self.latest_baseline:
+                gain = result.throughput / self.latest_baseline
+            values = objective_values(config.objectives, result)
+            if config.relative and gain is not None and config.objectives[0] == "throughput":
+                values[0] = gain
+        missing = config.repeats - len(result.samples)
+        if result.ok and missing > 0:  # the pruner stopped it
+            self._pruned(study, trial, result, missing, gain, began)
+            return
         # Stored before Optuna is told: a tuner killed in between leaves a
         # stored trial that the next start's sweep hands back to Optuna.
         storage.save_trial(trial_record(config.study, trial.number, result, values, gain, began))
-        if result.ok and all(math.isfinite(v) for v in values):
+        if result.ok and values and all(math.isfinite(v) for v in values):
             trial.set_user_attr(THROUGHPUT_ATTR, result.throughput)
             for key, violation in _violations(config, result).items():
                 trial.set_constraint(key, violation)
             study.tell(trial, values)
         else:
-            counts["failed"] += 1
+            self.counts["failed"] += 1
             study.tell(trial, state=TrialState.FAIL)
-        state.done = counts["run"]
-        state.elapsed_s = time.monotonic() - started
-        state.last_status = result.status.value
-        if gain is not None and _better(config, values[0], state.best):
-            state.best, state.best_gain = values[0], gain
-        if progress is not None:
-            progress(state)
-    return StudySummary(
-        study=config.study,
-        trials_run=counts["run"],
-        failed=counts["failed"],
-        pruned=counts["pruned"],
-        interrupted_swept=swept,
-        baseline_number=baseline_number,
-        wall_s=time.monotonic() - started,
-    )
+        self._progress(result.status.value, values[0] if values else None, gain)
+
+    def _pruned(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        result: TrialResult,
+        missing: int,
+        gain: float | None,
+        began: datetime,
+    ) -> None:
+        """Store and tell a trial the pruner stopped, with the time it saved."""
+        config = self.config
+        saved_s = missing * (config.warmup_s + config.duration_s)
+        self.saved_s += saved_s
+        self.counts["pruned"] += 1
+        reason = (
+            f"pruned after {len(result.samples)} of {config.repeats} repeats: clearly worse "
+            f"than the best trial (Wilcoxon signed-rank, p < 0.1); saved {saved_s:.1f} s"
+        )
+        record = trial_record(config.study, trial.number, result, [], gain, began)
+        self.storage.save_trial(replace(record, status="pruned", reason=reason))
+        trial.set_user_attr(SAVED_ATTR, saved_s)
+        study.tell(trial, state=TrialState.PRUNED)
+        self._progress("pruned", None, None)
+
+    def _progress(self, status: str, value: float | None, gain: float | None) -> None:
+        state = self.state
+        state.done = self.counts["run"]
+        state.elapsed_s = time.monotonic() - self.started
+        state.last_status = status
+        if value is not None and gain is not None and _better(self.config, value, state.best):
+            state.best, state.best_gain = value, gain
+        if self.progress is not None:
+            self.progress(state)
+
+
+def _median_throughput(record: TrialRecord, config: TuneConfig) -> float:
+    unit = config.workload.throughput_unit.value
+    metric = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
+    values = sorted(float(getattr(s, metric)) for s in record.samples)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def _better(config: TuneConfig, value: float, best: float | None) -> bool:
@@ -404,6 +700,7 @@ def trial_record(
     values: Sequence[float],
     gain: float | None,
     began: datetime,
+    kind: str = "search",
 ) -> TrialRecord:
     """The storage record of one harness result."""
     return TrialRecord(
@@ -421,4 +718,5 @@ def trial_record(
         samples=tuple(
             SampleRecord(repeat=i, **asdict(sample)) for i, sample in enumerate(result.samples, 1)
         ),
+        kind=kind,
     )

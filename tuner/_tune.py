@@ -22,7 +22,14 @@ from tuner._flags import (
     workload_from_args,
 )
 from tuner._space import build_space
-from tuner._study import SAMPLERS, Progress, TuneConfig, run_study
+from tuner._study import (
+    DEFAULT_BASELINE_EVERY,
+    DEFAULT_STABILITY_GATE,
+    SAMPLERS,
+    Progress,
+    TuneConfig,
+    run_study,
+)
 
 DEFAULT_TRIALS = 12
 
@@ -94,6 +101,29 @@ def add_parser(commands: Any) -> None:
         help="start no trial after this many seconds",
     )
     parser.add_argument("--seed", type=typed(int), default=None, help="sampler seed")
+    parser.add_argument(
+        "--stability-gate",
+        type=typed(float),
+        default=DEFAULT_STABILITY_GATE,
+        help="re-run, then mark unstable, a trial whose repeats spread more than this "
+        f"fraction of their median (default {DEFAULT_STABILITY_GATE:g}; 0: off)",
+    )
+    parser.add_argument(
+        "--baseline-every",
+        type=typed(int),
+        default=DEFAULT_BASELINE_EVERY,
+        help=f"re-measure the defaults every N trials (default {DEFAULT_BASELINE_EVERY}; 0: never)",
+    )
+    parser.add_argument(
+        "--absolute",
+        action="store_true",
+        help="optimise raw throughput instead of the ratio to the newest baseline measurement",
+    )
+    parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip measuring the reference server (the ceiling)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
@@ -143,6 +173,10 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
         max_p99_ms=args.max_p99_ms,
         max_rss_mb=args.max_rss_mb,
         seed=args.seed,
+        stability_gate=args.stability_gate or None,
+        relative=not args.absolute,
+        baseline_every=args.baseline_every,
+        ceiling=not args.no_ceiling,
     )
 
 

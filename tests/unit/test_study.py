@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -26,7 +26,16 @@ from storage import Storage, StudyMismatchError, open_storage
 from tuner._errors import TuneError
 from tuner._results import load_results
 from tuner._space import build_space
-from tuner._study import BASELINE_ATTR, TuneConfig, open_optuna_study, run_study, trial_record
+from tuner._study import (
+    BASELINE_ATTR,
+    BASELINE_KIND,
+    CEILING_KIND,
+    UNSTABLE_ATTEMPT_KIND,
+    TuneConfig,
+    open_optuna_study,
+    run_study,
+    trial_record,
+)
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
 
@@ -41,10 +50,23 @@ def fake_throughput(settings: Settings) -> float:
 
 
 class FakeRunner:
-    """Records every call; fails trials with a send limit under 8 KiB, like a crashing server."""
+    """Records every call; fails trials with a send limit under 8 KiB, like a crashing server.
 
-    def __init__(self) -> None:
+    `drift(call)` scales every throughput by call number (a machine slowing
+    down); `spread(settings, attempt)` sets the repeats' (max - min) / median.
+    The reference server measures 3000 msgs/s.
+    """
+
+    def __init__(
+        self,
+        drift: Callable[[int], float] = lambda call: 1.0,
+        spread: Callable[[Settings, int], float] = lambda settings, attempt: 0.02,
+    ) -> None:
         self.calls: list[Settings] = []
+        self.references = 0
+        self.attempts: dict[Settings, int] = {}
+        self.drift = drift
+        self.spread = spread
 
     def __call__(
         self,
@@ -53,10 +75,20 @@ class FakeRunner:
         duration_s: float,
         warmup_s: float,
         repeats: int,
+        *,
+        reference: bool = False,
+        on_repeat: Callable[[int, RepeatSample], bool] | None = None,
     ) -> TrialResult:
-        self.calls.append(settings)
-        failed = settings.send_limit_bytes < 8192
-        throughput = fake_throughput(settings)
+        if reference:
+            self.references += 1
+            throughput = 3000.0
+        else:
+            self.calls.append(settings)
+            throughput = fake_throughput(settings) * self.drift(len(self.calls))
+        attempt = self.attempts[settings] = self.attempts.get(settings, 0) + 1
+        spread = self.spread(settings, attempt)
+        failed = settings.send_limit_bytes < 8192 and not reference
+        offsets = [spread * (i / max(repeats - 1, 1) - 0.5) for i in range(repeats)]
         samples = (
             ()
             if failed
@@ -65,7 +97,7 @@ class FakeRunner:
                     window_s=duration_s,
                     messages=int(throughput * duration_s),
                     bytes_received=int(throughput * duration_s) * 516,
-                    throughput_msgs_s=throughput * (1 + 0.01 * i),
+                    throughput_msgs_s=throughput * (1 + offset),
                     throughput_mb_s=throughput * 516e-6,
                     latency_p50_ms=1.0,
                     latency_p90_ms=2.0,
@@ -78,9 +110,14 @@ class FakeRunner:
                     errors=0,
                     dropped_connections=0,
                 )
-                for i in (-1, 0, 1)[:repeats]
+                for offset in offsets
             )
         )
+        if on_repeat is not None:
+            for number, sample in enumerate(samples, 1):
+                if not on_repeat(number, sample):
+                    samples = samples[:number]
+                    break
         return TrialResult(
             status=TrialStatus.FAILED if failed else TrialStatus.OK,
             settings=settings,
@@ -91,6 +128,7 @@ class FakeRunner:
             wall_s=1.0,
             reason="server exited with signal 6 during repeat 1" if failed else "",
             stderr_tail="[server]\nboom" if failed else "",
+            reference=reference,
         )
 
 
@@ -110,6 +148,12 @@ def config(**overrides: object) -> TuneConfig:
         "duration_s": 0.1,
         "warmup_s": 0.0,
         "repeats": 3,
+        # The noise features are off unless a test turns them on.
+        "ceiling": False,
+        "baseline_every": 0,
+        "stability_gate": None,
+        "relative": False,
+        "prune": False,
     }
     values.update(overrides)
     return TuneConfig(**values)  # type: ignore[arg-type]
@@ -192,12 +236,12 @@ def test_a_trial_left_running_by_a_killed_tuner_is_swept(store: Storage) -> None
 def test_ctrl_c_marks_the_trial_interrupted_and_propagates(store: Storage) -> None:
     calls = 0
 
-    def interrupted_on_second(*args: object) -> TrialResult:
+    def interrupted_on_second(*args: object, **kwargs: object) -> TrialResult:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise KeyboardInterrupt
-        return FakeRunner()(*args)  # type: ignore[arg-type]
+        return FakeRunner()(*args, **kwargs)  # type: ignore[arg-type]
 
     with pytest.raises(KeyboardInterrupt):
         run_study(config(trials=5), store, interrupted_on_second)
@@ -228,9 +272,9 @@ def test_multi_objective_reports_a_pareto_front(store: Storage) -> None:
 
 
 def test_timeout_budget_stops_starting_trials(store: Storage) -> None:
-    def slow(*args: object) -> TrialResult:
+    def slow(*args: object, **kwargs: object) -> TrialResult:
         time.sleep(0.2)
-        return FakeRunner()(*args)  # type: ignore[arg-type]
+        return FakeRunner()(*args, **kwargs)  # type: ignore[arg-type]
 
     summary = run_study(config(trials=None, timeout_s=0.5), store, slow)
     # No trial limit: only the budget stops it, after one to three 0.2 s trials
@@ -284,3 +328,95 @@ def test_a_trial_stored_but_not_told_is_recovered_not_lost(store: Storage) -> No
     assert recovered.state is TrialState.COMPLETE
     assert recovered.values == [pytest.approx(1200.0)]
     assert {r.number: r.status for r in store.trials("s")}[orphan.number] == "ok"
+
+
+def test_the_ceiling_is_measured_once_per_study(store: Storage) -> None:
+    runner = FakeRunner()
+    run_study(config(trials=2, ceiling=True), store, runner)
+    run_study(config(trials=1, ceiling=True), store, runner)
+    assert runner.references == 1
+    (ceiling,) = store.trials("s", CEILING_KIND)
+    assert ceiling.values == (3000.0,)
+    assert len(ceiling.samples) == 3
+
+
+def test_drift_is_corrected_by_the_nearest_baseline(store: Storage) -> None:
+    # The machine slows by 10% per trial: raw throughput would rank early trials first.
+    runner = FakeRunner(drift=lambda call: 0.9**call)
+    # Baselines before trials 3, 5 and 7 (every two trials after trial 0).
+    summary = run_study(config(trials=8, baseline_every=2, relative=True), store, runner)
+    baselines = store.trials("s", BASELINE_KIND)
+    assert summary.baselines_measured == len(baselines) == 3
+    assert all(b.settings == store.trials("s")[0].settings for b in baselines)
+    for record in store.trials("s"):
+        if record.status != "ok":
+            continue
+        assert record.values[0] == pytest.approx(record.gain)  # Optuna optimises the ratio
+        # The ratio to the newest baseline undoes the drift up to the two trials
+        # (10% each) that can separate a trial from its baseline; the raw
+        # throughput would be off by up to 0.9**8.
+        true_ratio = fake_throughput(Settings.from_dict(dict(record.settings))) / 1000
+        assert true_ratio * 0.9**2 <= record.gain <= true_ratio
+
+
+def test_a_resumed_study_re_measures_the_baseline_first(store: Storage) -> None:
+    run_study(config(trials=2, baseline_every=5, relative=True), store, FakeRunner())
+    runner = FakeRunner()
+    run_study(config(trials=1, baseline_every=5, relative=True), store, runner)
+    assert runner.calls[0] == Settings()
+    assert len(store.trials("s", BASELINE_KIND)) == 1
+
+
+def test_continuing_with_another_relative_setting_is_refused(store: Storage) -> None:
+    run_study(config(trials=1, relative=True), store, FakeRunner())
+    with pytest.raises(TuneError, match="relative=True"):
+        run_study(config(trials=1, relative=False), store, FakeRunner())
+
+
+def test_a_noisy_trial_is_re_run_then_marked_unstable(store: Storage) -> None:
+    # Every trial with TCP_NODELAY spreads 60% on every attempt; others 2%.
+    noisy = FakeRunner(spread=lambda s, attempt: 0.6 if s.tcp_nodelay else 0.02)
+    summary = run_study(config(trials=10, stability_gate=0.35), store, noisy)
+    unstable = [r for r in store.trials("s") if r.status == "unstable"]
+    assert unstable, "the seed should sample TCP_NODELAY at least once"
+    assert summary.unstable == len(unstable)
+    assert summary.reruns == len(unstable)
+    first_attempts = {r.number for r in store.trials("s", UNSTABLE_ATTEMPT_KIND)}
+    for record in unstable:
+        assert record.settings["tcp_nodelay"] is True
+        assert "spread 60%, then 60% on a re-run: over the 35% stability gate" in record.reason
+        assert record.number in first_attempts  # the first attempt is kept, not averaged in
+        assert open_optuna_study(store, "s").trials[record.number].state is TrialState.FAIL
+    assert all(r.settings["tcp_nodelay"] is False for r in store.trials("s") if r.status == "ok")
+
+
+def test_a_trial_noisy_once_passes_on_its_re_run(store: Storage) -> None:
+    once = FakeRunner(spread=lambda s, attempt: 0.6 if attempt == 1 else 0.02)
+    summary = run_study(config(trials=3, stability_gate=0.35), store, once)
+    assert summary.reruns == 3
+    assert summary.unstable == 0
+    assert [r.status for r in store.trials("s")] == ["ok", "ok", "ok"]
+    assert len(store.trials("s", UNSTABLE_ATTEMPT_KIND)) == 3
+
+
+def test_clearly_worse_candidates_are_pruned_and_the_time_saved_is_counted(
+    store: Storage,
+) -> None:
+    # Six repeats with a steady ordering: a trial at half the best's throughput
+    # loses every paired repeat, which the signed-rank test sees by repeat 4.
+    space = build_space("echo", None, {"reactor": "select", "tcp_nodelay": "true"})
+    summary = run_study(config(trials=14, repeats=6, prune=True, space=space), store, FakeRunner())
+    pruned = [r for r in store.trials("s") if r.status == "pruned"]
+    assert pruned, "tiny read buffers halve throughput: some should be pruned"
+    for record in pruned:
+        assert 1 <= len(record.samples) < 6
+        assert "Wilcoxon" in record.reason
+        assert fake_throughput(Settings.from_dict(dict(record.settings))) < 1800
+    saved = {
+        t.number: t.user_attrs["twistune_pruning_saved_s"]
+        for t in open_optuna_study(store, "s").trials
+        if t.state is TrialState.PRUNED
+    }
+    assert set(saved) == {r.number for r in pruned}
+    assert summary.pruning_saved_s == pytest.approx(sum(saved.values()))
+    assert summary.pruning_saved_s == pytest.approx(sum((6 - len(r.samples)) * 0.1 for r in pruned))
