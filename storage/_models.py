@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -27,7 +28,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TABLE_PREFIX = "twistune_"
-SCHEMA_VERSION = 1
+# 1: studies, trials, samples. 2: adds the confirmations table (a version-1
+# file is upgraded in place when opened: the new table is created, nothing
+# else changes).
+SCHEMA_VERSION = 2
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Sample metrics whose median over repeats each trial row carries, and the
@@ -153,3 +157,32 @@ class SampleRow(Base):
     client_cpu_share: Mapped[float] = mapped_column(Float)
     errors: Mapped[int] = mapped_column(Integer)
     dropped_connections: Mapped[int] = mapped_column(Integer)
+
+
+class ConfirmationRow(Base):
+    """One candidate's confirmation against the defaults (see `ConfirmationRecord`).
+
+    Rows are only ever added: a candidate confirmed again gets a new row, and
+    `id` keeps the order they were saved in. The runs they name are trials of
+    kind "confirm" of the same study, by number.
+    """
+
+    __tablename__ = f"{TABLE_PREFIX}confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey(f"{TABLE_PREFIX}studies.id", ondelete="CASCADE"), index=True
+    )
+    candidate: Mapped[int] = mapped_column(Integer)
+    rounds: Mapped[int] = mapped_column(Integer)
+    dropped_rounds: Mapped[int] = mapped_column(Integer)
+    ratios_json: Mapped[str] = mapped_column(Text)
+    # NULL: no usable round (gain), fewer than two (interval).
+    gain: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    confirmed: Mapped[bool] = mapped_column(Boolean)
+    baseline_runs_json: Mapped[str] = mapped_column(Text)
+    candidate_runs_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -112,3 +112,66 @@ class TrialRecord:
         repeats = [s.repeat for s in self.samples]
         if len(set(repeats)) != len(repeats):
             raise ValueError(f"trial {self.number}: repeat numbers repeat: {repeats}")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationRecord:
+    """One candidate re-measured against Twisted's defaults, in fresh processes, interleaved.
+
+    `candidate` is the number of the search trial whose settings were
+    re-measured. Every round ran the defaults once and the candidate once;
+    `baseline_runs` and `candidate_runs` are the numbers of those runs (trials
+    of kind "confirm" in the same study), one per round, in round order.
+    `ratios` are the paired ratios of the usable rounds, in round order,
+    oriented so that above 1 the candidate is better (throughput:
+    candidate / defaults; p99 latency: defaults / candidate); `rounds` is their
+    count and `dropped_rounds` the rounds lost because either run failed.
+
+    `gain` is the median ratio (None without a usable round); `ci_low` and
+    `ci_high` its bootstrap interval at `confidence` (a fraction, e.g. 0.95),
+    both None with fewer than two usable rounds. `confirmed` is the tuner's
+    verdict: the interval lies entirely above 1. Raises ValueError when these
+    fields contradict each other.
+    """
+
+    study: str
+    candidate: int
+    rounds: int
+    dropped_rounds: int
+    ratios: tuple[float, ...]
+    gain: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    confirmed: bool
+    baseline_runs: tuple[int, ...]
+    candidate_runs: tuple[int, ...]
+    created_at: datetime = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        for name in ("ratios", "baseline_runs", "candidate_runs"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "created_at", _utc("created_at", self.created_at))
+        what = f"study {self.study!r} confirmation of trial {self.candidate}"
+        if self.rounds != len(self.ratios) or self.dropped_rounds < 0:
+            raise ValueError(
+                f"{what}: {self.rounds} rounds and {self.dropped_rounds} dropped "
+                f"for {len(self.ratios)} ratios"
+            )
+        played = self.rounds + self.dropped_rounds
+        if not len(self.baseline_runs) == len(self.candidate_runs) == played:
+            raise ValueError(
+                f"{what}: {played} rounds need as many baseline and candidate runs, "
+                f"got {len(self.baseline_runs)} and {len(self.candidate_runs)}"
+            )
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"{what}: confidence {self.confidence} is not within (0, 1)")
+        if (self.gain is None) != (self.rounds == 0):
+            raise ValueError(f"{what}: a gain needs at least one usable round, and has one then")
+        has_interval = self.ci_low is not None and self.ci_high is not None
+        if has_interval != (self.rounds >= 2) or (self.ci_low is None) != (self.ci_high is None):
+            raise ValueError(f"{what}: an interval needs two usable rounds, and has one then")
+        if self.ci_low is not None and self.ci_high is not None and self.ci_low > self.ci_high:
+            raise ValueError(f"{what}: interval [{self.ci_low}, {self.ci_high}] is reversed")
+        if self.confirmed and not (self.ci_low is not None and self.ci_low > 1):
+            raise ValueError(f"{what}: confirmed, but its interval does not lie above 1")

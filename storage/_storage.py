@@ -2,7 +2,8 @@
 
 `open_storage` parses and checks the URL, creates the engine (SQLite gets WAL,
 a busy timeout and foreign keys on every connection), refuses a database
-written by a newer schema, and creates the twistune tables. Every method of
+written by a newer schema, upgrades an older one in place, and creates the
+twistune tables. Every method of
 `Storage` runs in one session opened by `Storage._session`, which commits,
 rolls back, and turns SQLAlchemy errors into `StorageError`; callers get
 frozen records and pandas frames, never ORM objects or sessions.
@@ -19,7 +20,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, make_url, select
+from sqlalchemy import (
+    Engine,
+    create_engine,
+    delete,
+    event,
+    insert,
+    inspect,
+    make_url,
+    select,
+    update,
+)
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import (
     ArgumentError,
@@ -38,17 +49,21 @@ from storage._models import (
     SCHEMA_VERSION_KEY,
     SUMMED_COUNTS,
     Base,
+    ConfirmationRow,
     MetaRow,
     SampleRow,
     StudyRow,
     TrialRow,
 )
-from storage._records import SampleRecord, StudyRecord, TrialRecord
+from storage._records import ConfirmationRecord, SampleRecord, StudyRecord, TrialRecord
 
 if TYPE_CHECKING:
     import pandas
 
 DEFAULT_URL = "sqlite:///twistune.db"
+
+# The trial kind of the runs a confirmation re-measures with.
+CONFIRM_KIND = "confirm"
 
 # How long a SQLite connection waits for another writer (Optuna's engine, a
 # second twistune) before failing with "database is locked".
@@ -67,7 +82,8 @@ def open_storage(url: str = DEFAULT_URL, *, create: bool = True) -> Storage:
     line naming the URL when it is malformed, its dialect or driver is unknown
     or not installed, the database cannot be reached, or it was written by a
     newer twistune (schema version above `SCHEMA_VERSION`; nothing is
-    modified then). For SQLite, a missing file is an error with
+    modified then). A database from an older schema is upgraded in place
+    (version 1 -> 2 adds the confirmations table). For SQLite, a missing file is an error with
     `create=False`, and a missing directory always is: neither a file nor a
     directory is created then.
     """
@@ -211,45 +227,85 @@ class Storage:
         number, kind) more than once, the last one wins. Nothing is saved when
         any record is refused.
         """
-        latest = {(r.study, r.kind, r.number): r for r in records}
-        if not latest:
+        if not records:
             return
-        names = sorted({r.study for r in latest.values()})
         with self._session() as session:
-            found = session.execute(
-                select(StudyRow.name, StudyRow.id, StudyRow.objectives_json).where(
-                    StudyRow.name.in_(names)
+            self._insert_trials(session, records)
+
+    # -- confirmations
+
+    def save_confirmations(
+        self, records: Sequence[ConfirmationRecord], runs: Sequence[TrialRecord] = ()
+    ) -> None:
+        """Save confirmations and the runs they were measured with, in one transaction.
+
+        `runs` are trials of kind "confirm" (saved as by `save_trials`); every
+        run number a record names must be among them or already stored for
+        its study. Confirmations are only added, never replaced. Raises
+        `StorageError`, saving nothing, for an unknown study, a run of another
+        kind, or a confirmation naming a run that is not there.
+        """
+        others = sorted({r.kind for r in runs if r.kind != CONFIRM_KIND})
+        if others:
+            raise StorageError(
+                f"confirmation runs must be trials of kind {CONFIRM_KIND!r}, "
+                f"not {', '.join(map(repr, others))}"
+            )
+        if not records and not runs:
+            return
+        with self._session() as session:
+            if runs:
+                self._insert_trials(session, runs)
+            names = sorted({r.study for r in records})
+            ids: dict[str, int] = {
+                name: study_id
+                for name, study_id in session.execute(
+                    select(StudyRow.name, StudyRow.id).where(StudyRow.name.in_(names))
                 )
-            ).all()
-            studies = {name: (study_id, json.loads(obj)) for name, study_id, obj in found}
-            trial_rows = []
-            for record in latest.values():
-                if record.study not in studies:
+            }
+            stored: dict[str, set[int]] = {
+                name: set(
+                    session.scalars(
+                        select(TrialRow.number).where(
+                            TrialRow.study_id == study_id, TrialRow.kind == CONFIRM_KIND
+                        )
+                    )
+                )
+                for name, study_id in ids.items()
+            }
+            rows = []
+            for record in records:
+                if record.study not in ids:
                     raise StorageError(
                         f"no study named {record.study!r} in {self._shown}; "
                         "create it with ensure_study first"
                     )
-                study_id, objectives = studies[record.study]
-                if record.values and len(record.values) != len(objectives):
+                missing = sorted(
+                    {*record.baseline_runs, *record.candidate_runs} - stored[record.study]
+                )
+                if missing:
                     raise StorageError(
-                        f"study {record.study!r} trial {record.number}: {len(record.values)} "
-                        f"objective values for objectives {tuple(objectives)}"
+                        f"study {record.study!r} confirmation of trial {record.candidate} "
+                        f"names {CONFIRM_KIND!r} runs that are not stored: {missing}"
                     )
-                trial_rows.append(_trial_row(record, study_id))
-            self._delete_trials(
-                session, ((studies[s][0], kind, number) for s, kind, number in latest)
-            )
-            trial_ids = session.scalars(
-                insert(TrialRow).returning(TrialRow.id, sort_by_parameter_order=True),
-                trial_rows,
+                rows.append(_confirmation_row(record, ids[record.study]))
+            if rows:
+                session.execute(insert(ConfirmationRow), rows)
+
+    def confirmations(self, study: str) -> list[ConfirmationRecord]:
+        """Every confirmation of the study, in the order they were saved (oldest first).
+
+        A candidate confirmed more than once appears once per confirmation;
+        the last one is the newest.
+        """
+        with self._session() as session:
+            study_id, _ = self._study_key(session, study)
+            rows = session.scalars(
+                select(ConfirmationRow)
+                .where(ConfirmationRow.study_id == study_id)
+                .order_by(ConfirmationRow.id)
             ).all()
-            sample_rows = [
-                {"trial_id": trial_id, **{name: getattr(s, name) for name in _SAMPLE_FIELDS}}
-                for trial_id, record in zip(trial_ids, latest.values(), strict=True)
-                for s in record.samples
-            ]
-            if sample_rows:
-                session.execute(insert(SampleRow), sample_rows)
+            return [_confirmation_record(row, study) for row in rows]
 
     def trial_numbers(self, study: str, kind: str = "search") -> set[int]:
         """The numbers of the study's stored trials of `kind`."""
@@ -406,6 +462,43 @@ class Storage:
         finally:
             session.close()
 
+    def _insert_trials(self, session: Session, records: Sequence[TrialRecord]) -> None:
+        """Replace-or-insert `records` (the body of `save_trials`) in `session`."""
+        latest = {(r.study, r.kind, r.number): r for r in records}
+        names = sorted({r.study for r in latest.values()})
+        found = session.execute(
+            select(StudyRow.name, StudyRow.id, StudyRow.objectives_json).where(
+                StudyRow.name.in_(names)
+            )
+        ).all()
+        studies = {name: (study_id, json.loads(obj)) for name, study_id, obj in found}
+        trial_rows = []
+        for record in latest.values():
+            if record.study not in studies:
+                raise StorageError(
+                    f"no study named {record.study!r} in {self._shown}; "
+                    "create it with ensure_study first"
+                )
+            study_id, objectives = studies[record.study]
+            if record.values and len(record.values) != len(objectives):
+                raise StorageError(
+                    f"study {record.study!r} trial {record.number}: {len(record.values)} "
+                    f"objective values for objectives {tuple(objectives)}"
+                )
+            trial_rows.append(_trial_row(record, study_id))
+        self._delete_trials(session, ((studies[s][0], kind, number) for s, kind, number in latest))
+        trial_ids = session.scalars(
+            insert(TrialRow).returning(TrialRow.id, sort_by_parameter_order=True),
+            trial_rows,
+        ).all()
+        sample_rows = [
+            {"trial_id": trial_id, **{name: getattr(s, name) for name in _SAMPLE_FIELDS}}
+            for trial_id, record in zip(trial_ids, latest.values(), strict=True)
+            for s in record.samples
+        ]
+        if sample_rows:
+            session.execute(insert(SampleRow), sample_rows)
+
     def _study_key(self, session: Session, name: str) -> tuple[int, tuple[str, ...]]:
         """The study's id and objectives; `StorageError` when there is no such study."""
         found = session.execute(
@@ -514,6 +607,42 @@ def _trial_row(record: TrialRecord, study_id: int) -> dict[str, object]:
     return row
 
 
+def _confirmation_row(record: ConfirmationRecord, study_id: int) -> dict[str, object]:
+    return {
+        "study_id": study_id,
+        "candidate": record.candidate,
+        "rounds": record.rounds,
+        "dropped_rounds": record.dropped_rounds,
+        "ratios_json": _json(list(record.ratios), "confirmation ratios"),
+        "gain": record.gain,
+        "ci_low": record.ci_low,
+        "ci_high": record.ci_high,
+        "confidence": record.confidence,
+        "confirmed": record.confirmed,
+        "baseline_runs_json": _json(list(record.baseline_runs), "confirmation runs"),
+        "candidate_runs_json": _json(list(record.candidate_runs), "confirmation runs"),
+        "created_at": record.created_at,
+    }
+
+
+def _confirmation_record(row: ConfirmationRow, study: str) -> ConfirmationRecord:
+    return ConfirmationRecord(
+        study=study,
+        candidate=row.candidate,
+        rounds=row.rounds,
+        dropped_rounds=row.dropped_rounds,
+        ratios=tuple(json.loads(row.ratios_json)),
+        gain=row.gain,
+        ci_low=row.ci_low,
+        ci_high=row.ci_high,
+        confidence=row.confidence,
+        confirmed=row.confirmed,
+        baseline_runs=tuple(json.loads(row.baseline_runs_json)),
+        candidate_runs=tuple(json.loads(row.candidate_runs_json)),
+        created_at=row.created_at,
+    )
+
+
 def _json(value: object, what: str) -> str:
     """JSON text of `value` (mappings keep their key order); TypeError naming `what`."""
     if isinstance(value, Mapping):
@@ -576,7 +705,11 @@ def _sqlite_pragmas(*, wal: bool) -> Any:
 
 
 def _prepare_schema(engine: Engine, shown: str) -> None:
-    """Check the stored schema version, then create missing tables and the version row."""
+    """Check the stored schema version, then create missing tables and write the version.
+
+    A database from an older schema is upgraded in place; one from a newer
+    schema is refused untouched.
+    """
     # Several workers starting at once against one database may race to create
     # the tables; the loser's second look finds them.
     for attempt in (1, 2):
@@ -597,10 +730,18 @@ def _create_schema(connection: Connection, shown: str) -> None:
             f"{shown} was written by a newer twistune (schema {version} > {SCHEMA_VERSION}); "
             "upgrade twistune"
         )
+    # Creating the missing tables is also the whole upgrade from an older
+    # schema: each version so far only added tables (2: confirmations).
     Base.metadata.create_all(connection)
     if version is None:
         connection.execute(
             insert(MetaRow).values(key=SCHEMA_VERSION_KEY, value=str(SCHEMA_VERSION))
+        )
+    elif version < SCHEMA_VERSION:
+        connection.execute(
+            update(MetaRow)
+            .where(MetaRow.key == SCHEMA_VERSION_KEY)
+            .values(value=str(SCHEMA_VERSION))
         )
 
 

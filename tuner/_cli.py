@@ -32,12 +32,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuner import _analyze, _export, _measure, _report, _tune
+    from tuner import _analyze, _confirm, _export, _measure, _report, _tune
 
     parser = _Parser(prog="twistune", description="Tune a Twisted server for this machine.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for command in (_tune, _report, _export, _analyze, _measure):
+    for command in (_tune, _confirm, _report, _export, _analyze, _measure):
         command.add_parser(commands)
     return parser
 

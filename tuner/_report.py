@@ -1,4 +1,9 @@
-"""`twistune report`: the baseline and the best settings side by side, and what the study found."""
+"""`twistune report`: the baseline and the best settings side by side, and what the study found.
+
+The in-study gain is one measurement each of the best trial and the
+baseline; the confirmation section shows the interleaved re-measurement
+(`twistune confirm`), the only gain the report claims.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,15 @@ from typing import Any
 
 from harness import KNOBS
 from storage import TrialRecord, open_storage
+from tuner._confirm import confirmation_data, confirmation_line, percent, verdict
 from tuner._results import MIN_TRIALS_FOR_IMPORTANCE, StudyResults, load_results
 
 TOP_TRIALS = 5
 GAIN_NOTE = (
     "measured once each inside the study, not yet confirmed by an interleaved re-measurement"
+)
+CONFIRMED_GAIN_NOTE = (
+    "measured once each inside the study; the confirmation below re-measured it interleaved"
 )
 
 
@@ -38,9 +47,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report_data(results: StudyResults) -> dict[str, Any]:
-    """Everything the report shows, JSON-ready."""
+    """Everything the report shows, JSON-ready.
+
+    `confirmations` holds the newest confirmation of each candidate, best gain
+    first; `winner` is the confirmed winner's trial number, None when there is
+    no confirmation or none was confirmed; `verdict` says which in words.
+    """
     record = results.record
     best = results.best()
+    winner = results.winner()
     baseline = results.baseline
     unit = str(record.workload.get("throughput_unit", ""))
     changed = []
@@ -58,8 +73,11 @@ def report_data(results: StudyResults) -> dict[str, Any]:
         "best": _trial_data(best),
         "changed_knobs": changed,
         "gain": best.gain if best is not None else None,
-        "gain_note": GAIN_NOTE,
+        "gain_note": CONFIRMED_GAIN_NOTE if results.confirmations else GAIN_NOTE,
         "top": [_trial_data(t) for t in results.ranked()[:TOP_TRIALS]],
+        "confirmations": [confirmation_data(c) for c in results.confirmations],
+        "winner": winner.candidate if winner is not None else None,
+        "verdict": verdict(results.confirmations),
         "importances": results.importances,
         "pareto_front": [_trial_data(results.trial(n)) for n in results.pareto],
         "environment": dict(record.environment),
@@ -121,10 +139,10 @@ def print_report(results: StudyResults, as_json: bool = False) -> None:
     else:
         console.print(
             f"throughput: baseline {baseline['values'][0]:,.1f} -> best {best['values'][0]:,.1f} "
-            f"{unit} = [bold]{data['gain']:.2f}x[/bold] ({GAIN_NOTE})"
+            f"{unit} = [bold]{_ratio(data['gain'])}[/bold] ({data['gain_note']})"
             if data["objectives"][0] == "throughput"
             else f"p99: baseline {baseline['values'][0]:.3f} -> best {best['values'][0]:.3f} ms; "
-            f"throughput gain {data['gain']:.2f}x ({GAIN_NOTE})"
+            f"throughput gain {_ratio(data['gain'])} ({data['gain_note']})"
         )
     top = Table(title=f"top {TOP_TRIALS} trials")
     for column in ("trial", *data["objectives"], "gain", "p99 ms", "changed from defaults"):
@@ -143,6 +161,7 @@ def print_report(results: StudyResults, as_json: bool = False) -> None:
             ", ".join(changed),
         )
     console.print(top)
+    _print_confirmation(console, results)
     if data["pareto_front"]:
         front = Table(title="Pareto front")
         for column in ("trial", *data["objectives"], "gain"):
@@ -159,6 +178,24 @@ def print_report(results: StudyResults, as_json: bool = False) -> None:
         )
     else:
         console.print(f"parameter importances: need {MIN_TRIALS_FOR_IMPORTANCE} completed trials")
+
+
+def _print_confirmation(console: Any, results: StudyResults) -> None:
+    """Each candidate's confirmed gain or why not, then the winner or the defaults sentence."""
+    from rich.markup import escape
+
+    if results.confirmations:
+        ratio = "candidate / defaults throughput"
+        if results.record.objectives[0] == "p99":
+            ratio = "defaults / candidate p99 latency"
+        confidence = percent(max(c.confidence for c in results.confirmations))
+        console.print(
+            f"confirmation (each candidate against the defaults, interleaved; gain = median "
+            f"of {ratio}, {confidence} bootstrap interval):"
+        )
+        for confirmation in results.confirmations:
+            console.print("  " + escape(confirmation_line(confirmation)))
+    console.print(f"[bold]{escape(verdict(results.confirmations))}[/bold]")
 
 
 def _show(value: object) -> str:

@@ -1,22 +1,25 @@
 """A study's results as the report and the export read them.
 
 The best trial is the best *feasible* completed trial by the first objective
-(constraints as recorded with Optuna's `Trial.set_constraint`); gains are median throughput
-over the baseline's (trial 0, Twisted's defaults), measured once each inside
-the study: `twistune report` says so, and they are not yet confirmed by an
-interleaved re-measurement.
+(constraints as recorded with Optuna's `Trial.set_constraint`); its gain is
+median throughput over the baseline's (trial 0, Twisted's defaults), measured
+once each inside the study. A gain is only claimed once `twistune confirm`
+re-measured the candidates against the defaults, interleaved: the *winner* is
+the confirmed candidate with the best median paired gain (see
+`tuner._confirm`), and there may be none.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from storage import Storage, StudyRecord, TrialRecord
+from storage import ConfirmationRecord, Storage, StudyRecord, TrialRecord
 from tuner._errors import ResultsError
 from tuner._study import BASELINE_ATTR, OBJECTIVES, open_optuna_study
 
@@ -32,6 +35,9 @@ class StudyResults:
     feasible: frozenset[int]  # trial numbers that completed and meet the constraints
     pareto: tuple[int, ...]  # multi-objective: the Pareto front's trial numbers
     importances: dict[str, float] | None
+    # The newest confirmation of every candidate ever confirmed, whatever its verdict,
+    # best gain first.
+    confirmations: tuple[ConfirmationRecord, ...] = ()
 
     @property
     def maximize_first(self) -> bool:
@@ -52,11 +58,37 @@ class StudyResults:
                 return trial
         raise ResultsError(f"study {self.record.name!r} has no trial {number}")
 
+    def confirmation(self, number: int) -> ConfirmationRecord | None:
+        """The newest confirmation of trial `number`, or None when it was never confirmed."""
+        return next((c for c in self.confirmations if c.candidate == number), None)
+
+    def winner(self) -> ConfirmationRecord | None:
+        """The confirmed candidate with the best median gain; None when none was confirmed."""
+        return pick_winner(self.confirmations)
+
     def status_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for trial in self.trials:
             counts[trial.status] = counts.get(trial.status, 0) + 1
         return counts
+
+
+def latest_confirmations(records: Iterable[ConfirmationRecord]) -> list[ConfirmationRecord]:
+    """The newest of each candidate's confirmations (`records` oldest first), best gain first.
+
+    Candidates without a usable round (gain None) come last.
+    """
+    newest = {record.candidate: record for record in records}
+    return sorted(
+        newest.values(),
+        key=lambda c: (c.gain is None, -(c.gain or 0.0), c.candidate),
+    )
+
+
+def pick_winner(confirmations: Iterable[ConfirmationRecord]) -> ConfirmationRecord | None:
+    """The confirmed candidate with the best median gain, or None when none is confirmed."""
+    confirmed = [c for c in confirmations if c.confirmed and c.gain is not None]
+    return max(confirmed, key=lambda c: (c.gain, -c.candidate)) if confirmed else None
 
 
 def resolve_study(storage: Storage, name: str | None) -> StudyRecord:
@@ -96,6 +128,7 @@ def load_results(storage: Storage, name: str | None) -> StudyResults:
         feasible=frozenset(feasible),
         pareto=pareto,
         importances=_importances(study, len(feasible)),
+        confirmations=tuple(latest_confirmations(storage.confirmations(record.name))),
     )
 
 

@@ -14,6 +14,8 @@ pytestmark = pytest.mark.e2e
 
 def test_every_public_name_resolves() -> None:
     assert set(storage.__all__) == {
+        "CONFIRM_KIND",
+        "ConfirmationRecord",
         "DEFAULT_URL",
         "SCHEMA_VERSION",
         "TABLE_PREFIX",

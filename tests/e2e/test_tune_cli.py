@@ -69,7 +69,8 @@ def our_trials(db: Path, study: str) -> dict[int, tuple[str, str, dict[str, Any]
     rows = query(
         db,
         "SELECT t.number, t.status, t.reason, t.settings_json FROM twistune_trials t "
-        "JOIN twistune_studies s ON s.id = t.study_id WHERE s.name = ? ORDER BY t.number",
+        "JOIN twistune_studies s ON s.id = t.study_id WHERE s.name = ? AND t.kind = 'search' "
+        "ORDER BY t.number",
         (study,),
     )
     return {n: (status, reason, json.loads(knobs)) for n, status, reason, knobs in rows}
@@ -168,7 +169,8 @@ def test_tune_reports_json_and_stores_every_trial(tuned: Tuned) -> None:
         query(
             tuned.db,
             "SELECT t.number, count(s.trial_id) FROM twistune_trials t "
-            "LEFT JOIN twistune_samples s ON s.trial_id = t.id GROUP BY t.number",
+            "LEFT JOIN twistune_samples s ON s.trial_id = t.id WHERE t.kind = 'search' "
+            "GROUP BY t.number",
         )
     )
     for number, (status, _, _) in ours.items():
@@ -204,7 +206,16 @@ def test_report_export_and_analyze_read_the_stored_study(tuned: Tuned, tmp_path:
 
     best_settings = Settings.from_dict(best["settings"]).to_dict()
     for file_format, name in (("toml", "best.toml"), ("json", "best.json"), ("env", "best.env")):
-        export = twistune("export", "--format", file_format, "-o", str(tmp_path / name), *storage)
+        # Nothing was confirmed: the in-study best is exported only when asked.
+        export = twistune(
+            "export",
+            "--unconfirmed",
+            "--format",
+            file_format,
+            "-o",
+            str(tmp_path / name),
+            *storage,
+        )
         assert export.returncode == 0, export.stderr
         assert f"wrote trial {best['number']}" in export.stderr
         assert load_settings(tmp_path / name).to_dict() == best_settings, name
@@ -236,7 +247,7 @@ def test_export_file_gets_the_permissions_of_an_ordinary_file(tuned: Tuned, tmp_
     reference = tmp_path / "reference.toml"
     reference.write_text("")
     exported = tmp_path / "best.toml"
-    export = twistune("export", "-o", str(exported), "--storage", url_of(tuned.db))
+    export = twistune("export", "--unconfirmed", "-o", str(exported), "--storage", url_of(tuned.db))
     assert export.returncode == 0, export.stderr
     assert (
         load_settings(exported).to_dict()
@@ -298,7 +309,7 @@ def test_tune_again_resumes_the_study_and_refuses_another_workload(
 
 def _stored_count(db: Path) -> int:
     try:
-        return int(query(db, "SELECT count(*) FROM twistune_trials")[0][0])
+        return int(query(db, "SELECT count(*) FROM twistune_trials WHERE kind = 'search'")[0][0])
     except sqlite3.OperationalError:  # no file or no such table yet
         return 0
 

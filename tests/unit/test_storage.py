@@ -125,7 +125,7 @@ def store(db: Path) -> Iterator[Storage]:
 
 def test_constants() -> None:
     assert DEFAULT_URL == "sqlite:///twistune.db"
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     assert TABLE_PREFIX == "twistune_"
 
 
@@ -377,7 +377,9 @@ def test_in_memory_sqlite_works_without_wal() -> None:
 def test_the_tables_are_prefixed(db: Path) -> None:
     open_storage(sqlite_url(db)).close()
     names = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert names == {f"{TABLE_PREFIX}{t}" for t in ("meta", "studies", "trials", "samples")}
+    assert names == {
+        f"{TABLE_PREFIX}{t}" for t in ("meta", "studies", "trials", "samples", "confirmations")
+    }
 
 
 def test_a_file_from_a_newer_schema_is_refused_and_left_untouched(db: Path) -> None:

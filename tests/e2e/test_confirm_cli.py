@@ -1,0 +1,160 @@
+"""`twistune confirm` end to end: Twisted's defaults, re-measured against themselves, claim no gain.
+
+A real one-trial study (the baseline only), then the defaults confirmed as
+both A and B: real server and load-generator processes, interleaved, the
+results read back from the SQLite file, the report and the export.
+
+Why `--confidence 0.99` here: an A/A interval at 95% excludes 1 about one run
+in twenty *by definition* (more for the percentile bootstrap of a median of
+few rounds), so asserting that it contains 1 at 95% would make this test fail
+by chance that often. At 99% with 12 rounds it fails by chance about one run
+in fifty under pure noise; a systematic bias between the first and second run
+of a pair (which interleaving is meant to expose) would fail it reliably. That
+no gain is claimed does not rest on chance: a candidate with the defaults'
+settings is never confirmed, at any confidence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import Settings, load_settings
+
+pytestmark = pytest.mark.e2e
+
+TWISTUNE = [sys.executable, "-m", "tuner"]
+SHORT = ["--duration-s", "0.2", "--warmup-s", "0.05", "--repeats", "2"]
+WORKLOAD = ["--connections", "4", "--message-bytes", "512"]
+ROUNDS = 12
+
+
+def twistune(*arguments: str, cwd: Path, timeout: float = 90) -> Any:
+    return subprocess.run(
+        [*TWISTUNE, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows from the database at `db`, opened read-only with the stdlib driver."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    storage = ["--storage", f"sqlite:///{db}"]
+    tune = twistune(
+        "tune", "--trials", "1", "--no-progress", *WORKLOAD, *SHORT, *storage, cwd=tmp_path
+    )
+    assert tune.returncode == 0, tune.stderr
+
+    confirm = twistune(
+        "confirm",
+        "--trial",
+        "0",
+        "--rounds",
+        str(ROUNDS),
+        "--confidence",
+        "0.99",
+        "--json",
+        *SHORT,
+        *storage,
+        cwd=tmp_path,
+    )
+    assert confirm.returncode == 0, confirm.stderr
+    assert f"round {ROUNDS} of {ROUNDS}" in confirm.stderr
+    data = json.loads(confirm.stdout)
+    (found,) = data["confirmations"]
+    assert found["candidate"] == 0
+    assert found["rounds"] + found["dropped_rounds"] == ROUNDS
+    assert found["rounds"] >= 8, found  # enough to judge at 99%; a failed run is dropped
+    assert found["ci_low"] <= 1 <= found["ci_high"], found
+    assert found["ci_low"] <= found["gain"] <= found["ci_high"]
+    assert found["confirmed"] is False
+    assert data["winner"] is None
+    assert data["verdict"] == (
+        "no candidate beat the defaults with 99% confidence: "
+        "the defaults are as good as anything found"
+    )
+
+    # The rows: one confirmation, and every run as a "confirm" trial of the defaults.
+    (row,) = query(
+        db,
+        "SELECT candidate, rounds, confirmed, ratios_json, baseline_runs_json, "
+        "candidate_runs_json FROM twistune_confirmations",
+    )
+    candidate, rounds, confirmed, ratios_json, baseline_json, candidate_json = row
+    assert (candidate, rounds, confirmed) == (0, found["rounds"], 0)
+    runs = {
+        number: (status, json.loads(settings), throughput)
+        for number, status, settings, throughput in query(
+            db,
+            "SELECT number, status, settings_json, median_throughput_msgs_s "
+            "FROM twistune_trials WHERE kind = 'confirm'",
+        )
+    }
+    assert sorted(runs) == list(range(2 * ROUNDS))
+    defaults = {k: v for k, v in Settings().to_dict().items() if k != "format_version"}
+    assert all(settings == defaults for _, settings, _ in runs.values())
+    baseline_runs, candidate_runs = json.loads(baseline_json), json.loads(candidate_json)
+    assert baseline_runs == list(range(0, 2 * ROUNDS, 2))  # A B A B ...
+    assert candidate_runs == list(range(1, 2 * ROUNDS, 2))
+    # The stored ratios are the paired runs' real median throughputs.
+    paired = [
+        runs[c][2] / runs[b][2]
+        for b, c in zip(baseline_runs, candidate_runs, strict=True)
+        if runs[b][0] == "ok" and runs[c][0] == "ok"
+    ]
+    assert json.loads(ratios_json) == pytest.approx(paired)
+    assert found["gain"] == pytest.approx(statistics.median(paired))
+    assert all(throughput > 0 for status, _, throughput in runs.values() if status == "ok")
+    samples = query(
+        db,
+        "SELECT count(*) FROM twistune_samples s JOIN twistune_trials t ON s.trial_id = t.id "
+        "WHERE t.kind = 'confirm' AND t.status = 'ok'",
+    )
+    ok_runs = sum(1 for status, _, _ in runs.values() if status == "ok")
+    assert samples == [(2 * ok_runs,)]
+
+    # The report says it, in JSON and in words.
+    report = twistune("report", "--json", *storage, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    shown = json.loads(report.stdout)
+    assert shown["winner"] is None
+    assert [c["candidate"] for c in shown["confirmations"]] == [0]
+    assert shown["confirmations"][0]["ratios"] == found["ratios"]
+    words = twistune("report", *storage, cwd=tmp_path)
+    assert words.returncode == 0, words.stderr
+    assert f"trial 0: {found['text']}, not confirmed" in words.stdout
+    assert "the defaults are as good as anything found" in words.stdout
+
+    # No confirmed winner: export refuses, in one line, and writes nothing ...
+    out = tmp_path / "tuned.toml"
+    export = twistune("export", "-o", str(out), *storage, cwd=tmp_path)
+    assert export.returncode == 1, export.stderr
+    assert export.stdout == ""
+    assert export.stderr.count("\n") == 1, export.stderr
+    assert "--unconfirmed" in export.stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("t.db")) == []
+    # ... unless asked, and then the file says the gain was not confirmed.
+    export = twistune("export", "--unconfirmed", "-o", str(out), *storage, cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    assert load_settings(out) == Settings()
+    text = out.read_text()
+    assert "confirmed = false" in text
+    assert f'gain = "{found["text"].removeprefix("gain ")}, not confirmed"' in text
