@@ -58,6 +58,7 @@ def report_data(results: StudyResults) -> dict[str, Any]:
     winner = results.winner()
     baseline = results.baseline
     unit = str(record.workload.get("throughput_unit", ""))
+    metric = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
     changed = []
     if best is not None and baseline is not None:
         changed = [
@@ -69,34 +70,47 @@ def report_data(results: StudyResults) -> dict[str, Any]:
         "objectives": list(record.objectives),
         "throughput_unit": unit,
         "trials": results.status_counts(),
-        "baseline": _trial_data(baseline),
-        "best": _trial_data(best),
+        "baseline": _trial_data(baseline, metric),
+        "best": _trial_data(best, metric),
+        "ceiling": _trial_data(results.ceiling, metric),
+        "best_share_of_ceiling": _share(best, results.ceiling, metric),
+        "baseline_share_of_ceiling": _share(baseline, results.ceiling, metric),
         "changed_knobs": changed,
         "gain": best.gain if best is not None else None,
         "gain_note": CONFIRMED_GAIN_NOTE if results.confirmations else GAIN_NOTE,
-        "top": [_trial_data(t) for t in results.ranked()[:TOP_TRIALS]],
+        "top": [_trial_data(t, metric) for t in results.ranked()[:TOP_TRIALS]],
         "confirmations": [confirmation_data(c) for c in results.confirmations],
         "winner": winner.candidate if winner is not None else None,
         "verdict": verdict(results.confirmations),
         "importances": results.importances,
-        "pareto_front": [_trial_data(results.trial(n)) for n in results.pareto],
+        "pareto_front": [_trial_data(results.trial(n), metric) for n in results.pareto],
         "environment": dict(record.environment),
     }
 
 
-def _trial_data(trial: TrialRecord | None) -> dict[str, Any] | None:
+def _trial_data(trial: TrialRecord | None, metric: str) -> dict[str, Any] | None:
+    """A trial for the report; `throughput` is the median of `metric` over its repeats."""
     if trial is None:
         return None
     return {
         "number": trial.number,
         "status": trial.status,
         "values": list(trial.values),
+        "throughput": _median(trial, metric),
         "gain": trial.gain,
         "latency_p99_ms": _median(trial, "latency_p99_ms"),
         "server_rss_peak_bytes": _median(trial, "server_rss_peak_bytes"),
         "settings": dict(trial.settings),
         "reason": trial.reason,
     }
+
+
+def _share(trial: TrialRecord | None, ceiling: TrialRecord | None, metric: str) -> float | None:
+    """`trial`'s median throughput as a fraction of the ceiling's, when both were measured."""
+    if trial is None or ceiling is None:
+        return None
+    mine, best_possible = _median(trial, metric), _median(ceiling, metric)
+    return mine / best_possible if mine and best_possible else None
 
 
 def _median(trial: TrialRecord, metric: str) -> float | None:
@@ -138,11 +152,23 @@ def print_report(results: StudyResults, as_json: bool = False) -> None:
         console.print("the baseline trial did not complete: no gain can be stated")
     else:
         console.print(
-            f"throughput: baseline {baseline['values'][0]:,.1f} -> best {best['values'][0]:,.1f} "
-            f"{unit} = [bold]{_ratio(data['gain'])}[/bold] ({data['gain_note']})"
-            if data["objectives"][0] == "throughput"
-            else f"p99: baseline {baseline['values'][0]:.3f} -> best {best['values'][0]:.3f} ms; "
-            f"throughput gain {_ratio(data['gain'])} ({data['gain_note']})"
+            f"throughput: baseline {_num(baseline['throughput'])} -> best "
+            f"{_num(best['throughput'])} {unit}; gain over the newest baseline measurement "
+            f"[bold]{_ratio(data['gain'])}[/bold] ({data['gain_note']})"
+        )
+        if data["objectives"][0] == "p99":
+            console.print(
+                f"p99: baseline {_num(baseline['latency_p99_ms'])} -> best "
+                f"{_num(best['latency_p99_ms'])} ms"
+            )
+    ceiling = data["ceiling"]
+    if ceiling is None or ceiling["throughput"] is None:
+        console.print("ceiling: not measured (the reference server did not run)")
+    else:
+        console.print(
+            f"ceiling (uvloop reference server, no Twisted): {_num(ceiling['throughput'])} {unit}; "
+            f"baseline at {_percent(data['baseline_share_of_ceiling'])}, best at "
+            f"{_percent(data['best_share_of_ceiling'])} of it"
         )
     top = Table(title=f"top {TOP_TRIALS} trials")
     for column in ("trial", *data["objectives"], "gain", "p99 ms", "changed from defaults"):
@@ -204,9 +230,15 @@ def _show(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
 def _num(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.1f}"

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from storage import ConfirmationRecord, Storage, StudyRecord, TrialRecord
 from tuner._errors import ResultsError
-from tuner._study import BASELINE_ATTR, OBJECTIVES, open_optuna_study
+from tuner._study import BASELINE_ATTR, CEILING_KIND, OBJECTIVES, open_optuna_study
 
 # Parameter importances need a handful of completed trials to mean anything.
 MIN_TRIALS_FOR_IMPORTANCE = 8
@@ -38,6 +38,7 @@ class StudyResults:
     # The newest confirmation of every candidate ever confirmed, whatever its verdict,
     # best gain first.
     confirmations: tuple[ConfirmationRecord, ...] = ()
+    ceiling: TrialRecord | None = None  # the reference server (no Twisted), once per study
 
     @property
     def maximize_first(self) -> bool:
@@ -129,6 +130,7 @@ def load_results(storage: Storage, name: str | None) -> StudyResults:
         pareto=pareto,
         importances=_importances(study, len(feasible)),
         confirmations=tuple(latest_confirmations(storage.confirmations(record.name))),
+        ceiling=next(iter(storage.trials(record.name, CEILING_KIND)), None),
     )
 
 

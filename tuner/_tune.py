@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness import Workload
-from storage import DEFAULT_URL, open_storage
+from storage import DEFAULT_URL, Storage, open_storage
+from tuner._confirm import RoundProgress, confirm_study
 from tuner._flags import (
     add_window_arguments,
     add_workload_arguments,
@@ -32,6 +34,8 @@ from tuner._study import (
 )
 
 DEFAULT_TRIALS = 12
+DEFAULT_CONFIRM_TOP = 2
+DEFAULT_CONFIRM_ROUNDS = 6
 
 
 def add_parser(commands: Any) -> None:
@@ -124,6 +128,20 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="skip measuring the reference server (the ceiling)",
     )
+    parser.add_argument(
+        "--confirm-top",
+        type=typed(int),
+        default=DEFAULT_CONFIRM_TOP,
+        help=f"after the search, confirm this many best candidates against the defaults "
+        f"(default {DEFAULT_CONFIRM_TOP}; 0: skip, run `twistune confirm` later)",
+    )
+    parser.add_argument(
+        "--confirm-rounds",
+        type=typed(int),
+        default=DEFAULT_CONFIRM_ROUNDS,
+        help=f"interleaved rounds of that confirmation (default {DEFAULT_CONFIRM_ROUNDS}, "
+        "the fewest that can confirm at 95%%)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
@@ -182,10 +200,13 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
 
 def run(args: argparse.Namespace) -> int:
     from tuner._cli import EXIT_FAILED, EXIT_OK
+    from tuner._errors import BadInputError
     from tuner._report import print_report
     from tuner._results import load_results
 
     config = config_from_args(args)
+    if args.confirm_top < 0 or (args.confirm_top and args.confirm_rounds < 2):
+        raise BadInputError("need --confirm-top >= 0 and --confirm-rounds >= 2")
 
     def announce(swept: int) -> None:
         if swept:
@@ -210,9 +231,40 @@ def run(args: argparse.Namespace) -> int:
             f"({summary.failed} failed, {summary.pruned} pruned)",
             file=sys.stderr,
         )
+        if args.confirm_top > 0:
+            _confirm_after_search(storage, config, args.confirm_top, args.confirm_rounds)
         results = load_results(storage, config.study)
         print_report(results, as_json=args.json)
     return EXIT_OK if results.best() is not None else EXIT_FAILED
+
+
+def _confirm_after_search(storage: Storage, config: TuneConfig, top: int, rounds: int) -> None:
+    """Re-measure the best candidates against the defaults, interleaved, and store the verdicts."""
+
+    def started(candidates: Sequence[int]) -> None:
+        print(
+            f"confirming trial(s) {', '.join(map(str, candidates))} against the defaults: "
+            f"{rounds} interleaved rounds",
+            file=sys.stderr,
+        )
+
+    def round_done(state: RoundProgress) -> None:
+        print(
+            f"confirmation round {state.round}/{state.rounds} ({state.elapsed_s:.0f} s)",
+            file=sys.stderr,
+        )
+
+    confirm_study(
+        storage,
+        config.study,
+        top=top,
+        rounds=rounds,
+        duration_s=config.duration_s,
+        warmup_s=config.warmup_s,
+        repeats=config.repeats,
+        progress=round_done,
+        on_start=started,
+    )
 
 
 class _ProgressBar:

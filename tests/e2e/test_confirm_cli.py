@@ -58,7 +58,16 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
     db = tmp_path / "t.db"
     storage = ["--storage", f"sqlite:///{db}"]
     tune = twistune(
-        "tune", "--trials", "1", "--no-progress", *WORKLOAD, *SHORT, *storage, cwd=tmp_path
+        "tune",
+        "--trials",
+        "1",
+        "--no-progress",
+        "--confirm-top",
+        "0",
+        *WORKLOAD,
+        *SHORT,
+        *storage,
+        cwd=tmp_path,
     )
     assert tune.returncode == 0, tune.stderr
 

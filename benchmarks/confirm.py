@@ -1,0 +1,142 @@
+"""Are the tuner's winners real? A study, then confirmation, on echo and on stream.
+
+For each workload it runs a 30-trial study with every noise control on
+(stability gate, drift-corrected relative objective, Wilcoxon pruning over 5
+repeats, the ceiling), confirms the top 3 candidates against the defaults in
+interleaved rounds, and confirms the defaults against themselves (A/A). It
+prints for the winner:
+
+- its in-study gain (ratio to the newest baseline measurement);
+- its confirmed gain, the median of paired ratios, with the bootstrap 95%
+  interval, or that nothing beat the defaults;
+- the A/A interval of the defaults against themselves (it must contain 1);
+- the measurement time pruning saved;
+- its throughput as a percentage of the ceiling (the uvloop reference server
+  on the same load generator).
+
+Run it alone: it uses both CPUs.
+
+    python benchmarks/confirm.py --trials 30 --rounds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import EchoWorkload, StreamWorkload, Workload
+from storage import open_storage
+from tuner._confirm import confirm_study
+from tuner._space import build_space
+from tuner._study import CEILING_KIND, TuneConfig, run_study
+
+WORKLOADS: dict[str, Workload] = {
+    "echo 1KiB x16": EchoWorkload(message_bytes=1024, connections=16),
+    "stream 1MiB x16": StreamWorkload(response_bytes=1024 * 1024, connections=16),
+}
+
+
+def median_throughput(samples: object, metric: str) -> float:
+    return statistics.median(float(getattr(s, metric)) for s in samples)  # type: ignore[attr-defined]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=10, help="confirmation rounds")
+    parser.add_argument("--top", type=int, default=3)
+    parser.add_argument("--duration-s", type=float, default=0.4)
+    parser.add_argument("--warmup-s", type=float, default=0.15)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", default=None, help="run only workloads whose label contains this")
+    args = parser.parse_args()
+    windows = {"duration_s": args.duration_s, "warmup_s": args.warmup_s, "repeats": args.repeats}
+    print(
+        f"{args.trials} trials per study, then top {args.top} confirmed over {args.rounds} "
+        f"interleaved rounds; each run {args.repeats} x ({args.warmup_s:g} s warm-up + "
+        f"{args.duration_s:g} s window)"
+    )
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as directory:
+        for label, workload in WORKLOADS.items():
+            if args.only and args.only not in label:
+                continue
+            url = f"sqlite:///{Path(directory) / (label.replace(' ', '_') + '.db')}"
+            config = TuneConfig(
+                study=label,
+                workload=workload,
+                space=build_space(workload.name),
+                trials=args.trials,
+                seed=args.seed,
+                **windows,
+            )
+            with open_storage(url) as storage:
+                summary = run_study(config, storage)
+                confirmations = confirm_study(
+                    storage, label, top=args.top, rounds=args.rounds, **windows
+                )
+                assert summary.baseline_number is not None
+                (aa,) = confirm_study(
+                    storage,
+                    label,
+                    candidates=[summary.baseline_number],
+                    rounds=args.rounds,
+                    **windows,
+                )
+                trials = {t.number: t for t in storage.trials(label)}
+                ceiling = storage.trials(label, CEILING_KIND)
+            metric = (
+                "throughput_mb_s"
+                if workload.throughput_unit.value == "MB/s"
+                else ("throughput_msgs_s")
+            )
+            print(
+                f"\n{label}: {summary.trials_run} trials in {summary.wall_s:.0f} s "
+                f"({summary.failed} failed, {summary.pruned} pruned, {summary.unstable} "
+                f"unstable, {summary.reruns} re-runs, {summary.baselines_measured} baseline "
+                f"re-measurements); pruning saved {summary.pruning_saved_s:.1f} s of "
+                f"measurement"
+            )
+            for record in confirmations:
+                print(
+                    f"  candidate trial {record.candidate}: in-study gain "
+                    f"{trials[record.candidate].gain:.2f}x; confirmed gain {record.gain:.2f}x "
+                    f"[{record.ci_low:.2f}, {record.ci_high:.2f}], {record.rounds} paired "
+                    f"rounds{' CONFIRMED' if record.confirmed else ''}"
+                )
+            print(
+                f"  A/A (defaults vs defaults): {aa.gain:.2f}x [{aa.ci_low:.2f}, "
+                f"{aa.ci_high:.2f}], {aa.rounds} paired rounds; claims a gain: {aa.confirmed}"
+            )
+            confirmed = [r for r in confirmations if r.confirmed]
+            winner = max(confirmed, key=lambda r: r.gain) if confirmed else None
+            if winner is None:
+                print("  no candidate beat the defaults with 95% confidence")
+            else:
+                best = trials[winner.candidate]
+                print(
+                    f"  winner: trial {winner.candidate}, {winner.gain:.2f}x "
+                    f"[{winner.ci_low:.2f}, {winner.ci_high:.2f}]; settings "
+                    + ", ".join(f"{k}={v}" for k, v in best.settings.items())
+                )
+                if ceiling and ceiling[0].samples and best.samples:
+                    share = median_throughput(best.samples, metric) / median_throughput(
+                        ceiling[0].samples, metric
+                    )
+                    print(
+                        f"  winner at {share:.0%} of the ceiling (uvloop reference "
+                        f"{median_throughput(ceiling[0].samples, metric):,.1f} "
+                        f"{workload.throughput_unit.value})"
+                    )
+            sys.stdout.flush()
+    print(f"\nbenchmark wall time: {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
