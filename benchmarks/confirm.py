@@ -30,7 +30,8 @@ from pathlib import Path
 
 from harness import EchoWorkload, StreamWorkload, Workload
 from storage import open_storage
-from tuner._confirm import confirm_study
+from tuner._confirm import confirm_study, confirmation_line, gain_text
+from tuner._results import pick_winner
 from tuner._space import build_space
 from tuner._study import CEILING_KIND, TuneConfig, run_study
 
@@ -103,25 +104,21 @@ def main() -> int:
                 f"measurement"
             )
             for record in confirmations:
+                in_study = trials[record.candidate].gain
                 print(
                     f"  candidate trial {record.candidate}: in-study gain "
-                    f"{trials[record.candidate].gain:.2f}x; confirmed gain {record.gain:.2f}x "
-                    f"[{record.ci_low:.2f}, {record.ci_high:.2f}], {record.rounds} paired "
-                    f"rounds{' CONFIRMED' if record.confirmed else ''}"
+                    f"{in_study:.2f}x; {confirmation_line(record)}"
+                    if in_study is not None
+                    else f"  candidate trial {record.candidate}: {confirmation_line(record)}"
                 )
-            print(
-                f"  A/A (defaults vs defaults): {aa.gain:.2f}x [{aa.ci_low:.2f}, "
-                f"{aa.ci_high:.2f}], {aa.rounds} paired rounds; claims a gain: {aa.confirmed}"
-            )
-            confirmed = [r for r in confirmations if r.confirmed]
-            winner = max(confirmed, key=lambda r: r.gain) if confirmed else None
+            print(f"  A/A (defaults vs defaults): {gain_text(aa)}; claims a gain: {aa.confirmed}")
+            winner = pick_winner(confirmations)
             if winner is None:
                 print("  no candidate beat the defaults with 95% confidence")
             else:
                 best = trials[winner.candidate]
                 print(
-                    f"  winner: trial {winner.candidate}, {winner.gain:.2f}x "
-                    f"[{winner.ci_low:.2f}, {winner.ci_high:.2f}]; settings "
+                    f"  winner: trial {winner.candidate}, {gain_text(winner)}; settings "
                     + ", ".join(f"{k}={v}" for k, v in best.settings.items())
                 )
                 if ceiling and ceiling[0].samples and best.samples:
