@@ -9,7 +9,8 @@ prints for the winner:
 - its in-study gain (ratio to the newest baseline measurement);
 - its confirmed gain, the median of paired ratios, with the bootstrap 95%
   interval, or that nothing beat the defaults;
-- the A/A interval of the defaults against themselves (it must contain 1);
+- the A/A interval: the defaults against themselves, interleaved, with the
+  same rounds and bootstrap (it should contain 1);
 - the measurement time pruning saved;
 - its throughput as a percentage of the ceiling (the uvloop reference server
   on the same load generator).
@@ -28,9 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import EchoWorkload, StreamWorkload, Workload
+from harness import EchoWorkload, Settings, StreamWorkload, Workload, run_trial
 from storage import open_storage
-from tuner._confirm import confirm_study, confirmation_line, gain_text
+from tuner._confirm import bootstrap_median_ci, confirm_study, confirmation_line, gain_text
 from tuner._results import pick_winner
 from tuner._space import build_space
 from tuner._study import CEILING_KIND, TuneConfig, run_study
@@ -39,6 +40,20 @@ WORKLOADS: dict[str, Workload] = {
     "echo 1KiB x16": EchoWorkload(message_bytes=1024, connections=16),
     "stream 1MiB x16": StreamWorkload(response_bytes=1024 * 1024, connections=16),
 }
+
+
+def a_a_interval(
+    workload: Workload, rounds: int, windows: dict[str, float]
+) -> tuple[float, float, float]:
+    """The defaults against themselves, interleaved: bootstrap 95% interval and median ratio."""
+    ratios = []
+    for _ in range(rounds):
+        first = run_trial(Settings(), workload, **windows)  # type: ignore[arg-type]
+        second = run_trial(Settings(), workload, **windows)  # type: ignore[arg-type]
+        if first.ok and second.ok:
+            ratios.append(second.throughput / first.throughput)
+    low, high = bootstrap_median_ci(ratios)
+    return low, high, statistics.median(ratios)
 
 
 def median_throughput(samples: object, metric: str) -> float:
@@ -81,14 +96,7 @@ def main() -> int:
                 confirmations = confirm_study(
                     storage, label, top=args.top, rounds=args.rounds, **windows
                 )
-                assert summary.baseline_number is not None
-                (aa,) = confirm_study(
-                    storage,
-                    label,
-                    candidates=[summary.baseline_number],
-                    rounds=args.rounds,
-                    **windows,
-                )
+                aa_low, aa_high, aa_median = a_a_interval(workload, args.rounds, windows)
                 trials = {t.number: t for t in storage.trials(label)}
                 ceiling = storage.trials(label, CEILING_KIND)
             metric = (
@@ -111,7 +119,10 @@ def main() -> int:
                     if in_study is not None
                     else f"  candidate trial {record.candidate}: {confirmation_line(record)}"
                 )
-            print(f"  A/A (defaults vs defaults): {gain_text(aa)}; claims a gain: {aa.confirmed}")
+            print(
+                f"  A/A (defaults vs defaults): {aa_median:.2f}x [{aa_low:.2f}, {aa_high:.2f}], "
+                f"{args.rounds} paired rounds; contains 1: {aa_low <= 1 <= aa_high}"
+            )
             winner = pick_winner(confirmations)
             if winner is None:
                 print("  no candidate beat the defaults with 95% confidence")

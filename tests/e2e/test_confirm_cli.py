@@ -20,32 +20,17 @@ import contextlib
 import json
 import sqlite3
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness import Settings, load_settings
+from tests.e2e.cli import SHORT, WORKLOAD, twistune
 
 pytestmark = pytest.mark.e2e
 
-TWISTUNE = [sys.executable, "-m", "tuner"]
-SHORT = ["--duration-s", "0.2", "--warmup-s", "0.05", "--repeats", "2"]
-WORKLOAD = ["--connections", "4", "--message-bytes", "512"]
 ROUNDS = 12
-
-
-def twistune(*arguments: str, cwd: Path, timeout: float = 90) -> Any:
-    return subprocess.run(
-        [*TWISTUNE, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=cwd,
-    )
 
 
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -30,16 +30,14 @@ import pytest
 
 from harness import Settings, load_settings, settings_to_text
 from storage import open_storage
+from tests.e2e.cli import SHORT, TWISTUNE, WORKLOAD, twistune, url_of
 
 pytestmark = pytest.mark.e2e
 
-TWISTUNE = [sys.executable, "-m", "tuner"]
-SHORT = ["--duration-s", "0.2", "--warmup-s", "0.05", "--repeats", "2"]
 # Confirmation and the stability gate are exercised by the shared study (and
 # the unit tier); the other runs skip them, so their trials' statuses do not
 # depend on how noisy a 0.2 s window was.
 QUICK = ["--confirm-top", "0", "--stability-gate", "0"]
-WORKLOAD = ["--connections", "4", "--message-bytes", "512"]
 STUDY = "echo message_bytes=512 connections=4 pipeline_depth=8 rate_msgs_s=0"
 OPTUNA_TABLES = {"studies", "trials", "trial_params", "trial_values"}
 OUR_TABLES = {"twistune_studies", "twistune_trials", "twistune_samples", "twistune_meta"}
@@ -52,21 +50,6 @@ OPTUNA_STATE = {
     "interrupted": "FAIL",
     "pruned": "PRUNED",
 }
-
-
-def twistune(*arguments: str, cwd: Path | None = None, timeout: float = 60) -> Any:
-    return subprocess.run(
-        [*TWISTUNE, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=cwd,
-    )
-
-
-def url_of(db: Path) -> str:
-    return f"sqlite:///{db}"
 
 
 def query(db: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:

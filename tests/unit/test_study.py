@@ -420,3 +420,17 @@ def test_clearly_worse_candidates_are_pruned_and_the_time_saved_is_counted(
     assert set(saved) == {r.number for r in pruned}
     assert summary.pruning_saved_s == pytest.approx(sum(saved.values()))
     assert summary.pruning_saved_s == pytest.approx(sum((6 - len(r.samples)) * 0.1 for r in pruned))
+
+
+def test_a_study_whose_baseline_failed_measures_one_before_going_on(store: Storage) -> None:
+    # Twisted's defaults themselves can come out unstable: gains still need a baseline.
+    noisy_defaults = FakeRunner(spread=lambda s, attempt: 0.9 if s == Settings() else 0.02)
+    summary = run_study(
+        config(trials=3, stability_gate=0.35, baseline_every=0), store, noisy_defaults
+    )
+    records = store.trials("s")
+    assert records[0].status == "unstable"
+    # Its re-measurement is not gated: it is stored and every later trial has a gain.
+    assert summary.baselines_measured == 1
+    assert len(store.trials("s", BASELINE_KIND)) == 1
+    assert all(r.gain is not None for r in records[1:] if r.status == "ok")
