@@ -409,24 +409,49 @@ class _StudyRun:
             on_repeat=on_repeat,
         )
 
-    def _pruning_hook(self, trial: optuna.Trial) -> Callable[[int, RepeatSample], bool] | None:
-        """Report each repeat's value to the pruner; False (stop) when it prunes the trial."""
+    def _pruned_metric(self) -> tuple[str, bool] | None:
+        """The sample field reported to the pruner and whether it is divided by a baseline.
+
+        None when nothing is pruned (pruning off, or several objectives).
+        """
         config = self.config
         if not config.prune or len(config.objectives) > 1:
             return None
         if config.objectives[0] == "p99":
-            metric, scale = "latency_p99_ms", 1.0
-        else:
-            unit = config.workload.throughput_unit.value
-            metric = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
-            relative = config.relative and self.latest_baseline
-            scale = 1.0 / self.latest_baseline if relative and self.latest_baseline else 1.0
+            return "latency_p99_ms", False
+        unit = config.workload.throughput_unit.value
+        return ("throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"), config.relative
+
+    def _pruning_hook(
+        self, trial: optuna.Trial, is_baseline: bool
+    ) -> Callable[[int, RepeatSample], bool] | None:
+        """Report each repeat's value to the pruner; False (stop) when it prunes the trial.
+
+        Every trial reports on one scale: relative values are divided by the
+        newest baseline measurement. The baseline trial itself cannot be
+        divided before it ends, so it reports after (`_report_baseline_repeats`).
+        """
+        pruned = self._pruned_metric()
+        if pruned is None or (is_baseline and pruned[1]):
+            return None
+        metric, relative = pruned
+        if relative and not self.latest_baseline:
+            return None  # no scale yet: this trial is not compared
+        scale = 1.0 / self.latest_baseline if relative and self.latest_baseline else 1.0
 
         def report(repeat: int, sample: RepeatSample) -> bool:
             trial.report(float(getattr(sample, metric)) * scale, step=repeat - 1)
             return not trial.should_prune()
 
         return report
+
+    def _report_baseline_repeats(self, trial: optuna.Trial, result: TrialResult) -> None:
+        """Give the pruner the baseline trial's repeats, as ratios to its own median."""
+        pruned = self._pruned_metric()
+        if pruned is None or not pruned[1] or not result.throughput:
+            return
+        for step, sample in enumerate(result.samples):
+            trial.report(float(getattr(sample, pruned[0])) / result.throughput, step=step)
 
     def _measure_baseline(self) -> None:
         """Re-measure the defaults, stored as kind "baseline" with its own numbering."""
@@ -509,7 +534,7 @@ class _StudyRun:
             self.counts["pruned"] += 1
             return
         try:
-            result = self._gated(settings, trial.number, self._pruning_hook(trial))
+            result = self._gated(settings, trial.number, self._pruning_hook(trial, is_baseline))
         except KeyboardInterrupt:
             _save(
                 storage,
@@ -529,6 +554,7 @@ class _StudyRun:
         if result.ok:
             if is_baseline:
                 self.baseline_number, self.latest_baseline = trial.number, result.throughput
+                self._report_baseline_repeats(trial, result)
             if self.latest_baseline:
                 gain = result.throughput / self.latest_baseline
             values = objective_values(config.objectives, result)

@@ -434,3 +434,20 @@ def test_a_study_whose_baseline_failed_measures_one_before_going_on(store: Stora
     assert summary.baselines_measured == 1
     assert len(store.trials("s", BASELINE_KIND)) == 1
     assert all(r.gain is not None for r in records[1:] if r.status == "ok")
+
+
+def test_relative_pruning_compares_ratios_with_ratios(store: Storage) -> None:
+    # Regression: trial 0 once reported absolute msgs/s while later trials
+    # reported ratios, so every trial lost to it and 29 of 30 were pruned.
+    space = build_space("echo", None, {"send_limit_bytes": "64KiB"})
+    run_study(
+        config(trials=12, repeats=6, prune=True, relative=True, space=space), store, FakeRunner()
+    )
+    study = open_optuna_study(store, "s")
+    baseline = study.trials[0]
+    assert sorted(baseline.intermediate_values) == list(range(6))
+    assert all(0.9 < v < 1.1 for v in baseline.intermediate_values.values())
+    for record in store.trials("s"):
+        if fake_throughput(Settings.from_dict(dict(record.settings))) >= 1000:
+            assert record.status == "ok", (record.number, record.reason)
+    assert any(r.status == "pruned" for r in store.trials("s"))
