@@ -69,6 +69,12 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=0.15)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--prune",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Wilcoxon pruning over repeats (default on here, to measure what it saves)",
+    )
     parser.add_argument("--only", default=None, help="run only workloads whose label contains this")
     args = parser.parse_args()
     windows = {"duration_s": args.duration_s, "warmup_s": args.warmup_s, "repeats": args.repeats}
@@ -89,6 +95,7 @@ def main() -> int:
                 space=build_space(workload.name),
                 trials=args.trials,
                 seed=args.seed,
+                prune=args.prune,
                 **windows,
             )
             with open_storage(url) as storage:

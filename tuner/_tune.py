@@ -129,6 +129,12 @@ def add_parser(commands: Any) -> None:
         help="skip measuring the reference server (the ceiling)",
     )
     parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="stop clearly worse trials early (Wilcoxon over repeats; needs --repeats 5 or "
+        "more; aggressive on noisy machines, see README)",
+    )
+    parser.add_argument(
         "--confirm-top",
         type=typed(int),
         default=DEFAULT_CONFIRM_TOP,
@@ -195,6 +201,7 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
         relative=not args.absolute,
         baseline_every=args.baseline_every,
         ceiling=not args.no_ceiling,
+        prune=args.prune,
     )
 
 
