@@ -5,7 +5,7 @@ For each workload (echo 1 KiB x16 connections, echo 64 KiB x16, stream
 RandomSampler, each into its own SQLite file, and prints per study:
 
 - the best settings (knobs changed from Twisted's defaults);
-- the gain over the baseline as measured inside the study (one trial each);
+- the gain inside the study (its ratio to the newest baseline measurement);
 - the paired gain: the winner and the defaults re-measured interleaved
   (A B A B ..., `--pairs` rounds), median of the per-round ratios. An
   in-study best is the luckiest of 30 noisy draws; this is the honest figure;
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from harness import EchoWorkload, Settings, StreamWorkload, Workload, run_trial
-from storage import open_storage
+from storage import TrialRecord, open_storage
 from tuner._results import load_results
 from tuner._space import build_space
 from tuner._study import TuneConfig, run_study
@@ -49,6 +49,12 @@ def trials_to_95(values: list[float]) -> int:
         if best >= 0.95 * final:
             return count
     return len(values)
+
+
+def median_of(trial: TrialRecord, unit: str) -> float:
+    """A trial's median throughput in `unit` (the objective may be a ratio)."""
+    metric = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
+    return statistics.median(float(getattr(s, metric)) for s in trial.samples)
 
 
 def paired_gain(best: Settings, workload: Workload, pairs: int, windows: dict[str, float]) -> float:
@@ -116,8 +122,8 @@ def main() -> int:
                     f"{summary.wall_s:.0f} s ({summary.failed} failed, {summary.pruned} pruned)"
                 )
                 print(
-                    f"  baseline {baseline.values[0]:,.1f} {unit}; best trial {best.number}: "
-                    f"{best.values[0]:,.1f} {unit}"
+                    f"  baseline {median_of(baseline, unit):,.1f} {unit}; best trial "
+                    f"{best.number}: {median_of(best, unit):,.1f} {unit}"
                 )
                 print(
                     f"  in-study gain {best.gain:.2f}x; paired re-measured gain {paired:.2f}x "
