@@ -116,7 +116,7 @@ def main() -> int:
                 settings = Settings.from_dict(dict(best.settings))
                 paired = paired_gain(settings, workload, args.pairs, windows)
                 changed = Settings().differences(settings)
-                unit = results.record.workload["throughput_unit"]
+                unit = str(results.record.workload["throughput_unit"])
                 print(
                     f"\n{label} / {sampler}: {summary.trials_run} trials in "
                     f"{summary.wall_s:.0f} s ({summary.failed} failed, {summary.pruned} pruned)"
