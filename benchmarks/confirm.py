@@ -56,10 +56,6 @@ def a_a_interval(
     return low, high, statistics.median(ratios)
 
 
-def median_throughput(samples: object, metric: str) -> float:
-    return statistics.median(float(getattr(s, metric)) for s in samples)  # type: ignore[attr-defined]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=30)
@@ -106,11 +102,7 @@ def main() -> int:
                 aa_low, aa_high, aa_median = a_a_interval(workload, args.rounds, windows)
                 trials = {t.number: t for t in storage.trials(label)}
                 ceiling = storage.trials(label, CEILING_KIND)
-            metric = (
-                "throughput_mb_s"
-                if workload.throughput_unit.value == "MB/s"
-                else ("throughput_msgs_s")
-            )
+            metric = workload.throughput_unit.metric
             print(
                 f"\n{label}: {summary.trials_run} trials in {summary.wall_s:.0f} s "
                 f"({summary.failed} failed, {summary.pruned} pruned, {summary.unstable} "
@@ -139,14 +131,12 @@ def main() -> int:
                     f"  winner: trial {winner.candidate}, {gain_text(winner)}; settings "
                     + ", ".join(f"{k}={v}" for k, v in best.settings.items())
                 )
-                if ceiling and ceiling[0].samples and best.samples:
-                    share = median_throughput(best.samples, metric) / median_throughput(
-                        ceiling[0].samples, metric
-                    )
+                mine = best.median(metric)
+                reference = ceiling[0].median(metric) if ceiling else None
+                if mine and reference:
                     print(
-                        f"  winner at {share:.0%} of the ceiling (uvloop reference "
-                        f"{median_throughput(ceiling[0].samples, metric):,.1f} "
-                        f"{workload.throughput_unit.value})"
+                        f"  winner at {mine / reference:.0%} of the ceiling (uvloop reference "
+                        f"{reference:,.1f} {workload.throughput_unit.value})"
                     )
             sys.stdout.flush()
     print(f"\nbenchmark wall time: {time.monotonic() - started:.0f} s")

@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import EchoWorkload, Settings, StreamWorkload, Workload, run_trial
-from storage import TrialRecord, open_storage
+from harness import EchoWorkload, Settings, StreamWorkload, ThroughputUnit, Workload, run_trial
+from storage import open_storage
 from tuner._results import load_results
 from tuner._space import build_space
 from tuner._study import TuneConfig, run_study
@@ -49,12 +49,6 @@ def trials_to_95(values: list[float]) -> int:
         if best >= 0.95 * final:
             return count
     return len(values)
-
-
-def median_of(trial: TrialRecord, unit: str) -> float:
-    """A trial's median throughput in `unit` (the objective may be a ratio)."""
-    metric = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
-    return statistics.median(float(getattr(s, metric)) for s in trial.samples)
 
 
 def paired_gain(best: Settings, workload: Workload, pairs: int, windows: dict[str, float]) -> float:
@@ -117,13 +111,14 @@ def main() -> int:
                 paired = paired_gain(settings, workload, args.pairs, windows)
                 changed = Settings().differences(settings)
                 unit = str(results.record.workload["throughput_unit"])
+                metric = ThroughputUnit(unit).metric
                 print(
                     f"\n{label} / {sampler}: {summary.trials_run} trials in "
                     f"{summary.wall_s:.0f} s ({summary.failed} failed, {summary.pruned} pruned)"
                 )
                 print(
-                    f"  baseline {median_of(baseline, unit):,.1f} {unit}; best trial "
-                    f"{best.number}: {median_of(best, unit):,.1f} {unit}"
+                    f"  baseline {baseline.median(metric) or 0:,.1f} {unit}; best trial "
+                    f"{best.number}: {best.median(metric) or 0:,.1f} {unit}"
                 )
                 print(
                     f"  in-study gain {best.gain:.2f}x; paired re-measured gain {paired:.2f}x "

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness._settings import Settings
+from harness._workloads import ThroughputUnit
 
 RESULT_FORMAT_VERSION = 1
 
@@ -125,8 +126,7 @@ class TrialResult:
     @property
     def throughput_metric(self) -> str:
         """The `RepeatSample` field the workload's throughput is counted in."""
-        unit = self.workload.get("throughput_unit", "msgs/s")
-        return "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
+        return ThroughputUnit(self.workload.get("throughput_unit", "msgs/s")).metric
 
     @property
     def throughput(self) -> float:

@@ -265,13 +265,17 @@ class Settings:
                 f"read_buffer_bytes ({self.read_buffer_bytes}), the level that pauses the producer"
             )
 
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready dict of every knob plus `format_version`."""
-        data: dict[str, object] = {"format_version": SETTINGS_FORMAT_VERSION}
+    def knob_values(self) -> dict[str, object]:
+        """Every knob's JSON-ready value, by knob name, in `KNOBS` order."""
+        values: dict[str, object] = {}
         for knob in KNOBS:
             value = getattr(self, knob.name)
-            data[knob.name] = value.value if isinstance(value, enum.Enum) else value
-        return data
+            values[knob.name] = value.value if isinstance(value, enum.Enum) else value
+        return values
+
+    def to_dict(self) -> dict[str, object]:
+        """`knob_values()` plus `format_version`: what `from_dict` reads back."""
+        return {"format_version": SETTINGS_FORMAT_VERSION, **self.knob_values()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Settings:
@@ -314,8 +318,7 @@ class Settings:
         keep their value from `base` (default: the baseline).
         """
         _reject_unknown(assignments)
-        values = (base or cls()).to_dict()
-        del values["format_version"]
+        values = (base or cls()).knob_values()
         for name, text in assignments.items():
             values[name] = parse_knob_value(KNOBS_BY_NAME[name], text)
         # Knobs that only apply together: choosing timed-flush without a delay

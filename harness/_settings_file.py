@@ -27,24 +27,18 @@ ENV_PREFIX = "TWISTUNE_"
 FORMATS = ("toml", "json", "env")
 
 
-def _knob_values(settings: Settings) -> dict[str, object]:
-    values = settings.to_dict()
-    del values["format_version"]
-    return values
-
-
 def settings_to_text(settings: Settings, file_format: str, metadata: Mapping[str, object]) -> str:
     """The file content for `settings` in `file_format` ("toml", "json" or "env")."""
     if file_format == "json":
         document = {
             "format_version": SETTINGS_FORMAT_VERSION,
-            "settings": _knob_values(settings),
+            "settings": settings.knob_values(),
             "twistune": dict(metadata),
         }
         return json.dumps(document, indent=2) + "\n"
     if file_format == "toml":
         lines = [f"format_version = {SETTINGS_FORMAT_VERSION}", "", "[settings]"]
-        for name, value in _knob_values(settings).items():
+        for name, value in settings.knob_values().items():
             if value is None:
                 lines.append(f"# {name}: unset (left to the kernel / Twisted)")
             else:
@@ -55,7 +49,7 @@ def settings_to_text(settings: Settings, file_format: str, metadata: Mapping[str
     if file_format == "env":
         lines = [f"# {key}: {json.dumps(value)}" for key, value in metadata.items()]
         lines.append(f"{ENV_PREFIX}FORMAT_VERSION={SETTINGS_FORMAT_VERSION}")
-        for name, value in _knob_values(settings).items():
+        for name, value in settings.knob_values().items():
             text = (
                 "unset"
                 if value is None

@@ -34,6 +34,11 @@ class ThroughputUnit(enum.StrEnum):
     MESSAGES = "msgs/s"
     BYTES = "MB/s"
 
+    @property
+    def metric(self) -> str:
+        """The `RepeatSample` field (and storage/pandas column) throughput is counted in."""
+        return "throughput_mb_s" if self is ThroughputUnit.BYTES else "throughput_msgs_s"
+
 
 class Workload(Protocol):
     """The shape every workload has (see the module docstring)."""

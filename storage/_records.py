@@ -8,6 +8,7 @@ construction, because the database keeps UTC without a zone.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,6 +113,12 @@ class TrialRecord:
         repeats = [s.repeat for s in self.samples]
         if len(set(repeats)) != len(repeats):
             raise ValueError(f"trial {self.number}: repeat numbers repeat: {repeats}")
+
+    def median(self, metric: str) -> float | None:
+        """Median over the samples of a `SampleRecord` field; None without samples."""
+        if not self.samples:
+            return None
+        return float(statistics.median(float(getattr(s, metric)) for s in self.samples))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import math
 import sys
 from typing import Any
 
-from harness import KNOBS_BY_NAME
+from harness import KNOBS_BY_NAME, ThroughputUnit
 from storage import open_storage
 from tuner._results import resolve_study
 
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     with open_storage(args.storage, create=False) as storage:
         record = resolve_study(storage, args.study)
         frame = storage.trials_frame(record.name)
-    unit = record.workload.get("throughput_unit", "msgs/s")
-    column = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
+    unit = str(record.workload.get("throughput_unit", ThroughputUnit.MESSAGES))
+    column = ThroughputUnit(unit).metric
     tables = analyze(frame, column)
     if args.json:
         print(json.dumps({"study": record.name, "throughput_unit": unit, **tables}, indent=2))

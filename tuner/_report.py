@@ -13,7 +13,7 @@ import math
 import sys
 from typing import Any
 
-from harness import KNOBS
+from harness import KNOBS, ThroughputUnit
 from storage import TrialRecord, open_storage
 from tuner._confirm import confirmation_data, confirmation_line, percent, verdict
 from tuner._results import MIN_TRIALS_FOR_IMPORTANCE, StudyResults, load_results
@@ -57,8 +57,8 @@ def report_data(results: StudyResults) -> dict[str, Any]:
     best = results.best()
     winner = results.winner()
     baseline = results.baseline
-    unit = str(record.workload.get("throughput_unit", ""))
-    metric = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
+    unit = str(record.workload.get("throughput_unit", ThroughputUnit.MESSAGES))
+    metric = ThroughputUnit(unit).metric
     changed = []
     if best is not None and baseline is not None:
         changed = [
@@ -96,10 +96,10 @@ def _trial_data(trial: TrialRecord | None, metric: str) -> dict[str, Any] | None
         "number": trial.number,
         "status": trial.status,
         "values": list(trial.values),
-        "throughput": _median(trial, metric),
+        "throughput": trial.median(metric),
         "gain": trial.gain,
-        "latency_p99_ms": _median(trial, "latency_p99_ms"),
-        "server_rss_peak_bytes": _median(trial, "server_rss_peak_bytes"),
+        "latency_p99_ms": trial.median("latency_p99_ms"),
+        "server_rss_peak_bytes": trial.median("server_rss_peak_bytes"),
         "settings": dict(trial.settings),
         "reason": trial.reason,
     }
@@ -109,16 +109,8 @@ def _share(trial: TrialRecord | None, ceiling: TrialRecord | None, metric: str) 
     """`trial`'s median throughput as a fraction of the ceiling's, when both were measured."""
     if trial is None or ceiling is None:
         return None
-    mine, best_possible = _median(trial, metric), _median(ceiling, metric)
+    mine, best_possible = trial.median(metric), ceiling.median(metric)
     return mine / best_possible if mine and best_possible else None
-
-
-def _median(trial: TrialRecord, metric: str) -> float | None:
-    values = sorted(float(getattr(s, metric)) for s in trial.samples)
-    if not values:
-        return None
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def print_report(results: StudyResults, as_json: bool = False) -> None:

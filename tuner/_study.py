@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -357,13 +357,14 @@ class _StudyRun:
     def _resume_state(self, study: optuna.Study) -> None:
         """Baseline, newest baseline measurement and best so far, from earlier runs."""
         self.baseline_number, first = find_baseline(study)
+        metric = self.config.workload.throughput_unit.metric
         measurements = [
-            (r.finished_at, _median_throughput(r, self.config))
+            (r.finished_at, r.median(metric))
             for r in self.storage.trials(self.config.study, BASELINE_KIND)
-            if r.status == "ok"
+            if r.status == "ok" and r.samples
         ]
         if measurements:
-            self.latest_baseline = max(measurements)[1]
+            self.latest_baseline = max(measurements, key=lambda m: m[0])[1]
         else:
             self.latest_baseline = first
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -421,8 +422,7 @@ class _StudyRun:
             return None
         if config.objectives[0] == "p99":
             return "latency_p99_ms", False
-        unit = config.workload.throughput_unit.value
-        return ("throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"), config.relative
+        return config.workload.throughput_unit.metric, config.relative
 
     def _pruning_hook(
         self, trial: optuna.Trial, is_baseline: bool
@@ -531,21 +531,24 @@ class _StudyRun:
             if is_baseline:
                 config.space.suggest(trial)  # records the enqueued defaults as its params
         except SettingsError as exc:
-            _save(storage, config, trial.number, "pruned", began, settings=None, reason=str(exc))
+            storage.save_trial(
+                unmeasured_record(config.study, trial.number, "pruned", str(exc), {}, began)
+            )
             study.tell(trial, state=TrialState.PRUNED)
             self.counts["pruned"] += 1
             return
         try:
             result = self._gated(settings, trial.number, self._pruning_hook(trial, is_baseline))
         except KeyboardInterrupt:
-            _save(
-                storage,
-                config,
-                trial.number,
-                "interrupted",
-                began,
-                settings,
-                reason="interrupted by the user (Ctrl-C)",
+            storage.save_trial(
+                unmeasured_record(
+                    config.study,
+                    trial.number,
+                    "interrupted",
+                    "interrupted by the user (Ctrl-C)",
+                    settings.knob_values(),
+                    began,
+                )
             )
             study.tell(trial, state=TrialState.FAIL)
             raise
@@ -614,14 +617,6 @@ class _StudyRun:
             self.progress(state)
 
 
-def _median_throughput(record: TrialRecord, config: TuneConfig) -> float:
-    unit = config.workload.throughput_unit.value
-    metric = "throughput_mb_s" if unit == "MB/s" else "throughput_msgs_s"
-    values = sorted(float(getattr(s, metric)) for s in record.samples)
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-
-
 def _better(config: TuneConfig, value: float, best: float | None) -> bool:
     """Is `value` of the first objective better than `best`?"""
     if best is None:
@@ -677,56 +672,44 @@ def sweep_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         began = trial.datetime_start.astimezone(UTC) if trial.datetime_start else datetime.now(UTC)
         storage.save_trial(
-            TrialRecord(
-                study=name,
-                number=trial.number,
-                status="interrupted",
-                settings=dict(trial.params),  # the knobs sampled before it stopped
-                values=(),
-                gain=None,
-                reason="the tuner stopped during this trial (killed or crashed)",
-                stderr_tail="",
-                wall_s=0.0,
-                started_at=began,
-                finished_at=datetime.now(UTC),
-                samples=(),
+            unmeasured_record(
+                name,
+                trial.number,
+                "interrupted",
+                "the tuner stopped during this trial (killed or crashed)",
+                dict(trial.params),  # the knobs sampled before it stopped
+                began,
             )
         )
         swept += 1
     return swept
 
 
-def _save(
-    storage: Storage,
-    config: TuneConfig,
+def unmeasured_record(
+    study: str,
     number: int,
     status: str,
-    began: datetime,
-    settings: Settings | None,
     reason: str,
-) -> None:
-    storage.save_trial(
-        TrialRecord(
-            study=config.study,
-            number=number,
-            status=status,
-            settings=_knobs(settings) if settings is not None else {},
-            values=(),
-            gain=None,
-            reason=reason,
-            stderr_tail="",
-            wall_s=(datetime.now(UTC) - began).total_seconds(),
-            started_at=began,
-            finished_at=datetime.now(UTC),
-            samples=(),
-        )
+    settings: Mapping[str, object],
+    began: datetime,
+) -> TrialRecord:
+    """The record of a trial that produced no measurement (pruned before running,
+    interrupted, swept after a killed tuner): its knobs, status and reason only."""
+    now = datetime.now(UTC)
+    return TrialRecord(
+        study=study,
+        number=number,
+        status=status,
+        settings=settings,
+        values=(),
+        gain=None,
+        reason=reason,
+        stderr_tail="",
+        wall_s=(now - began).total_seconds(),
+        started_at=began,
+        finished_at=now,
+        samples=(),
     )
-
-
-def _knobs(settings: Settings) -> dict[str, object]:
-    knobs = settings.to_dict()
-    del knobs["format_version"]
-    return knobs
 
 
 def trial_record(
@@ -743,7 +726,7 @@ def trial_record(
         study=study,
         number=number,
         status=result.status.value,
-        settings=_knobs(result.settings),
+        settings=result.settings.knob_values(),
         values=tuple(values),
         gain=gain,
         reason=result.reason,

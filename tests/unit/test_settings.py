@@ -412,3 +412,11 @@ def test_from_strings_choices_ignore_case() -> None:
     settings = Settings.from_strings({"write_batching": "Joined", "reactor": "SELECT"})
     assert settings.write_batching is WriteBatching.JOINED
     assert settings.reactor is Reactor.SELECT
+
+
+def test_knob_values_are_to_dict_without_the_format_version() -> None:
+    settings = Settings(tcp_nodelay=True, so_sndbuf_bytes=65536)
+    values = settings.knob_values()
+    assert list(values) == [knob.name for knob in KNOBS]
+    assert {"format_version": SETTINGS_FORMAT_VERSION, **values} == settings.to_dict()
+    assert values["reactor"] == settings.reactor.value  # JSON-ready, not the enum

@@ -480,3 +480,10 @@ def test_optuna_shares_the_file(db: Path) -> None:
     assert {f"{TABLE_PREFIX}{t}" for t in ("meta", "studies", "trials", "samples")} <= names
     assert rows(db, "SELECT study_name FROM studies") == [("echo-1k",)]
     assert rows(db, f"SELECT number FROM {TABLE_PREFIX}trials ORDER BY number") == [(0,), (1,)]
+
+
+def test_a_record_gives_the_median_of_a_sample_field() -> None:
+    three = tuple(sample(r, throughput_msgs_s=t) for r, t in ((1, 300.0), (2, 100.0), (3, 200.0)))
+    assert trial_record(0, three).median("throughput_msgs_s") == 200.0
+    assert trial_record(0, three[:2]).median("throughput_msgs_s") == 200.0  # (100 + 300) / 2
+    assert trial_record(0, ()).median("throughput_msgs_s") is None

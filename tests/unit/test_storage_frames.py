@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 from storage import SampleRecord, Storage, StudyRecord, TrialRecord, open_storage
+from tests.unit.test_storage import sample as storage_sample
+from tests.unit.test_storage import trial_record
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 KNOBS = {
@@ -35,45 +37,26 @@ METRICS = [
 
 
 def sample(repeat: int, **values: float) -> SampleRecord:
-    fields_: dict[str, object] = {
-        "repeat": repeat,
-        "window_s": 0.5,
+    """test_storage's sample, with counts that grow with the repeat and 1 MB/s."""
+    defaults: dict[str, object] = {
         "messages": 500 * repeat,
         "bytes_received": 512_000 * repeat,
-        "throughput_msgs_s": 1000.0,
         "throughput_mb_s": 1.0,
-        "latency_p50_ms": 0.1,
-        "latency_p90_ms": 0.2,
-        "latency_p99_ms": 0.5,
-        "latency_p999_ms": 1.5,
-        "latency_histogram": f"HISTFAAAA{repeat}",
-        "server_cpu_s": 0.4,
-        "server_rss_peak_bytes": 30_000_000,
-        "client_cpu_share": 0.5,
-        "errors": 0,
-        "dropped_connections": 0,
     }
-    fields_.update(values)
-    return SampleRecord(**fields_)  # type: ignore[arg-type]
+    return storage_sample(repeat, **(defaults | values))
 
 
 def trial(number: int, samples: tuple[SampleRecord, ...], **changes: object) -> TrialRecord:
-    fields_: dict[str, object] = {
+    """test_storage's trial record, in the two-objective study "mixed"."""
+    defaults: dict[str, object] = {
         "study": "mixed",
-        "number": number,
-        "status": "ok",
         "settings": KNOBS,
         "values": (1000.0, 0.5),
-        "gain": 1.0,
-        "reason": "",
-        "stderr_tail": "",
         "wall_s": 2.0,
         "started_at": T0 + timedelta(seconds=10 * number),
         "finished_at": T0 + timedelta(seconds=10 * number + 2),
-        "samples": samples,
     }
-    fields_.update(changes)
-    return TrialRecord(**fields_)  # type: ignore[arg-type]
+    return trial_record(number, samples, **(defaults | changes))
 
 
 @pytest.fixture

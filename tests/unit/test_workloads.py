@@ -210,3 +210,9 @@ def test_spec_import_paths_resolve_without_a_reactor(
     }
     assert all(callable(f) for f in resolved.values())
     assert "twisted.internet.reactor" not in sys.modules
+
+
+def test_throughput_unit_names_the_sample_field_it_counts() -> None:
+    assert ThroughputUnit.MESSAGES.metric == "throughput_msgs_s"
+    assert ThroughputUnit.BYTES.metric == "throughput_mb_s"
+    assert StreamWorkload.throughput_unit.metric == "throughput_mb_s"
