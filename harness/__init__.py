@@ -4,7 +4,8 @@ The public face (other packages import only these names):
 
 - `Settings` and its knobs (`KNOBS`, `Reactor`, `WriteBatching`), validated on
   construction; `Settings()` is Twisted's defaults.
-- Workloads: `EchoWorkload`, `StreamWorkload`, `make_workload`.
+- Workloads: `EchoWorkload`, `StreamWorkload`, `ScenarioSet` (one workload
+  under several parameter sets), `make_workload`.
 - `run_trial(settings, workload, ...) -> TrialResult`.
 - Settings files: `settings_to_text` (what `twistune export` writes) and
   `load_settings(path)`; `harness.serve` applies them in a Twisted program.
@@ -55,8 +56,10 @@ if TYPE_CHECKING:
     )
     from harness._settings_file import load_settings, settings_to_text
     from harness._workloads import (
+        MAX_SCENARIOS,
         WORKLOADS,
         EchoWorkload,
+        ScenarioSet,
         StreamWorkload,
         ThroughputUnit,
         Workload,
@@ -69,6 +72,7 @@ __all__ = [
     "CLIENT_SATURATED_SHARE",
     "KNOBS",
     "KNOBS_BY_NAME",
+    "MAX_SCENARIOS",
     "RESULT_FORMAT_VERSION",
     "SETTINGS_FORMAT_VERSION",
     "WORKLOADS",
@@ -78,6 +82,7 @@ __all__ = [
     "KnobSpec",
     "Reactor",
     "RepeatSample",
+    "ScenarioSet",
     "Settings",
     "SettingsError",
     "StreamWorkload",

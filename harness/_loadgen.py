@@ -1,8 +1,9 @@
 """The load-generator child: `python -m harness._loadgen --report-fd N`.
 
 Reads JSON lines on stdin: first its spec (`{"workload": {...}}`), then
-commands. `{"cmd": "run", "port": P, "warmup_s": W, "duration_s": D}` opens
-the workload's connections to 127.0.0.1:P, drives them for W seconds of
+commands. `{"cmd": "run", "port": P, "params": {...}, "warmup_s": W,
+"duration_s": D}` opens the connections of the scenario `params` describe
+(the workload's own params when absent) to 127.0.0.1:P, drives them for W seconds of
 discarded warm-up, then records a D-second window, and reports:
 
 - `{"event": "window-start"}` when recording begins (the runner samples the
@@ -49,12 +50,17 @@ def latency_summary(latencies_us: Any) -> dict[str, Any]:
 
 
 async def run_repeat(
-    workload: dict[str, Any], port: int, warmup_s: float, duration_s: float, report_fd: int
+    workload: dict[str, Any],
+    params: dict[str, Any],
+    port: int,
+    warmup_s: float,
+    duration_s: float,
+    report_fd: int,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     stats = WindowStats()
-    factory = resolve(workload["client_driver"])(workload["params"], stats)
-    count = int(workload["params"]["connections"])
+    factory = resolve(workload["client_driver"])(params, stats)
+    count = int(params["connections"])
     opened = await asyncio.gather(
         *(loop.create_connection(factory, "127.0.0.1", port) for _ in range(count)),
         return_exceptions=True,
@@ -108,6 +114,7 @@ def main() -> int:
         result = loop.run_until_complete(
             run_repeat(
                 spec["workload"],
+                command.get("params", spec["workload"]["params"]),
                 command["port"],
                 command["warmup_s"],
                 command["duration_s"],

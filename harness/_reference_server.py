@@ -26,10 +26,14 @@ class _RawEcho(asyncio.Protocol):
 
 
 class _RawStream(asyncio.Protocol):
-    """Answers each 8-byte request with one write of that many bytes."""
+    """Answers each 8-byte request with one write of that many bytes.
 
-    def __init__(self, payload: bytes) -> None:
-        self._payload = payload
+    Payloads are made once per size and shared by every connection (`payloads`),
+    so any response size, and so every scenario of a set, costs one allocation.
+    """
+
+    def __init__(self, payloads: dict[int, bytes]) -> None:
+        self._payloads = payloads
         self._buffer = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -40,7 +44,10 @@ class _RawStream(asyncio.Protocol):
         while len(buffer) >= REQUEST_BYTES:
             size = int.from_bytes(buffer[:REQUEST_BYTES], "big")
             buffer = buffer[REQUEST_BYTES:]
-            self._transport.write(self._payload if size == len(self._payload) else bytes(size))
+            payload = self._payloads.get(size)
+            if payload is None:
+                payload = self._payloads[size] = bytes(size)
+            self._transport.write(payload)
         self._buffer = buffer
 
 
@@ -49,7 +56,5 @@ def echo_protocol_factory(params: Mapping[str, object]) -> Callable[[], asyncio.
 
 
 def stream_protocol_factory(params: Mapping[str, object]) -> Callable[[], asyncio.Protocol]:
-    size = params["response_bytes"]
-    assert isinstance(size, int)
-    payload = bytes(size)
-    return lambda: _RawStream(payload)
+    payloads: dict[int, bytes] = {}
+    return lambda: _RawStream(payloads)

@@ -8,8 +8,9 @@ crash, a hang, a bind failure or a refused setting is a result with a
 from __future__ import annotations
 
 import enum
+import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,10 +50,40 @@ class RepeatSample:
     client_cpu_share: float  # load generator CPU seconds / window seconds
     errors: int
     dropped_connections: int
+    scenario: int = 0  # index into the workload's scenarios (0 for a plain workload)
 
     @property
     def client_saturated(self) -> bool:
         return self.client_cpu_share >= CLIENT_SATURATED_SHARE
+
+
+def summarise(samples: Sequence[RepeatSample], metric: str) -> float:
+    """A trial's figure for `metric`: the median over each scenario's repeats, and across
+    scenarios their geometric mean (0 when any scenario's median is 0); NaN without samples.
+
+    With one scenario this is the plain median. The geometric mean makes one
+    trial's figure over another's equal the geometric mean of the
+    per-scenario ratios, so a gain is never dominated by the scenario with
+    the biggest numbers.
+    """
+    return geometric_mean(scenario_medians(samples, metric))
+
+
+def scenario_medians(samples: Sequence[RepeatSample], metric: str) -> tuple[float, ...]:
+    """The median of `metric` over each scenario's samples, by scenario index (present ones)."""
+    by_scenario: dict[int, list[float]] = {}
+    for sample in samples:
+        by_scenario.setdefault(sample.scenario, []).append(float(getattr(sample, metric)))
+    return tuple(float(statistics.median(by_scenario[k])) for k in sorted(by_scenario))
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """Geometric mean; 0 when any value is 0 or less, NaN for no values."""
+    if len(values) <= 1:
+        return values[0] if values else float("nan")  # exactly, not exp(log(x))
+    if min(values) <= 0:
+        return 0.0
+    return math.exp(math.fsum(math.log(v) for v in values) / len(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +149,19 @@ class TrialResult:
         """Seconds inside recorded windows."""
         return sum(s.window_s for s in self.samples)
 
+    @property
+    def scenario_count(self) -> int:
+        """How many scenarios the workload has (1 for a plain workload)."""
+        return len(self.workload.get("scenarios") or [None])
+
     def median(self, metric: str) -> float:
-        """Median over repeats of a `RepeatSample` field; NaN when there are no samples."""
-        values = [float(getattr(s, metric)) for s in self.samples]
-        return float(statistics.median(values)) if values else float("nan")
+        """A `RepeatSample` field's median over repeats (with scenarios: the geometric mean of
+        the scenarios' medians, see `summarise`); NaN when there are no samples."""
+        return summarise(self.samples, metric)
+
+    def scenario_medians(self, metric: str) -> tuple[float, ...]:
+        """A field's median over each scenario's repeats, in scenario order."""
+        return scenario_medians(self.samples, metric)
 
     @property
     def throughput_metric(self) -> str:
@@ -135,11 +175,18 @@ class TrialResult:
 
     @property
     def throughput_spread(self) -> float:
-        """(max - min) / median of the repeats' throughput; 0 with fewer than two repeats."""
-        values = [float(getattr(s, self.throughput_metric)) for s in self.samples]
-        if len(values) < 2 or self.throughput <= 0:
-            return 0.0
-        return (max(values) - min(values)) / self.throughput
+        """(max - min) / median of the repeats' throughput, in the scenario where it is
+        largest; 0 where a scenario has fewer than two repeats or a zero median."""
+        by_scenario: dict[int, list[float]] = {}
+        for sample in self.samples:
+            value = float(getattr(sample, self.throughput_metric))
+            by_scenario.setdefault(sample.scenario, []).append(value)
+        spreads = [0.0]
+        for values in by_scenario.values():
+            middle = statistics.median(values)
+            if len(values) >= 2 and middle > 0:
+                spreads.append((max(values) - min(values)) / middle)
+        return max(spreads)
 
     @property
     def client_saturated(self) -> bool:

@@ -35,9 +35,12 @@ STARTUP_ALLOWANCE_S = 10.0
 STOP_GRACE_S = 1.0
 
 
-def default_timeout_s(duration_s: float, warmup_s: float, repeats: int) -> float:
-    """A deadline generous enough for a healthy trial: start-up plus twice the windows."""
-    return STARTUP_ALLOWANCE_S + 2.0 * repeats * (warmup_s + duration_s)
+def default_timeout_s(
+    duration_s: float, warmup_s: float, repeats: int, scenarios: int = 1
+) -> float:
+    """A deadline generous enough for a healthy trial: start-up plus twice the windows
+    (`repeats` of each of `scenarios`)."""
+    return STARTUP_ALLOWANCE_S + 2.0 * repeats * scenarios * (warmup_s + duration_s)
 
 
 class _TrialFailure(Exception):
@@ -93,7 +96,7 @@ class _ServerMeter:
         return _ServerUsage(cpu_s, int(self._process.memory_info().rss))
 
 
-def _sample(report: dict[str, Any], usage: _ServerUsage) -> RepeatSample:
+def _sample(report: dict[str, Any], usage: _ServerUsage, scenario: int) -> RepeatSample:
     window_s = float(report["window_s"])
     p50, p90, p99, p999 = report["latency_ms"]
     return RepeatSample(
@@ -112,6 +115,7 @@ def _sample(report: dict[str, Any], usage: _ServerUsage) -> RepeatSample:
         client_cpu_share=report["client_cpu_s"] / window_s,
         errors=int(report["errors"]),
         dropped_connections=int(report["dropped_connections"]),
+        scenario=scenario,
     )
 
 
@@ -133,15 +137,17 @@ def run_trial(
 
     `duration_s` is each repeat's recorded window and `warmup_s` the discarded
     lead-in before it (seconds); `timeout_s` bounds the whole trial (default:
-    `default_timeout_s`). With `reference=True` the server is the no-Twisted
+    `default_timeout_s`). With a `ScenarioSet`, each repeat is one window of
+    every scenario in turn, all against the same server process; samples
+    carry their scenario's index. With `reference=True` the server is the no-Twisted
     reference for the workload (the ceiling) and `settings` only label it.
     `port` is where the server listens on 127.0.0.1 (0: any free port).
     `server_cpu`/`client_cpu` choose the CPUs to pin to (default: the first
     two this process may use; both on one CPU if it has only one, which the
     result's `cpu_layout.shared` reports).
-    `on_repeat(number, sample)` is called after each repeat (1-based); when it
-    returns False the trial ends there, OK, with the samples so far (a tuner
-    stopping a clearly worse candidate early).
+    `on_repeat(number, sample)` is called after each window (numbered from 1
+    in the order they ran); when it returns False the trial ends there, OK,
+    with the samples so far (a tuner stopping a clearly worse candidate early).
 
     Raises ValueError only for arguments that could never work (non-positive
     durations, repeats < 1, a CPU not available here).
@@ -151,12 +157,17 @@ def run_trial(
             f"need duration_s > 0, warmup_s >= 0 and repeats >= 1; got {duration_s}, "
             f"{warmup_s}, {repeats}"
         )
-    timeout = default_timeout_s(duration_s, warmup_s, repeats) if timeout_s is None else timeout_s
+    spec = workload_spec(workload)
+    scenarios = [dict(scenario.params()) for scenario in workload.scenarios()]
+    timeout = (
+        default_timeout_s(duration_s, warmup_s, repeats, len(scenarios))
+        if timeout_s is None
+        else timeout_s
+    )
     if timeout <= 0:
         raise ValueError(f"timeout_s must be positive; got {timeout_s}")
     layout = plan_cpus(server_cpu, client_cpu)
     started = time.monotonic()
-    spec = workload_spec(workload)
 
     def result(
         status: TrialStatus,
@@ -204,21 +215,16 @@ def run_trial(
         try:
             server_port, effective = _await_ready(server, deadline, timeout)
             meter = _ServerMeter(server.pid)
-            for repeat in range(1, repeats + 1):
+            windows = [(r, i) for r in range(1, repeats + 1) for i in range(len(scenarios))]
+            for repeat, scenario in windows:
+                label = f"repeat {repeat}" + (f" of scenario {scenario}" if scenario else "")
+                window = _Window(server_port, scenarios[scenario], scenario, label)
                 samples.append(
                     _run_repeat(
-                        server,
-                        loadgen,
-                        meter,
-                        server_port,
-                        repeat,
-                        warmup_s,
-                        duration_s,
-                        deadline,
-                        timeout,
+                        server, loadgen, meter, window, warmup_s, duration_s, deadline, timeout
                     )
                 )
-                if on_repeat is not None and not on_repeat(repeat, samples[-1]):
+                if on_repeat is not None and not on_repeat(len(samples), samples[-1]):
                     break
         except _TrialFailure as exc:
             failure = exc
@@ -255,55 +261,73 @@ def _await_ready(server: Child, deadline: float, timeout: float) -> tuple[int, d
     return int(message["port"]), dict(message.get("effective", {}))
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """One measurement window: where, which scenario's parameters, and its name in messages."""
+
+    port: int
+    params: dict[str, Any]
+    scenario: int
+    label: str  # e.g. "repeat 2" or "repeat 2 of scenario 1"
+
+
 def _run_repeat(
     server: Child,
     loadgen: Child,
     meter: _ServerMeter,
-    port: int,
-    repeat: int,
+    window: _Window,
     warmup_s: float,
     duration_s: float,
     deadline: float,
     timeout: float,
 ) -> RepeatSample:
     loadgen.send_line(
-        json.dumps({"cmd": "run", "port": port, "warmup_s": warmup_s, "duration_s": duration_s})
+        json.dumps(
+            {
+                "cmd": "run",
+                "port": window.port,
+                "params": window.params,
+                "warmup_s": warmup_s,
+                "duration_s": duration_s,
+            }
+        )
     )
-    message = _read_loadgen(server, loadgen, repeat, deadline, timeout)
+    label = window.label
+    message = _read_loadgen(server, loadgen, label, deadline, timeout)
     if message.get("event") == "window-start":
         meter.start()
-        message = _read_loadgen(server, loadgen, repeat, deadline, timeout)
+        message = _read_loadgen(server, loadgen, label, deadline, timeout)
     if server.exit_code() is not None:
-        raise _TrialFailure(TrialStatus.FAILED, _exit_reason(server, f"during repeat {repeat}"))
+        raise _TrialFailure(TrialStatus.FAILED, _exit_reason(server, f"during {label}"))
     if message.get("event") != "result":
         raise _TrialFailure(
-            TrialStatus.FAILED, f"load generator failed in repeat {repeat}: {message.get('detail')}"
+            TrialStatus.FAILED, f"load generator failed in {label}: {message.get('detail')}"
         )
-    sample = _sample(message, meter.stop())
+    sample = _sample(message, meter.stop(), window.scenario)
     if sample.bytes_received == 0:
         raise _TrialFailure(
             TrialStatus.TIMEOUT,
-            f"server made no progress: nothing received in repeat {repeat}'s "
+            f"server made no progress: nothing received in {label}'s "
             f"{sample.window_s:.2f} s window ({sample.dropped_connections} connections dropped)",
         )
     return sample
 
 
 def _read_loadgen(
-    server: Child, loadgen: Child, repeat: int, deadline: float, timeout: float
+    server: Child, loadgen: Child, label: str, deadline: float, timeout: float
 ) -> dict[str, Any]:
     try:
         return loadgen.read(deadline)
     except ChannelTimeoutError:
         raise _TrialFailure(
             TrialStatus.TIMEOUT,
-            f"repeat {repeat} did not finish within the {timeout:g} s trial timeout",
+            f"{label} did not finish within the {timeout:g} s trial timeout",
         ) from None
     except ChannelClosedError:
         if server.exit_code() is not None:
-            reason = _exit_reason(server, f"during repeat {repeat}")
+            reason = _exit_reason(server, f"during {label}")
         else:
-            reason = _exit_reason(loadgen, f"during repeat {repeat}", who="load generator")
+            reason = _exit_reason(loadgen, f"during {label}", who="load generator")
         raise _TrialFailure(TrialStatus.FAILED, reason) from None
 
 

@@ -12,12 +12,20 @@ A workload is data: a name, its parameters, and three import paths
 
 New workloads (HTTP, a user's own server) are new values of this shape; the
 trial runner never changes for them.
+
+A workload may be a set of *scenarios*: one kind of workload under several
+parameter sets (message sizes, connection counts, ...). `ScenarioSet` holds
+them; `make_workload` builds one when a parameter is given several values
+(the product of every parameter's values). A trial serves all its scenarios
+from one server process; each repeat of the trial drives every scenario once,
+in order, so every scenario sees the same stretch of machine time.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, Protocol
 
@@ -58,7 +66,13 @@ class Workload(Protocol):
     @property
     def throughput_unit(self) -> ThroughputUnit: ...
 
-    def params(self) -> dict[str, int | float]: ...
+    def params(self) -> Mapping[str, int | float | list[int | float]]:
+        """Every parameter's value; for a `ScenarioSet`, a list where the scenarios differ."""
+        ...
+
+    def scenarios(self) -> tuple[Workload, ...]:
+        """The parameter sets a trial measures: `(self,)`, or a `ScenarioSet`'s members."""
+        ...
 
 
 def _require(
@@ -105,6 +119,9 @@ class EchoWorkload:
     def params(self) -> dict[str, int | float]:
         return asdict(self)
 
+    def scenarios(self) -> tuple[SingleWorkload, ...]:
+        return (self,)
+
 
 @dataclass(frozen=True, slots=True)
 class StreamWorkload:
@@ -132,18 +149,99 @@ class StreamWorkload:
     def params(self) -> dict[str, int | float]:
         return asdict(self)
 
+    def scenarios(self) -> tuple[SingleWorkload, ...]:
+        return (self,)
+
+
+SingleWorkload = EchoWorkload | StreamWorkload
+
+# More scenarios than this make every trial long and the product of a few
+# comma lists grows fast: refused with the count, before anything runs.
+MAX_SCENARIOS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSet:
+    """One workload kind under several parameter sets: what a trial measures as a whole.
+
+    `members` are workloads of one class, distinct, at least 2 and at most
+    `MAX_SCENARIOS`, forming the full product of their parameters' values in
+    `itertools.product` order (what `make_workload` builds from lists, so
+    `make_workload(name, params())` gives the same set back). Each repeat of
+    a trial runs every scenario once, in this order; scenario i of one trial
+    pairs with scenario i of another. Raises WorkloadError otherwise.
+    """
+
+    members: tuple[SingleWorkload, ...]
+
+    def __post_init__(self) -> None:
+        members = tuple(self.members)
+        object.__setattr__(self, "members", members)
+        if len(members) < 2:
+            raise WorkloadError("a scenario set needs at least 2 scenarios")
+        if len(members) > MAX_SCENARIOS:
+            raise WorkloadError(
+                f"{len(members)} scenarios: at most {MAX_SCENARIOS} (every trial runs each one)"
+            )
+        kind = type(members[0])
+        if any(type(m) is not kind for m in members):
+            raise WorkloadError("a scenario set's scenarios must all be one workload")
+        if len(set(members)) != len(members):
+            raise WorkloadError("a scenario set's scenarios must differ")
+        if _product(kind, self.params()) != members:
+            raise WorkloadError(
+                "a scenario set must be the product of its parameters' values, in order "
+                "(build it with make_workload)"
+            )
+
+    @property
+    def name(self) -> str:
+        return self.members[0].name
+
+    @property
+    def server_factory(self) -> str:
+        return self.members[0].server_factory
+
+    @property
+    def reference_server(self) -> str:
+        return self.members[0].reference_server
+
+    @property
+    def client_driver(self) -> str:
+        return self.members[0].client_driver
+
+    @property
+    def throughput_unit(self) -> ThroughputUnit:
+        return self.members[0].throughput_unit
+
+    def params(self) -> dict[str, int | float | list[int | float]]:
+        """Each parameter's value, or the list of its values (first-seen order) where they vary."""
+        params: dict[str, int | float | list[int | float]] = {}
+        for name in self.members[0].params():
+            values = list(dict.fromkeys(getattr(m, name) for m in self.members))
+            params[name] = values[0] if len(values) == 1 else values
+        return params
+
+    def scenarios(self) -> tuple[SingleWorkload, ...]:
+        return self.members
+
 
 WORKLOADS: Mapping[str, type[EchoWorkload] | type[StreamWorkload]] = {
     EchoWorkload.name: EchoWorkload,
     StreamWorkload.name: StreamWorkload,
 }
 
+ParamValue = int | float | Sequence[int | float]
 
-def make_workload(name: str, params: Mapping[str, int | float]) -> Workload:
+
+def make_workload(name: str, params: Mapping[str, ParamValue]) -> Workload:
     """A built-in workload by name with the given parameters (others take defaults).
 
-    Raises `WorkloadError` for an unknown name, an unknown parameter, or a
-    value out of range.
+    A parameter given as a sequence of several values makes a `ScenarioSet`:
+    the product of every parameter's values (e.g. message_bytes [1024, 65536]
+    and connections [1, 16]: four scenarios). Raises `WorkloadError` for an
+    unknown name, an unknown parameter, an empty list, a value out of range,
+    or more than `MAX_SCENARIOS` scenarios.
     """
     try:
         cls = WORKLOADS[name]
@@ -158,14 +256,46 @@ def make_workload(name: str, params: Mapping[str, int | float]) -> Workload:
             f"workload {name}: unknown parameter {unknown[0]!r}; parameters are: "
             f"{', '.join(sorted(known))}"
         )
-    return cls(**params)  # type: ignore[arg-type]
+    for key, value in params.items():
+        if isinstance(value, Sequence) and not isinstance(value, str) and not value:
+            raise WorkloadError(f"{key}: an empty list of values")
+    scenarios = _product(cls, params)
+    return scenarios[0] if len(scenarios) == 1 else ScenarioSet(scenarios)
+
+
+def _product(
+    cls: type[EchoWorkload] | type[StreamWorkload], params: Mapping[str, ParamValue]
+) -> tuple[SingleWorkload, ...]:
+    """`cls` under every combination of the values in `params` (a scalar is one value)."""
+    names = list(params)
+    choices = [
+        list(dict.fromkeys(v)) if isinstance(v, Sequence) and not isinstance(v, str) else [v]
+        for v in params.values()
+    ]
+    count = 1
+    for values in choices:
+        count *= len(values)
+    if count > MAX_SCENARIOS:
+        raise WorkloadError(
+            f"{count} scenarios: at most {MAX_SCENARIOS} (every trial runs each one)"
+        )
+    return tuple(
+        cls(**dict(zip(names, combination, strict=True)))  # type: ignore[arg-type]
+        for combination in itertools.product(*choices)
+    )
 
 
 def workload_spec(workload: Workload) -> dict[str, object]:
-    """The JSON-ready description of a workload that the children receive and results carry."""
+    """The JSON-ready description of a workload that the children receive and results carry.
+
+    `params` are `workload.params()` (lists where scenarios differ) and
+    `scenarios` every scenario's own parameters, in order (one for a plain
+    workload).
+    """
     return {
         "name": workload.name,
         "params": workload.params(),
+        "scenarios": [s.params() for s in workload.scenarios()],
         "server_factory": workload.server_factory,
         "reference_server": workload.reference_server,
         "client_driver": workload.client_driver,

@@ -28,14 +28,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TABLE_PREFIX = "twistune_"
-# 1: studies, trials, samples. 2: adds the confirmations table (a version-1
-# file is upgraded in place when opened: the new table is created, nothing
-# else changes).
-SCHEMA_VERSION = 2
+# 1: studies, trials, samples. 2: adds the confirmations table. 3: adds the
+# samples' `scenario` column (0 for every earlier sample). An older file is
+# upgraded in place when opened; nothing else changes.
+SCHEMA_VERSION = 3
 SCHEMA_VERSION_KEY = "schema_version"
 
-# Sample metrics whose median over repeats each trial row carries, and the
-# counts it carries summed. The trial columns are named `median_<metric>`;
+# Sample metrics whose summary each trial row carries (the median over
+# repeats; with several scenarios, the geometric mean of the scenarios'
+# medians), and the counts it carries summed. The trial columns are named `median_<metric>`;
 # frames show them under the sample field names.
 MEDIAN_METRICS = (
     "throughput_msgs_s",
@@ -157,6 +158,7 @@ class SampleRow(Base):
     client_cpu_share: Mapped[float] = mapped_column(Float)
     errors: Mapped[int] = mapped_column(Integer)
     dropped_connections: Mapped[int] = mapped_column(Integer)
+    scenario: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class ConfirmationRow(Base):

@@ -8,8 +8,9 @@ construction, because the database keeps UTC without a zone.
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -53,9 +54,12 @@ class StudyRecord:
 
 @dataclass(frozen=True, slots=True)
 class SampleRecord:
-    """One repeat of a trial: the harness's `RepeatSample` fields plus `repeat` (1-based).
+    """One window of a trial: the harness's `RepeatSample` fields plus `repeat`.
 
-    MB are 10**6 bytes; `latency_histogram` is the base64 HDR encoding of
+    `repeat` numbers the trial's windows from 1 in the order they ran;
+    `scenario` is the index of the study workload's scenario the window
+    measured (0 for a plain workload; with several, each repeat ran every
+    scenario in turn). MB are 10**6 bytes; `latency_histogram` is the base64 HDR encoding of
     microsecond latencies ("" when none); `client_cpu_share` is load
     generator CPU seconds per window second.
     """
@@ -76,6 +80,30 @@ class SampleRecord:
     client_cpu_share: float
     errors: int
     dropped_connections: int
+    scenario: int = 0
+
+
+def summarise(samples: Sequence[SampleRecord], metric: str) -> float | None:
+    """A trial's figure for `metric`: the median over each scenario's samples, then the
+    geometric mean across scenarios (0 when any is 0); None without samples.
+
+    The same summary as the harness's `TrialResult.median` (storage does not
+    import the harness): with one scenario, the plain median.
+    """
+    medians = scenario_medians(samples, metric)
+    if len(medians) <= 1:
+        return medians[0] if medians else None
+    if min(medians) <= 0:
+        return 0.0
+    return math.exp(math.fsum(math.log(m) for m in medians) / len(medians))
+
+
+def scenario_medians(samples: Sequence[SampleRecord], metric: str) -> tuple[float, ...]:
+    """The median of `metric` over each scenario's samples, in scenario order."""
+    by_scenario: dict[int, list[float]] = {}
+    for sample in samples:
+        by_scenario.setdefault(sample.scenario, []).append(float(getattr(sample, metric)))
+    return tuple(float(statistics.median(by_scenario[k])) for k in sorted(by_scenario))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +143,13 @@ class TrialRecord:
             raise ValueError(f"trial {self.number}: repeat numbers repeat: {repeats}")
 
     def median(self, metric: str) -> float | None:
-        """Median over the samples of a `SampleRecord` field; None without samples."""
-        if not self.samples:
-            return None
-        return float(statistics.median(float(getattr(s, metric)) for s in self.samples))
+        """A `SampleRecord` field's median over the samples (with several scenarios, the
+        geometric mean of their medians: `summarise`); None without samples."""
+        return summarise(self.samples, metric)
+
+    def scenario_medians(self, metric: str) -> tuple[float, ...]:
+        """A field's median over each scenario's samples, in scenario order."""
+        return scenario_medians(self.samples, metric)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ frozen records and pandas frames, never ORM objects or sessions.
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -31,6 +30,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import (
     ArgumentError,
@@ -55,7 +55,13 @@ from storage._models import (
     StudyRow,
     TrialRow,
 )
-from storage._records import ConfirmationRecord, SampleRecord, StudyRecord, TrialRecord
+from storage._records import (
+    ConfirmationRecord,
+    SampleRecord,
+    StudyRecord,
+    TrialRecord,
+    summarise,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -83,9 +89,9 @@ def open_storage(url: str = DEFAULT_URL, *, create: bool = True) -> Storage:
     or not installed, the database cannot be reached, or it was written by a
     newer twistune (schema version above `SCHEMA_VERSION`; nothing is
     modified then). A database from an older schema is upgraded in place
-    (version 1 -> 2 adds the confirmations table). For SQLite, a missing file is an error with
-    `create=False`, and a missing directory always is: neither a file nor a
-    directory is created then.
+    (2 adds the confirmations table, 3 the samples' scenario column). For
+    SQLite, a missing file is an error with `create=False`, and a missing
+    directory always is: neither a file nor a directory is created then.
     """
     try:
         parsed = make_url(url)
@@ -599,9 +605,7 @@ def _trial_row(record: TrialRecord, study_id: int) -> dict[str, object]:
     }
     samples = record.samples
     for metric in MEDIAN_METRICS:
-        row[f"median_{metric}"] = (
-            float(statistics.median(getattr(s, metric) for s in samples)) if samples else None
-        )
+        row[f"median_{metric}"] = summarise(samples, metric)
     for count in SUMMED_COUNTS:
         row[count] = sum(getattr(s, count) for s in samples) if samples else None
     return row
@@ -730,8 +734,15 @@ def _create_schema(connection: Connection, shown: str) -> None:
             f"{shown} was written by a newer twistune (schema {version} > {SCHEMA_VERSION}); "
             "upgrade twistune"
         )
-    # Creating the missing tables is also the whole upgrade from an older
-    # schema: each version so far only added tables (2: confirmations).
+    # Creating the missing tables is most of the upgrade from an older schema
+    # (2 added confirmations); 3 added a column to an existing table.
+    if version is not None and version < 3 and not _has_column(connection, SampleRow, "scenario"):
+        connection.execute(
+            sql_text(
+                f"ALTER TABLE {SampleRow.__tablename__} "
+                "ADD COLUMN scenario INTEGER NOT NULL DEFAULT 0"
+            )
+        )
     Base.metadata.create_all(connection)
     if version is None:
         connection.execute(
@@ -743,6 +754,11 @@ def _create_schema(connection: Connection, shown: str) -> None:
             .where(MetaRow.key == SCHEMA_VERSION_KEY)
             .values(value=str(SCHEMA_VERSION))
         )
+
+
+def _has_column(connection: Connection, model: type[Base], column: str) -> bool:
+    table = str(model.__tablename__)
+    return column in {c["name"] for c in inspect(connection).get_columns(table)}
 
 
 def _stored_version(connection: Connection, shown: str) -> int | None:

@@ -35,6 +35,9 @@ class BrokenEcho:
     def params(self) -> dict[str, int | float]:
         return EchoWorkload(message_bytes=64, connections=2, pipeline_depth=1).params()
 
+    def scenarios(self) -> tuple[BrokenEcho, ...]:
+        return (self,)
+
 
 def hang_at_start(params: Mapping[str, object], settings: Any, reactor: Any) -> Factory:
     time.sleep(3600)

@@ -125,7 +125,7 @@ def store(db: Path) -> Iterator[Storage]:
 
 def test_constants() -> None:
     assert DEFAULT_URL == "sqlite:///twistune.db"
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     assert TABLE_PREFIX == "twistune_"
 
 
@@ -487,3 +487,37 @@ def test_a_record_gives_the_median_of_a_sample_field() -> None:
     assert trial_record(0, three).median("throughput_msgs_s") == 200.0
     assert trial_record(0, three[:2]).median("throughput_msgs_s") == 200.0  # (100 + 300) / 2
     assert trial_record(0, ()).median("throughput_msgs_s") is None
+
+
+def test_with_scenarios_a_record_summarises_by_geometric_mean_of_scenario_medians() -> None:
+    samples = tuple(
+        sample(r, throughput_msgs_s=t, scenario=k)
+        for r, (k, t) in enumerate(
+            [(0, 100.0), (1, 4000.0), (0, 300.0), (1, 2000.0), (0, 200.0), (1, 3000.0)], 1
+        )
+    )
+    record = trial_record(0, samples)
+    assert record.scenario_medians("throughput_msgs_s") == (200.0, 3000.0)
+    assert record.median("throughput_msgs_s") == pytest.approx((200.0 * 3000.0) ** 0.5)
+    # A scenario with a zero median makes the summary 0, not a log error.
+    zero = (sample(1, throughput_msgs_s=0.0), sample(2, throughput_msgs_s=50.0, scenario=1))
+    assert trial_record(0, zero).median("throughput_msgs_s") == 0.0
+
+
+def test_scenarios_are_stored_per_sample_and_summarised_in_the_columns(
+    store: Storage, db: Path
+) -> None:
+    samples = (
+        sample(1, 100.0, scenario=0),
+        sample(2, 400.0, scenario=1),
+        sample(3, 100.0, scenario=0),
+        sample(4, 400.0, scenario=1),
+    )
+    store.save_trial(trial_record(0, samples))
+    assert store.trials("echo-1k")[0].samples == samples
+    ((stored,),) = rows(db, f"SELECT median_throughput_msgs_s FROM {TABLE_PREFIX}trials")
+    assert stored == pytest.approx(200.0)  # sqrt(100 * 400)
+    frame = store.samples_frame("echo-1k")
+    assert frame["scenario"].tolist() == [0, 1, 0, 1]
+    assert str(frame["scenario"].dtype) == "int64"
+    assert store.trials_frame("echo-1k")["throughput_msgs_s"].tolist() == [stored]

@@ -1,4 +1,4 @@
-"""storage: confirmations and their runs in real SQLite files, and the schema 1 -> 2 upgrade."""
+"""storage: confirmations and their runs in real SQLite files; schema upgrades to 3."""
 
 from __future__ import annotations
 
@@ -160,17 +160,24 @@ def test_confirmation_times_are_normalised_to_utc() -> None:
 # -- schema versions
 
 
-def make_version_1(db: Path) -> None:
-    """A file as twistune with schema 1 left it: no confirmations table, version 1."""
+def make_version(db: Path, version: int) -> None:
+    """A file as twistune with schema 1 or 2 left it: no samples' scenario column, and
+    (version 1) no confirmations table."""
     with open_storage(sqlite_url(db)) as store:
         store.ensure_study(study_record())
         store.save_trial(trial_record(0, (sample(1), sample(2))))
     with closing(sqlite3.connect(db)) as connection:
-        connection.execute(f"DROP TABLE {TABLE_PREFIX}confirmations")
+        connection.execute(f"ALTER TABLE {TABLE_PREFIX}samples DROP COLUMN scenario")
+        if version == 1:
+            connection.execute(f"DROP TABLE {TABLE_PREFIX}confirmations")
         connection.execute(
-            f"UPDATE {TABLE_PREFIX}meta SET value = '1' WHERE key = 'schema_version'"
+            f"UPDATE {TABLE_PREFIX}meta SET value = '{version}' WHERE key = 'schema_version'"
         )
         connection.commit()
+
+
+def make_version_1(db: Path) -> None:
+    make_version(db, 1)
 
 
 @pytest.mark.parametrize("create", [True, False])
@@ -184,8 +191,8 @@ def test_a_version_1_file_is_upgraded_in_place(db: Path, create: bool) -> None:
         store.save_confirmations([confirmation()], confirm_runs())
         assert store.confirmations("echo-1k") == [confirmation()]
 
-    assert SCHEMA_VERSION == 2
-    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [("schema_version", "2")]
+    assert SCHEMA_VERSION == 3
+    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [("schema_version", "3")]
     assert f"{TABLE_PREFIX}confirmations" in {name for (name,) in rows(db, tables)}
     # Opening again finds nothing to upgrade and keeps everything.
     with open_storage(sqlite_url(db), create=False) as store:
@@ -193,15 +200,29 @@ def test_a_version_1_file_is_upgraded_in_place(db: Path, create: bool) -> None:
         assert len(store.trials("echo-1k", kind=CONFIRM_KIND)) == 8
 
 
-def test_a_newer_file_than_version_2_is_still_refused(db: Path) -> None:
+def test_a_version_2_file_gains_the_scenario_column_and_keeps_its_samples(db: Path) -> None:
+    make_version(db, 2)
+    columns = f"SELECT name FROM pragma_table_info('{TABLE_PREFIX}samples')"
+    assert ("scenario",) not in rows(db, columns)
+    with open_storage(sqlite_url(db), create=False) as store:
+        # Every earlier sample measured the study's one scenario.
+        assert store.trials("echo-1k") == [trial_record(0, (sample(1), sample(2)))]
+        assert store.samples_frame("echo-1k")["scenario"].tolist() == [0, 0]
+        store.save_trial(trial_record(1, (sample(1, scenario=0), sample(2, scenario=1))))
+        assert [s.scenario for s in store.trials("echo-1k")[1].samples] == [0, 1]
+    assert ("scenario",) in rows(db, columns)
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("3",)]
+
+
+def test_a_newer_file_than_version_3_is_still_refused(db: Path) -> None:
     make_version_1(db)
     with closing(sqlite3.connect(db)) as connection:
         connection.execute(
-            f"UPDATE {TABLE_PREFIX}meta SET value = '3' WHERE key = 'schema_version'"
+            f"UPDATE {TABLE_PREFIX}meta SET value = '4' WHERE key = 'schema_version'"
         )
         connection.commit()
-    with pytest.raises(StorageError, match=r"schema 3 > 2"):
+    with pytest.raises(StorageError, match=r"schema 4 > 3"):
         open_storage(sqlite_url(db))
     tables = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert f"{TABLE_PREFIX}confirmations" not in tables  # refused untouched: nothing created
-    assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == 3
+    assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == 4

@@ -8,8 +8,10 @@ import pytest
 from harness._channel import resolve
 from harness._settings import KiB, MiB
 from harness._workloads import (
+    MAX_SCENARIOS,
     WORKLOADS,
     EchoWorkload,
+    ScenarioSet,
     StreamWorkload,
     ThroughputUnit,
     WorkloadError,
@@ -191,6 +193,7 @@ def test_workload_spec(workload: EchoWorkload | StreamWorkload, unit: str) -> No
     assert workload_spec(workload) == {
         "name": workload.name,
         "params": workload.params(),
+        "scenarios": [workload.params()],
         "server_factory": f"harness._{workload.name}_server:build_factory",
         "reference_server": f"harness._reference_server:{workload.name}_protocol_factory",
         "client_driver": f"harness._clients:{workload.name}_client",
@@ -216,3 +219,74 @@ def test_throughput_unit_names_the_sample_field_it_counts() -> None:
     assert ThroughputUnit.MESSAGES.metric == "throughput_msgs_s"
     assert ThroughputUnit.BYTES.metric == "throughput_mb_s"
     assert StreamWorkload.throughput_unit.metric == "throughput_mb_s"
+
+
+# -- scenario sets
+
+
+def test_lists_of_values_make_the_product_of_scenarios_in_order() -> None:
+    workload = make_workload("echo", {"message_bytes": [1024, 65536], "connections": [1, 16]})
+    assert isinstance(workload, ScenarioSet)
+    assert workload.scenarios() == (
+        EchoWorkload(message_bytes=1024, connections=1),
+        EchoWorkload(message_bytes=1024, connections=16),
+        EchoWorkload(message_bytes=65536, connections=1),
+        EchoWorkload(message_bytes=65536, connections=16),
+    )
+    assert workload.name == "echo"
+    assert workload.throughput_unit is ThroughputUnit.MESSAGES
+    assert workload.params() == {
+        "message_bytes": [1024, 65536],
+        "connections": [1, 16],
+        "pipeline_depth": 8,
+        "rate_msgs_s": 0.0,
+    }
+    # The stored description rebuilds the same set.
+    assert make_workload("echo", workload.params()) == workload
+    spec = workload_spec(workload)
+    assert spec["params"] == workload.params()
+    assert spec["scenarios"] == [s.params() for s in workload.scenarios()]
+    assert spec["client_driver"] == EchoWorkload.client_driver
+
+
+def test_a_list_of_one_value_or_repeated_values_is_a_plain_workload() -> None:
+    assert make_workload("stream", {"response_bytes": [4096]}) == StreamWorkload(4096)
+    assert make_workload("stream", {"response_bytes": [4096, 4096]}) == StreamWorkload(4096)
+    assert StreamWorkload(4096).scenarios() == (StreamWorkload(4096),)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"response_bytes": []}, "response_bytes: an empty list of values"),
+        ({"response_bytes": [1024, 0]}, "response_bytes: 0 is not valid"),
+        (
+            {"response_bytes": list(range(1, 9)), "connections": [1, 2, 3, 4, 5]},
+            f"40 scenarios: at most {MAX_SCENARIOS}",
+        ),
+    ],
+)
+def test_bad_scenario_lists_are_refused_in_one_line(
+    params: dict[str, object], message: str
+) -> None:
+    with pytest.raises(WorkloadError) as caught:
+        make_workload("stream", params)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ((EchoWorkload(),), "at least 2 scenarios"),
+        ((EchoWorkload(), StreamWorkload()), "all be one workload"),
+        ((EchoWorkload(), EchoWorkload()), "must differ"),
+        (
+            (EchoWorkload(64, connections=1), EchoWorkload(128, connections=2)),
+            "the product of its parameters",
+        ),
+    ],
+)
+def test_a_scenario_set_checks_its_members(members: tuple[EchoWorkload, ...], message: str) -> None:
+    with pytest.raises(WorkloadError, match=message):
+        ScenarioSet(members)
