@@ -1,14 +1,16 @@
 """Are the tuner's winners real? A study, then confirmation, on echo and on stream.
 
-For each workload it runs a 30-trial study with every noise control on
-(stability gate, drift-corrected relative objective, Wilcoxon pruning over 5
-repeats, the ceiling), confirms the top 3 candidates against the defaults in
-interleaved rounds, and confirms the defaults against themselves (A/A). It
-prints for the winner:
+Each workload is a set of four scenarios (echo: 1, 4, 16 and 64 KiB messages;
+stream: 64 KiB, 256 KiB, 1 MiB and 4 MiB responses; 16 connections), or with
+`--single` the one-scenario echo 1 KiB and stream 1 MiB. For each it runs a
+30-trial study with every noise control on (stability gate, drift-corrected
+relative objective, Wilcoxon pruning pairing scenarios, the ceiling), confirms
+the top 3 candidates against the defaults in interleaved rounds, and confirms
+the defaults against themselves (A/A). It prints for the winner:
 
 - its in-study gain (ratio to the newest baseline measurement);
 - its confirmed gain, the median of paired ratios, with the bootstrap 95%
-  interval, or that nothing beat the defaults;
+  interval, or that nothing beat the defaults, and its gain per scenario;
 - the A/A interval: the defaults against themselves, interleaved, with the
   same rounds and bootstrap (it should contain 1);
 - the measurement time pruning saved;
@@ -18,6 +20,7 @@ prints for the winner:
 Run it alone: it uses both CPUs.
 
     python benchmarks/confirm.py --trials 30 --rounds 10
+    python benchmarks/confirm.py --no-prune      # the same without pruning, to compare
 """
 
 from __future__ import annotations
@@ -29,14 +32,30 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import EchoWorkload, Settings, StreamWorkload, Workload, run_trial
+from harness import (
+    EchoWorkload,
+    Settings,
+    StreamWorkload,
+    Workload,
+    make_workload,
+    run_trial,
+)
 from storage import open_storage
 from tuner._confirm import bootstrap_median_ci, confirm_study, confirmation_line, gain_text
-from tuner._results import pick_winner
+from tuner._results import load_results, pick_winner
 from tuner._space import build_space
-from tuner._study import CEILING_KIND, TuneConfig, run_study
+from tuner._study import TuneConfig, run_study
 
-WORKLOADS: dict[str, Workload] = {
+KiB = 1024
+SCENARIOS: dict[str, Workload] = {
+    "echo 1-64KiB x16": make_workload(
+        "echo", {"message_bytes": [KiB, 4 * KiB, 16 * KiB, 64 * KiB], "connections": 16}
+    ),
+    "stream 64KiB-4MiB x16": make_workload(
+        "stream", {"response_bytes": [64 * KiB, 256 * KiB, 1024 * KiB, 4096 * KiB]}
+    ),
+}
+SINGLE: dict[str, Workload] = {
     "echo 1KiB x16": EchoWorkload(message_bytes=1024, connections=16),
     "stream 1MiB x16": StreamWorkload(response_bytes=1024 * 1024, connections=16),
 }
@@ -61,27 +80,31 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=10, help="confirmation rounds")
     parser.add_argument("--top", type=int, default=3)
-    parser.add_argument("--duration-s", type=float, default=0.4)
-    parser.add_argument("--warmup-s", type=float, default=0.15)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--duration-s", type=float, default=0.3)
+    parser.add_argument("--warmup-s", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=2, help="repeats of every scenario")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--prune",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="Wilcoxon pruning over repeats (default on here, to measure what it saves)",
+        help="Wilcoxon pruning pairing windows (default on here, to measure what it saves)",
+    )
+    parser.add_argument(
+        "--single", action="store_true", help="one-scenario workloads instead of scenario sets"
     )
     parser.add_argument("--only", default=None, help="run only workloads whose label contains this")
     args = parser.parse_args()
+    workloads = SINGLE if args.single else SCENARIOS
     windows = {"duration_s": args.duration_s, "warmup_s": args.warmup_s, "repeats": args.repeats}
     print(
         f"{args.trials} trials per study, then top {args.top} confirmed over {args.rounds} "
         f"interleaved rounds; each run {args.repeats} x ({args.warmup_s:g} s warm-up + "
-        f"{args.duration_s:g} s window)"
+        f"{args.duration_s:g} s window) per scenario; pruning {'on' if args.prune else 'off'}"
     )
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as directory:
-        for label, workload in WORKLOADS.items():
+        for label, workload in workloads.items():
             if args.only and args.only not in label:
                 continue
             url = f"sqlite:///{Path(directory) / (label.replace(' ', '_') + '.db')}"
@@ -100,16 +123,20 @@ def main() -> int:
                     storage, label, top=args.top, rounds=args.rounds, **windows
                 )
                 aa_low, aa_high, aa_median = a_a_interval(workload, args.rounds, windows)
-                trials = {t.number: t for t in storage.trials(label)}
-                ceiling = storage.trials(label, CEILING_KIND)
+                results = load_results(storage, label)
+            trials = {t.number: t for t in results.trials}
             metric = workload.throughput_unit.metric
+            measured = sum(
+                len(t.samples) * (args.warmup_s + args.duration_s) for t in results.trials
+            )
             print(
                 f"\n{label}: {summary.trials_run} trials in {summary.wall_s:.0f} s "
                 f"({summary.failed} failed, {summary.pruned} pruned, {summary.unstable} "
                 f"unstable, {summary.reruns} re-runs, {summary.baselines_measured} baseline "
                 f"re-measurements); pruning saved {summary.pruning_saved_s:.1f} s of "
-                f"measurement"
+                f"{measured + summary.pruning_saved_s:.1f} s of search-trial windows"
             )
+            labels = results.scenario_labels
             for record in confirmations:
                 in_study = trials[record.candidate].gain
                 print(
@@ -118,6 +145,12 @@ def main() -> int:
                     if in_study is not None
                     else f"  candidate trial {record.candidate}: {confirmation_line(record)}"
                 )
+                gains = results.scenario_gains.get(record.candidate, ())
+                if gains:
+                    print(
+                        "    per scenario: "
+                        + ", ".join(f"{k} {g:.2f}x" for k, g in zip(labels, gains, strict=True))
+                    )
             print(
                 f"  A/A (defaults vs defaults): {aa_median:.2f}x [{aa_low:.2f}, {aa_high:.2f}], "
                 f"{args.rounds} paired rounds; contains 1: {aa_low <= 1 <= aa_high}"
@@ -132,7 +165,7 @@ def main() -> int:
                     + ", ".join(f"{k}={v}" for k, v in best.settings.items())
                 )
                 mine = best.median(metric)
-                reference = ceiling[0].median(metric) if ceiling else None
+                reference = results.ceiling.median(metric) if results.ceiling else None
                 if mine and reference:
                     print(
                         f"  winner at {mine / reference:.0%} of the ceiling (uvloop reference "

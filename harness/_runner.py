@@ -140,7 +140,8 @@ def run_trial(
     `default_timeout_s`). With a `ScenarioSet`, each repeat is one window of
     every scenario in turn, all against the same server process; samples
     carry their scenario's index. With `reference=True` the server is the no-Twisted
-    reference for the workload (the ceiling) and `settings` only label it.
+    reference for the workload (the ceiling): of `settings` only the socket
+    knobs act on it, the others label it.
     `port` is where the server listens on 127.0.0.1 (0: any free port).
     `server_cpu`/`client_cpu` choose the CPUs to pin to (default: the first
     two this process may use; both on one CPU if it has only one, which the

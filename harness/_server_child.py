@@ -10,7 +10,8 @@ Reads its spec (settings, workload) as one JSON line on stdin, starts listening 
 It runs until SIGTERM. In `twisted` mode the reactor is installed before
 anything imports `twisted.internet.reactor`; `reference` mode never imports
 Twisted: it serves the workload's reference protocol on uvloop, giving the
-ceiling of what Python does on this box.
+ceiling of what Python does on this box, with the same socket knobs
+(SO_SNDBUF, SO_RCVBUF, TCP_NODELAY) applied and checked as on the Twisted side.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, cast
 from harness._channel import resolve, send
 from harness._child_guard import die_with_parent
 from harness._settings import Settings
+from harness._socket_options import SettingRefusedError, tuned_listener
 
 STARTUP_FAILED = 3
 
@@ -71,6 +73,13 @@ def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
 
 
 def run_reference(spec: dict[str, Any], report_fd: int) -> int:
+    """Serve the workload's reference protocol on uvloop; Twisted is never imported.
+
+    Of the settings only the socket knobs act (`tuned_listener`: SO_SNDBUF,
+    SO_RCVBUF, TCP_NODELAY on the listening socket, inherited by accepted
+    ones); the others only label the trial. uvloop itself turns Nagle off on
+    every connection it accepts, so tcp_nodelay=false cannot turn it back on.
+    """
     import asyncio
 
     import uvloop
@@ -79,16 +88,19 @@ def run_reference(spec: dict[str, Any], report_fd: int) -> int:
     asyncio.set_event_loop(loop)
     workload = spec["workload"]
     protocol_factory = resolve(workload["reference_server"])(workload["params"])
+    settings = Settings.from_dict(spec["settings"])
     try:
-        server = loop.run_until_complete(
-            loop.create_server(protocol_factory, "127.0.0.1", spec.get("port", 0))
-        )
+        sock, effective = tuned_listener(settings, "127.0.0.1", spec.get("port", 0))
+    except SettingRefusedError as exc:
+        send(report_fd, {"event": "error", "kind": "settings-refused", "detail": str(exc)})
+        return STARTUP_FAILED
     except OSError as exc:
         send(report_fd, {"event": "error", "kind": "bind", "detail": str(exc)})
         return STARTUP_FAILED
+    server = loop.run_until_complete(loop.create_server(protocol_factory, sock=sock))
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     bound = cast(asyncio.Server, server).sockets[0].getsockname()[1]
-    send(report_fd, {"event": "ready", "port": bound, "effective": {}})
+    send(report_fd, {"event": "ready", "port": bound, "effective": effective})
     loop.run_forever()
     server.close()
     return 0

@@ -4,7 +4,8 @@
 
 - its listening socket gets SO_SNDBUF/SO_RCVBUF before bind(), so accepted
   sockets inherit them (Linux copies both, and TCP_NODELAY, from the
-  listener) and the TCP window scale is negotiated for the larger buffer;
+  listener) and the TCP window scale is negotiated for the larger buffer
+  (`harness._socket_options`, shared with the no-Twisted reference server);
 - its accepted connections are `TunedServer`s, which set `bufferSize`,
   `SEND_LIMIT` and TCP_NODELAY per connection, and resume a paused streaming
   producer at `producer_resume_bytes` instead of only when the buffer is
@@ -16,50 +17,13 @@ Any workload's protocol factory runs on it unchanged.
 from __future__ import annotations
 
 import socket
-import sys
 from typing import Any, cast
 
 from twisted.internet import abstract, tcp
 from twisted.internet.interfaces import IPushProducer
 
 from harness._settings import Settings
-
-
-class SettingRefusedError(Exception):
-    """The kernel did not apply a requested setting (it raised, or silently capped it)."""
-
-
-def apply_socket_buffers(sock: socket.socket, settings: Settings) -> dict[str, int]:
-    """Set SO_SNDBUF/SO_RCVBUF as requested and return what the kernel reports.
-
-    Linux stores double the requested size and caps the request at
-    net.core.wmem_max / rmem_max without an error, so a read-back under twice
-    the request means the kernel refused it: that raises `SettingRefusedError`
-    rather than measuring a setting other than the one asked for.
-    """
-    effective: dict[str, int] = {}
-    for name, option in (
-        ("so_sndbuf_bytes", socket.SO_SNDBUF),
-        ("so_rcvbuf_bytes", socket.SO_RCVBUF),
-    ):
-        requested = getattr(settings, name)
-        if requested is not None:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, option, requested)
-            except OSError as exc:
-                raise SettingRefusedError(f"{name}={requested}: {exc}") from exc
-        reported = sock.getsockopt(socket.SOL_SOCKET, option)
-        effective[name] = reported
-        if requested is None:
-            continue
-        expected = 2 * requested if sys.platform == "linux" else requested
-        if reported < expected:
-            sysctl = "wmem_max" if option == socket.SO_SNDBUF else "rmem_max"
-            raise SettingRefusedError(
-                f"{name}={requested}: the kernel capped it (reports {reported}); "
-                f"raise net.core.{sysctl} or search a smaller range"
-            )
-    return effective
+from harness._socket_options import SettingRefusedError, apply_socket_buffers
 
 
 class ResumeAtWatermark(abstract.FileDescriptor):

@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness._settings import Reactor, Settings
-from harness._tuned_transport import SettingRefusedError, TunedPort
+from harness._socket_options import SettingRefusedError
+from harness._tuned_transport import TunedPort
 
 
 def install_reactor(settings: Settings) -> Any:

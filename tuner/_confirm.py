@@ -35,10 +35,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from harness import Settings, TrialResult, Workload, make_workload, run_trial
+from harness import Settings, TrialResult, Workload, WorkloadError, make_workload, run_trial
 from storage import CONFIRM_KIND, ConfirmationRecord, Storage, StudyRecord, TrialRecord
 from tuner._errors import ResultsError, TuneError
-from tuner._results import StudyResults, latest_confirmations, load_results, pick_winner
+from tuner._results import StudyResults, load_results, pick_winner
 from tuner._study import objective_values, trial_record
 
 DEFAULT_TOP = 3
@@ -213,12 +213,16 @@ def study_workload(record: StudyRecord) -> Workload:
     params = record.workload.get("params")
     if not isinstance(name, str) or not isinstance(params, Mapping):
         raise ResultsError(f"study {record.name!r}: its stored workload is not readable")
-    numbers: dict[str, int | float] = {}
+    numbers: dict[str, int | float | list[int | float]] = {}
     for key, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        values = value if isinstance(value, list) else [value]  # a list: a scenario set's values
+        if not values or any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
             raise ResultsError(f"study {record.name!r}: workload parameter {key}={value!r}")
         numbers[str(key)] = value
-    return make_workload(name, numbers)
+    try:
+        return make_workload(name, numbers)
+    except WorkloadError as exc:
+        raise ResultsError(f"study {record.name!r}: its stored workload: {exc}") from None
 
 
 # -- the measurement
@@ -566,12 +570,20 @@ def run(args: argparse.Namespace) -> int:
             progress=progressed,
             on_start=started,
         )
-        study_wide = latest_confirmations(storage.confirmations(name))
+        results = load_results(storage, name)
+    study_wide = list(results.confirmations)
+    labels = results.scenario_labels
     winner = pick_winner(study_wide)
     if args.json:
         document = {
             "study": name,
-            "confirmations": [confirmation_data(c) for c in records],
+            "confirmations": [
+                {
+                    **confirmation_data(c),
+                    "scenario_gains": list(results.scenario_gains.get(c.candidate, ())),
+                }
+                for c in records
+            ],
             "winner": winner.candidate if winner is not None else None,
             "verdict": verdict(study_wide),
         }
@@ -581,6 +593,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         for record in records:
             print(confirmation_line(record))
+            gains = results.scenario_gains.get(record.candidate, ())
+            if gains:
+                shown = ", ".join(
+                    f"{label} {g:.2f}x" for label, g in zip(labels, gains, strict=True)
+                )
+                print(f"  per scenario (median paired ratio): {shown}")
         print(verdict(study_wide))
     if statuses and all(status != "ok" for status in statuses):
         print("twistune: every confirmation run failed", file=sys.stderr)

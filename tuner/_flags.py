@@ -31,11 +31,27 @@ def typed(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
+def comma_list(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`kind` of one value, or a list of them from "a,b,c" (a workload's scenarios)."""
+
+    def convert(text: str) -> Any:
+        values = [kind(part.strip()) for part in text.split(",")]
+        return values[0] if len(values) == 1 else values
+
+    return convert
+
+
 def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", default="echo", help="echo (default) or stream")
     for name, (text, kind) in WORKLOAD_FLAGS.items():
         flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, dest=name, type=typed(kind), default=None, help=text)
+        parser.add_argument(
+            flag,
+            dest=name,
+            type=typed(comma_list(kind)),
+            default=None,
+            help=f"{text}; a comma list (e.g. 1KiB,64KiB) makes one scenario per value",
+        )
 
 
 def workload_from_args(args: argparse.Namespace) -> Workload:

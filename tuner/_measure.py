@@ -58,7 +58,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--reference",
         action="store_true",
-        help="measure the no-Twisted uvloop reference server (the ceiling)",
+        help="measure the no-Twisted uvloop reference server (the ceiling); of --set, "
+        "only the socket knobs (so_sndbuf_bytes, so_rcvbuf_bytes, tcp_nodelay) apply to it",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
@@ -78,9 +79,13 @@ def run(args: argparse.Namespace) -> int:
         plan_cpus(args.server_cpu, args.client_cpu)
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
-    timeout_s = args.timeout_s or default_timeout_s(args.duration_s, args.warmup_s, args.repeats)
+    scenarios = len(workload.scenarios())
+    timeout_s = args.timeout_s or default_timeout_s(
+        args.duration_s, args.warmup_s, args.repeats, scenarios
+    )
+    each = f" of each of {scenarios} scenarios" if scenarios > 1 else ""
     print(
-        f"measuring {workload.name} {workload.params()}: {args.repeats} x "
+        f"measuring {workload.name} {workload.params()}: {args.repeats}{each} x "
         f"({args.warmup_s:g} s warm-up + {args.duration_s:g} s window), "
         f"timeout {timeout_s:g} s",
         file=sys.stderr,
@@ -116,8 +121,10 @@ def render(result: TrialResult) -> None:
     # Off a terminal rich assumes 80 columns, too narrow for twelve.
     console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"{result.workload['name']} {result.workload['params']}")
+    scenarios = result.scenario_count
     columns = (
-        "repeat",
+        "window" if scenarios > 1 else "repeat",
+        *(("scenario",) if scenarios > 1 else ()),
         "msgs/s",
         "MB/s",
         "p50 ms",
@@ -135,6 +142,7 @@ def render(result: TrialResult) -> None:
     for number, s in enumerate(result.samples, 1):
         table.add_row(
             str(number),
+            *((str(s.scenario),) if scenarios > 1 else ()),
             f"{s.throughput_msgs_s:,.0f}",
             f"{s.throughput_mb_s:,.1f}",
             f"{s.latency_p50_ms:.3f}",
@@ -159,10 +167,16 @@ def render(result: TrialResult) -> None:
         + (", ".join(f"{k}={_show(v[1])}" for k, v in changed.items()) or "none")
     )
     if result.samples:
+        unit = result.workload["throughput_unit"]
+        if scenarios > 1:
+            medians = result.scenario_medians(result.throughput_metric)
+            for k, params in enumerate(result.workload["scenarios"]):
+                shown = f"{medians[k]:,.1f} {unit}" if k < len(medians) else "not measured"
+                console.print(f"scenario {k} {params}: median throughput {shown}")
+        what = "geometric mean of the scenarios' medians" if scenarios > 1 else "median"
         console.print(
-            f"median throughput: {result.throughput:,.1f} "
-            f"{result.workload['throughput_unit']}, spread "
-            f"{result.throughput_spread:.1%}; median p99 "
+            f"throughput ({what}): {result.throughput:,.1f} {unit}, spread "
+            f"{result.throughput_spread:.1%}; p99 ({what}) "
             f"{result.median('latency_p99_ms'):.3f} ms"
         )
     layout = result.cpu_layout

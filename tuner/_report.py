@@ -75,11 +75,21 @@ def report_data(results: StudyResults) -> dict[str, Any]:
         "ceiling": _trial_data(results.ceiling, metric),
         "best_share_of_ceiling": _share(best, results.ceiling, metric),
         "baseline_share_of_ceiling": _share(baseline, results.ceiling, metric),
+        "ceiling_trials": results.ceiling_trials,
         "changed_knobs": changed,
         "gain": best.gain if best is not None else None,
         "gain_note": CONFIRMED_GAIN_NOTE if results.confirmations else GAIN_NOTE,
         "top": [_trial_data(t, metric) for t in results.ranked()[:TOP_TRIALS]],
-        "confirmations": [confirmation_data(c) for c in results.confirmations],
+        "confirmations": [
+            {
+                **confirmation_data(c),
+                "scenario_gains": list(results.scenario_gains.get(c.candidate, ())),
+            }
+            for c in results.confirmations
+        ],
+        "scenarios": results.scenario_labels if len(results.scenario_labels) > 1 else [],
+        "pruned": results.status_counts().get("pruned", 0),
+        "pruning_saved_s": results.pruning_saved_s,
         "winner": winner.candidate if winner is not None else None,
         "verdict": verdict(results.confirmations),
         "importances": results.importances,
@@ -97,6 +107,7 @@ def _trial_data(trial: TrialRecord | None, metric: str) -> dict[str, Any] | None
         "status": trial.status,
         "values": list(trial.values),
         "throughput": trial.median(metric),
+        "scenario_throughput": list(trial.scenario_medians(metric)),
         "gain": trial.gain,
         "latency_p99_ms": trial.median("latency_p99_ms"),
         "server_rss_peak_bytes": trial.median("server_rss_peak_bytes"),
@@ -153,14 +164,12 @@ def print_report(results: StudyResults, as_json: bool = False) -> None:
                 f"p99: baseline {_num(baseline['latency_p99_ms'])} -> best "
                 f"{_num(best['latency_p99_ms'])} ms"
             )
-    ceiling = data["ceiling"]
-    if ceiling is None or ceiling["throughput"] is None:
-        console.print("ceiling: not measured (the reference server did not run)")
-    else:
+    _print_scenarios(console, data)
+    _print_ceiling(console, data)
+    if data["pruned"]:
         console.print(
-            f"ceiling (uvloop reference server, no Twisted): {_num(ceiling['throughput'])} {unit}; "
-            f"baseline at {_percent(data['baseline_share_of_ceiling'])}, best at "
-            f"{_percent(data['best_share_of_ceiling'])} of it"
+            f"pruning: {data['pruned']} trials stopped early, "
+            f"{data['pruning_saved_s']:.1f} s of measurement saved"
         )
     top = Table(title=f"top {TOP_TRIALS} trials")
     for column in ("trial", *data["objectives"], "gain", "p99 ms", "changed from defaults"):
@@ -196,6 +205,67 @@ def print_report(results: StudyResults, as_json: bool = False) -> None:
         )
     else:
         console.print(f"parameter importances: need {MIN_TRIALS_FOR_IMPORTANCE} completed trials")
+
+
+def _print_scenarios(console: Any, data: dict[str, Any]) -> None:
+    """With several scenarios: each one's baseline and best, and the winner's confirmed gain."""
+    if not data["scenarios"] or data["baseline"] is None:
+        return
+    from rich.table import Table
+
+    unit = data["throughput_unit"]
+    winner = next((c for c in data["confirmations"] if c["candidate"] == data["winner"]), None)
+    table = Table(title="per scenario (the trial's figure is their geometric mean)")
+    for column in ("scenario", f"baseline {unit}", f"best {unit}", "best / baseline"):
+        table.add_column(column)
+    if winner is not None and winner["scenario_gains"]:
+        table.add_column(f"winner (trial {winner['candidate']}), confirmed")
+    baseline = data["baseline"]["scenario_throughput"]
+    best = data["best"]["scenario_throughput"]
+    for k, label in enumerate(data["scenarios"]):
+        row = [label, _num(_at(baseline, k)), _num(_at(best, k))]
+        base, mine = _at(baseline, k), _at(best, k)
+        row.append(_ratio(mine / base if base and mine is not None else None))
+        if winner is not None and winner["scenario_gains"]:
+            row.append(_ratio(_at(winner["scenario_gains"], k)))
+        table.add_row(*row)
+    console.print(table)
+
+
+def _at(values: list[float], index: int) -> float | None:
+    return values[index] if index < len(values) else None
+
+
+def _print_ceiling(console: Any, data: dict[str, Any]) -> None:
+    """The best reference configuration, and where baseline and best stand against it."""
+    ceiling, unit = data["ceiling"], data["throughput_unit"]
+    if ceiling is None or ceiling["throughput"] is None:
+        console.print("ceiling: not measured (the reference server did not run)")
+        return
+    socket_options = _socket_options(ceiling["settings"])
+    if data["ceiling_trials"] > 1:
+        socket_options = f"best of {data['ceiling_trials']} socket configurations: {socket_options}"
+    console.print(
+        f"ceiling (uvloop reference server, no Twisted, {socket_options}): "
+        f"{_num(ceiling['throughput'])} {unit}; baseline at "
+        f"{_percent(data['baseline_share_of_ceiling'])}, best at "
+        f"{_percent(data['best_share_of_ceiling'])} of it"
+    )
+    if (data["best_share_of_ceiling"] or 0.0) > 1:
+        console.print(
+            "best is above the reference: for this workload the ceiling is a lower bound, "
+            "not a limit"
+        )
+
+
+def _socket_options(settings: dict[str, Any]) -> str:
+    """The socket knobs a ceiling configuration set: "tcp_nodelay=True, so_sndbuf_bytes=..."."""
+    changed = [
+        f"{name}={settings[name]}"
+        for name in ("tcp_nodelay", "so_sndbuf_bytes", "so_rcvbuf_bytes")
+        if settings.get(name) not in (None, False)
+    ]
+    return ", ".join(changed) or "kernel-default socket options"
 
 
 def _print_confirmation(console: Any, results: StudyResults) -> None:

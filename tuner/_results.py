@@ -11,17 +11,20 @@ the confirmed candidate with the best median paired gain (see
 
 from __future__ import annotations
 
+import statistics
 import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from storage import ConfirmationRecord, Storage, StudyRecord, TrialRecord
+from harness import ThroughputUnit
+from storage import CONFIRM_KIND, ConfirmationRecord, Storage, StudyRecord, TrialRecord
+from tuner._ceiling import best_ceiling
 from tuner._errors import ResultsError
-from tuner._study import BASELINE_ATTR, CEILING_KIND, OBJECTIVES, open_optuna_study
+from tuner._study import BASELINE_ATTR, CEILING_KIND, OBJECTIVES, SAVED_ATTR, open_optuna_study
 
 # Parameter importances need a handful of completed trials to mean anything.
 MIN_TRIALS_FOR_IMPORTANCE = 8
@@ -38,7 +41,18 @@ class StudyResults:
     # The newest confirmation of every candidate ever confirmed, whatever its verdict,
     # best gain first.
     confirmations: tuple[ConfirmationRecord, ...] = ()
-    ceiling: TrialRecord | None = None  # the reference server (no Twisted), once per study
+    # The reference server (no Twisted): the best of the study's ceiling trials, and how
+    # many configurations were measured (`tuner._ceiling`).
+    ceiling: TrialRecord | None = None
+    ceiling_trials: int = 0
+    # Measurement seconds the pruner saved, over every trial it stopped.
+    pruning_saved_s: float = 0.0
+    # With several scenarios: each confirmed candidate's gain per scenario (`scenario_gains`).
+    scenario_gains: Mapping[int, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def scenario_labels(self) -> list[str]:
+        return scenario_labels(self.record)
 
     @property
     def maximize_first(self) -> bool:
@@ -109,12 +123,16 @@ def resolve_study(storage: Storage, name: str | None) -> StudyRecord:
 def load_results(storage: Storage, name: str | None) -> StudyResults:
     record = resolve_study(storage, name)
     trials = tuple(storage.trials(record.name))
+    ceilings = storage.trials(record.name, CEILING_KIND)
+    unit = str(record.workload.get("throughput_unit", ThroughputUnit.MESSAGES))
     study = open_optuna_study(storage, record.name)
     feasible = set()
     baseline_number = None
+    saved_s = 0.0
     for frozen in study.get_trials(deepcopy=False):
         if frozen.user_attrs.get(BASELINE_ATTR):
             baseline_number = frozen.number
+        saved_s += float(frozen.user_attrs.get(SAVED_ATTR, 0.0))
         met = all(v <= 0 for v in frozen.constraints.values())
         if frozen.state is TrialState.COMPLETE and met:
             feasible.add(frozen.number)
@@ -122,6 +140,15 @@ def load_results(storage: Storage, name: str | None) -> StudyResults:
     pareto: tuple[int, ...] = ()
     if len(record.objectives) > 1:
         pareto = tuple(sorted(t.number for t in study.best_trials if t.number in feasible))
+    confirmations = tuple(latest_confirmations(storage.confirmations(record.name)))
+    per_scenario: dict[int, tuple[float, ...]] = {}
+    if confirmations and len(scenario_labels(record)) > 1:
+        runs = {r.number: r for r in storage.trials(record.name, CONFIRM_KIND)}
+        metric = _objective_metric(record)
+        for confirmation in confirmations:
+            per_scenario[confirmation.candidate] = scenario_gains(
+                confirmation, runs, metric, higher_is_better=record.objectives[0] != "p99"
+            )
     return StudyResults(
         record=record,
         trials=trials,
@@ -129,9 +156,58 @@ def load_results(storage: Storage, name: str | None) -> StudyResults:
         feasible=frozenset(feasible),
         pareto=pareto,
         importances=_importances(study, len(feasible)),
-        confirmations=tuple(latest_confirmations(storage.confirmations(record.name))),
-        ceiling=next(iter(storage.trials(record.name, CEILING_KIND)), None),
+        confirmations=confirmations,
+        ceiling=best_ceiling(ceilings, ThroughputUnit(unit).metric),
+        ceiling_trials=len(ceilings),
+        pruning_saved_s=saved_s,
+        scenario_gains=per_scenario,
     )
+
+
+def _objective_metric(record: StudyRecord) -> str:
+    """The sample field the study's first objective is measured in."""
+    if record.objectives[0] == "p99":
+        return "latency_p99_ms"
+    return ThroughputUnit(str(record.workload.get("throughput_unit", "msgs/s"))).metric
+
+
+def scenario_labels(record: StudyRecord) -> list[str]:
+    """One label per scenario of the study's workload, naming the parameters that vary
+    ("message_bytes=1024 connections=16"); [""] for a plain workload."""
+    scenarios = record.workload.get("scenarios")
+    if not isinstance(scenarios, Sequence) or len(scenarios) < 2:
+        return [""]
+    varying = [k for k in scenarios[0] if len({repr(s[k]) for s in scenarios}) > 1]
+    return [" ".join(f"{k}={s[k]}" for k in varying) for s in scenarios]
+
+
+def scenario_gains(
+    confirmation: ConfirmationRecord,
+    runs: Mapping[int, TrialRecord],
+    metric: str,
+    *,
+    higher_is_better: bool = True,
+) -> tuple[float, ...]:
+    """A confirmed candidate's gain in each scenario: over its rounds, the median of the
+    scenario's paired ratio (candidate / defaults median of `metric`, inverted when lower is
+    better), from the stored confirmation `runs` by number. Rounds where either run failed
+    are left out; () when no round is usable."""
+    per_round: list[tuple[float, ...]] = []
+    for base_number, candidate_number in zip(
+        confirmation.baseline_runs, confirmation.candidate_runs, strict=True
+    ):
+        base, candidate = runs.get(base_number), runs.get(candidate_number)
+        if base is None or candidate is None:
+            continue
+        if base.status != "ok" or candidate.status != "ok":
+            continue
+        b, c = base.scenario_medians(metric), candidate.scenario_medians(metric)
+        if len(b) == len(c) and all(v > 0 for v in (*b, *c)):
+            pairs = zip(c, b, strict=True)
+            per_round.append(tuple(x / y if higher_is_better else y / x for x, y in pairs))
+    if not per_round:
+        return ()
+    return tuple(float(statistics.median(column)) for column in zip(*per_round, strict=True))
 
 
 def _importances(study: optuna.Study, completed: int) -> dict[str, float] | None:

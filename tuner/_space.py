@@ -85,11 +85,18 @@ class Dimension:
         return f"[{self.low:g}, {upper}]{scale}"
 
 
-def _kernel_cap(sysctl: str, default: int) -> int:
+def kernel_cap(sysctl: str) -> int:
+    """The largest socket buffer request the kernel here applies, in bytes.
+
+    `sysctl` is "wmem_max" (SO_SNDBUF) or "rmem_max" (SO_RCVBUF), read from
+    /proc/sys/net/core; bounded by the knobs' 64 MiB; 4 MiB where it cannot be
+    read (not Linux). A request equal to it is accepted, a larger one capped.
+    """
     try:
-        return int(Path("/proc/sys/net/core", sysctl).read_text().split()[0])
+        cap = int(Path("/proc/sys/net/core", sysctl).read_text().split()[0])
     except (OSError, ValueError, IndexError):
-        return default
+        cap = 4 * MiB
+    return min(cap, 64 * MiB)
 
 
 def _powers_of_two(low: int, high: int) -> tuple[int, ...]:
@@ -102,8 +109,8 @@ def _powers_of_two(low: int, high: int) -> tuple[int, ...]:
 
 def builtin_dimensions() -> tuple[Dimension, ...]:
     """The default search space for this machine (available reactors, kernel caps)."""
-    sndbuf_cap = min(_kernel_cap("wmem_max", 4 * MiB), 64 * MiB)
-    rcvbuf_cap = min(_kernel_cap("rmem_max", 4 * MiB), 64 * MiB)
+    sndbuf_cap = kernel_cap("wmem_max")
+    rcvbuf_cap = kernel_cap("rmem_max")
     return (
         Dimension("reactor", "categorical", tuple(r.value for r in available_reactors())),
         Dimension("read_buffer_bytes", "int", low=1 * KiB, high=1 * MiB, log=True),

@@ -13,12 +13,19 @@ its baseline. Around the search:
   measurement (`gain`), and with `relative` (the default) that ratio is what
   Optuna optimises, so a slow afternoon on the machine does not reorder trials.
 - Ceiling: once per study the workload's reference server (uvloop, no
-  Twisted) is measured on the same load generator.
-- Early stopping (`prune`, off by default): after each repeat a single-objective study reports the
-  repeat's value to Optuna's WilcoxonPruner, which compares it, repeat by
-  repeat, with the best trial's; a clearly worse candidate stops there and is
-  told PRUNED, and the measurement time it did not spend is recorded. With
-  p < 0.1 the signed-rank test needs at least 4 paired repeats to decide.
+  Twisted) is measured on the same load generator, in each socket
+  configuration of `tuner._ceiling.ceiling_settings`.
+- Scenarios: with a `ScenarioSet` workload every trial measures each
+  scenario in every repeat; a trial's throughput is the geometric mean of
+  its scenarios' medians, so its gain is the geometric mean of the
+  per-scenario ratios to the baseline.
+- Early stopping (`prune`, off by default): after each window a
+  single-objective study reports the window's value (with `relative`, its
+  ratio to the newest baseline's median for the same scenario) to Optuna's
+  WilcoxonPruner, which pairs it with the best trial's window of the same
+  scenario and repeat; a clearly worse candidate stops there and is told
+  PRUNED, and the measurement time it did not spend is recorded. With
+  p < 0.1 the signed-rank test needs at least 4 paired windows to decide.
 
 A trial the harness marks failed is told to Optuna as FAIL and stored with its
 reason; a combination the harness refuses (a resume level above the read
@@ -55,11 +62,12 @@ from harness import (
     workload_spec,
 )
 from storage import SampleRecord, Storage, StudyRecord, TrialRecord
+from tuner._ceiling import ceiling_settings
 from tuner._errors import TuneError
 from tuner._space import SearchSpace
 
 BASELINE_ATTR = "twistune_baseline"
-THROUGHPUT_ATTR = "twistune_throughput"
+THROUGHPUT_ATTR = "twistune_throughput"  # raw throughput, when Optuna is told a ratio
 RELATIVE_ATTR = "twistune_relative"
 SAVED_ATTR = "twistune_pruning_saved_s"  # measurement seconds a pruned trial did not spend
 
@@ -298,6 +306,8 @@ class _StudyRun:
         self.state = Progress(planned=config.trials)
         self.since_baseline = 0
         self.latest_baseline: float | None = None  # throughput of the newest baseline measurement
+        self.baseline_by_scenario: tuple[float, ...] = ()  # ... and its scenarios' medians
+        self.windows = config.repeats * len(config.workload.scenarios())  # per trial
         self.baseline_number: int | None = None
         self.earlier_trials = False  # the study had finished trials before this run
 
@@ -356,23 +366,26 @@ class _StudyRun:
 
     def _resume_state(self, study: optuna.Study) -> None:
         """Baseline, newest baseline measurement and best so far, from earlier runs."""
-        self.baseline_number, first = find_baseline(study)
-        metric = self.config.workload.throughput_unit.metric
+        self.baseline_number = find_baseline(study)
+        records = self.storage.trials(self.config.study)
         measurements = [
-            (r.finished_at, r.median(metric))
-            for r in self.storage.trials(self.config.study, BASELINE_KIND)
-            if r.status == "ok" and r.samples
+            r
+            for r in (*records, *self.storage.trials(self.config.study, BASELINE_KIND))
+            if r.status == "ok"
+            and r.samples
+            and (r.kind == BASELINE_KIND or r.number == self.baseline_number)
         ]
         if measurements:
-            self.latest_baseline = max(measurements, key=lambda m: m[0])[1]
-        else:
-            self.latest_baseline = first
+            newest = max(measurements, key=lambda r: r.finished_at)
+            metric = self.config.workload.throughput_unit.metric
+            self.latest_baseline = newest.median(metric)
+            self.baseline_by_scenario = newest.scenario_medians(metric)
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         self.earlier_trials = any(t.state.is_finished() for t in study.get_trials(deepcopy=False))
         # A new session may find the machine in another state: a resumed
         # study re-measures the baseline before its first trial.
         self.since_baseline = self.config.baseline_every if completed else 0
-        gains = {r.number: r.gain for r in self.storage.trials(self.config.study)}
+        gains = {r.number: r.gain for r in records}
         for trial in completed:
             gain = gains.get(trial.number)
             if gain is not None and _better(self.config, trial.values[0], self.state.best):
@@ -437,23 +450,28 @@ class _StudyRun:
         if pruned is None or (is_baseline and pruned[1]):
             return None
         metric, relative = pruned
-        if relative and not self.latest_baseline:
-            return None  # no scale yet: this trial is not compared
-        scale = 1.0 / self.latest_baseline if relative and self.latest_baseline else 1.0
+        scales = [1.0] * len(self.config.workload.scenarios())
+        if relative:
+            if len(self.baseline_by_scenario) != len(scales) or not all(self.baseline_by_scenario):
+                return None  # no scale yet: this trial is not compared
+            scales = [1.0 / b for b in self.baseline_by_scenario]
 
-        def report(repeat: int, sample: RepeatSample) -> bool:
-            trial.report(float(getattr(sample, metric)) * scale, step=repeat - 1)
+        def report(number: int, sample: RepeatSample) -> bool:
+            # Window n of every trial is the same scenario and repeat: the pruner's pairs.
+            trial.report(float(getattr(sample, metric)) * scales[sample.scenario], step=number - 1)
             return not trial.should_prune()
 
         return report
 
     def _report_baseline_repeats(self, trial: optuna.Trial, result: TrialResult) -> None:
-        """Give the pruner the baseline trial's repeats, as ratios to its own median."""
+        """Give the pruner the baseline trial's windows, as ratios to its own scenario medians."""
         pruned = self._pruned_metric()
         if pruned is None or not pruned[1] or not result.throughput:
             return
+        medians = result.scenario_medians(pruned[0])
         for step, sample in enumerate(result.samples):
-            trial.report(float(getattr(sample, pruned[0])) / result.throughput, step=step)
+            ratio = float(getattr(sample, pruned[0])) / medians[sample.scenario]
+            trial.report(ratio, step=step)
 
     def _measure_baseline(self) -> None:
         """Re-measure the defaults, stored as kind "baseline" with its own numbering."""
@@ -475,15 +493,25 @@ class _StudyRun:
         self.counts["baselines"] += 1
         self.since_baseline = 0
         if result.ok:
-            self.latest_baseline = result.throughput
+            self._new_baseline(result)
+
+    def _new_baseline(self, result: TrialResult) -> None:
+        metric = self.config.workload.throughput_unit.metric
+        self.latest_baseline = result.throughput
+        self.baseline_by_scenario = result.scenario_medians(metric)
 
     def _measure_ceiling(self) -> None:
-        began = datetime.now(UTC)
-        result = self._measure(Settings(), reference=True)
-        values = objective_values(self.config.objectives, result) if result.ok else []
-        self.storage.save_trial(
-            trial_record(self.config.study, 0, result, values, None, began, kind=CEILING_KIND)
-        )
+        """Measure the reference server in each `ceiling_settings()`, stored as kind
+        "ceiling" numbered 0, 1, ...; the report shows the best."""
+        for number, settings in enumerate(ceiling_settings()):
+            began = datetime.now(UTC)
+            result = self._measure(settings, reference=True)
+            values = objective_values(self.config.objectives, result) if result.ok else []
+            self.storage.save_trial(
+                trial_record(
+                    self.config.study, number, result, values, None, began, kind=CEILING_KIND
+                )
+            )
 
     def _gated(
         self,
@@ -499,7 +527,7 @@ class _StudyRun:
         gate = self.config.stability_gate
         began = datetime.now(UTC)
         result = self._measure(settings, on_repeat=on_repeat)
-        stopped = len(result.samples) < self.config.repeats
+        stopped = len(result.samples) < self.windows
         if gate is None or not result.ok or stopped or result.throughput_spread <= gate:
             return result
         self.counts["reruns"] += 1
@@ -558,14 +586,15 @@ class _StudyRun:
             self.since_baseline += 1  # every trial run counts toward the next baseline
         if result.ok:
             if is_baseline:
-                self.baseline_number, self.latest_baseline = trial.number, result.throughput
+                self.baseline_number = trial.number
+                self._new_baseline(result)
                 self._report_baseline_repeats(trial, result)
             if self.latest_baseline:
                 gain = result.throughput / self.latest_baseline
             values = objective_values(config.objectives, result)
             if config.relative and gain is not None and config.objectives[0] == "throughput":
                 values[0] = gain
-        missing = config.repeats - len(result.samples)
+        missing = self.windows - len(result.samples)
         if result.ok and missing > 0:  # the pruner stopped it
             self._pruned(study, trial, result, missing, gain, began)
             return
@@ -591,13 +620,13 @@ class _StudyRun:
         gain: float | None,
         began: datetime,
     ) -> None:
-        """Store and tell a trial the pruner stopped, with the time it saved."""
+        """Store and tell a trial the pruner stopped, with the time it saved (`missing` windows)."""
         config = self.config
         saved_s = missing * (config.warmup_s + config.duration_s)
         self.saved_s += saved_s
         self.counts["pruned"] += 1
         reason = (
-            f"pruned after {len(result.samples)} of {config.repeats} repeats: clearly worse "
+            f"pruned after {len(result.samples)} of {self.windows} windows: clearly worse "
             f"than the best trial (Wilcoxon signed-rank, p < 0.1); saved {saved_s:.1f} s"
         )
         record = trial_record(config.study, trial.number, result, [], gain, began)
@@ -637,15 +666,12 @@ def _violations(config: TuneConfig, result: TrialResult) -> dict[str, float]:
     return violations
 
 
-def find_baseline(study: optuna.Study) -> tuple[int | None, float | None]:
-    """The baseline trial's number and, if it completed, its median throughput."""
+def find_baseline(study: optuna.Study) -> int | None:
+    """The baseline trial's number (Twisted's defaults, enqueued first), if it was asked."""
     for trial in study.get_trials(deepcopy=False):
         if trial.user_attrs.get(BASELINE_ATTR):
-            throughput = None
-            if trial.state is TrialState.COMPLETE:
-                throughput = trial.user_attrs.get(THROUGHPUT_ATTR)
-            return trial.number, throughput
-    return None, None
+            return trial.number
+    return None
 
 
 def sweep_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:

@@ -165,8 +165,13 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def default_study_name(workload: Workload) -> str:
-    """e.g. "echo message_bytes=1024 connections=16 pipeline_depth=8 rate_msgs_s=0"."""
-    params = " ".join(f"{k}={v:g}" for k, v in workload.params().items())
+    """e.g. "echo message_bytes=1024 connections=16 pipeline_depth=8 rate_msgs_s=0", with
+    a scenario set's values comma-separated ("message_bytes=1024,65536")."""
+
+    def shown(value: int | float | list[int | float]) -> str:
+        return ",".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}"
+
+    params = " ".join(f"{k}={shown(v)}" for k, v in workload.params().items())
     return f"{workload.name} {params}"
 
 

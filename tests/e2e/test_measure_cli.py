@@ -58,7 +58,7 @@ def test_measure_table_on_stdout() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "status: ok" in run.stdout
-    assert "median throughput:" in run.stdout
+    assert "throughput (median):" in run.stdout
     assert "settings changed from Twisted's defaults: none" in run.stdout
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from harness import (
     EchoWorkload,
     Reactor,
     RepeatSample,
+    ScenarioSet,
     Settings,
     TrialResult,
     TrialStatus,
@@ -53,20 +55,24 @@ class FakeRunner:
     """Records every call; fails trials with a send limit under 8 KiB, like a crashing server.
 
     `drift(call)` scales every throughput by call number (a machine slowing
-    down); `spread(settings, attempt)` sets the repeats' (max - min) / median.
-    The reference server measures 3000 msgs/s.
+    down); `spread(settings, attempt)` sets the repeats' (max - min) / median;
+    `scenario_factor(settings, k)` scales scenario k's throughput (for a
+    `ScenarioSet`; windows run repeat by repeat, every scenario in each, as
+    the harness runs them). The reference server measures 3000 msgs/s.
     """
 
     def __init__(
         self,
         drift: Callable[[int], float] = lambda call: 1.0,
         spread: Callable[[Settings, int], float] = lambda settings, attempt: 0.02,
+        scenario_factor: Callable[[Settings, int], float] = lambda settings, k: 1.0,
     ) -> None:
         self.calls: list[Settings] = []
         self.references = 0
         self.attempts: dict[Settings, int] = {}
         self.drift = drift
         self.spread = spread
+        self.scenario_factor = scenario_factor
 
     def __call__(
         self,
@@ -89,19 +95,22 @@ class FakeRunner:
         spread = self.spread(settings, attempt)
         failed = settings.send_limit_bytes < 8192 and not reference
         offsets = [spread * (i / max(repeats - 1, 1) - 0.5) for i in range(repeats)]
+        levels = [
+            throughput * self.scenario_factor(settings, k) for k in range(len(workload.scenarios()))
+        ]
         samples = (
             ()
             if failed
             else tuple(
                 RepeatSample(
                     window_s=duration_s,
-                    messages=int(throughput * duration_s),
-                    bytes_received=int(throughput * duration_s) * 516,
-                    throughput_msgs_s=throughput * (1 + offset),
-                    throughput_mb_s=throughput * 516e-6,
+                    messages=int(level * duration_s),
+                    bytes_received=int(level * duration_s) * 516,
+                    throughput_msgs_s=level * (1 + offset),
+                    throughput_mb_s=level * 516e-6,
                     latency_p50_ms=1.0,
                     latency_p90_ms=2.0,
-                    latency_p99_ms=1000.0 / throughput,
+                    latency_p99_ms=1000.0 / level,
                     latency_p999_ms=5.0,
                     latency_histogram="",
                     server_cpu_s=duration_s,
@@ -109,8 +118,10 @@ class FakeRunner:
                     client_cpu_share=0.5,
                     errors=0,
                     dropped_connections=0,
+                    scenario=k,
                 )
                 for offset in offsets
+                for k, level in enumerate(levels)
             )
         )
         if on_repeat is not None:
@@ -331,13 +342,19 @@ def test_a_trial_stored_but_not_told_is_recovered_not_lost(store: Storage) -> No
 
 
 def test_the_ceiling_is_measured_once_per_study(store: Storage) -> None:
+    from tuner._ceiling import ceiling_settings
+
     runner = FakeRunner()
     run_study(config(trials=2, ceiling=True), store, runner)
     run_study(config(trials=1, ceiling=True), store, runner)
-    assert runner.references == 1
-    (ceiling,) = store.trials("s", CEILING_KIND)
-    assert ceiling.values == (3000.0,)
-    assert len(ceiling.samples) == 3
+    # Once per study: one reference trial per configuration, none on resuming.
+    configurations = ceiling_settings()
+    assert runner.references == len(configurations) == 2
+    ceilings = store.trials("s", CEILING_KIND)
+    assert [c.number for c in ceilings] == [0, 1]
+    assert [c.settings for c in ceilings] == [s.knob_values() for s in configurations]
+    assert all(c.values == (3000.0,) and len(c.samples) == 3 for c in ceilings)
+    assert load_results(store, "s").ceiling_trials == 2
 
 
 def test_drift_is_corrected_by_the_nearest_baseline(store: Storage) -> None:
@@ -451,3 +468,67 @@ def test_relative_pruning_compares_ratios_with_ratios(store: Storage) -> None:
         if fake_throughput(Settings.from_dict(dict(record.settings))) >= 1000:
             assert record.status == "ok", (record.number, record.reason)
     assert any(r.status == "pruned" for r in store.trials("s"))
+
+
+# -- scenario sets
+
+SIZES = ScenarioSet(
+    tuple(EchoWorkload(message_bytes=b, connections=4) for b in (64, 512, 4096, 32768))
+)
+
+
+def size_landscape(settings: Settings, k: int) -> float:
+    """Scenario k of `SIZES`: levels 100x apart; TCP_NODELAY helps the small sizes only."""
+    level = 10.0 ** (1 - k)
+    if settings.tcp_nodelay:
+        level *= 1.6 if k < 2 else 0.9
+    return level
+
+
+def test_a_scenario_study_gains_the_geometric_mean_of_per_scenario_ratios(
+    store: Storage,
+) -> None:
+    # The fake's other knobs act on every scenario alike; TCP_NODELAY acts per scenario.
+    runner = FakeRunner(scenario_factor=size_landscape)
+    run_study(config(workload=SIZES, trials=10, relative=True), store, runner)
+    records = [r for r in store.trials("s") if r.status == "ok"]
+    assert [s.scenario for s in records[0].samples] == [0, 1, 2, 3] * 3
+    for record in records:
+        settings = Settings.from_dict(dict(record.settings))
+        ratios = [
+            fake_throughput(settings)
+            / 1000
+            * size_landscape(settings, k)
+            / size_landscape(Settings(), k)
+            for k in range(4)
+        ]
+        assert record.gain == pytest.approx(math.prod(ratios) ** 0.25)
+        assert record.values[0] == pytest.approx(record.gain)
+    nodelay = [r for r in records if r.settings["tcp_nodelay"]]
+    assert nodelay, "the seed should sample TCP_NODELAY at least once"
+    first = nodelay[0].scenario_medians("throughput_msgs_s")
+    assert first[0] / first[3] == pytest.approx(1000 * 1.6 / 0.9, rel=0.01)
+
+
+def test_the_pruner_pairs_scenarios(store: Storage) -> None:
+    # Four scenarios 100x apart, two repeats: 8 windows. A trial with a tiny
+    # read buffer is at half the best in every scenario: scenario-paired
+    # ratios show it after 4 windows (p = 1/16), though its raw numbers span
+    # the same range as the best's.
+    space = build_space("echo", None, {"reactor": "select", "tcp_nodelay": "false"})
+    runner = FakeRunner(scenario_factor=size_landscape)
+    summary = run_study(
+        config(workload=SIZES, trials=14, repeats=2, prune=True, relative=True, space=space),
+        store,
+        runner,
+    )
+    records = store.trials("s")
+    pruned = [r for r in records if r.status == "pruned"]
+    assert pruned, "tiny read buffers halve throughput: some should be pruned"
+    for record in pruned:
+        assert Settings.from_dict(dict(record.settings)).read_buffer_bytes < 4096
+        assert [s.scenario for s in record.samples] == [0, 1, 2, 3]
+        assert "pruned after 4 of 8 windows" in record.reason
+    kept = [r for r in records if r.status == "ok"]
+    assert all(len(r.samples) == 8 for r in kept)
+    assert summary.pruning_saved_s == pytest.approx(len(pruned) * 4 * 0.1)

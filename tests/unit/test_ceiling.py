@@ -1,0 +1,142 @@
+"""The ceiling: which reference configurations are measured, which counts, what the report says."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from harness import Settings, StreamWorkload, workload_spec
+from storage import SampleRecord, StudyRecord, TrialRecord
+from tuner._ceiling import best_ceiling, ceiling_settings
+from tuner._report import print_report, report_data
+from tuner._results import StudyResults
+
+METRIC = "throughput_mb_s"
+CAPPED = Settings(tcp_nodelay=True, so_sndbuf_bytes=8192, so_rcvbuf_bytes=8192)
+
+
+DEFAULTS = Settings()
+
+
+def record(
+    number: int, mb_s: tuple[float, ...], status: str = "ok", settings: Settings = DEFAULTS
+) -> TrialRecord:
+    """A trial record whose repeats measured `mb_s` (MB/s), one sample each."""
+    now = datetime.now(UTC)
+    samples = tuple(
+        SampleRecord(
+            repeat=i,
+            window_s=0.5,
+            messages=int(value),
+            bytes_received=int(value * 1e6 * 0.5),
+            throughput_msgs_s=value,
+            throughput_mb_s=value,
+            latency_p50_ms=1.0,
+            latency_p90_ms=2.0,
+            latency_p99_ms=3.0,
+            latency_p999_ms=4.0,
+            latency_histogram="",
+            server_cpu_s=0.5,
+            server_rss_peak_bytes=30 * 2**20,
+            client_cpu_share=0.5,
+            errors=0,
+            dropped_connections=0,
+        )
+        for i, value in enumerate(mb_s, 1)
+    )
+    return TrialRecord(
+        study="s",
+        number=number,
+        status=status,
+        settings=settings.knob_values(),
+        values=(samples[len(samples) // 2].throughput_mb_s,) if status == "ok" else (),
+        gain=None,
+        reason="" if status == "ok" else "setting refused by the kernel: ...",
+        stderr_tail="",
+        wall_s=2.0,
+        started_at=now,
+        finished_at=now,
+        samples=samples,
+    )
+
+
+def cap(sysctl: str) -> int:
+    return min(int(Path("/proc/sys/net/core", sysctl).read_text()), 64 * 2**20)
+
+
+def test_the_ceiling_is_measured_with_kernel_defaults_and_with_buffers_at_the_cap() -> None:
+    defaults, capped = ceiling_settings()
+    assert defaults == Settings()
+    assert capped == replace(
+        Settings(),
+        tcp_nodelay=True,
+        so_sndbuf_bytes=cap("wmem_max"),
+        so_rcvbuf_bytes=cap("rmem_max"),
+    )
+
+
+def test_the_best_ceiling_is_the_fastest_ok_record() -> None:
+    slow = record(0, (900.0, 1000.0, 1100.0))
+    fast = record(1, (1400.0, 1500.0, 9000.0), settings=CAPPED)  # median 1500
+    # A failed run can hold samples (it failed mid-measurement): never the ceiling.
+    failed = record(2, (5000.0, 5000.0, 5000.0), status="failed")
+    assert best_ceiling([slow, failed, fast], METRIC) is fast
+    assert best_ceiling([failed, slow], METRIC) is slow
+    assert best_ceiling([failed], METRIC) is None
+    assert best_ceiling([], METRIC) is None
+
+
+def results(best_mb_s: float, ceiling: TrialRecord) -> StudyResults:
+    """A stream study whose baseline ran at 1000 MB/s and best at `best_mb_s`."""
+    baseline = replace(record(0, (1000.0,)), gain=1.0)
+    best = replace(record(1, (best_mb_s,), settings=CAPPED), gain=best_mb_s / 1000.0)
+    study = StudyRecord(
+        name="s",
+        workload=workload_spec(StreamWorkload()),
+        objectives=("throughput",),
+        harness_format=1,
+        environment={},
+    )
+    return StudyResults(
+        record=study,
+        trials=(baseline, best),
+        baseline=baseline,
+        feasible=frozenset({0, 1}),
+        pareto=(),
+        importances=None,
+        ceiling=ceiling,
+        ceiling_trials=2,
+    )
+
+
+def test_the_report_names_the_winning_configuration(capsys: pytest.CaptureFixture[str]) -> None:
+    ceiling = replace(record(1, (2000.0,), settings=CAPPED), kind="ceiling")
+    data = report_data(results(1500.0, ceiling))
+    assert data["ceiling"]["throughput"] == 2000.0
+    assert data["ceiling_trials"] == 2
+    assert data["best_share_of_ceiling"] == pytest.approx(0.75)
+    assert data["baseline_share_of_ceiling"] == pytest.approx(0.5)
+    print_report(results(1500.0, ceiling))
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert (
+        "ceiling (uvloop reference server, no Twisted, best of 2 socket configurations: "
+        "tcp_nodelay=True, so_sndbuf_bytes=8192, so_rcvbuf_bytes=8192): 2,000.0 MB/s; "
+        "baseline at 50%, best at 75% of it"
+    ) in out
+    assert "above the reference" not in out
+
+
+def test_a_best_above_the_ceiling_is_called_a_lower_bound(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ceiling = replace(record(0, (1000.0, 1250.0, 1300.0)), kind="ceiling")
+    data = report_data(results(1500.0, ceiling))
+    assert data["best_share_of_ceiling"] == pytest.approx(1.2)
+    print_report(results(1500.0, ceiling))
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "no Twisted, best of 2 socket configurations: kernel-default socket options)" in out
+    assert "best at 120% of it" in out
+    assert "best is above the reference: for this workload the ceiling is a lower bound" in out
