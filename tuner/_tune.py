@@ -23,6 +23,7 @@ from tuner._flags import (
     typed,
     workload_from_args,
 )
+from tuner._pruning import DEFAULT_PRUNE_MARGIN
 from tuner._space import build_space
 from tuner._study import (
     DEFAULT_BASELINE_EVERY,
@@ -131,8 +132,15 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--prune",
         action="store_true",
-        help="stop clearly worse trials early (Wilcoxon over repeats; needs --repeats 5 or "
-        "more; aggressive on noisy machines, see README)",
+        help="stop trials that are clearly worse than the best early (paired test over "
+        "windows; needs 5 or more windows per trial: scenarios x repeats; see README)",
+    )
+    parser.add_argument(
+        "--prune-margin",
+        type=typed(float),
+        default=DEFAULT_PRUNE_MARGIN,
+        help="with --prune: stop a trial only when it is worse than the best by more than "
+        f"this fraction (default {DEFAULT_PRUNE_MARGIN:g})",
     )
     parser.add_argument(
         "--confirm-top",
@@ -207,6 +215,7 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
         baseline_every=args.baseline_every,
         ceiling=not args.no_ceiling,
         prune=args.prune,
+        prune_margin=args.prune_margin,
     )
 
 
