@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 # gain; 0.2 leaves candidates within noise of a lucky incumbent running.
 DEFAULT_PRUNE_MARGIN = 0.2
 # One-sided; the test is repeated after every window, so stricter than
-# Optuna's default 0.1. It needs at least 5 paired windows (p >= 1/32).
+# Optuna's default 0.1. With n paired windows p >= 1/2**n: it can decide from
+# 5 (and stopping at the last window saves nothing, so a trial needs 6).
 DEFAULT_PRUNE_P = 0.05
+MIN_PRUNE_WINDOWS = 6
 
 
 class MarginPruner(optuna.pruners.BasePruner):

@@ -23,7 +23,7 @@ from tuner._flags import (
     typed,
     workload_from_args,
 )
-from tuner._pruning import DEFAULT_PRUNE_MARGIN
+from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_WINDOWS
 from tuner._space import build_space
 from tuner._study import (
     DEFAULT_BASELINE_EVERY,
@@ -176,8 +176,12 @@ def default_study_name(workload: Workload) -> str:
     """e.g. "echo message_bytes=1024 connections=16 pipeline_depth=8 rate_msgs_s=0", with
     a scenario set's values comma-separated ("message_bytes=1024,65536")."""
 
+    def number(value: int | float) -> str:
+        # Integers in full (1048576, not 1.04858e+06: two sizes must not share a name).
+        return str(value) if isinstance(value, int) else f"{value:g}"
+
     def shown(value: int | float | list[int | float]) -> str:
-        return ",".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}"
+        return ",".join(map(number, value)) if isinstance(value, list) else number(value)
 
     params = " ".join(f"{k}={shown(v)}" for k, v in workload.params().items())
     return f"{workload.name} {params}"
@@ -229,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
     if args.confirm_top < 0 or (args.confirm_top and args.confirm_rounds < 2):
         raise BadInputError("need --confirm-top >= 0 and --confirm-rounds >= 2")
 
+    scenarios = len(config.workload.scenarios())
+    windows = scenarios * config.repeats
+    each = f" for each of {scenarios} scenarios" if scenarios > 1 else ""
+
     def announce(swept: int) -> None:
         if swept:
             print(
@@ -240,9 +248,15 @@ def run(args: argparse.Namespace) -> int:
             + (f"{config.trials} trials" if config.trials else "no trial limit")
             + (f", {config.timeout_s:g} s budget" if config.timeout_s else "")
             + f"; each {config.repeats} x ({config.warmup_s:g} s warm-up + "
-            f"{config.duration_s:g} s window); sampler {config.sampler}",
+            f"{config.duration_s:g} s window){each}; sampler {config.sampler}",
             file=sys.stderr,
         )
+        if config.prune and windows < MIN_PRUNE_WINDOWS:
+            print(
+                f"note: --prune needs at least {MIN_PRUNE_WINDOWS} windows per trial "
+                f"(scenarios x repeats); with {windows} it stops no trial",
+                file=sys.stderr,
+            )
 
     with open_storage(args.storage) as storage:
         with _ProgressBar(enabled=not args.no_progress, config=config) as bar:

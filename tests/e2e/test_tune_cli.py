@@ -444,6 +444,13 @@ BAD_TUNE_INPUT = [
     ),
     pytest.param(["--storage", "nosuchdialect://x"], "nosuchdialect", id="dialect"),
     pytest.param(["--trials", "0"], "--trials", id="zero-trials"),
+    pytest.param(["--message-bytes", "1KiB,x"], "--message-bytes", id="bad-scenario-value"),
+    pytest.param(
+        ["--message-bytes", "1,2,3,4,5,6", "--pipeline-depth", "1,2,3,4,5,6"],
+        "36 scenarios: at most 32",
+        id="too-many-scenarios",
+    ),
+    pytest.param(["--prune-margin", "1"], "--prune-margin", id="prune-margin"),
 ]
 
 

@@ -28,7 +28,7 @@ from harness._result import (
 )
 from harness._settings import Settings, WriteBatching
 from harness._wire import split_frames
-from harness._workloads import EchoWorkload, StreamWorkload, workload_spec
+from harness._workloads import EchoWorkload, StreamWorkload, Workload, make_workload, workload_spec
 from tuner import _measure
 from tuner._flags import settings_from_assignments
 
@@ -68,7 +68,7 @@ def sample(msgs_s: float = 1000.0, mb_s: float = 10.0, **changes: object) -> Rep
 
 def trial(
     *samples: RepeatSample,
-    workload: EchoWorkload | StreamWorkload | None = None,
+    workload: Workload | None = None,
     layout: CpuLayout | None = None,
 ) -> TrialResult:
     return TrialResult(
@@ -425,3 +425,22 @@ def test_non_object_message_is_channel_closed(pipe: tuple[MessageReader, list[in
     os.write(writer[0], b"[1, 2]\n")
     with pytest.raises(ChannelClosedError):
         reader.read(soon())
+
+
+def test_with_scenarios_the_figure_is_the_geometric_mean_and_the_spread_the_worst() -> None:
+    sizes = make_workload("echo", {"message_bytes": [64, 65536]})
+    result = trial(
+        sample(10_000.0, scenario=0),
+        sample(100.0, scenario=1),
+        sample(12_000.0, scenario=0),
+        sample(150.0, scenario=1),
+        workload=sizes,
+    )
+    assert result.scenario_count == 2
+    assert result.scenario_medians("throughput_msgs_s") == (11_000.0, 125.0)
+    assert result.throughput == pytest.approx((11_000.0 * 125.0) ** 0.5)
+    # Scenario 1 spreads 50 / 125 = 40%, scenario 0 only 2000 / 11000.
+    assert result.throughput_spread == pytest.approx(0.4)
+    # Read back from its JSON form, samples keep their scenario.
+    again = TrialResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert [s.scenario for s in again.samples] == [0, 1, 0, 1]
