@@ -42,6 +42,7 @@ from harness import (
 )
 from storage import open_storage
 from tuner._confirm import bootstrap_median_ci, confirm_study, confirmation_line, gain_text
+from tuner._report import report_data
 from tuner._results import load_results, pick_winner
 from tuner._space import build_space
 from tuner._study import TuneConfig, run_study
@@ -164,12 +165,15 @@ def main() -> int:
                     f"  winner: trial {winner.candidate}, {gain_text(winner)}; settings "
                     + ", ".join(f"{k}={v}" for k, v in best.settings.items())
                 )
-                mine = best.median(metric)
+                shares = report_data(results)
                 reference = results.ceiling.median(metric) if results.ceiling else None
-                if mine and reference:
+                if shares["winner_share_of_ceiling"] and reference:
                     print(
-                        f"  winner at {mine / reference:.0%} of the ceiling (uvloop reference "
-                        f"{reference:,.1f} {workload.throughput_unit.value})"
+                        f"  winner at {shares['winner_share_of_ceiling']:.0%} of the ceiling "
+                        f"(defaults at {shares['baseline_share_of_ceiling']:.0%} of the uvloop "
+                        f"reference's {reference:,.1f} {workload.throughput_unit.value}, times "
+                        f"the confirmed gain); in-study median "
+                        f"{(best.median(metric) or 0.0) / reference:.0%}"
                     )
             sys.stdout.flush()
     print(f"\nbenchmark wall time: {time.monotonic() - started:.0f} s")

@@ -73,8 +73,7 @@ def report_data(results: StudyResults) -> dict[str, Any]:
         "baseline": _trial_data(baseline, metric),
         "best": _trial_data(best, metric),
         "ceiling": _trial_data(results.ceiling, metric),
-        "best_share_of_ceiling": _share(best, results.ceiling, metric),
-        "baseline_share_of_ceiling": _share(baseline, results.ceiling, metric),
+        **_shares_of_ceiling(results, metric),
         "ceiling_trials": results.ceiling_trials,
         "changed_knobs": changed,
         "gain": best.gain if best is not None else None,
@@ -116,12 +115,32 @@ def _trial_data(trial: TrialRecord | None, metric: str) -> dict[str, Any] | None
     }
 
 
-def _share(trial: TrialRecord | None, ceiling: TrialRecord | None, metric: str) -> float | None:
-    """`trial`'s median throughput as a fraction of the ceiling's, when both were measured."""
-    if trial is None or ceiling is None:
-        return None
-    mine, best_possible = trial.median(metric), ceiling.median(metric)
-    return mine / best_possible if mine and best_possible else None
+def _shares_of_ceiling(results: StudyResults, metric: str) -> dict[str, float | None]:
+    """Baseline, best and confirmed winner as fractions of the ceiling's throughput.
+
+    The baseline's share is measured: trial 0 (the defaults) runs right after
+    the ceiling at the study's start. The best's and the winner's are that
+    share times their gains over the defaults (in-study; confirmed), so a
+    machine running faster or slower by the end of the study does not move
+    them. The winner's needs a throughput study (a p99 study's confirmed gain
+    is a latency ratio). None where something was not measured.
+    """
+    baseline, ceiling, best = results.baseline, results.ceiling, results.best()
+    share = None
+    if baseline is not None and ceiling is not None:
+        mine, best_possible = baseline.median(metric), ceiling.median(metric)
+        share = mine / best_possible if mine and best_possible else None
+    winner = results.winner()
+    throughput_study = results.record.objectives[0] == "throughput"
+    return {
+        "baseline_share_of_ceiling": share,
+        "best_share_of_ceiling": share * best.gain if share and best and best.gain else None,
+        "winner_share_of_ceiling": (
+            share * winner.gain
+            if share and winner is not None and winner.gain and throughput_study
+            else None
+        ),
+    }
 
 
 def print_report(results: StudyResults, as_json: bool = False) -> None:
@@ -245,11 +264,14 @@ def _print_ceiling(console: Any, data: dict[str, Any]) -> None:
     socket_options = _socket_options(ceiling["settings"])
     if data["ceiling_trials"] > 1:
         socket_options = f"best of {data['ceiling_trials']} socket configurations: {socket_options}"
+    winner = data["winner_share_of_ceiling"]
     console.print(
         f"ceiling (uvloop reference server, no Twisted, {socket_options}): "
         f"{_num(ceiling['throughput'])} {unit}; baseline at "
         f"{_percent(data['baseline_share_of_ceiling'])}, best at "
-        f"{_percent(data['best_share_of_ceiling'])} of it"
+        f"{_percent(data['best_share_of_ceiling'])}"
+        + (f", confirmed winner at {_percent(winner)}" if winner is not None else "")
+        + " of it"
     )
     if (data["best_share_of_ceiling"] or 0.0) > 1:
         console.print(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import Settings, StreamWorkload, workload_spec
-from storage import SampleRecord, StudyRecord, TrialRecord
+from storage import ConfirmationRecord, SampleRecord, StudyRecord, TrialRecord
 from tuner._ceiling import best_ceiling, ceiling_settings
 from tuner._report import print_report, report_data
 from tuner._results import StudyResults
@@ -140,3 +140,33 @@ def test_a_best_above_the_ceiling_is_called_a_lower_bound(
     assert "no Twisted, best of 2 socket configurations: kernel-default socket options)" in out
     assert "best at 120% of it" in out
     assert "best is above the reference: for this workload the ceiling is a lower bound" in out
+
+
+def test_shares_follow_the_gains_from_the_baselines_measured_share(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Baseline 1000 of a 2000 ceiling, measured back to back; the best's in-study
+    # gain 1.5x and the confirmed winner's 1.4x carry that 50% to 75% and 70%.
+    ceiling = replace(record(1, (2000.0,), settings=CAPPED), kind="ceiling")
+    confirmed = ConfirmationRecord(
+        study="s",
+        candidate=1,
+        rounds=6,
+        dropped_rounds=0,
+        ratios=(1.3, 1.35, 1.4, 1.4, 1.45, 1.5),
+        gain=1.4,
+        ci_low=1.3,
+        ci_high=1.5,
+        confidence=0.95,
+        confirmed=True,
+        baseline_runs=(0, 2, 4, 6, 8, 10),
+        candidate_runs=(1, 3, 5, 7, 9, 11),
+    )
+    study = replace(results(1500.0, ceiling), confirmations=(confirmed,))
+    data = report_data(study)
+    assert data["baseline_share_of_ceiling"] == pytest.approx(0.5)
+    assert data["best_share_of_ceiling"] == pytest.approx(0.75)
+    assert data["winner_share_of_ceiling"] == pytest.approx(0.7)
+    print_report(study)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "baseline at 50%, best at 75%, confirmed winner at 70% of it" in out
