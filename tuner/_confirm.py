@@ -445,8 +445,11 @@ def verdict(confirmations: Sequence[ConfirmationRecord]) -> str:
     )
 
 
-def confirmation_data(confirmation: ConfirmationRecord) -> dict[str, Any]:
-    """JSON-ready form: every record field, plus `text` and `status` as the tables show them."""
+def confirmation_data(
+    confirmation: ConfirmationRecord, scenario_gains: Sequence[float] = ()
+) -> dict[str, Any]:
+    """JSON-ready form: every record field, `text` and `status` as the tables show them, and
+    `scenario_gains` (with several scenarios: the gain in each, `tuner._results.scenario_gains`)."""
     c = confirmation
     return {
         "candidate": c.candidate,
@@ -463,6 +466,7 @@ def confirmation_data(confirmation: ConfirmationRecord) -> dict[str, Any]:
         "created_at": c.created_at.isoformat(),
         "text": gain_text(c),
         "status": status_text(c),
+        "scenario_gains": list(scenario_gains),
     }
 
 
@@ -578,11 +582,7 @@ def run(args: argparse.Namespace) -> int:
         document = {
             "study": name,
             "confirmations": [
-                {
-                    **confirmation_data(c),
-                    "scenario_gains": list(results.scenario_gains.get(c.candidate, ())),
-                }
-                for c in records
+                confirmation_data(c, results.scenario_gains.get(c.candidate, ())) for c in records
             ],
             "winner": winner.candidate if winner is not None else None,
             "verdict": verdict(study_wide),

@@ -80,10 +80,7 @@ def report_data(results: StudyResults) -> dict[str, Any]:
         "gain_note": CONFIRMED_GAIN_NOTE if results.confirmations else GAIN_NOTE,
         "top": [_trial_data(t, metric) for t in results.ranked()[:TOP_TRIALS]],
         "confirmations": [
-            {
-                **confirmation_data(c),
-                "scenario_gains": list(results.scenario_gains.get(c.candidate, ())),
-            }
+            confirmation_data(c, results.scenario_gains.get(c.candidate, ()))
             for c in results.confirmations
         ],
         "scenarios": results.scenario_labels if len(results.scenario_labels) > 1 else [],
