@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         RepeatSample,
         TrialResult,
         TrialStatus,
+        geometric_mean,
     )
     from harness._runner import default_timeout_s, run_trial
     from harness._settings import (
@@ -96,6 +97,7 @@ __all__ = [
     "current_environment",
     "default_reactor",
     "default_timeout_s",
+    "geometric_mean",
     "load_settings",
     "make_workload",
     "parse_knob_value",

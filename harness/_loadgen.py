@@ -3,7 +3,7 @@
 Reads JSON lines on stdin: first its spec (`{"workload": {...}}`), then
 commands. `{"cmd": "run", "port": P, "params": {...}, "warmup_s": W,
 "duration_s": D}` opens the connections of the scenario `params` describe
-(the workload's own params when absent) to 127.0.0.1:P, drives them for W seconds of
+(one scenario's parameters) to 127.0.0.1:P, drives them for W seconds of
 discarded warm-up, then records a D-second window, and reports:
 
 - `{"event": "window-start"}` when recording begins (the runner samples the
@@ -114,7 +114,7 @@ def main() -> int:
         result = loop.run_until_complete(
             run_repeat(
                 spec["workload"],
-                command.get("params", spec["workload"]["params"]),
+                command["params"],
                 command["port"],
                 command["warmup_s"],
                 command["duration_s"],

@@ -71,10 +71,15 @@ def summarise(samples: Sequence[RepeatSample], metric: str) -> float:
 
 def scenario_medians(samples: Sequence[RepeatSample], metric: str) -> tuple[float, ...]:
     """The median of `metric` over each scenario's samples, by scenario index (present ones)."""
-    by_scenario: dict[int, list[float]] = {}
+    return tuple(float(statistics.median(v)) for v in _by_scenario(samples, metric))
+
+
+def _by_scenario(samples: Sequence[RepeatSample], metric: str) -> list[list[float]]:
+    """`metric`'s values, one list per scenario present, in scenario order."""
+    groups: dict[int, list[float]] = {}
     for sample in samples:
-        by_scenario.setdefault(sample.scenario, []).append(float(getattr(sample, metric)))
-    return tuple(float(statistics.median(by_scenario[k])) for k in sorted(by_scenario))
+        groups.setdefault(sample.scenario, []).append(float(getattr(sample, metric)))
+    return [groups[k] for k in sorted(groups)]
 
 
 def geometric_mean(values: Sequence[float]) -> float:
@@ -177,12 +182,8 @@ class TrialResult:
     def throughput_spread(self) -> float:
         """(max - min) / median of the repeats' throughput, in the scenario where it is
         largest; 0 where a scenario has fewer than two repeats or a zero median."""
-        by_scenario: dict[int, list[float]] = {}
-        for sample in self.samples:
-            value = float(getattr(sample, self.throughput_metric))
-            by_scenario.setdefault(sample.scenario, []).append(value)
         spreads = [0.0]
-        for values in by_scenario.values():
+        for values in _by_scenario(self.samples, self.throughput_metric):
             middle = statistics.median(values)
             if len(values) >= 2 and middle > 0:
                 spreads.append((max(values) - min(values)) / middle)

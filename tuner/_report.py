@@ -13,10 +13,15 @@ import math
 import sys
 from typing import Any
 
-from harness import KNOBS, ThroughputUnit
+from harness import KNOBS
 from storage import TrialRecord, open_storage
 from tuner._confirm import confirmation_data, confirmation_line, percent, verdict
-from tuner._results import MIN_TRIALS_FOR_IMPORTANCE, StudyResults, load_results
+from tuner._results import (
+    MIN_TRIALS_FOR_IMPORTANCE,
+    StudyResults,
+    load_results,
+    throughput_unit,
+)
 
 TOP_TRIALS = 5
 GAIN_NOTE = (
@@ -57,8 +62,8 @@ def report_data(results: StudyResults) -> dict[str, Any]:
     best = results.best()
     winner = results.winner()
     baseline = results.baseline
-    unit = str(record.workload.get("throughput_unit", ThroughputUnit.MESSAGES))
-    metric = ThroughputUnit(unit).metric
+    unit = throughput_unit(record)
+    metric = unit.metric
     changed = []
     if best is not None and baseline is not None:
         changed = [
@@ -68,7 +73,7 @@ def report_data(results: StudyResults) -> dict[str, Any]:
         "study": record.name,
         "workload": dict(record.workload),
         "objectives": list(record.objectives),
-        "throughput_unit": unit,
+        "throughput_unit": unit.value,
         "trials": results.status_counts(),
         "baseline": _trial_data(baseline, metric),
         "best": _trial_data(best, metric),
@@ -84,7 +89,6 @@ def report_data(results: StudyResults) -> dict[str, Any]:
             for c in results.confirmations
         ],
         "scenarios": results.scenario_labels if len(results.scenario_labels) > 1 else [],
-        "pruned": results.status_counts().get("pruned", 0),
         "pruning_saved_s": results.pruning_saved_s,
         "winner": winner.candidate if winner is not None else None,
         "verdict": verdict(results.confirmations),
@@ -182,9 +186,10 @@ def print_report(results: StudyResults, as_json: bool = False) -> None:
             )
     _print_scenarios(console, data)
     _print_ceiling(console, data)
-    if data["pruned"]:
+    pruned = data["trials"].get("pruned", 0)
+    if pruned:
         console.print(
-            f"pruning: {data['pruned']} trials stopped early, "
+            f"pruning: {pruned} trials stopped early, "
             f"{data['pruning_saved_s']:.1f} s of measurement saved"
         )
     top = Table(title=f"top {TOP_TRIALS} trials")

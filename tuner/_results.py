@@ -124,7 +124,6 @@ def load_results(storage: Storage, name: str | None) -> StudyResults:
     record = resolve_study(storage, name)
     trials = tuple(storage.trials(record.name))
     ceilings = storage.trials(record.name, CEILING_KIND)
-    unit = str(record.workload.get("throughput_unit", ThroughputUnit.MESSAGES))
     study = open_optuna_study(storage, record.name)
     feasible = set()
     baseline_number = None
@@ -144,7 +143,9 @@ def load_results(storage: Storage, name: str | None) -> StudyResults:
     per_scenario: dict[int, tuple[float, ...]] = {}
     if confirmations and len(scenario_labels(record)) > 1:
         runs = {r.number: r for r in storage.trials(record.name, CONFIRM_KIND)}
-        metric = _objective_metric(record)
+        metric = (
+            "latency_p99_ms" if record.objectives[0] == "p99" else throughput_unit(record).metric
+        )
         for confirmation in confirmations:
             per_scenario[confirmation.candidate] = scenario_gains(
                 confirmation, runs, metric, higher_is_better=record.objectives[0] != "p99"
@@ -157,18 +158,16 @@ def load_results(storage: Storage, name: str | None) -> StudyResults:
         pareto=pareto,
         importances=_importances(study, len(feasible)),
         confirmations=confirmations,
-        ceiling=best_ceiling(ceilings, ThroughputUnit(unit).metric),
+        ceiling=best_ceiling(ceilings, throughput_unit(record).metric),
         ceiling_trials=len(ceilings),
         pruning_saved_s=saved_s,
         scenario_gains=per_scenario,
     )
 
 
-def _objective_metric(record: StudyRecord) -> str:
-    """The sample field the study's first objective is measured in."""
-    if record.objectives[0] == "p99":
-        return "latency_p99_ms"
-    return ThroughputUnit(str(record.workload.get("throughput_unit", "msgs/s"))).metric
+def throughput_unit(record: StudyRecord) -> ThroughputUnit:
+    """What the study's workload counts throughput in (msgs/s when not recorded)."""
+    return ThroughputUnit(str(record.workload.get("throughput_unit", ThroughputUnit.MESSAGES)))
 
 
 def scenario_labels(record: StudyRecord) -> list[str]:

@@ -58,6 +58,7 @@ from harness import (
     TrialStatus,
     Workload,
     current_environment,
+    geometric_mean,
     run_trial,
     workload_spec,
 )
@@ -309,8 +310,8 @@ class _StudyRun:
         self.saved_s = 0.0
         self.state = Progress(planned=config.trials)
         self.since_baseline = 0
-        self.latest_baseline: float | None = None  # throughput of the newest baseline measurement
-        self.baseline_by_scenario: tuple[float, ...] = ()  # ... and its scenarios' medians
+        # The newest baseline measurement's throughput in each scenario (median).
+        self.baseline_by_scenario: tuple[float, ...] = ()
         self.windows = config.repeats * len(config.workload.scenarios())  # per trial
         self.baseline_number: int | None = None
         self.earlier_trials = False  # the study had finished trials before this run
@@ -379,7 +380,6 @@ class _StudyRun:
         if measurements:
             newest = max(measurements, key=lambda r: r.finished_at)
             metric = self.config.workload.throughput_unit.metric
-            self.latest_baseline = newest.median(metric)
             self.baseline_by_scenario = newest.scenario_medians(metric)
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         self.earlier_trials = any(t.state.is_finished() for t in study.get_trials(deepcopy=False))
@@ -438,41 +438,54 @@ class _StudyRun:
             return "latency_p99_ms", False
         return config.workload.throughput_unit.metric, config.relative
 
+    @property
+    def latest_baseline(self) -> float | None:
+        """The newest baseline measurement's throughput (as `TrialResult.throughput`)."""
+        return geometric_mean(self.baseline_by_scenario) if self.baseline_by_scenario else None
+
+    def _pruner_value(self, sample: RepeatSample) -> float | None:
+        """What the pruner is told of one window: its value, relative studies divided by the
+        newest baseline's median for the same scenario; None when there is no such scale."""
+        metric, relative = self._pruned_metric() or ("", False)
+        value = float(getattr(sample, metric))
+        if not relative:
+            return value
+        scales = self.baseline_by_scenario
+        if len(scales) != len(self.config.workload.scenarios()) or not all(scales):
+            return None
+        return value / scales[sample.scenario]
+
     def _pruning_hook(
         self, trial: optuna.Trial, is_baseline: bool
     ) -> Callable[[int, RepeatSample], bool] | None:
-        """Report each repeat's value to the pruner; False (stop) when it prunes the trial.
+        """Report each window's `_pruner_value`; False (stop) when the pruner prunes the trial.
 
-        Every trial reports on one scale: relative values are divided by the
-        newest baseline measurement. The baseline trial itself cannot be
-        divided before it ends, so it reports after (`_report_baseline_repeats`).
+        Window n of every trial is the same scenario and repeat: the pruner's
+        pairs. The baseline trial of a relative study cannot be scaled before
+        it ends, so it reports after (`_report_baseline_repeats`).
         """
         pruned = self._pruned_metric()
         if pruned is None or (is_baseline and pruned[1]):
             return None
-        metric, relative = pruned
-        scales = [1.0] * len(self.config.workload.scenarios())
-        if relative:
-            if len(self.baseline_by_scenario) != len(scales) or not all(self.baseline_by_scenario):
-                return None  # no scale yet: this trial is not compared
-            scales = [1.0 / b for b in self.baseline_by_scenario]
 
         def report(number: int, sample: RepeatSample) -> bool:
-            # Window n of every trial is the same scenario and repeat: the pruner's pairs.
-            trial.report(float(getattr(sample, metric)) * scales[sample.scenario], step=number - 1)
-            return not trial.should_prune()
+            value = self._pruner_value(sample)
+            if value is not None:
+                trial.report(value, step=number - 1)
+            return value is None or not trial.should_prune()
 
         return report
 
     def _report_baseline_repeats(self, trial: optuna.Trial, result: TrialResult) -> None:
-        """Give the pruner the baseline trial's windows, as ratios to its own scenario medians."""
+        """Give the pruner the baseline trial's windows once it is the newest baseline: as
+        ratios to its own scenario medians."""
         pruned = self._pruned_metric()
-        if pruned is None or not pruned[1] or not result.throughput:
+        if pruned is None or not pruned[1]:
             return
-        medians = result.scenario_medians(pruned[0])
         for step, sample in enumerate(result.samples):
-            ratio = float(getattr(sample, pruned[0])) / medians[sample.scenario]
-            trial.report(ratio, step=step)
+            value = self._pruner_value(sample)
+            if value is not None:
+                trial.report(value, step=step)
 
     def _measure_baseline(self) -> None:
         """Re-measure the defaults, stored as kind "baseline" with its own numbering."""
@@ -497,9 +510,7 @@ class _StudyRun:
             self._new_baseline(result)
 
     def _new_baseline(self, result: TrialResult) -> None:
-        metric = self.config.workload.throughput_unit.metric
-        self.latest_baseline = result.throughput
-        self.baseline_by_scenario = result.scenario_medians(metric)
+        self.baseline_by_scenario = result.scenario_medians(result.throughput_metric)
 
     def _measure_ceiling(self) -> None:
         """Measure the reference server in each `ceiling_settings()`, stored as kind

@@ -133,7 +133,8 @@ def add_parser(commands: Any) -> None:
         "--prune",
         action="store_true",
         help="stop trials that are clearly worse than the best early (paired test over "
-        "windows; needs 5 or more windows per trial: scenarios x repeats; see README)",
+        f"windows; needs {MIN_PRUNE_WINDOWS} or more windows per trial: scenarios x repeats; "
+        "see README)",
     )
     parser.add_argument(
         "--prune-margin",

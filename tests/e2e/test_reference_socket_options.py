@@ -54,11 +54,19 @@ class ReportingEcho(EchoWorkload):
     reference_server: ClassVar[str] = f"{__name__}:reporting_echo_factory"
 
 
-def test_the_reference_server_applies_and_reports_socket_knobs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    accepted_file = tmp_path / "accepted.jsonl"
-    monkeypatch.setenv(ACCEPTED_FILE_ENV, str(accepted_file))
+@pytest.fixture
+def accepted_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where `_ReportingEcho` in the reference child writes each accepted socket's options."""
+    path = tmp_path / "accepted.jsonl"
+    monkeypatch.setenv(ACCEPTED_FILE_ENV, str(path))
+    return path
+
+
+def accepted(path: Path) -> list[dict[str, int]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_reference_server_applies_and_reports_socket_knobs(accepted_file: Path) -> None:
     workload = ReportingEcho(message_bytes=512, connections=4, pipeline_depth=4)
     result = run_trial(SOCKET_KNOBS, workload, reference=True, **WINDOWS)
     assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
@@ -71,17 +79,15 @@ def test_the_reference_server_applies_and_reports_socket_knobs(
         "so_rcvbuf_bytes": 2 * 512 * 1024,
     }
     # ...and every accepted connection (4 per repeat) inherited them, with Nagle off.
-    accepted = [json.loads(line) for line in accepted_file.read_text().splitlines()]
-    assert len(accepted) == 4 * 2
+    sockets = accepted(accepted_file)
+    assert len(sockets) == 4 * 2
     inherited = {"so_sndbuf_bytes": 2 * 256 * 1024, "so_rcvbuf_bytes": 2 * 512 * 1024}
-    assert all(a == {**inherited, "tcp_nodelay": 1} for a in accepted)
+    assert all(a == {**inherited, "tcp_nodelay": 1} for a in sockets)
 
 
 def test_the_reference_server_without_socket_knobs_reports_the_kernel_defaults(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    accepted_file: Path,
 ) -> None:
-    accepted_file = tmp_path / "accepted.jsonl"
-    monkeypatch.setenv(ACCEPTED_FILE_ENV, str(accepted_file))
     workload = ReportingEcho(message_bytes=512, connections=2, pipeline_depth=4)
     result = run_trial(Settings(), workload, reference=True, **WINDOWS)
     assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
@@ -92,9 +98,9 @@ def test_the_reference_server_without_socket_knobs_reports_the_kernel_defaults(
         }
     assert result.effective_socket_buffers == defaults
     # uvloop turns Nagle off on every connection it accepts, whatever the settings say.
-    accepted = [json.loads(line) for line in accepted_file.read_text().splitlines()]
-    assert len(accepted) == 2 * 2
-    assert all(a["tcp_nodelay"] == 1 for a in accepted)
+    sockets = accepted(accepted_file)
+    assert len(sockets) == 2 * 2
+    assert all(a["tcp_nodelay"] == 1 for a in sockets)
 
 
 def test_a_buffer_the_kernel_caps_is_refused_by_the_reference_server() -> None:

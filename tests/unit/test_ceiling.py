@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from harness import Settings, StreamWorkload, workload_spec
-from storage import ConfirmationRecord, SampleRecord, StudyRecord, TrialRecord
+from storage import ConfirmationRecord, StudyRecord, TrialRecord
+from tests.unit.test_storage import sample, trial_record
 from tuner._ceiling import best_ceiling, ceiling_settings
 from tuner._report import print_report, report_data
 from tuner._results import StudyResults
@@ -25,41 +25,16 @@ def record(
     number: int, mb_s: tuple[float, ...], status: str = "ok", settings: Settings = DEFAULTS
 ) -> TrialRecord:
     """A trial record whose repeats measured `mb_s` (MB/s), one sample each."""
-    now = datetime.now(UTC)
-    samples = tuple(
-        SampleRecord(
-            repeat=i,
-            window_s=0.5,
-            messages=int(value),
-            bytes_received=int(value * 1e6 * 0.5),
-            throughput_msgs_s=value,
-            throughput_mb_s=value,
-            latency_p50_ms=1.0,
-            latency_p90_ms=2.0,
-            latency_p99_ms=3.0,
-            latency_p999_ms=4.0,
-            latency_histogram="",
-            server_cpu_s=0.5,
-            server_rss_peak_bytes=30 * 2**20,
-            client_cpu_share=0.5,
-            errors=0,
-            dropped_connections=0,
-        )
-        for i, value in enumerate(mb_s, 1)
-    )
-    return TrialRecord(
+    samples = tuple(sample(i, value, throughput_mb_s=value) for i, value in enumerate(mb_s, 1))
+    return trial_record(
+        number,
+        samples,
         study="s",
-        number=number,
         status=status,
         settings=settings.knob_values(),
         values=(samples[len(samples) // 2].throughput_mb_s,) if status == "ok" else (),
         gain=None,
         reason="" if status == "ok" else "setting refused by the kernel: ...",
-        stderr_tail="",
-        wall_s=2.0,
-        started_at=now,
-        finished_at=now,
-        samples=samples,
     )
 
 
