@@ -8,33 +8,60 @@
         frame = store.trials_frame(name)
 
 The twistune tables are prefixed `twistune_` and share the database with
-Optuna's: give Optuna `optuna_url()` and `optuna_engine_kwargs()`. Records
-are frozen values defined here; storage imports neither the harness, the
+Optuna's: give Optuna `optuna_url()` and `optuna_engine_kwargs()`, and turn
+its database errors into ours with `Storage.translate_error`. Records are
+frozen values defined here; a trial's `kind` and `status` are the StrEnums
+`TrialKind` and `TrialOutcome`. Storage imports neither the harness, the
 tuner, Optuna nor Twisted, and imports pandas only when a frame is asked for.
+
+Trials are never replaced: `save_trial`/`save_trials` refuse a (study, kind,
+number) already stored with `DuplicateTrialError`, and `save_trial_numbered`
+allocates the next number itself, safely against other processes.
 Confirmations (candidates re-measured against the defaults, interleaved) are
-`ConfirmationRecord`s saved with their runs (trials of kind `CONFIRM_KIND`)
-by `Storage.save_confirmations` and read back by `Storage.confirmations`.
-Errors: `StorageError`, and its subclass `StudyMismatchError`.
+`ConfirmationRecord`s saved with their runs (trials of kind
+`TrialKind.CONFIRM`) by `Storage.save_confirmations`, which numbers the runs,
+and read back by `Storage.confirmations`.
+
+`open_storage(url, write=False)` opens for reading only (a read-only SQLite
+file included) and never writes. Errors: `StorageError`, and its subclasses
+`StudyMismatchError`, `DuplicateTrialError` and `StorageWriteError` (the
+database is read-only, locked by another process, or full); every message is
+one line.
 """
 
 from __future__ import annotations
 
-from storage._errors import StorageError, StudyMismatchError
+from storage._errors import (
+    DuplicateTrialError,
+    StorageError,
+    StorageWriteError,
+    StudyMismatchError,
+)
 from storage._models import SCHEMA_VERSION, TABLE_PREFIX
-from storage._records import ConfirmationRecord, SampleRecord, StudyRecord, TrialRecord
-from storage._storage import CONFIRM_KIND, DEFAULT_URL, Storage, open_storage
+from storage._records import (
+    ConfirmationRecord,
+    SampleRecord,
+    StudyRecord,
+    TrialKind,
+    TrialOutcome,
+    TrialRecord,
+)
+from storage._storage import DEFAULT_URL, Storage, open_storage
 
 __all__ = [
-    "CONFIRM_KIND",
     "DEFAULT_URL",
     "SCHEMA_VERSION",
     "TABLE_PREFIX",
     "ConfirmationRecord",
+    "DuplicateTrialError",
     "SampleRecord",
     "Storage",
     "StorageError",
+    "StorageWriteError",
     "StudyMismatchError",
     "StudyRecord",
+    "TrialKind",
+    "TrialOutcome",
     "TrialRecord",
     "open_storage",
 ]

@@ -1,14 +1,24 @@
-"""The exceptions storage raises.
+"""The exceptions storage raises, and how database errors become them.
 
     Exception
     └── StorageError              bad URL, unknown driver, unreachable database, a file
-        │                         from a newer schema, an unknown study, a database error
-        └── StudyMismatchError    resuming a study whose stored workload or objectives differ
+        │                         from a newer (or, read-only, an older) schema, an unknown
+        │                         study, a refused record, any other database error
+        ├── StudyMismatchError    resuming a study whose stored workload or objectives differ
+        ├── DuplicateTrialError   saving a (study, kind, number) that is already stored
+        └── StorageWriteError     the database refused a write: read-only, locked by another
+                                  process past the busy timeout, or full (disk or quota)
 
-Every message is one line and names the URL or the study it is about.
+Every message is one line and names the URL, the database file or the study
+it is about. `translate` turns an exception raised by any SQLAlchemy engine on
+the database (ours, or Optuna's) into the same one-line error.
 """
 
 from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy.exc import DBAPIError
 
 
 class StorageError(Exception):
@@ -18,3 +28,110 @@ class StorageError(Exception):
 
 class StudyMismatchError(StorageError):
     """Resuming a study whose stored workload or objectives differ."""
+
+
+class DuplicateTrialError(StorageError):
+    """Saving a trial whose (study, kind, number) is already stored, or twice in one batch.
+
+    Nothing of the batch was saved."""
+
+
+class StorageWriteError(StorageError):
+    """The database refused a write: it is read-only, locked by another process past the
+    busy timeout, or full (disk or quota). Everything committed before stays."""
+
+
+# SQLite's primary result codes (the low byte of an extended code).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_FULL, _SQLITE_CANTOPEN = 5, 6, 8, 13, 14
+_CODES = {
+    _SQLITE_READONLY: "read-only",
+    _SQLITE_CANTOPEN: "read-only",
+    _SQLITE_BUSY: "locked",
+    _SQLITE_LOCKED: "locked",
+    _SQLITE_FULL: "full",
+}
+# Messages of other drivers (and of SQLite errors that lost their code), lower case.
+_MESSAGES = (
+    ("attempt to write a readonly database", "read-only"),
+    ("read-only transaction", "read-only"),
+    ("unable to open database file", "read-only"),
+    ("database is locked", "locked"),
+    ("database table is locked", "locked"),
+    ("database or disk is full", "full"),
+    ("no space left on device", "full"),
+    ("disk quota exceeded", "full"),
+)
+
+
+def write_error(problem: str, database: str, busy_timeout_s: float) -> StorageWriteError:
+    """The one-line error for `problem` ("read-only", "locked" or "full") on `database`."""
+    if problem == "locked":
+        return StorageWriteError(
+            f"database {database} is locked by another process (waited {busy_timeout_s:g} s)"
+        )
+    if problem == "full":
+        return StorageWriteError(
+            f"database {database} is full (disk or quota): nothing more was written"
+        )
+    return StorageWriteError(
+        f"database {database} is read-only: nothing more was written "
+        "(check the file's and its directory's permissions)"
+    )
+
+
+def translate(
+    exc: BaseException, *, shown: str, database: str, busy_timeout_s: float
+) -> StorageError:
+    """The one-line `StorageError` for an exception raised on the database.
+
+    Walks `exc`'s `__cause__`/`__context__` chain to the driver's error (a
+    `sqlite3.Error`, or the `orig` of a SQLAlchemy `DBAPIError`): a refused
+    write becomes `StorageWriteError` naming `database`; anything else a
+    `StorageError` naming `shown` (the URL). A `StorageError` is returned as is.
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    problem = write_problem(exc)
+    if problem is not None:
+        return write_error(problem, database, busy_timeout_s)
+    return StorageError(f"database error in {shown}: {one_line(driver_error(exc))}")
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """The database driver's own error in `exc`'s chain; `exc` itself when there is none."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.orig is not None:
+            return current.orig
+        if isinstance(current, sqlite3.Error):
+            return current
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def write_problem(exc: BaseException, *, opening: bool = False) -> str | None:
+    """ "read-only", "locked" or "full" when `exc` (or its chain) is a refused write, else None.
+
+    With `opening`, SQLite's "unable to open database file" is not one: opening
+    reports it as it is.
+    """
+    error = driver_error(exc)
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _CODES:
+        found: str | None = _CODES[code & 0xFF]
+    else:
+        text = str(error).lower()
+        found = next((problem for message, problem in _MESSAGES if message in text), None)
+    cannot_open = (
+        isinstance(code, int) and code & 0xFF == _SQLITE_CANTOPEN
+    ) or "unable to open database file" in str(error)
+    return None if opening and cannot_open else found
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error; for a DBAPI error, the driver's own message."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__

@@ -21,12 +21,25 @@ _UTC_TIME = "datetime64[us, UTC]"
 
 # Selected by `Storage.trials_frame`, in this order.
 _TRIAL_HEAD = ("number", "status", "kind", "settings_json", "values_json", "gain")
-_TRIAL_TAIL = (*MEDIAN_METRICS, *SUMMED_COUNTS, "reason", "wall_s", "started_at", "finished_at")
+_TRIAL_TAIL = (
+    "baseline",
+    "feasible",
+    "pruning_saved_s",
+    *MEDIAN_METRICS,
+    *SUMMED_COUNTS,
+    "reason",
+    "wall_s",
+    "started_at",
+    "finished_at",
+)
 _TRIAL_DTYPES = {
     "number": "int64",
     "status": "str",
     "kind": "str",
     "gain": "float64",
+    "baseline": "bool",
+    "feasible": "boolean",  # pandas' nullable bool: <NA> for a trial without values
+    "pruning_saved_s": "float64",
     **dict.fromkeys(MEDIAN_METRICS, "float64"),
     # Summed counts are NULL for a trial without samples: float64 keeps NaN
     # comparable (`frame.errors > 0` is False), where a nullable Int64 would
@@ -53,21 +66,20 @@ def trials_frame(rows: Sequence[Sequence[object]], objectives: Sequence[str]) ->
     tail = dict(zip(_TRIAL_TAIL, columns[len(_TRIAL_HEAD) :], strict=True))
     count = len(rows)
 
-    # One json.loads per row, then one vectorised frame of every knob: key
-    # order of the first trial, then keys first seen in later trials.
-    knobs = pd.DataFrame.from_records(
-        [json.loads(str(text)) for text in head["settings_json"]], index=pd.RangeIndex(count)
-    )
+    # One json.loads per row; knob order: the first trial's keys, then keys
+    # first seen in later trials.
+    settings = [json.loads(str(text)) for text in head["settings_json"]]
+    knobs = list(dict.fromkeys(key for row in settings for key in row))
     values = [json.loads(str(text)) for text in head["values_json"]]
 
     value_columns = [f"value_{objective}" for objective in objectives]
     frame: dict[str, object] = {
         name: _series(head[name], _TRIAL_DTYPES[name]) for name in ("number", "status", "kind")
     }
-    for knob in knobs.columns:
+    for knob in knobs:
         if knob in _TRIAL_DTYPES or knob in value_columns:
             raise StorageError(f"knob name {knob!r} collides with a trials_frame column")
-        frame[knob] = knobs[knob]
+        frame[knob] = _knob_series([row.get(knob) for row in settings])
     for position, column in enumerate(value_columns):
         frame[column] = pd.Series([v[position] if v else None for v in values], dtype="float64")
     frame["gain"] = _series(head["gain"], "float64")
@@ -86,6 +98,23 @@ def samples_frame(rows: Sequence[Sequence[object]]) -> pd.DataFrame:
         },
         index=pd.RangeIndex(len(rows)),
     )
+
+
+def _knob_series(values: list[object]) -> pd.Series:
+    """A knob's column: Int64 when its non-None values are all ints (not bools), bool when
+    all bools (nullable "boolean" when some are None), otherwise as pandas infers.
+
+    A knob that is None everywhere stays an object column of None.
+    """
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pd.Series(values, dtype="boolean" if len(present) < len(values) else "bool")
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        try:
+            return pd.Series(values, dtype="Int64")
+        except (OverflowError, TypeError, ValueError):
+            pass  # beyond int64: keep Python ints
+    return pd.Series(values)
 
 
 def _columns(rows: Sequence[Sequence[object]], width: int) -> list[tuple[object, ...]]:

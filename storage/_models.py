@@ -24,14 +24,18 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TABLE_PREFIX = "twistune_"
 # 1: studies, trials, samples. 2: adds the confirmations table. 3: adds the
-# samples' `scenario` column (0 for every earlier sample). An older file is
-# upgraded in place when opened; nothing else changes.
-SCHEMA_VERSION = 3
+# samples' `scenario` column (0 for every earlier sample). 4: adds the
+# trials' `baseline`, `feasible` and `pruning_saved_s` and the studies'
+# `space_json`, `sampler` and `measurement_json` columns. An older file is
+# upgraded in place when opened for writing (every column added since 1 has a
+# server default or is nullable); nothing else changes.
+SCHEMA_VERSION = 4
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Sample metrics whose summary each trial row carries (the median over
@@ -96,12 +100,16 @@ class StudyRow(Base):
     harness_format: Mapped[int] = mapped_column(Integer)
     environment_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Since schema 4: the tuner's opaque configuration ('{}' and '' before).
+    space_json: Mapped[str] = mapped_column(Text, server_default="{}")
+    sampler: Mapped[str] = mapped_column(String(256), server_default="")
+    measurement_json: Mapped[str] = mapped_column(Text, server_default="{}")
 
 
 class TrialRow(Base):
     __tablename__ = f"{TABLE_PREFIX}trials"
-    # One row per (study, kind, number): saving again replaces. The unique
-    # index also serves every per-study query, which filters on study and kind
+    # One row per (study, kind, number): saving one again is refused. The
+    # unique index also serves every per-study query, which filters on study and kind
     # and orders by number.
     __table_args__ = (UniqueConstraint("study_id", "kind", "number"),)
 
@@ -120,6 +128,10 @@ class TrialRow(Base):
     wall_s: Mapped[float] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Since schema 4 (false, NULL and 0 for earlier trials).
+    baseline: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    feasible: Mapped[bool | None] = mapped_column(Boolean)
+    pruning_saved_s: Mapped[float] = mapped_column(Float, server_default="0")
     # Medians over the trial's samples (NULL when it has none).
     median_throughput_msgs_s: Mapped[float | None] = mapped_column(Float)
     median_throughput_mb_s: Mapped[float | None] = mapped_column(Float)

@@ -3,7 +3,9 @@
 Storage never hands out ORM objects or sessions: callers save and load these
 records (or pandas frames built from the same rows). Mappings hold JSON-able
 values only; datetimes must be timezone-aware and are normalised to UTC on
-construction, because the database keeps UTC without a zone.
+construction, because the database keeps UTC without a zone. A trial's
+`kind` and `status` are the StrEnums `TrialKind` and `TrialOutcome` (a str
+given for either is coerced; an unknown one is a ValueError).
 """
 
 from __future__ import annotations
@@ -13,6 +15,31 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class TrialKind(StrEnum):
+    """What a trial was measured for; its numbers count separately per kind."""
+
+    SEARCH = "search"  # a trial of the search (the study's baseline too, flagged `baseline`)
+    BASELINE = "baseline"  # a re-measurement of Twisted's defaults
+    CEILING = "ceiling"  # a measurement of the study's ceiling
+    UNSTABLE_ATTEMPT = "unstable-attempt"  # an attempt discarded as unstable
+    CONFIRM = "confirm"  # a run of a confirmation (see `ConfirmationRecord`)
+
+
+class TrialOutcome(StrEnum):
+    """How a trial ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    UNSTABLE = "unstable"
+    PRUNED = "pruned"
+    INTERRUPTED = "interrupted"
 
 
 def _utc(name: str, value: datetime) -> datetime:
@@ -26,6 +53,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _enum(kind: type[_E], value: object, what: str) -> _E:
+    """`value` as a member of `kind`; ValueError naming `what` and the members otherwise."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value if isinstance(value, str) else repr(value))
+    except ValueError:
+        members = ", ".join(member.value for member in kind)
+        raise ValueError(f"{what} {value!r} is unknown (one of {members})") from None
+
+
 @dataclass(frozen=True, slots=True)
 class StudyRecord:
     """One study: what it tunes for and where it was created.
@@ -34,6 +72,11 @@ class StudyRecord:
     `throughput_unit`, ...); a study is resumed only with the same workload
     name and params and the same `objectives`. `harness_format` is the
     harness result format version the study's trials were measured with.
+
+    `space` (the search space description), `sampler` (the sampler's name)
+    and `measurement` (windows, gate, ...) are the tuner's, opaque JSON to
+    storage: enough for another process to rebuild the study's configuration
+    from the database alone. Empty for a study saved by an older schema.
     """
 
     name: str
@@ -42,6 +85,9 @@ class StudyRecord:
     harness_format: int
     environment: Mapping[str, object]
     created_at: datetime = field(default_factory=_now)
+    space: Mapping[str, object] = field(default_factory=dict)
+    sampler: str = ""
+    measurement: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -110,18 +156,23 @@ def scenario_medians(samples: Sequence[SampleRecord], metric: str) -> tuple[floa
 class TrialRecord:
     """One measured trial of a study, with every repeat's sample.
 
-    `number` is the Optuna trial number, unique within a study and `kind`
-    ("search" for a study trial; "baseline" and "confirm" for re-measurements).
-    `status` is "ok", "failed", "timeout", "unstable", "pruned" or
-    "interrupted". `settings` maps every knob name to its JSON value; its key
-    order is the column order of `Storage.trials_frame`. `values` are the
-    objective values in the study's objectives order, () when there are none.
-    `gain` is throughput / baseline throughput, None when not measured.
+    `number` is unique within a study and `kind` (`TrialKind.SEARCH` for a
+    study trial, numbered as Optuna numbers it; the other kinds for
+    re-measurements). `status` is how it ended (`TrialOutcome`). `settings`
+    maps every knob name to its JSON value; its key order is the column
+    order of `Storage.trials_frame`. `values` are the objective values in
+    the study's objectives order, () when there are none. `gain` is
+    throughput / baseline throughput, None when not measured.
+
+    `baseline` marks the search trial that measured Twisted's defaults (the
+    study's baseline). `feasible` says whether a trial with values met the
+    study's constraints (None without values). `pruning_saved_s` is the
+    measurement time in seconds the pruner saved by stopping it early.
     """
 
     study: str
     number: int
-    status: str
+    status: TrialOutcome
     settings: Mapping[str, object]
     values: tuple[float, ...]
     gain: float | None
@@ -131,16 +182,22 @@ class TrialRecord:
     started_at: datetime
     finished_at: datetime
     samples: tuple[SampleRecord, ...]
-    kind: str = "search"
+    kind: TrialKind = TrialKind.SEARCH
+    baseline: bool = False
+    feasible: bool | None = None
+    pruning_saved_s: float = 0.0
 
     def __post_init__(self) -> None:
+        what = f"study {self.study!r} trial {self.number}"
+        object.__setattr__(self, "status", _enum(TrialOutcome, self.status, f"{what} status"))
+        object.__setattr__(self, "kind", _enum(TrialKind, self.kind, f"{what} kind"))
         object.__setattr__(self, "values", tuple(self.values))
         object.__setattr__(self, "samples", tuple(self.samples))
         object.__setattr__(self, "started_at", _utc("started_at", self.started_at))
         object.__setattr__(self, "finished_at", _utc("finished_at", self.finished_at))
         repeats = [s.repeat for s in self.samples]
         if len(set(repeats)) != len(repeats):
-            raise ValueError(f"trial {self.number}: repeat numbers repeat: {repeats}")
+            raise ValueError(f"{what}: repeat numbers repeat: {repeats}")
 
     def median(self, metric: str) -> float | None:
         """A `SampleRecord` field's median over the samples (with several scenarios, the
@@ -159,7 +216,9 @@ class ConfirmationRecord:
     `candidate` is the number of the search trial whose settings were
     re-measured. Every round ran the defaults once and the candidate once;
     `baseline_runs` and `candidate_runs` are the numbers of those runs (trials
-    of kind "confirm" in the same study), one per round, in round order.
+    of kind `TrialKind.CONFIRM` in the same study), one per round, in round
+    order: as given to `Storage.save_confirmations`, positions in its `runs`;
+    as stored and read back, the runs' stored numbers.
     `ratios` are the paired ratios of the usable rounds, in round order,
     oriented so that above 1 the candidate is better (throughput:
     candidate / defaults; p99 latency: defaults / candidate); `rounds` is their

@@ -14,16 +14,19 @@ pytestmark = pytest.mark.e2e
 
 def test_every_public_name_resolves() -> None:
     assert set(storage.__all__) == {
-        "CONFIRM_KIND",
         "ConfirmationRecord",
         "DEFAULT_URL",
+        "DuplicateTrialError",
         "SCHEMA_VERSION",
         "TABLE_PREFIX",
         "SampleRecord",
         "Storage",
         "StorageError",
+        "StorageWriteError",
         "StudyMismatchError",
         "StudyRecord",
+        "TrialKind",
+        "TrialOutcome",
         "TrialRecord",
         "open_storage",
     }

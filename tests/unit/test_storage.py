@@ -16,11 +16,14 @@ from storage import (
     DEFAULT_URL,
     SCHEMA_VERSION,
     TABLE_PREFIX,
+    DuplicateTrialError,
     SampleRecord,
     Storage,
     StorageError,
     StudyMismatchError,
     StudyRecord,
+    TrialKind,
+    TrialOutcome,
     TrialRecord,
     open_storage,
 )
@@ -125,7 +128,7 @@ def store(db: Path) -> Iterator[Storage]:
 
 def test_constants() -> None:
     assert DEFAULT_URL == "sqlite:///twistune.db"
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert TABLE_PREFIX == "twistune_"
 
 
@@ -218,30 +221,58 @@ def test_trial_round_trip(store: Storage, db: Path) -> None:
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(2,)]
 
 
-def test_saving_again_replaces_the_trial_and_its_samples(store: Storage, db: Path) -> None:
-    store.save_trial(trial_record(0, (sample(1), sample(2), sample(3))))
+def test_saving_a_stored_number_again_is_refused_and_replaces_nothing(
+    store: Storage, db: Path
+) -> None:
+    first = trial_record(0, (sample(1), sample(2), sample(3)))
+    store.save_trial(first)
     store.save_trial(trial_record(1, (sample(1),)))
-    replacement = trial_record(0, (sample(1, 500.0),), status="unstable", reason="spread 40%")
-    store.save_trial(replacement)
+    again = trial_record(0, (sample(1, 500.0),), status="unstable", reason="spread 40%")
+    with pytest.raises(DuplicateTrialError) as caught:
+        store.save_trial(again)
+    message = str(caught.value)
+    assert message == (
+        f"study 'echo-1k' already has a search trial 0 in {sqlite_url(db)}; trials are never "
+        "replaced: nothing of the batch was saved"
+    )
+    assert isinstance(caught.value, StorageError)
+    # A batch with one stored number saves none of its others.
+    with pytest.raises(DuplicateTrialError, match="search trial 1 in"):
+        store.save_trials([trial_record(2, (sample(1),)), trial_record(1, (sample(1),))])
 
-    loaded = store.trials("echo-1k")
-    assert [t.number for t in loaded] == [0, 1]
-    assert loaded[0] == replacement
-    assert len(loaded[1].samples) == 1
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(2,)]
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(2,)]
+    assert store.trials("echo-1k")[0] == first
+    assert rows(db, f"SELECT number FROM {TABLE_PREFIX}trials ORDER BY number") == [(0,), (1,)]
+    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(4,)]
 
 
 def test_kinds_are_kept_apart(store: Storage) -> None:
     search = trial_record(0, (sample(1),))
-    baseline = trial_record(0, (sample(1, 900.0),), kind="baseline", gain=None)
-    confirm = trial_record(7, (sample(1, 1200.0),), kind="confirm")
-    store.save_trials([search, baseline, confirm])
+    baseline = trial_record(0, (sample(1, 900.0),), kind=TrialKind.BASELINE, gain=None)
+    confirm = trial_record(7, (sample(1, 1200.0),), kind="confirm")  # a str is coerced
+    ceiling = trial_record(0, (sample(1, 2000.0),), kind=TrialKind.CEILING)
+    attempt = trial_record(0, (), kind=TrialKind.UNSTABLE_ATTEMPT, status=TrialOutcome.UNSTABLE)
+    store.save_trials([search, baseline, confirm, ceiling, attempt])
 
     assert store.trials("echo-1k") == [search]
-    assert store.trials("echo-1k", kind="baseline") == [baseline]
-    assert store.trial_numbers("echo-1k", kind="confirm") == {7}
-    assert store.trial_numbers("echo-1k", kind="nothing-yet") == set()
+    assert store.trials("echo-1k", kind=TrialKind.BASELINE) == [baseline]
+    assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == {7}
+    assert store.trials("echo-1k", kind=TrialKind.CEILING) == [ceiling]
+    assert store.trials("echo-1k", kind=TrialKind.UNSTABLE_ATTEMPT) == [attempt]
+    assert confirm.kind is TrialKind.CONFIRM
+    assert store.trial_numbers("echo-1k", kind=TrialKind.BASELINE) == {0}
+    assert rows(db_of(store), f"SELECT kind FROM {TABLE_PREFIX}trials ORDER BY id") == [
+        ("search",),
+        ("baseline",),
+        ("confirm",),
+        ("ceiling",),
+        ("unstable-attempt",),
+    ]
+    with pytest.raises(ValueError, match="nothing-yet"):
+        store.trial_numbers("echo-1k", kind="nothing-yet")  # type: ignore[arg-type]
+
+
+def db_of(store: Storage) -> Path:
+    return Path(store.url.removeprefix("sqlite:///"))
 
 
 def test_trials_come_back_ordered_by_number(store: Storage) -> None:
@@ -313,10 +344,22 @@ def test_a_refused_batch_saves_nothing(store: Storage, db: Path) -> None:
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(1,)]
 
 
-def test_a_batch_repeating_a_trial_keeps_the_last(store: Storage) -> None:
-    last = trial_record(4, (sample(1, 42.0),), status="timeout")
-    store.save_trials([trial_record(4, (sample(1), sample(2))), last])
-    assert store.trials("echo-1k") == [last]
+def test_a_batch_repeating_a_trial_is_refused_whole(store: Storage, db: Path) -> None:
+    batch = [
+        trial_record(3, (sample(1),)),
+        trial_record(4, (sample(1), sample(2))),
+        trial_record(4, (sample(1, 42.0),), status="timeout"),
+    ]
+    with pytest.raises(
+        DuplicateTrialError,
+        match=r"^study 'echo-1k': the batch holds search trial 4 more than once; "
+        "nothing of the batch was saved$",
+    ):
+        store.save_trials(batch)
+    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
+    # The same number in another kind is no repeat.
+    store.save_trials([batch[0], trial_record(3, (), kind=TrialKind.BASELINE)])
+    assert store.trial_numbers("echo-1k") == {3}
 
 
 def test_reads_of_an_unknown_study_raise(store: Storage) -> None:

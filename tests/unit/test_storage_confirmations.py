@@ -1,27 +1,37 @@
-"""storage: confirmations and their runs in real SQLite files; schema upgrades to 3."""
+"""storage: confirmations and their runs in real SQLite files; schema upgrades to 4."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from storage import (
-    CONFIRM_KIND,
     SCHEMA_VERSION,
     TABLE_PREFIX,
     ConfirmationRecord,
     Storage,
     StorageError,
+    TrialKind,
     TrialRecord,
     open_storage,
 )
-from tests.unit.test_storage import T0, rows, sample, sqlite_url, study_record, trial_record
+from tests.unit.test_storage import (
+    T0,
+    digest,
+    rows,
+    sample,
+    sqlite_url,
+    study_record,
+    trial_record,
+)
 
 
 def confirmation(candidate: int = 7, **changes: object) -> ConfirmationRecord:
@@ -46,7 +56,7 @@ def confirmation(candidate: int = 7, **changes: object) -> ConfirmationRecord:
 
 def confirm_runs(count: int = 8) -> list[TrialRecord]:
     return [
-        trial_record(n, (sample(1, 1000.0 + n),), kind=CONFIRM_KIND, values=(1000.0 + n,))
+        trial_record(n, (sample(1, 1000.0 + n),), kind=TrialKind.CONFIRM, values=(1000.0 + n,))
         for n in range(count)
     ]
 
@@ -65,25 +75,27 @@ def store(db: Path) -> Iterator[Storage]:
 
 def test_confirmations_and_their_runs_round_trip(store: Storage, db: Path) -> None:
     runs = confirm_runs()
-    saved = [confirmation(7), confirmation(3, confirmed=False, ci_low=0.97, gain=1.01)]
-    store.save_confirmations(saved, runs)
+    given = [confirmation(7), confirmation(3, confirmed=False, ci_low=0.97, gain=1.01)]
+    stored = store.save_confirmations(given, runs)
 
-    assert store.confirmations("echo-1k") == saved
+    # The first confirmations of a study: base 0, numbers as given.
+    assert stored == tuple(given)
+    assert store.confirmations("echo-1k") == given
     assert store.confirmations("echo-1k")[0].created_at.tzinfo is UTC
-    assert store.trials("echo-1k", kind=CONFIRM_KIND) == runs
+    assert store.trials("echo-1k", kind=TrialKind.CONFIRM) == runs
     assert store.trials("echo-1k") == []  # confirmation runs are not search trials
-    stored = rows(
+    saved = rows(
         db,
         f"SELECT candidate, rounds, dropped_rounds, ratios_json, confirmed, candidate_runs_json "
         f"FROM {TABLE_PREFIX}confirmations ORDER BY id",
     )
-    assert stored == [
+    assert saved == [
         (7, 3, 1, "[1.4, 1.45, 1.5]", 1, "[1, 3, 5, 7]"),
         (3, 3, 1, "[1.4, 1.45, 1.5]", 0, "[1, 3, 5, 7]"),
     ]
 
 
-def test_confirmations_are_added_in_order_never_replaced(store: Storage) -> None:
+def test_later_confirmations_get_fresh_run_numbers(store: Storage, db: Path) -> None:
     store.save_confirmations([confirmation(7)], confirm_runs())
     later = confirmation(
         7,
@@ -93,8 +105,27 @@ def test_confirmations_are_added_in_order_never_replaced(store: Storage) -> None
         ci_low=1.1,
         ci_high=1.3,
     )
-    store.save_confirmations([later])  # naming runs stored earlier is fine
-    assert store.confirmations("echo-1k") == [confirmation(7), later]
+    stored = store.save_confirmations([later], confirm_runs())
+
+    # Positions 0..7 of the second batch are stored as 8..15.
+    shifted = replace(later, baseline_runs=(8, 10, 12, 14), candidate_runs=(9, 11, 13, 15))
+    assert stored == (shifted,)
+    assert store.confirmations("echo-1k") == [confirmation(7), shifted]  # added, never replaced
+    assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set(range(16))
+    second = store.trials("echo-1k", kind=TrialKind.CONFIRM)[8:]
+    assert [t.values for t in second] == [r.values for r in confirm_runs()]
+    assert rows(db, f"SELECT baseline_runs_json FROM {TABLE_PREFIX}confirmations ORDER BY id") == [
+        ("[0, 2, 4, 6]",),
+        ("[8, 10, 12, 14]",),
+    ]
+
+
+def test_the_base_follows_confirm_runs_saved_by_number(store: Storage) -> None:
+    store.save_trial(trial_record(41, (), kind=TrialKind.CONFIRM, values=()))
+    (stored,) = store.save_confirmations([confirmation()], confirm_runs())
+    assert stored.baseline_runs == (42, 44, 46, 48)
+    assert stored.candidate_runs == (43, 45, 47, 49)
+    assert max(store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM)) == 49
 
 
 def test_a_confirmation_without_usable_rounds_stores_nulls(store: Storage, db: Path) -> None:
@@ -117,16 +148,72 @@ def test_a_confirmation_without_usable_rounds_stores_nulls(store: Storage, db: P
     ]
 
 
-def test_save_confirmations_refuses_bad_batches_and_saves_nothing(store: Storage, db: Path) -> None:
-    with pytest.raises(StorageError, match=r"kind 'confirm', not 'search'"):
-        store.save_confirmations([confirmation()], [*confirm_runs(), trial_record(0, ())])
-    with pytest.raises(StorageError, match=r"runs that are not stored: \[6, 7\]"):
-        store.save_confirmations([confirmation()], confirm_runs(6))
-    with pytest.raises(StorageError, match="no study named 'other'"):
-        store.save_confirmations([confirmation(study="other")], confirm_runs())
+def test_nothing_to_save_returns_nothing(store: Storage) -> None:
+    assert store.save_confirmations([], []) == ()
+    assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set()
+
+
+@pytest.mark.parametrize(
+    ("records", "runs", "message"),
+    [
+        (
+            [confirmation()],
+            [*confirm_runs(), trial_record(8, ())],
+            r"kind 'confirm', not 'search'",
+        ),
+        ([confirmation()], confirm_runs(6), r"names runs \[6, 7\] that are not among the 6"),
+        (
+            [confirmation()],
+            [*confirm_runs(7), replace(confirm_runs(8)[7], number=9)],
+            r"numbered by their position in the list \(0..7\), got \[0, 1, 2, 3, 4, 5, 6, 9\]",
+        ),
+        (
+            [confirmation(), confirmation(study="other")],
+            confirm_runs(),
+            r"must be of one study, got \['echo-1k', 'other'\]",
+        ),
+        ([confirmation(study="other")], [], "names runs"),
+        (
+            [confirmation(study="other")],
+            [replace(r, study="other") for r in confirm_runs()],
+            "no study named 'other'",
+        ),
+    ],
+)
+def test_save_confirmations_refuses_bad_batches_and_saves_nothing(
+    store: Storage,
+    db: Path,
+    records: list[ConfirmationRecord],
+    runs: list[TrialRecord],
+    message: str,
+) -> None:
+    with pytest.raises(StorageError, match=message) as caught:
+        store.save_confirmations(records, runs)
+    assert "\n" not in str(caught.value)
     assert store.confirmations("echo-1k") == []
-    assert store.trial_numbers("echo-1k", kind=CONFIRM_KIND) == set()
+    assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set()
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
+
+
+def test_confirmations_from_two_threads_get_disjoint_runs(db: Path) -> None:
+    with open_storage(sqlite_url(db)) as store:
+        store.ensure_study(study_record())
+
+    def confirm_many(count: int) -> list[ConfirmationRecord]:
+        with open_storage(sqlite_url(db)) as own:
+            return [
+                record
+                for _ in range(count)
+                for record in own.save_confirmations([confirmation()], confirm_runs())
+            ]
+
+    with ThreadPoolExecutor(2) as pool:
+        results = [*pool.map(confirm_many, [10, 10])]
+    named = sorted(n for r in results for c in r for n in (*c.baseline_runs, *c.candidate_runs))
+    assert named == list(range(160))
+    with open_storage(sqlite_url(db), write=False) as store:
+        assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set(range(160))
+        assert len(store.confirmations("echo-1k")) == 20
 
 
 def test_confirmations_of_an_unknown_study_raise(store: Storage) -> None:
@@ -159,21 +246,33 @@ def test_confirmation_times_are_normalised_to_utc() -> None:
 
 # -- schema versions
 
+V4_TRIAL_COLUMNS = ("baseline", "feasible", "pruning_saved_s")
+V4_STUDY_COLUMNS = ("space_json", "sampler", "measurement_json")
+
 
 def make_version(db: Path, version: int) -> None:
-    """A file as twistune with schema 1 or 2 left it: no samples' scenario column, and
-    (version 1) no confirmations table."""
+    """A file as twistune with schema 1, 2 or 3 left it: none of schema 4's trial and study
+    columns, (below 3) no samples' scenario column, and (1) no confirmations table."""
     with open_storage(sqlite_url(db)) as store:
         store.ensure_study(study_record())
         store.save_trial(trial_record(0, (sample(1), sample(2))))
     with closing(sqlite3.connect(db)) as connection:
-        connection.execute(f"ALTER TABLE {TABLE_PREFIX}samples DROP COLUMN scenario")
+        for column in V4_TRIAL_COLUMNS:
+            connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
+        for column in V4_STUDY_COLUMNS:
+            connection.execute(f"ALTER TABLE {TABLE_PREFIX}studies DROP COLUMN {column}")
+        if version < 3:
+            connection.execute(f"ALTER TABLE {TABLE_PREFIX}samples DROP COLUMN scenario")
         if version == 1:
             connection.execute(f"DROP TABLE {TABLE_PREFIX}confirmations")
         connection.execute(
             f"UPDATE {TABLE_PREFIX}meta SET value = '{version}' WHERE key = 'schema_version'"
         )
         connection.commit()
+
+
+def columns(db: Path, table: str) -> set[str]:
+    return {name for (name,) in rows(db, f"SELECT name FROM pragma_table_info('{table}')")}
 
 
 def make_version_1(db: Path) -> None:
@@ -191,38 +290,97 @@ def test_a_version_1_file_is_upgraded_in_place(db: Path, create: bool) -> None:
         store.save_confirmations([confirmation()], confirm_runs())
         assert store.confirmations("echo-1k") == [confirmation()]
 
-    assert SCHEMA_VERSION == 3
-    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [("schema_version", "3")]
+    assert SCHEMA_VERSION == 4
+    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [("schema_version", "4")]
     assert f"{TABLE_PREFIX}confirmations" in {name for (name,) in rows(db, tables)}
     # Opening again finds nothing to upgrade and keeps everything.
     with open_storage(sqlite_url(db), create=False) as store:
         assert store.confirmations("echo-1k") == [confirmation()]
-        assert len(store.trials("echo-1k", kind=CONFIRM_KIND)) == 8
+        assert len(store.trials("echo-1k", kind=TrialKind.CONFIRM)) == 8
 
 
 def test_a_version_2_file_gains_the_scenario_column_and_keeps_its_samples(db: Path) -> None:
     make_version(db, 2)
-    columns = f"SELECT name FROM pragma_table_info('{TABLE_PREFIX}samples')"
-    assert ("scenario",) not in rows(db, columns)
+    assert "scenario" not in columns(db, f"{TABLE_PREFIX}samples")
     with open_storage(sqlite_url(db), create=False) as store:
         # Every earlier sample measured the study's one scenario.
         assert store.trials("echo-1k") == [trial_record(0, (sample(1), sample(2)))]
         assert store.samples_frame("echo-1k")["scenario"].tolist() == [0, 0]
         store.save_trial(trial_record(1, (sample(1, scenario=0), sample(2, scenario=1))))
         assert [s.scenario for s in store.trials("echo-1k")[1].samples] == [0, 1]
-    assert ("scenario",) in rows(db, columns)
+    assert "scenario" in columns(db, f"{TABLE_PREFIX}samples")
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("4",)]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_files_of_versions_1_to_3_gain_the_schema_4_columns_with_defaults(
+    db: Path, version: int
+) -> None:
+    make_version(db, version)
+    assert not set(V4_TRIAL_COLUMNS) & columns(db, f"{TABLE_PREFIX}trials")
+    assert not set(V4_STUDY_COLUMNS) & columns(db, f"{TABLE_PREFIX}studies")
+
+    open_storage(sqlite_url(db), create=False).close()
+
+    assert set(V4_TRIAL_COLUMNS) <= columns(db, f"{TABLE_PREFIX}trials")
+    assert set(V4_STUDY_COLUMNS) <= columns(db, f"{TABLE_PREFIX}studies")
+    assert rows(db, f"SELECT baseline, feasible, pruning_saved_s FROM {TABLE_PREFIX}trials") == [
+        (0, None, 0.0)
+    ]
+    assert rows(db, f"SELECT space_json, sampler, measurement_json FROM {TABLE_PREFIX}studies") == [
+        ("{}", "", "{}")
+    ]
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("4",)]
+    with open_storage(sqlite_url(db), create=False) as store:
+        (trial,) = store.trials("echo-1k")
+        assert (trial.baseline, trial.feasible, trial.pruning_saved_s) == (False, None, 0.0)
+        study = store.study("echo-1k")
+        assert study is not None
+        assert (study.space, study.sampler, study.measurement) == ({}, "", {})
+        # New rows carry the new columns.
+        store.save_trial(trial_record(1, (), baseline=True, feasible=False, pruning_saved_s=3.0))
+        assert store.trials("echo-1k")[1].feasible is False
+
+
+def test_a_study_from_an_older_schema_gets_its_configuration_filled_in(db: Path) -> None:
+    make_version(db, 3)
+    configured = study_record(space={"reactor": ["epoll"]}, sampler="tpe", measurement={"w": 3})
+    with open_storage(sqlite_url(db)) as store:
+        stored = store.ensure_study(configured)
+        assert stored == configured
+        # Once filled in, the stored configuration stays.
+        assert store.ensure_study(study_record(sampler="random")) == configured
+    assert rows(db, f"SELECT space_json, sampler, measurement_json FROM {TABLE_PREFIX}studies") == [
+        ('{"reactor": ["epoll"]}', "tpe", '{"w": 3}')
+    ]
+
+
+def test_an_older_file_opened_read_only_is_refused_untouched(db: Path) -> None:
+    make_version(db, 3)
+    before = digest(db)
+    with pytest.raises(StorageError) as caught:
+        open_storage(sqlite_url(db), write=False)
+    assert str(caught.value) == (
+        f"{sqlite_url(db)} has the older twistune schema 3 (< 4) and was opened read-only: "
+        "open it once for writing to upgrade it in place"
+    )
+    assert digest(db) == before
     assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("3",)]
 
 
-def test_a_newer_file_than_version_3_is_still_refused(db: Path) -> None:
+def test_a_newer_file_than_version_4_is_still_refused(db: Path) -> None:
     make_version_1(db)
     with closing(sqlite3.connect(db)) as connection:
         connection.execute(
-            f"UPDATE {TABLE_PREFIX}meta SET value = '4' WHERE key = 'schema_version'"
+            f"UPDATE {TABLE_PREFIX}meta SET value = '5' WHERE key = 'schema_version'"
         )
         connection.commit()
-    with pytest.raises(StorageError, match=r"schema 4 > 3"):
-        open_storage(sqlite_url(db))
+    before = digest(db)
+    for write in (True, False):
+        with pytest.raises(StorageError, match=r"schema 5 > 4"):
+            open_storage(sqlite_url(db), write=write)
     tables = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert f"{TABLE_PREFIX}confirmations" not in tables  # refused untouched: nothing created
-    assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == 4
+    assert "baseline" not in columns(db, f"{TABLE_PREFIX}trials")
+    assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == 5
+    assert digest(db) == before

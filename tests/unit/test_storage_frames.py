@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from storage import SampleRecord, Storage, StudyRecord, TrialRecord, open_storage
+from storage import SampleRecord, Storage, StudyRecord, TrialKind, TrialRecord, open_storage
 from tests.unit.test_storage import sample as storage_sample
 from tests.unit.test_storage import trial_record
 
@@ -80,6 +80,9 @@ FIXED_TAIL = [
     "value_throughput",
     "value_p99",
     "gain",
+    "baseline",
+    "feasible",
+    "pruning_saved_s",
     *METRICS,
     "errors",
     "dropped_connections",
@@ -137,9 +140,62 @@ def test_trials_frame_knob_columns_carry_the_settings(store: Storage) -> None:
     assert list(frame["reactor"]) == ["epoll", "select", "epoll"]
     assert list(frame["tcp_nodelay"]) == [False, True, False]
     assert list(frame["read_buffer_bytes"]) == [65536] * 3
-    assert math.isnan(frame["so_sndbuf_bytes"][0])
+    assert frame["so_sndbuf_bytes"][0] is pd.NA
     assert frame["so_sndbuf_bytes"][2] == 4 << 20
     assert list(frame["write_batching"]) == ["per-message"] * 3
+
+
+def test_trials_frame_knob_dtypes_follow_their_values(store: Storage) -> None:
+    store.save_trials(
+        [
+            trial(0, (sample(1),), settings={**KNOBS, "so_sndbuf_bytes": None, "delay": 0.5}),
+            trial(1, (sample(1),), settings={**KNOBS, "so_sndbuf_bytes": 4194304, "delay": 1}),
+            trial(2, (sample(1),), settings={**KNOBS, "tcp_nodelay": None, "delay": None}),
+        ]
+    )
+    frame = store.trials_frame("mixed")
+    # An int knob unset in some trials is nullable Int64, not float64 with NaN.
+    assert str(frame["so_sndbuf_bytes"].dtype) == "Int64"
+    assert frame["so_sndbuf_bytes"].tolist() == [pd.NA, 4194304, pd.NA]
+    assert str(frame["read_buffer_bytes"].dtype) == "Int64"
+    # A bool knob with a missing value is nullable "boolean".
+    assert str(frame["tcp_nodelay"].dtype) == "boolean"
+    assert frame["tcp_nodelay"].tolist() == [False, False, pd.NA]
+    # Ints mixed with floats are float64, as pandas infers.
+    assert str(frame["delay"].dtype) == "float64"
+    assert frame["delay"].tolist()[:2] == [0.5, 1.0]
+    assert frame["reactor"].tolist() == ["epoll"] * 3
+
+
+def test_trials_frame_bool_knobs_without_gaps_stay_bool(store: Storage) -> None:
+    store.save_trials(
+        [
+            trial(0, (sample(1),)),
+            trial(1, (sample(1),), settings={**KNOBS, "tcp_nodelay": True}),
+        ]
+    )
+    frame = store.trials_frame("mixed")
+    assert str(frame["tcp_nodelay"].dtype) == "bool"
+    assert str(frame["read_buffer_bytes"].dtype) == "Int64"
+
+
+def test_trials_frame_baseline_feasible_and_pruning_columns(store: Storage) -> None:
+    store.save_trials(
+        [
+            trial(0, (sample(1),), baseline=True, feasible=True),
+            trial(1, (sample(1),), feasible=False, status="pruned", pruning_saved_s=12.5),
+            trial(2, (), status="failed", values=(), gain=None),
+        ]
+    )
+    frame = store.trials_frame("mixed")
+    assert list(frame.columns).index("baseline") == list(frame.columns).index("gain") + 1
+    assert frame["baseline"].tolist() == [True, False, False]
+    assert frame["feasible"].tolist() == [True, False, pd.NA]
+    assert frame["pruning_saved_s"].tolist() == [0.0, 12.5, 0.0]
+    assert str(frame["baseline"].dtype) == "bool"
+    assert str(frame["feasible"].dtype) == "boolean"
+    assert str(frame["pruning_saved_s"].dtype) == "float64"
+    assert frame["status"].tolist() == ["ok", "pruned", "failed"]
 
 
 def test_trials_frame_a_failed_trial_has_nan_metrics_and_values(store: Storage) -> None:
@@ -167,11 +223,11 @@ def test_trials_frame_is_ordered_by_number_and_filtered_by_kind(store: Storage) 
             trial(3, (sample(1),)),
             trial(1, (sample(1),)),
             trial(2, (sample(1),)),
-            trial(0, (sample(1),), kind="baseline"),
+            trial(0, (sample(1),), kind=TrialKind.BASELINE),
         ]
     )
     assert list(store.trials_frame("mixed")["number"]) == [1, 2, 3]
-    baseline = store.trials_frame("mixed", kind="baseline")
+    baseline = store.trials_frame("mixed", kind=TrialKind.BASELINE)
     assert list(baseline["number"]) == [0]
     assert list(baseline["kind"]) == ["baseline"]
 
@@ -180,6 +236,11 @@ def test_an_empty_study_gives_frames_with_the_fixed_columns(store: Storage) -> N
     trials = store.trials_frame("mixed")
     assert trials.empty
     assert list(trials.columns) == [*FIXED_HEAD, *FIXED_TAIL]
+    dtypes = {name: str(dtype) for name, dtype in trials.dtypes.items()}
+    assert dtypes["baseline"] == "bool"
+    assert dtypes["feasible"] == "boolean"
+    assert dtypes["pruning_saved_s"] == "float64"
+    assert dtypes["number"] == "int64"
     samples = store.samples_frame("mixed")
     assert samples.empty
     assert list(samples.columns) == [

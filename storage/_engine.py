@@ -1,0 +1,311 @@
+"""Opening a database: the URL and its checks, the engine, SQLite's pragmas, the schema.
+
+`parse` checks the URL and says where it points (`Target`);
+`check_sqlite_file` refuses, before anything connects (connecting creates a
+missing SQLite file), a missing file or directory and, for writing, a file or
+directory that cannot be written; `make_engine` creates the engine (SQLite
+gets a busy timeout and foreign keys on every connection, and WAL when
+written); `prepare_schema` refuses a database written by a newer schema and,
+for writing, upgrades an older one in place and creates the twistune tables.
+Opened read-only (`write=False`), a SQLite file is opened with SQLite's
+`mode=ro` and never modified: no WAL switch, no tables, no upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, insert, inspect, make_url, select, update
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.schema import CreateColumn
+
+from storage._errors import (
+    StorageError,
+    StorageWriteError,
+    one_line,
+    write_error,
+    write_problem,
+)
+from storage._models import SCHEMA_VERSION, SCHEMA_VERSION_KEY, Base, MetaRow
+
+DEFAULT_URL = "sqlite:///twistune.db"
+
+# How long a SQLite connection waits for another writer (Optuna's engine, a
+# second twistune) before failing with "database is locked", in seconds.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a `Storage` points, and how it was opened.
+
+    `shown` is the URL for messages (password masked); `database` names the
+    database in write errors: the SQLite file's path as given, else `shown`.
+    """
+
+    url: str
+    shown: str
+    database: str
+    sqlite: bool
+    in_memory: bool
+    write: bool
+    busy_timeout_s: float
+
+
+def parse(url: str, *, write: bool, busy_timeout_s: float) -> tuple[URL, Target]:
+    """The parsed URL and its `Target`; `StorageError` naming `url` when it is not a URL."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise StorageError(f"storage URL {url!r} is not a database URL: {one_line(exc)}") from None
+    shown = parsed.render_as_string(hide_password=True) if parsed.password else url
+    sqlite = parsed.get_backend_name() == "sqlite"
+    in_memory = sqlite and _sqlite_in_memory(parsed)
+    database = (parsed.database or shown) if sqlite and not in_memory else shown
+    target = Target(url, shown, database, sqlite, in_memory, write, busy_timeout_s)
+    return parsed, target
+
+
+def check_sqlite_file(url: URL, target: Target, *, create: bool) -> None:
+    """Refuse before connecting: connecting creates a missing SQLite file.
+
+    Raises `StorageError` for a directory, a missing file (with `create`
+    false, or read-only) or a missing directory; `StorageWriteError` when
+    the database is to be written and the file, or its directory (WAL creates
+    `-wal` and `-shm` files beside it), is not writable.
+    """
+    if _is_uri(url):
+        return  # a `file:` URI names its path its own way; SQLite reports problems itself
+    shown = target.shown
+    path = Path(url.database or "")
+    if path.is_dir():
+        raise StorageError(f"storage URL {shown!r}: {path} is a directory, not a database file")
+    directory = path.parent
+    if not path.exists():
+        if not create or not target.write:
+            raise StorageError(f"storage URL {shown!r}: no such database {path.absolute()}")
+        if not directory.is_dir():
+            raise StorageError(
+                f"storage URL {shown!r}: directory {directory} does not exist; create it first"
+            )
+    if not target.write:
+        return
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise StorageWriteError(
+            f"database {target.database} is read-only: nothing was written "
+            "(check the file's and its directory's permissions)"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StorageWriteError(
+            f"database {target.database} cannot be written: its directory "
+            f"{directory.absolute()} is read-only (SQLite creates its -wal and -shm files there)"
+        )
+
+
+def make_engine(url: URL, target: Target) -> Engine:
+    """The engine for `url`: `StorageError` naming the URL for an unknown or missing driver."""
+    shown = target.shown
+    try:
+        if target.sqlite and not target.write and not target.in_memory and not _is_uri(url):
+            engine = create_engine(
+                "sqlite://",
+                creator=_read_only_creator(Path(url.database or "")),
+                poolclass=QueuePool,
+            )
+        else:
+            engine = create_engine(url)
+    except NoSuchModuleError:
+        raise StorageError(
+            f"storage URL {shown!r}: unknown database dialect or driver {url.drivername!r}"
+        ) from None
+    except ImportError as exc:
+        raise StorageError(
+            f"storage URL {shown!r}: its database driver is not installed ({exc})"
+        ) from None
+    except (ArgumentError, TypeError, ValueError) as exc:
+        raise StorageError(f"storage URL {shown!r}: {one_line(exc)}") from None
+    if target.sqlite:
+        wal = target.write and not target.in_memory
+        event.listen(engine, "connect", _sqlite_pragmas(target.busy_timeout_s, wal=wal))
+    return engine
+
+
+def prepare_schema(engine: Engine, target: Target) -> None:
+    """Check the stored schema version; for writing, create missing tables and columns.
+
+    A database from an older schema is upgraded in place when written, and
+    refused when read-only (it is not modified); one from a newer schema is
+    always refused untouched. A refused write (read-only, locked, full) is
+    `StorageWriteError`; any other database error `StorageError`.
+    """
+    # Several workers starting at once against one database may race to create
+    # the tables; the loser's second look finds them.
+    for attempt in (1, 2):
+        try:
+            with engine.begin() as connection:
+                if target.write:
+                    _create_schema(connection, target.shown)
+                else:
+                    _check_readable_schema(connection, target.shown)
+            return
+        except SQLAlchemyError as exc:
+            if attempt == 1 and target.write and _lost_creation_race(exc):
+                continue
+            problem = write_problem(exc, opening=True)
+            if problem is not None:
+                raise write_error(problem, target.database, target.busy_timeout_s) from exc
+            raise StorageError(f"cannot open {target.shown}: {one_line(exc)}") from exc
+
+
+def _create_schema(connection: Connection, shown: str) -> None:
+    version = _stored_version(connection, shown)
+    _refuse_newer(version, shown)
+    # Creating the missing tables and columns is the upgrade from an older
+    # schema (2 added confirmations, 3 and 4 columns of existing tables).
+    if version is not None and version < SCHEMA_VERSION:
+        _add_missing_columns(connection)
+    Base.metadata.create_all(connection)
+    if version is None:
+        connection.execute(
+            insert(MetaRow).values(key=SCHEMA_VERSION_KEY, value=str(SCHEMA_VERSION))
+        )
+    elif version < SCHEMA_VERSION:
+        connection.execute(
+            update(MetaRow)
+            .where(MetaRow.key == SCHEMA_VERSION_KEY)
+            .values(value=str(SCHEMA_VERSION))
+        )
+
+
+def _check_readable_schema(connection: Connection, shown: str) -> None:
+    """Refuse, for reading only, a database without the twistune tables of this schema."""
+    version = _stored_version(connection, shown)
+    if version is None:
+        raise StorageError(f"{shown} holds no twistune tables (nothing was saved there)")
+    _refuse_newer(version, shown)
+    if version < SCHEMA_VERSION:
+        raise StorageError(
+            f"{shown} has the older twistune schema {version} (< {SCHEMA_VERSION}) and was "
+            "opened read-only: open it once for writing to upgrade it in place"
+        )
+
+
+def _refuse_newer(version: int | None, shown: str) -> None:
+    if version is not None and version > SCHEMA_VERSION:
+        raise StorageError(
+            f"{shown} was written by a newer twistune (schema {version} > {SCHEMA_VERSION}); "
+            "upgrade twistune"
+        )
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    """ALTER TABLE ADD COLUMN every model column an existing table lacks.
+
+    Each such column has a server default (or is nullable), which fills the
+    existing rows.
+    """
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue  # created whole by create_all
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                ddl = CreateColumn(column).compile(dialect=connection.dialect)
+                connection.execute(sql_text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+
+
+def _stored_version(connection: Connection, shown: str) -> int | None:
+    """The schema version stored in the database; None when there are no twistune tables."""
+    if not inspect(connection).has_table(MetaRow.__tablename__):
+        return None
+    text = connection.scalar(select(MetaRow.value).where(MetaRow.key == SCHEMA_VERSION_KEY))
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise StorageError(f"{shown}: unreadable twistune schema version {text!r}") from None
+
+
+def _lost_creation_race(exc: SQLAlchemyError) -> bool:
+    """True for the errors of creating a table or row another process just created."""
+    if isinstance(exc, IntegrityError | ProgrammingError):
+        return True
+    return "already exists" in one_line(exc)
+
+
+def _is_uri(url: URL) -> bool:
+    return str(url.query.get("uri", "")).lower() in {"true", "1"}
+
+
+def _sqlite_in_memory(url: URL) -> bool:
+    database = url.database or ""
+    return database in {"", ":memory:"} or url.query.get("mode") == "memory"
+
+
+def _read_only_creator(path: Path) -> Callable[[], sqlite3.Connection]:
+    """Connections to `path` with SQLite's `mode=ro`: nothing can be written through them.
+
+    A WAL file whose directory is read-only cannot even be read that way
+    (SQLite cannot create its -shm file): it is opened `immutable=1` then,
+    which reads the database file alone.
+    """
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    if not _readable(uri):
+        uri += "&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    return connect
+
+
+def _readable(uri: str) -> bool:
+    """False when reading `uri` fails for want of a writable directory; True otherwise
+    (other errors are left for the engine's first connection to report)."""
+    try:
+        connection = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error:
+        return True
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except sqlite3.OperationalError as exc:
+        return write_problem(exc) != "read-only"
+    except sqlite3.Error:
+        return True
+    finally:
+        connection.close()
+    return True
+
+
+def _sqlite_pragmas(busy_timeout_s: float, *, wal: bool) -> Any:
+    """A `connect` listener: busy timeout, foreign keys and (when written) WAL on every
+    connection."""
+
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # Busy timeout first: switching to WAL itself may wait for a lock.
+            cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+        finally:
+            cursor.close()
+
+    return on_connect
