@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from storage import SampleRecord, StudyRecord, TrialRecord, open_storage
+from storage import SampleRecord, StudyRecord, TrialOutcome, TrialRecord, open_storage
 
 TARGET_S = 2.0
 STUDY = "load-benchmark"
@@ -77,7 +77,7 @@ def make_trials(count: int, repeats: int) -> list[TrialRecord]:
             TrialRecord(
                 study=STUDY,
                 number=number,
-                status="ok" if number % 20 else "failed",
+                status=TrialOutcome.OK if number % 20 else TrialOutcome.FAILED,
                 settings=settings,
                 values=(throughput,),
                 gain=throughput / 60_000.0,

@@ -22,8 +22,9 @@ from sqlalchemy.exc import DBAPIError
 
 
 class StorageError(Exception):
-    """One-line message: bad URL, unknown driver, unreachable DB, a file from a newer schema,
-    an unknown study, a database error."""
+    """One-line message: bad URL, unknown driver, unreachable DB, a file from a newer schema
+    (or, opened read-only, an older one), an unknown study, a refused record, a database
+    error."""
 
 
 class StudyMismatchError(StorageError):

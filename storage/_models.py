@@ -2,7 +2,7 @@
 
 Optuna's RDBStorage creates its own unprefixed tables (studies, trials, ...)
 in the same database; ours all start with `TABLE_PREFIX`. Mappings are JSON
-text columns written and read by `_storage` (key order kept: a trial's
+text columns written and read by `_rows` (key order kept: a trial's
 settings order is its frame's column order). Per-trial medians of the sample
 metrics are computed at save time and stored as real columns so frames load
 without touching the samples table.

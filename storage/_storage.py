@@ -227,7 +227,7 @@ class Storage:
             return
         _refuse_repeats(records)
         with self._session(write=True) as session:
-            self._insert_trials(session, records)
+            _insert_trials(session, records, self._target.shown)
 
     def save_trial_numbered(self, record: TrialRecord) -> TrialRecord:
         """Save `record` as the next trial of its study and kind; returns it as stored.
@@ -241,11 +241,9 @@ class Storage:
         for _ in range(_NUMBER_TRIES):
             try:
                 with self._session(write=True) as session:
-                    study_id = self._lock_study(session, record.study)
-                    stored = replace(
-                        record, number=self._next_number(session, study_id, record.kind)
-                    )
-                    self._insert_trials(session, [stored])
+                    study_id = _lock_study(session, record.study, self._target.shown)
+                    stored = replace(record, number=_next_number(session, study_id, record.kind))
+                    _insert_trials(session, [stored], self._target.shown)
                     return stored
             except DuplicateTrialError:
                 continue
@@ -278,11 +276,11 @@ class Storage:
         for _ in range(_NUMBER_TRIES):
             try:
                 with self._session(write=True) as session:
-                    study_id = self._lock_study(session, study)
-                    base = self._next_number(session, study_id, TrialKind.CONFIRM)
+                    study_id = _lock_study(session, study, self._target.shown)
+                    base = _next_number(session, study_id, TrialKind.CONFIRM)
                     if runs:
                         shifted = [replace(run, number=base + run.number) for run in runs]
-                        self._insert_trials(session, shifted)
+                        _insert_trials(session, shifted, self._target.shown)
                     stored = tuple(_shifted(record, base) for record in records)
                     if stored:
                         session.execute(
@@ -304,7 +302,7 @@ class Storage:
         the last one is the newest. Run references are the runs' stored numbers.
         """
         with self._session() as session:
-            study_id, _ = self._study_key(session, study)
+            study_id, _ = _study_key(session, study, self._target.shown)
             rows = session.scalars(
                 select(ConfirmationRow)
                 .where(ConfirmationRow.study_id == study_id)
@@ -318,7 +316,7 @@ class Storage:
         """The numbers of the study's stored trials of `kind`."""
         kind = TrialKind(kind)
         with self._session() as session:
-            study_id, _ = self._study_key(session, study)
+            study_id, _ = _study_key(session, study, self._target.shown)
             return set(
                 session.scalars(
                     select(TrialRow.number).where(
@@ -331,7 +329,7 @@ class Storage:
         """The study's trials of `kind`, samples included, ordered by number."""
         kind = TrialKind(kind)
         with self._session() as session:
-            study_id, _ = self._study_key(session, study)
+            study_id, _ = _study_key(session, study, self._target.shown)
             where = (TrialRow.study_id == study_id, TrialRow.kind == kind.value)
             rows = session.execute(
                 select(*_rows.TRIAL_COLUMNS).where(*where).order_by(TrialRow.number)
@@ -367,7 +365,7 @@ class Storage:
 
         kind = TrialKind(kind)
         with self._session() as session:
-            study_id, objectives = self._study_key(session, study)
+            study_id, objectives = _study_key(session, study, self._target.shown)
             rows = session.execute(
                 select(*_rows.FRAME_COLUMNS)
                 .where(TrialRow.study_id == study_id, TrialRow.kind == kind.value)
@@ -385,7 +383,7 @@ class Storage:
 
         kind = TrialKind(kind)
         with self._session() as session:
-            study_id, _ = self._study_key(session, study)
+            study_id, _ = _study_key(session, study, self._target.shown)
             rows = session.execute(
                 select(
                     TrialRow.number,
@@ -432,93 +430,95 @@ class Storage:
                 "nothing was written"
             )
 
-    def _insert_trials(self, session: Session, records: Sequence[TrialRecord]) -> None:
-        """Insert `records` and their samples (the body of `save_trials`) in `session`."""
-        studies = self._study_keys(session, {r.study for r in records})
-        trial_rows = []
-        for record in records:
-            study_id, objectives = studies[record.study]
-            if record.values and len(record.values) != len(objectives):
-                raise StorageError(
-                    f"study {record.study!r} trial {record.number}: {len(record.values)} "
-                    f"objective values for objectives {objectives}"
-                )
-            trial_rows.append(_rows.trial_row(record, study_id))
-        try:
-            trial_ids = session.scalars(
-                insert(TrialRow).returning(TrialRow.id, sort_by_parameter_order=True),
-                trial_rows,
-            ).all()
-        except IntegrityError as exc:
-            session.rollback()
-            raise self._duplicate(session, records, studies, exc) from None
-        sample_rows = _rows.sample_rows(trial_ids, records)
-        if sample_rows:
-            session.execute(insert(SampleRow), sample_rows)
 
-    def _duplicate(
-        self,
-        session: Session,
-        records: Sequence[TrialRecord],
-        studies: dict[str, tuple[int, tuple[str, ...]]],
-        exc: IntegrityError,
-    ) -> StorageError:
-        """The `DuplicateTrialError` naming a stored trial `records` repeat, after the
-        insert failed with `exc`; a plain `StorageError` when none is stored."""
-        wanted: dict[tuple[str, TrialKind], list[int]] = {}
-        for record in records:
-            wanted.setdefault((record.study, record.kind), []).append(record.number)
-        for (study, kind), numbers in wanted.items():
-            for start in range(0, len(numbers), _IN_CHUNK):
-                taken = session.scalars(
-                    select(func.min(TrialRow.number)).where(
-                        TrialRow.study_id == studies[study][0],
-                        TrialRow.kind == kind.value,
-                        TrialRow.number.in_(numbers[start : start + _IN_CHUNK]),
-                    )
-                ).one()
-                if taken is not None:
-                    return _duplicate_error(study, kind, taken, self._target.shown)
-        return StorageError(f"database error in {self._target.shown}: {one_line(exc)}")
-
-    def _study_keys(
-        self, session: Session, names: set[str]
-    ) -> dict[str, tuple[int, tuple[str, ...]]]:
-        """Each study's id and objectives; `StorageError` naming the first unknown one."""
-        return {name: self._study_key(session, name) for name in sorted(names)}
-
-    def _study_key(self, session: Session, name: str) -> tuple[int, tuple[str, ...]]:
-        """The study's id and objectives; `StorageError` when there is no such study."""
-        found = session.execute(
-            select(StudyRow.id, StudyRow.objectives_json).where(StudyRow.name == name)
-        ).one_or_none()
-        if found is None:
+def _insert_trials(session: Session, records: Sequence[TrialRecord], shown: str) -> None:
+    """Insert `records` and their samples (the body of `save_trials`) in `session`."""
+    studies = _study_keys(session, {r.study for r in records}, shown)
+    trial_rows = []
+    for record in records:
+        study_id, objectives = studies[record.study]
+        if record.values and len(record.values) != len(objectives):
             raise StorageError(
-                f"no study named {name!r} in {self._target.shown}; "
-                "create it with ensure_study first"
+                f"study {record.study!r} trial {record.number}: {len(record.values)} "
+                f"objective values for objectives {objectives}"
             )
-        return found[0], tuple(json.loads(found[1]))
+        trial_rows.append(_rows.trial_row(record, study_id))
+    try:
+        trial_ids = session.scalars(
+            insert(TrialRow).returning(TrialRow.id, sort_by_parameter_order=True),
+            trial_rows,
+        ).all()
+    except IntegrityError as exc:
+        session.rollback()
+        raise _duplicate(session, records, studies, exc, shown) from None
+    sample_rows = _rows.sample_rows(trial_ids, records)
+    if sample_rows:
+        session.execute(insert(SampleRow), sample_rows)
 
-    def _lock_study(self, session: Session, name: str) -> int:
-        """The study's id, after a write to its row that holds the database's (SQLite) or
-        the row's (PostgreSQL, ...) write lock until the transaction ends: numbers
-        allocated after it cannot be allocated by another writer meanwhile."""
-        locked = session.execute(
-            update(StudyRow).where(StudyRow.name == name).values(name=StudyRow.name)
-        )
-        if not locked.rowcount:  # type: ignore[attr-defined]
-            self._study_key(session, name)  # raises naming the study
-        return self._study_key(session, name)[0]
 
-    @staticmethod
-    def _next_number(session: Session, study_id: int, kind: TrialKind) -> int:
-        """One more than the largest stored number of the study's trials of `kind`; 0 for none."""
-        largest = session.scalar(
-            select(func.max(TrialRow.number)).where(
-                TrialRow.study_id == study_id, TrialRow.kind == kind.value
-            )
+def _duplicate(
+    session: Session,
+    records: Sequence[TrialRecord],
+    studies: dict[str, tuple[int, tuple[str, ...]]],
+    exc: IntegrityError,
+    shown: str,
+) -> StorageError:
+    """The `DuplicateTrialError` naming a stored trial `records` repeat, after the
+    insert failed with `exc`; a plain `StorageError` when none is stored."""
+    wanted: dict[tuple[str, TrialKind], list[int]] = {}
+    for record in records:
+        wanted.setdefault((record.study, record.kind), []).append(record.number)
+    for (study, kind), numbers in wanted.items():
+        for start in range(0, len(numbers), _IN_CHUNK):
+            taken = session.scalars(
+                select(func.min(TrialRow.number)).where(
+                    TrialRow.study_id == studies[study][0],
+                    TrialRow.kind == kind.value,
+                    TrialRow.number.in_(numbers[start : start + _IN_CHUNK]),
+                )
+            ).one()
+            if taken is not None:
+                return _duplicate_error(study, kind, taken, shown)
+    return StorageError(f"database error in {shown}: {one_line(exc)}")
+
+
+def _study_keys(
+    session: Session, names: set[str], shown: str
+) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """Each study's id and objectives; `StorageError` naming the first unknown one."""
+    return {name: _study_key(session, name, shown) for name in sorted(names)}
+
+
+def _study_key(session: Session, name: str, shown: str) -> tuple[int, tuple[str, ...]]:
+    """The study's id and objectives; `StorageError` when there is no such study."""
+    found = session.execute(
+        select(StudyRow.id, StudyRow.objectives_json).where(StudyRow.name == name)
+    ).one_or_none()
+    if found is None:
+        raise StorageError(f"no study named {name!r} in {shown}; create it with ensure_study first")
+    return found[0], tuple(json.loads(found[1]))
+
+
+def _lock_study(session: Session, name: str, shown: str) -> int:
+    """The study's id, after a write to its row that holds the database's (SQLite) or
+    the row's (PostgreSQL, ...) write lock until the transaction ends: numbers
+    allocated after it cannot be allocated by another writer meanwhile."""
+    locked = session.execute(
+        update(StudyRow).where(StudyRow.name == name).values(name=StudyRow.name)
+    )
+    if not locked.rowcount:  # type: ignore[attr-defined]
+        _study_key(session, name, shown)  # raises naming the study
+    return _study_key(session, name, shown)[0]
+
+
+def _next_number(session: Session, study_id: int, kind: TrialKind) -> int:
+    """One more than the largest stored number of the study's trials of `kind`; 0 for none."""
+    largest = session.scalar(
+        select(func.max(TrialRow.number)).where(
+            TrialRow.study_id == study_id, TrialRow.kind == kind.value
         )
-        return 0 if largest is None else int(largest) + 1
+    )
+    return 0 if largest is None else int(largest) + 1
 
 
 def _refuse_repeats(records: Sequence[TrialRecord]) -> None:

@@ -275,11 +275,9 @@ def test_a_file_or_directory_that_cannot_be_written_is_refused_up_front(
     open_storage(sqlite_url(db), write=False).close()
 
 
-def test_a_database_locked_by_another_process_past_the_busy_timeout(
-    store: Storage, db: Path
-) -> None:
-    store.close()
+def test_a_database_locked_by_another_process_past_the_busy_timeout(db: Path) -> None:
     with open_storage(sqlite_url(db), busy_timeout_s=0.2) as store:
+        store.ensure_study(study_record())
         store.save_trial(trial_record(0, (sample(1),)))
         assert store.optuna_engine_kwargs() == {"connect_args": {"timeout": 0.2}}
         holder = sqlite3.connect(db, timeout=0.1, isolation_level=None)
