@@ -1,9 +1,118 @@
-"""tuner: the `twistune` command, and (next) the Optuna study over the harness's knobs.
+"""tuner: the `twistune` command, and the Optuna study over the harness's knobs.
 
-Importing tuner imports no Twisted reactor and no Optuna: commands import
-what they need when they run.
+    from tuner import TuneConfig, build_space, run_study, load_results, report_data
+
+    config = TuneConfig(study, workload, build_space(workload.name))
+    with storage.open_storage(url) as store:
+        summary = run_study(config, store)
+        confirm_study(store, study, ConfirmPlan(top=2, rounds=6))
+        data = report_data(load_results(store, study))
+
+A lazy face (PEP 562): importing tuner imports no Twisted reactor and no
+Optuna; a name is imported from its module when first used. Inside, the
+modules form layers (`tests/unit/test_layers.py` holds them): values and
+statistics, the study's phases, the study and confirmation, each command's
+data, the renderers, the commands, the entry point.
 """
 
-from tuner._cli import main
+from __future__ import annotations
 
-__all__ = ["main"]
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
+    from tuner._errors import BadInputError, ResultsError, SpaceError, TuneError
+    from tuner._objectives import Objective
+    from tuner._report import ConfirmData, ReportData, report_data
+    from tuner._results import StudyResults, load_results, pick_winner
+    from tuner._space import SearchSpace, build_space
+    from tuner._statistics import bootstrap_median_ci, min_rounds_to_confirm
+    from tuner._study import StudySummary, TrialProgress, TuneConfig, run_study
+    from tuner._windows import SEARCH_WINDOWS, TrialRunner, Windows
+    from tuner._words import confirmation_line, gain_text
+
+# Public name -> the module that defines it.
+_HOMES = {
+    "ConfirmPlan": "_confirm",
+    "RoundProgress": "_confirm",
+    "confirm_study": "_confirm",
+    "select_candidates": "_confirm",
+    "BadInputError": "_errors",
+    "ResultsError": "_errors",
+    "SpaceError": "_errors",
+    "TuneError": "_errors",
+    "Objective": "_objectives",
+    "ConfirmData": "_report",
+    "ReportData": "_report",
+    "report_data": "_report",
+    "StudyResults": "_results",
+    "load_results": "_results",
+    "pick_winner": "_results",
+    "SearchSpace": "_space",
+    "build_space": "_space",
+    "bootstrap_median_ci": "_statistics",
+    "min_rounds_to_confirm": "_statistics",
+    "StudySummary": "_study",
+    "TrialProgress": "_study",
+    "TuneConfig": "_study",
+    "run_study": "_study",
+    "SEARCH_WINDOWS": "_windows",
+    "TrialRunner": "_windows",
+    "Windows": "_windows",
+    "confirmation_line": "_words",
+    "gain_text": "_words",
+}
+
+__all__ = [
+    "SEARCH_WINDOWS",
+    "BadInputError",
+    "ConfirmData",
+    "ConfirmPlan",
+    "Objective",
+    "ReportData",
+    "ResultsError",
+    "RoundProgress",
+    "SearchSpace",
+    "SpaceError",
+    "StudyResults",
+    "StudySummary",
+    "TrialProgress",
+    "TrialRunner",
+    "TuneConfig",
+    "TuneError",
+    "Windows",
+    "bootstrap_median_ci",
+    "build_space",
+    "confirm_study",
+    "confirmation_line",
+    "gain_text",
+    "load_results",
+    "main",
+    "min_rounds_to_confirm",
+    "pick_winner",
+    "report_data",
+    "run_study",
+    "select_candidates",
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `twistune` command: parse `argv` (None: sys.argv), run, return the exit code."""
+    from tuner._cli import main as cli_main
+
+    return cli_main(argv)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tuner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tuner.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness import Settings
-from storage import TrialRecord
+from storage import TrialOutcome, TrialRecord
 from tuner._space import kernel_cap
 
 
@@ -36,5 +36,5 @@ def ceiling_settings() -> tuple[Settings, ...]:
 def best_ceiling(records: Iterable[TrialRecord], metric: str) -> TrialRecord | None:
     """The OK ceiling record with the highest median `metric` (a sample field, e.g.
     "throughput_mb_s"); None when none completed. Failed ones are ignored."""
-    measured = [r for r in records if r.status == "ok" and r.median(metric) is not None]
+    measured = [r for r in records if r.status is TrialOutcome.OK and r.median(metric) is not None]
     return max(measured, key=lambda r: r.median(metric) or 0.0, default=None)

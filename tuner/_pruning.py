@@ -12,11 +12,16 @@ candidate that is clearly, not marginally, worse stops early.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
 from optuna.study import StudyDirection
+
+from harness import RepeatSample, ThroughputUnit
+from tuner._objectives import Objective
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -78,3 +83,71 @@ class MarginPruner(optuna.pruners.BasePruner):
             alternative = "greater"
         result = scipy.stats.wilcoxon(differences, alternative=alternative, zero_method="zsplit")
         return bool(result.pvalue < self.p_threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowReporter:
+    """What each window of a trial tells the pruner: `metric` (a sample field), divided,
+    when `relative`, by the newest baseline's median for the same scenario (`scales`).
+
+    Window n of every trial is the same scenario and repeat: the pruner's pairs.
+    """
+
+    metric: str
+    relative: bool
+    scenarios: int
+
+    @classmethod
+    def for_study(
+        cls,
+        objectives: Sequence[Objective],
+        *,
+        prune: bool,
+        relative: bool,
+        unit: ThroughputUnit,
+        scenarios: int,
+    ) -> WindowReporter | None:
+        """None when nothing is pruned: pruning off, or several objectives."""
+        if not prune or len(objectives) != 1:
+            return None
+        objective = objectives[0]
+        return cls(objective.metric(unit), relative and objective.higher_is_better, scenarios)
+
+    def value(self, sample: RepeatSample, scales: Sequence[float]) -> float | None:
+        """One window's reported value; None when a relative value has no scale yet."""
+        value = float(getattr(sample, self.metric))
+        if not self.relative:
+            return value
+        if len(scales) != self.scenarios or not all(scales):
+            return None
+        return value / scales[sample.scenario]
+
+    def hook(
+        self, trial: optuna.Trial, scales: Callable[[], Sequence[float]], *, is_baseline: bool
+    ) -> Callable[[int, RepeatSample], bool] | None:
+        """The harness's `on_repeat`: report each window, False (stop) once the pruner prunes.
+
+        The baseline trial of a relative study cannot be scaled before it ends,
+        so it gets no hook and reports afterwards (`report_all`).
+        """
+        if is_baseline and self.relative:
+            return None
+
+        def report(number: int, sample: RepeatSample) -> bool:
+            value = self.value(sample, scales())
+            if value is not None:
+                trial.report(value, step=number - 1)
+            return value is None or not trial.should_prune()
+
+        return report
+
+    def report_all(
+        self, trial: optuna.Trial, samples: Sequence[RepeatSample], scales: Sequence[float]
+    ) -> None:
+        """Report a finished baseline trial's windows, as ratios to its own medians."""
+        if not self.relative:
+            return
+        for step, sample in enumerate(samples):
+            value = self.value(sample, scales)
+            if value is not None:
+                trial.report(value, step=step)

@@ -1,330 +1,340 @@
-"""`twistune report`: the baseline and the best settings side by side, and what the study found.
+"""What the report, `confirm` and `export` show, as frozen values built from a study's results.
 
-The in-study gain is one measurement each of the best trial and the
-baseline; the confirmation section shows the interleaved re-measurement
-(`twistune confirm`), the only gain the report claims.
+Renderers (`tuner._terminal`, `tuner._json`) take only these values: nothing
+here prints, and nothing there reads storage, Optuna or `StudyResults`.
+JSON keys are the field names.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import sys
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from harness import KNOBS
-from storage import TrialRecord, open_storage
-from tuner._confirm import confirmation_data, confirmation_line, percent, verdict
-from tuner._results import (
-    MIN_TRIALS_FOR_IMPORTANCE,
-    StudyResults,
-    load_results,
-    throughput_unit,
+from storage import ConfirmationRecord, TrialRecord
+from tuner._objectives import Objective
+from tuner._records import is_defaults
+from tuner._results import MIN_TRIALS_FOR_IMPORTANCE, StudyResults
+from tuner._statistics import ceiling_shares
+from tuner._words import (
+    CONFIRMED_GAIN_NOTE,
+    GAIN_NOTE,
+    confirmation_line,
+    confirmed_gain_note,
+    export_gain_text,
+    gain_text,
+    status_text,
+    verdict,
 )
 
 TOP_TRIALS = 5
-GAIN_NOTE = (
-    "measured once each inside the study, not yet confirmed by an interleaved re-measurement"
-)
-CONFIRMED_GAIN_NOTE = (
-    "measured once each inside the study; the confirmation below re-measured it interleaved"
-)
+SOCKET_KNOBS = ("tcp_nodelay", "so_sndbuf_bytes", "so_rcvbuf_bytes")
 
 
-def add_parser(commands: Any) -> None:
-    from tuner._tune import add_study_arguments
+@dataclass(frozen=True, slots=True)
+class TrialView:
+    """One trial as the report shows it. `throughput` is the median of the workload's
+    throughput metric over its repeats (its unit is the report's `throughput_unit`);
+    `changed` the knobs whose values differ from the baseline's."""
 
-    parser = commands.add_parser(
-        "report", help="show a study's baseline, best settings, gain and top trials"
-    )
-    add_study_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(run=run)
+    number: int
+    status: str
+    values: tuple[float, ...]
+    throughput: float | None
+    scenario_throughput: tuple[float, ...]
+    gain: float | None
+    latency_p99_ms: float | None
+    server_rss_peak_bytes: float | None
+    settings: Mapping[str, object]
+    reason: str
+    changed: tuple[str, ...] = ()
 
 
-def run(args: argparse.Namespace) -> int:
-    from tuner._cli import EXIT_OK
+@dataclass(frozen=True, slots=True)
+class ConfirmationView:
+    """A stored confirmation with its sentences (`text`, `status`, `line`) and, with several
+    scenarios, the gain in each (`scenario_gains`)."""
 
-    with open_storage(args.storage, create=False) as storage:
-        print_report(load_results(storage, args.study), as_json=args.json)
-    return EXIT_OK
+    candidate: int
+    gain: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    rounds: int
+    dropped_rounds: int
+    confirmed: bool
+    ratios: tuple[float, ...]
+    baseline_runs: tuple[int, ...]
+    candidate_runs: tuple[int, ...]
+    created_at: str
+    text: str
+    status: str
+    line: str
+    scenario_gains: tuple[float, ...] = ()
 
 
-def report_data(results: StudyResults) -> dict[str, Any]:
-    """Everything the report shows, JSON-ready.
+@dataclass(frozen=True, slots=True)
+class ScenarioRow:
+    """One scenario: baseline's and best's median throughput, their ratio, the winner's
+    confirmed gain there (None without a winner)."""
 
-    `confirmations` holds the newest confirmation of each candidate, best gain
-    first; `winner` is the confirmed winner's trial number, None when there is
-    no confirmation or none was confirmed; `verdict` says which in words.
+    label: str
+    baseline: float | None
+    best: float | None
+    best_over_baseline: float | None
+    winner_gain: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    """Everything `twistune report` shows (and `tune` prints at its end).
+
+    Shares of the ceiling are fractions; `gain` is the best trial's in-study
+    gain over the newest baseline; `confirmations` the newest of each
+    candidate, best gain first; `winner` the confirmed winner's trial number
+    (None when there is no confirmation or none was confirmed); `verdict`
+    says which in words.
     """
-    record = results.record
-    best = results.best()
-    winner = results.winner()
-    baseline = results.baseline
-    unit = throughput_unit(record)
-    metric = unit.metric
-    changed = []
-    if best is not None and baseline is not None:
-        changed = [
-            k.name for k in KNOBS if best.settings.get(k.name) != baseline.settings.get(k.name)
-        ]
-    return {
-        "study": record.name,
-        "workload": dict(record.workload),
-        "objectives": list(record.objectives),
-        "throughput_unit": unit.value,
-        "trials": results.status_counts(),
-        "baseline": _trial_data(baseline, metric),
-        "best": _trial_data(best, metric),
-        "ceiling": _trial_data(results.ceiling, metric),
-        **_shares_of_ceiling(results, metric),
-        "ceiling_trials": results.ceiling_trials,
-        "changed_knobs": changed,
-        "gain": best.gain if best is not None else None,
-        "gain_note": CONFIRMED_GAIN_NOTE if results.confirmations else GAIN_NOTE,
-        "top": [_trial_data(t, metric) for t in results.ranked()[:TOP_TRIALS]],
-        "confirmations": [
-            confirmation_data(c, results.scenario_gains.get(c.candidate, ()))
-            for c in results.confirmations
-        ],
-        "scenarios": results.scenario_labels if len(results.scenario_labels) > 1 else [],
-        "pruning_saved_s": results.pruning_saved_s,
-        "winner": winner.candidate if winner is not None else None,
-        "verdict": verdict(results.confirmations),
-        "importances": results.importances,
-        "pareto_front": [_trial_data(results.trial(n), metric) for n in results.pareto],
-        "environment": dict(record.environment),
-    }
+
+    study: str
+    workload: Mapping[str, object]
+    objectives: tuple[Objective, ...]
+    throughput_unit: str
+    trials: Mapping[str, int]
+    baseline: TrialView | None
+    best: TrialView | None
+    ceiling: TrialView | None
+    baseline_share_of_ceiling: float | None
+    best_share_of_ceiling: float | None
+    winner_share_of_ceiling: float | None
+    ceiling_trials: int
+    ceiling_socket_options: Mapping[str, object]
+    changed_knobs: tuple[str, ...]
+    gain: float | None
+    gain_note: str
+    top: tuple[TrialView, ...]
+    confirmations: tuple[ConfirmationView, ...]
+    scenarios: tuple[str, ...]
+    scenario_rows: tuple[ScenarioRow, ...]
+    pruning_saved_s: float
+    winner: int | None
+    verdict: str
+    importances: Mapping[str, float] | None
+    importance_min_trials: int
+    pareto_front: tuple[TrialView, ...]
+    environment: Mapping[str, object]
 
 
-def _trial_data(trial: TrialRecord | None, metric: str) -> dict[str, Any] | None:
-    """A trial for the report; `throughput` is the median of `metric` over its repeats."""
+@dataclass(frozen=True, slots=True)
+class ConfirmData:
+    """What `twistune confirm` shows: this run's confirmations, and the study-wide verdict
+    over the newest confirmation of every candidate. `all_runs_failed`: not one run of
+    this confirmation completed."""
+
+    study: str
+    confirmations: tuple[ConfirmationView, ...]
+    scenarios: tuple[str, ...]
+    winner: int | None
+    verdict: str
+    all_runs_failed: bool = False
+
+
+def trial_view(
+    trial: TrialRecord | None, metric: str, baseline: TrialRecord | None = None
+) -> TrialView | None:
+    """A trial for the report; `metric` is the throughput field (e.g. "throughput_mb_s")."""
     if trial is None:
         return None
-    return {
-        "number": trial.number,
-        "status": trial.status,
-        "values": list(trial.values),
-        "throughput": trial.median(metric),
-        "scenario_throughput": list(trial.scenario_medians(metric)),
-        "gain": trial.gain,
-        "latency_p99_ms": trial.median("latency_p99_ms"),
-        "server_rss_peak_bytes": trial.median("server_rss_peak_bytes"),
-        "settings": dict(trial.settings),
-        "reason": trial.reason,
-    }
-
-
-def _shares_of_ceiling(results: StudyResults, metric: str) -> dict[str, float | None]:
-    """Baseline, best and confirmed winner as fractions of the ceiling's throughput.
-
-    The baseline's share is measured: trial 0 (the defaults) runs right after
-    the ceiling at the study's start. The best's and the winner's are that
-    share times their gains over the defaults (in-study; confirmed), so a
-    machine running faster or slower by the end of the study does not move
-    them. The winner's needs a throughput study (a p99 study's confirmed gain
-    is a latency ratio). None where something was not measured.
-    """
-    baseline, ceiling, best = results.baseline, results.ceiling, results.best()
-    share = None
-    if baseline is not None and ceiling is not None:
-        mine, best_possible = baseline.median(metric), ceiling.median(metric)
-        share = mine / best_possible if mine and best_possible else None
-    winner = results.winner()
-    throughput_study = results.record.objectives[0] == "throughput"
-    return {
-        "baseline_share_of_ceiling": share,
-        "best_share_of_ceiling": share * best.gain if share and best and best.gain else None,
-        "winner_share_of_ceiling": (
-            share * winner.gain
-            if share and winner is not None and winner.gain and throughput_study
-            else None
-        ),
-    }
-
-
-def print_report(results: StudyResults, as_json: bool = False) -> None:
-    data = report_data(results)
-    if as_json:
-        print(json.dumps(data, indent=2, default=str))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 140)
-    unit = data["throughput_unit"]
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["trials"].items()))
-    console.print(f"study {data['study']!r}: {counts}; objectives {', '.join(data['objectives'])}")
-    baseline, best = data["baseline"], data["best"]
-    if best is None:
-        console.print(
-            "no trial completed: nothing to report (see failed trials with `twistune analyze`)"
+    changed: tuple[str, ...] = ()
+    if baseline is not None:
+        changed = tuple(
+            k.name for k in KNOBS if trial.settings.get(k.name) != baseline.settings.get(k.name)
         )
-        return
-    side = Table(title="baseline (Twisted's defaults) vs best")
-    for column in ("knob", "baseline", f"best (trial {best['number']})"):
-        side.add_column(column)
-    for knob in KNOBS:
-        old = baseline["settings"].get(knob.name) if baseline else None
-        new = best["settings"].get(knob.name)
-        mark = "[bold yellow]" if knob.name in data["changed_knobs"] else ""
-        side.add_row(f"{mark}{knob.name}", _show(old) if baseline else "-", f"{mark}{_show(new)}")
-    console.print(side)
-    if baseline is None or not baseline["values"]:
-        console.print("the baseline trial did not complete: no gain can be stated")
-    else:
-        console.print(
-            f"throughput: baseline {_num(baseline['throughput'])} -> best "
-            f"{_num(best['throughput'])} {unit}; gain over the newest baseline measurement "
-            f"[bold]{_ratio(data['gain'])}[/bold] ({data['gain_note']})"
-        )
-        if data["objectives"][0] == "p99":
-            console.print(
-                f"p99: baseline {_num(baseline['latency_p99_ms'])} -> best "
-                f"{_num(best['latency_p99_ms'])} ms"
-            )
-    _print_scenarios(console, data)
-    _print_ceiling(console, data)
-    pruned = data["trials"].get("pruned", 0)
-    if pruned:
-        console.print(
-            f"pruning: {pruned} trials stopped early, "
-            f"{data['pruning_saved_s']:.1f} s of measurement saved"
-        )
-    top = Table(title=f"top {TOP_TRIALS} trials")
-    for column in ("trial", *data["objectives"], "gain", "p99 ms", "changed from defaults"):
-        top.add_column(column)
-    for trial in data["top"]:
-        changed = [
-            f"{k}={_show(v)}"
-            for k, v in trial["settings"].items()
-            if baseline is None or baseline["settings"].get(k) != v
-        ]
-        top.add_row(
-            str(trial["number"]),
-            *(f"{v:,.3f}" for v in trial["values"]),
-            _ratio(trial["gain"]),
-            _num(trial["latency_p99_ms"]),
-            ", ".join(changed),
-        )
-    console.print(top)
-    _print_confirmation(console, results)
-    if data["pareto_front"]:
-        front = Table(title="Pareto front")
-        for column in ("trial", *data["objectives"], "gain"):
-            front.add_column(column)
-        for trial in data["pareto_front"]:
-            front.add_row(
-                str(trial["number"]), *(f"{v:,.3f}" for v in trial["values"]), _ratio(trial["gain"])
-            )
-        console.print(front)
-    if data["importances"]:
-        ranked = sorted(data["importances"].items(), key=lambda kv: -kv[1])
-        console.print(
-            "parameter importances (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in ranked)
-        )
-    else:
-        console.print(f"parameter importances: need {MIN_TRIALS_FOR_IMPORTANCE} completed trials")
-
-
-def _print_scenarios(console: Any, data: dict[str, Any]) -> None:
-    """With several scenarios: each one's baseline and best, and the winner's confirmed gain."""
-    if not data["scenarios"] or data["baseline"] is None:
-        return
-    from rich.table import Table
-
-    unit = data["throughput_unit"]
-    winner = next((c for c in data["confirmations"] if c["candidate"] == data["winner"]), None)
-    table = Table(title="per scenario (the trial's figure is their geometric mean)")
-    for column in ("scenario", f"baseline {unit}", f"best {unit}", "best / baseline"):
-        table.add_column(column)
-    if winner is not None and winner["scenario_gains"]:
-        table.add_column(f"winner (trial {winner['candidate']}), confirmed")
-    baseline = data["baseline"]["scenario_throughput"]
-    best = data["best"]["scenario_throughput"]
-    for k, label in enumerate(data["scenarios"]):
-        row = [label, _num(_at(baseline, k)), _num(_at(best, k))]
-        base, mine = _at(baseline, k), _at(best, k)
-        row.append(_ratio(mine / base if base and mine is not None else None))
-        if winner is not None and winner["scenario_gains"]:
-            row.append(_ratio(_at(winner["scenario_gains"], k)))
-        table.add_row(*row)
-    console.print(table)
-
-
-def _at(values: list[float], index: int) -> float | None:
-    return values[index] if index < len(values) else None
-
-
-def _print_ceiling(console: Any, data: dict[str, Any]) -> None:
-    """The best reference configuration, and where baseline and best stand against it."""
-    ceiling, unit = data["ceiling"], data["throughput_unit"]
-    if ceiling is None or ceiling["throughput"] is None:
-        console.print("ceiling: not measured (the reference server did not run)")
-        return
-    socket_options = _socket_options(ceiling["settings"])
-    if data["ceiling_trials"] > 1:
-        socket_options = f"best of {data['ceiling_trials']} socket configurations: {socket_options}"
-    winner = data["winner_share_of_ceiling"]
-    console.print(
-        f"ceiling (uvloop reference server, no Twisted, {socket_options}): "
-        f"{_num(ceiling['throughput'])} {unit}; baseline at "
-        f"{_percent(data['baseline_share_of_ceiling'])}, best at "
-        f"{_percent(data['best_share_of_ceiling'])}"
-        + (f", confirmed winner at {_percent(winner)}" if winner is not None else "")
-        + " of it"
+    return TrialView(
+        number=trial.number,
+        status=trial.status.value,
+        values=trial.values,
+        throughput=trial.median(metric),
+        scenario_throughput=trial.scenario_medians(metric),
+        gain=trial.gain,
+        latency_p99_ms=trial.median("latency_p99_ms"),
+        server_rss_peak_bytes=trial.median("server_rss_peak_bytes"),
+        settings=dict(trial.settings),
+        reason=trial.reason,
+        changed=changed,
     )
-    if (data["best_share_of_ceiling"] or 0.0) > 1:
-        console.print(
-            "best is above the reference: for this workload the ceiling is a lower bound, "
-            "not a limit"
-        )
 
 
-def _socket_options(settings: dict[str, Any]) -> str:
-    """The socket knobs a ceiling configuration set: "tcp_nodelay=True, so_sndbuf_bytes=..."."""
-    changed = [
-        f"{name}={settings[name]}"
-        for name in ("tcp_nodelay", "so_sndbuf_bytes", "so_rcvbuf_bytes")
-        if settings.get(name) not in (None, False)
-    ]
-    return ", ".join(changed) or "kernel-default socket options"
+def confirmation_view(
+    confirmation: ConfirmationRecord, scenario_gains: Sequence[float] = ()
+) -> ConfirmationView:
+    c = confirmation
+    return ConfirmationView(
+        candidate=c.candidate,
+        gain=c.gain,
+        ci_low=c.ci_low,
+        ci_high=c.ci_high,
+        confidence=c.confidence,
+        rounds=c.rounds,
+        dropped_rounds=c.dropped_rounds,
+        confirmed=c.confirmed,
+        ratios=c.ratios,
+        baseline_runs=c.baseline_runs,
+        candidate_runs=c.candidate_runs,
+        created_at=c.created_at.isoformat(),
+        text=gain_text(c),
+        status=status_text(c),
+        line=confirmation_line(c),
+        scenario_gains=tuple(scenario_gains),
+    )
 
 
-def _print_confirmation(console: Any, results: StudyResults) -> None:
-    """Each candidate's confirmed gain or why not, then the winner or the defaults sentence."""
-    from rich.markup import escape
+def _scenario_rows(
+    results: StudyResults, metric: str, winner: ConfirmationRecord | None
+) -> tuple[ScenarioRow, ...]:
+    labels, baseline, best = results.scenario_labels, results.baseline, results.best()
+    if len(labels) < 2 or baseline is None:
+        return ()
+    base = baseline.scenario_medians(metric)
+    mine = best.scenario_medians(metric) if best is not None else ()
+    gains = results.scenario_gains.get(winner.candidate, ()) if winner is not None else ()
 
-    if results.confirmations:
-        ratio = "candidate / defaults throughput"
-        if results.record.objectives[0] == "p99":
-            ratio = "defaults / candidate p99 latency"
-        confidence = percent(max(c.confidence for c in results.confirmations))
-        console.print(
-            f"confirmation (each candidate against the defaults, interleaved; gain = median "
-            f"of {ratio}, {confidence} bootstrap interval):"
-        )
-        for confirmation in results.confirmations:
-            console.print("  " + escape(confirmation_line(confirmation)))
-    console.print(f"[bold]{escape(verdict(results.confirmations))}[/bold]")
+    def at(values: Sequence[float], k: int) -> float | None:
+        return values[k] if k < len(values) else None
 
-
-def _show(value: object) -> str:
-    if value is None:
-        return "unset"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    rows = []
+    for k, label in enumerate(labels):
+        b, m = at(base, k), at(mine, k)
+        ratio = m / b if b and m is not None else None
+        rows.append(ScenarioRow(label, b, m, ratio, at(gains, k)))
+    return tuple(rows)
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
+def report_data(results: StudyResults) -> ReportData:
+    """The report of a study's results."""
+    record = results.record
+    best, winner, baseline = results.best(), results.winner(), results.baseline
+    metric = results.unit.metric
+    objective = results.objectives[0]
+    shares = ceiling_shares(
+        baseline.median(metric) if baseline is not None else None,
+        results.ceiling.median(metric) if results.ceiling is not None else None,
+        best.gain if best is not None else None,
+        winner.gain if winner is not None and objective is Objective.THROUGHPUT else None,
+    )
+    best_view = trial_view(best, metric, baseline)
+    ceiling_settings = results.ceiling.settings if results.ceiling is not None else {}
+    return ReportData(
+        study=record.name,
+        workload=dict(record.workload),
+        objectives=results.objectives,
+        throughput_unit=results.unit.value,
+        trials=results.status_counts(),
+        baseline=trial_view(baseline, metric),
+        best=best_view,
+        ceiling=trial_view(results.ceiling, metric),
+        baseline_share_of_ceiling=shares.baseline,
+        best_share_of_ceiling=shares.best,
+        winner_share_of_ceiling=shares.winner,
+        ceiling_trials=results.ceiling_trials,
+        ceiling_socket_options={
+            k: ceiling_settings[k]
+            for k in SOCKET_KNOBS
+            if ceiling_settings.get(k) not in (None, False)
+        },
+        changed_knobs=best_view.changed if best_view is not None and baseline else (),
+        gain=best.gain if best is not None else None,
+        gain_note=CONFIRMED_GAIN_NOTE if results.confirmations else GAIN_NOTE,
+        top=tuple(_views(results.ranked()[:TOP_TRIALS], metric, baseline)),
+        confirmations=_confirmation_views(results, results.confirmations),
+        scenarios=tuple(results.scenario_labels) if len(results.scenario_labels) > 1 else (),
+        scenario_rows=_scenario_rows(results, metric, winner),
+        pruning_saved_s=results.pruning_saved_s,
+        winner=winner.candidate if winner is not None else None,
+        verdict=verdict(results.confirmations, winner),
+        importances=results.importances,
+        importance_min_trials=MIN_TRIALS_FOR_IMPORTANCE,
+        pareto_front=tuple(_views([results.trial(n) for n in results.pareto], metric, baseline)),
+        environment=dict(record.environment),
+    )
 
 
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
+def _views(
+    trials: Sequence[TrialRecord], metric: str, baseline: TrialRecord | None
+) -> list[TrialView]:
+    return [view for t in trials if (view := trial_view(t, metric, baseline)) is not None]
 
 
-def _num(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.1f}"
+def _confirmation_views(
+    results: StudyResults, confirmations: Sequence[ConfirmationRecord]
+) -> tuple[ConfirmationView, ...]:
+    return tuple(
+        confirmation_view(c, results.scenario_gains.get(c.candidate, ())) for c in confirmations
+    )
+
+
+def confirm_data(
+    results: StudyResults, records: Sequence[ConfirmationRecord], *, all_runs_failed: bool
+) -> ConfirmData:
+    """`records`: this run's confirmations; `results` read after they were stored."""
+    winner = results.winner()
+    return ConfirmData(
+        study=results.record.name,
+        confirmations=_confirmation_views(results, records),
+        scenarios=tuple(results.scenario_labels) if len(results.scenario_labels) > 1 else (),
+        winner=winner.candidate if winner is not None else None,
+        verdict=verdict(results.confirmations, winner),
+        all_runs_failed=all_runs_failed,
+    )
+
+
+def export_metadata(
+    results: StudyResults, trial: TrialRecord, confirmation: ConfirmationRecord | None
+) -> dict[str, object]:
+    """What an exported settings file says about where its settings came from.
+
+    `gain` is the sentence a reader sees; `gain_ratio`, `ci_low`, `ci_high`,
+    `rounds` and `confidence` are its numbers (only those measured), and
+    `confirmed` says whether the interval lies above 1. Twisted's defaults
+    claim no gain.
+    """
+    record = results.record
+    return {
+        "study": record.name,
+        "trial": trial.number,
+        "workload": record.workload.get("name"),
+        "workload_params": record.workload.get("params"),
+        "objectives": list(record.objectives),
+        "values": list(trial.values),
+        **_gain_metadata(trial, confirmation),
+        "environment": {k: v for k, v in record.environment.items() if k != "sysctls"},
+    }
+
+
+def _gain_metadata(
+    trial: TrialRecord, confirmation: ConfirmationRecord | None
+) -> dict[str, object]:
+    if confirmation is not None and confirmation.gain is not None:
+        fields: dict[str, object] = {
+            "gain": export_gain_text(confirmation),
+            "gain_ratio": confirmation.gain,
+        }
+        if confirmation.ci_low is not None and confirmation.ci_high is not None:
+            fields |= {"ci_low": confirmation.ci_low, "ci_high": confirmation.ci_high}
+        return fields | {
+            "rounds": confirmation.rounds,
+            "confidence": confirmation.confidence,
+            "confirmed": confirmation.confirmed,
+            "gain_note": confirmed_gain_note(confirmation.confidence),
+        }
+    if is_defaults(trial):
+        return {
+            "gain": "1.00x: Twisted's defaults, no gain claimed",
+            "gain_ratio": 1.0,
+            "confirmed": False,
+            "gain_note": "these settings are the baseline every gain is measured against",
+        }
+    fields = {"gain": "unknown, unconfirmed"}
+    if trial.gain is not None:
+        fields = {"gain": f"{trial.gain:.2f}x unconfirmed", "gain_ratio": trial.gain}
+    return fields | {"confirmed": False, "gain_note": GAIN_NOTE}

@@ -1,30 +1,39 @@
-"""A study's results as the report and the export read them.
+"""A study's results as the report, the confirmation and the export read them.
 
 The best trial is the best *feasible* completed trial by the first objective
-(constraints as recorded with Optuna's `Trial.set_constraint`); its gain is
-median throughput over the baseline's (trial 0, Twisted's defaults), measured
-once each inside the study. A gain is only claimed once `twistune confirm`
-re-measured the candidates against the defaults, interleaved: the *winner* is
-the confirmed candidate with the best median paired gain (see
-`tuner._confirm`), and there may be none.
+(as stored with each trial: `TrialRecord.feasible`); its gain is median
+throughput over the newest baseline's, measured once each inside the study.
+A gain is only claimed once `twistune confirm` re-measured the candidates
+against the defaults, interleaved: the *winner* is the confirmed candidate
+with the best median paired gain, and there may be none.
+
+Everything comes from twistune's own tables, except the parameter
+importances, which are Optuna's evaluator over Optuna's trials.
 """
 
 from __future__ import annotations
 
-import statistics
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import optuna
-from optuna.study import StudyDirection
-from optuna.trial import TrialState
 
 from harness import ThroughputUnit
-from storage import CONFIRM_KIND, ConfirmationRecord, Storage, StudyRecord, TrialRecord
+from storage import (
+    ConfirmationRecord,
+    Storage,
+    StudyRecord,
+    TrialKind,
+    TrialOutcome,
+    TrialRecord,
+)
 from tuner._ceiling import best_ceiling
 from tuner._errors import ResultsError
-from tuner._study import BASELINE_ATTR, CEILING_KIND, OBJECTIVES, SAVED_ATTR, open_optuna_study
+from tuner._objectives import Objective
+from tuner._optuna import open_optuna_study, optuna_errors
+from tuner._records import is_defaults
+from tuner._statistics import pareto_front, per_scenario_ratios
 
 # Parameter importances need a handful of completed trials to mean anything.
 MIN_TRIALS_FOR_IMPORTANCE = 8
@@ -45,23 +54,32 @@ class StudyResults:
     # many configurations were measured (`tuner._ceiling`).
     ceiling: TrialRecord | None = None
     ceiling_trials: int = 0
-    # Measurement seconds the pruner saved, over every trial it stopped.
-    pruning_saved_s: float = 0.0
-    # With several scenarios: each confirmed candidate's gain per scenario (`scenario_gains`).
+    # With several scenarios: each confirmed candidate's gain per scenario.
     scenario_gains: Mapping[int, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        return tuple(Objective(o) for o in self.record.objectives)
+
+    @property
+    def unit(self) -> ThroughputUnit:
+        return throughput_unit(self.record)
 
     @property
     def scenario_labels(self) -> list[str]:
         return scenario_labels(self.record)
 
     @property
-    def maximize_first(self) -> bool:
-        return OBJECTIVES[self.record.objectives[0]] is StudyDirection.MAXIMIZE
+    def pruning_saved_s(self) -> float:
+        """Measurement seconds the pruner saved, over every trial it stopped."""
+        return sum(t.pruning_saved_s for t in self.trials)
 
     def ranked(self) -> list[TrialRecord]:
         """Feasible completed trials, best first by the first objective."""
         usable = [t for t in self.trials if t.number in self.feasible and t.values]
-        return sorted(usable, key=lambda t: t.values[0], reverse=self.maximize_first)
+        return sorted(
+            usable, key=lambda t: t.values[0], reverse=self.objectives[0].higher_is_better
+        )
 
     def best(self) -> TrialRecord | None:
         ranked = self.ranked()
@@ -84,7 +102,7 @@ class StudyResults:
     def status_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for trial in self.trials:
-            counts[trial.status] = counts.get(trial.status, 0) + 1
+            counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
         return counts
 
 
@@ -120,47 +138,56 @@ def resolve_study(storage: Storage, name: str | None) -> StudyRecord:
     return studies[-1]
 
 
+def _baseline(trials: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The trial marked as the baseline; in a study from before schema 4 (no marks), trial 0
+    when it has Twisted's defaults (it was enqueued first)."""
+    marked = next((t for t in trials if t.baseline), None)
+    if marked is not None:
+        return marked
+    first = next((t for t in trials if t.number == 0), None)
+    return first if first is not None and is_defaults(first) else None
+
+
 def load_results(storage: Storage, name: str | None) -> StudyResults:
+    """The study's results (None: the most recent study). ResultsError without a study."""
     record = resolve_study(storage, name)
+    objectives = tuple(Objective(o) for o in record.objectives)
     trials = tuple(storage.trials(record.name))
-    ceilings = storage.trials(record.name, CEILING_KIND)
-    study = open_optuna_study(storage, record.name)
-    feasible = set()
-    baseline_number = None
-    saved_s = 0.0
-    for frozen in study.get_trials(deepcopy=False):
-        if frozen.user_attrs.get(BASELINE_ATTR):
-            baseline_number = frozen.number
-        saved_s += float(frozen.user_attrs.get(SAVED_ATTR, 0.0))
-        met = all(v <= 0 for v in frozen.constraints.values())
-        if frozen.state is TrialState.COMPLETE and met:
-            feasible.add(frozen.number)
-    baseline = next((t for t in trials if t.number == baseline_number), None)
+    ceilings = storage.trials(record.name, TrialKind.CEILING)
+    # A study from before schema 4 did not store feasibility: None counts as met.
+    feasible = frozenset(
+        t.number
+        for t in trials
+        if t.status is TrialOutcome.OK and t.values and t.feasible is not False
+    )
     pareto: tuple[int, ...] = ()
-    if len(record.objectives) > 1:
-        pareto = tuple(sorted(t.number for t in study.best_trials if t.number in feasible))
+    if len(objectives) > 1:
+        values = {t.number: t.values for t in trials if t.number in feasible}
+        pareto = pareto_front(values, objectives)
     confirmations = tuple(latest_confirmations(storage.confirmations(record.name)))
+    unit = throughput_unit(record)
     per_scenario: dict[int, tuple[float, ...]] = {}
     if confirmations and len(scenario_labels(record)) > 1:
-        runs = {r.number: r for r in storage.trials(record.name, CONFIRM_KIND)}
-        metric = (
-            "latency_p99_ms" if record.objectives[0] == "p99" else throughput_unit(record).metric
-        )
-        for confirmation in confirmations:
-            per_scenario[confirmation.candidate] = scenario_gains(
-                confirmation, runs, metric, higher_is_better=record.objectives[0] != "p99"
+        runs = {r.number: r for r in storage.trials(record.name, TrialKind.CONFIRM)}
+        for c in confirmations:
+            pairs = [
+                (runs[b], runs[m])
+                for b, m in zip(c.baseline_runs, c.candidate_runs, strict=True)
+                if b in runs and m in runs
+            ]
+            per_scenario[c.candidate] = per_scenario_ratios(
+                pairs, objectives[0].metric(unit), objectives[0]
             )
     return StudyResults(
         record=record,
         trials=trials,
-        baseline=baseline,
-        feasible=frozenset(feasible),
+        baseline=_baseline(trials),
+        feasible=feasible,
         pareto=pareto,
-        importances=_importances(study, len(feasible)),
+        importances=_importances(storage, record.name, len(feasible)),
         confirmations=confirmations,
-        ceiling=best_ceiling(ceilings, throughput_unit(record).metric),
+        ceiling=best_ceiling(ceilings, unit.metric),
         ceiling_trials=len(ceilings),
-        pruning_saved_s=saved_s,
         scenario_gains=per_scenario,
     )
 
@@ -180,43 +207,15 @@ def scenario_labels(record: StudyRecord) -> list[str]:
     return [" ".join(f"{k}={s[k]}" for k in varying) for s in scenarios]
 
 
-def scenario_gains(
-    confirmation: ConfirmationRecord,
-    runs: Mapping[int, TrialRecord],
-    metric: str,
-    *,
-    higher_is_better: bool = True,
-) -> tuple[float, ...]:
-    """A confirmed candidate's gain in each scenario: over its rounds, the median of the
-    scenario's paired ratio (candidate / defaults median of `metric`, inverted when lower is
-    better), from the stored confirmation `runs` by number. Rounds where either run failed
-    are left out; () when no round is usable."""
-    per_round: list[tuple[float, ...]] = []
-    for base_number, candidate_number in zip(
-        confirmation.baseline_runs, confirmation.candidate_runs, strict=True
-    ):
-        base, candidate = runs.get(base_number), runs.get(candidate_number)
-        if base is None or candidate is None:
-            continue
-        if base.status != "ok" or candidate.status != "ok":
-            continue
-        b, c = base.scenario_medians(metric), candidate.scenario_medians(metric)
-        if len(b) == len(c) and all(v > 0 for v in (*b, *c)):
-            pairs = zip(c, b, strict=True)
-            per_round.append(tuple(x / y if higher_is_better else y / x for x, y in pairs))
-    if not per_round:
-        return ()
-    return tuple(float(statistics.median(column)) for column in zip(*per_round, strict=True))
-
-
-def _importances(study: optuna.Study, completed: int) -> dict[str, float] | None:
+def _importances(storage: Storage, name: str, completed: int) -> dict[str, float] | None:
     """Optuna's default evaluator (fANOVA) on the first objective, or None when too few trials."""
     if completed < MIN_TRIALS_FOR_IMPORTANCE:
         return None
-    with warnings.catch_warnings():
+    with optuna_errors(storage), warnings.catch_warnings():
         # Optuna flags multi-objective targets and conditional parameters as
         # experimental; the figures are still its own.
         warnings.simplefilter("ignore")
+        study = open_optuna_study(storage, name)
         try:
             return dict(
                 optuna.importance.get_param_importances(study, target=lambda t: t.values[0])

@@ -182,6 +182,53 @@ class SearchSpace:
                 params[dimension.knob] = value
         return params
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form, stored on the study record; `from_dict` reads it back."""
+        return {
+            "workload": self.workload,
+            "dimensions": [
+                {
+                    "knob": d.knob,
+                    "kind": d.kind,
+                    "choices": list(d.choices),
+                    "low": d.low,
+                    "high": d.high,
+                    "log": d.log,
+                    "workloads": None if d.workloads is None else sorted(d.workloads),
+                    "when": None if d.when is None else list(d.when),
+                    "below": d.below,
+                }
+                for d in self.dimensions
+            ],
+            "fixed": {knob: getattr(v, "value", v) for knob, v in self.fixed.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
+        """The space `to_dict` described; SpaceError when `data` is not such a description."""
+        try:
+            dimensions = tuple(
+                Dimension(
+                    knob=str(d["knob"]),
+                    kind=d["kind"],
+                    choices=tuple(d["choices"]),
+                    low=float(d["low"]),
+                    high=float(d["high"]),
+                    log=bool(d["log"]),
+                    workloads=None if d["workloads"] is None else frozenset(d["workloads"]),
+                    when=None if d["when"] is None else (str(d["when"][0]), d["when"][1]),
+                    below=d["below"],
+                )
+                for d in data["dimensions"]
+            )
+            fixed = {
+                str(knob): _fixed_value(str(knob), raw, f"stored space: {knob}")
+                for knob, raw in data["fixed"].items()
+            }
+            return cls(str(data["workload"]), dimensions, fixed)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise SpaceError(f"the stored search space is not readable: {exc!r}") from None
+
     def describe(self) -> list[tuple[str, str]]:
         """(knob, values) rows for the dimensions that may apply, then the fixed knobs."""
         rows = [

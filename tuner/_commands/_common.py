@@ -1,0 +1,180 @@
+"""What the commands share: exit codes, flag groups, and turning flags into typed values.
+
+Every `add_*_arguments` adds one group of flags; its `*_from_args` reads them
+back as a typed value (raising a one-line error for bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any
+
+from harness import Settings, SettingsError, Workload, make_workload, parse_size
+from storage import DEFAULT_URL
+from tuner._statistics import DEFAULT_CONFIDENCE
+from tuner._windows import Windows
+
+
+class ExitCode(IntEnum):
+    """`twistune`'s exit codes (README: "Exit codes")."""
+
+    OK = 0
+    FAILED = 1  # the work failed: every trial or run failed, or an export was refused
+    BAD_INPUT = 2  # one line on stderr, nothing run or written
+    STORAGE_REFUSED = 3  # the database refused a write (read-only, locked, full); earlier rows stay
+    INTERRUPTED = 130  # Ctrl-C
+
+
+# --flag-name -> (help, parser). A flag given for a workload without that
+# parameter is refused by make_workload.
+WORKLOAD_FLAGS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "message_bytes": ("message size in bytes (K/KiB/M/MiB suffixes); echo", parse_size),
+    "connections": ("concurrent connections; echo, stream", int),
+    "pipeline_depth": ("requests in flight per connection; echo", int),
+    "rate_msgs_s": ("offered rate for open-loop latency, 0 = closed loop; echo", float),
+    "response_bytes": ("bytes per response (K/KiB/M/MiB suffixes); stream", parse_size),
+}
+
+
+def typed(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type that reports a bad value in one line."""
+
+    def convert(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid value") from None
+
+    return convert
+
+
+def comma_list(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`kind` of one value, or a list of them from "a,b,c" (a workload's scenarios)."""
+
+    def convert(text: str) -> Any:
+        values = [kind(part.strip()) for part in text.split(",")]
+        return values[0] if len(values) == 1 else values
+
+    return convert
+
+
+def split_assignments(assignments: list[str], flag: str) -> dict[str, str]:
+    """`["a=1", "b=2"]` -> `{"a": "1", "b": "2"}`; raises SettingsError on a missing `=`."""
+    values: dict[str, str] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.strip():
+            raise SettingsError(f"{flag} {assignment!r}: expected KNOB=VALUE")
+        values[name.strip()] = value
+    return values
+
+
+def settings_from_assignments(assignments: list[str]) -> Settings:
+    """Settings from `KNOB=VALUE` strings; raises SettingsError for a bad knob or value."""
+    return Settings.from_strings(split_assignments(assignments, "--set"))
+
+
+# -- flag groups
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--study",
+        default=None,
+        help="study name (default: named after the workload and its parameters; "
+        "for reading commands, the most recent study)",
+    )
+    parser.add_argument(
+        "--storage", default=DEFAULT_URL, help=f"SQLAlchemy database URL (default {DEFAULT_URL})"
+    )
+
+
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workload", default="echo", help="echo (default) or stream")
+    for name, (text, kind) in WORKLOAD_FLAGS.items():
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=typed(comma_list(kind)),
+            default=None,
+            help=f"{text}; a comma list (e.g. 1KiB,64KiB) makes one scenario per value",
+        )
+
+
+def workload_from_args(args: argparse.Namespace) -> Workload:
+    """The workload the flags describe; raises WorkloadError for a bad name or parameter."""
+    params = {
+        name: getattr(args, name) for name in WORKLOAD_FLAGS if getattr(args, name) is not None
+    }
+    return make_workload(args.workload, params)
+
+
+def add_window_arguments(parser: argparse.ArgumentParser, defaults: Windows) -> None:
+    d = defaults
+    parser.add_argument(
+        "--duration-s",
+        type=typed(float),
+        default=d.duration_s,
+        help=f"recorded window per repeat, seconds (default {d.duration_s:g})",
+    )
+    parser.add_argument(
+        "--warmup-s",
+        type=typed(float),
+        default=d.warmup_s,
+        help=f"discarded warm-up before each window, seconds (default {d.warmup_s:g})",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=typed(int),
+        default=d.repeats,
+        help=f"windows per trial, each on fresh connections (default {d.repeats})",
+    )
+
+
+def windows_from_args(args: argparse.Namespace) -> Windows:
+    """Raises TuneError for windows that cannot work."""
+    return Windows(args.duration_s, args.warmup_s, args.repeats)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:
+    """--json (the command's data as JSON on stdout), and with `progress` --no-progress."""
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    if progress:
+        parser.add_argument(
+            "--no-progress", action="store_true", help="no progress output on stderr"
+        )
+
+
+def add_confirm_arguments(
+    parser: argparse.ArgumentParser, *, prefix: str, top: int, rounds: int, skip: bool
+) -> None:
+    """How many candidates a confirmation re-measures, in how many rounds, at what confidence.
+
+    `prefix` "" gives --top/--rounds/--confidence (`confirm`), "confirm-" gives
+    --confirm-top/... (`tune`); `skip`: a top of 0 skips the confirmation.
+    """
+    parser.add_argument(
+        f"--{prefix}top",
+        dest="confirm_top",
+        type=typed(int),
+        default=top,
+        help=f"confirm the best K distinct candidates against the defaults (default {top}"
+        + ("; 0: skip, run `twistune confirm` later)" if skip else ")"),
+    )
+    parser.add_argument(
+        f"--{prefix}rounds",
+        dest="confirm_rounds",
+        type=typed(int),
+        default=rounds,
+        help=f"interleaved paired rounds (default {rounds}; 6 is the fewest that can "
+        "confirm at 95%%)",
+    )
+    parser.add_argument(
+        f"--{prefix}confidence",
+        dest="confirm_confidence",
+        type=typed(float),
+        default=DEFAULT_CONFIDENCE,
+        help=f"confidence of the interval (default {DEFAULT_CONFIDENCE:g})",
+    )

@@ -1,0 +1,142 @@
+"""`twistune confirm`: re-measure a study's best trials against the defaults, interleaved
+(`tuner._confirm`), store the verdicts, and print them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness import run_trial
+from storage import TrialOutcome, open_storage
+from tuner._commands._common import (
+    ExitCode,
+    add_confirm_arguments,
+    add_output_arguments,
+    add_study_arguments,
+    add_window_arguments,
+    typed,
+    windows_from_args,
+)
+from tuner._confirm import DEFAULT_ROUNDS, DEFAULT_TOP, ConfirmPlan, RoundProgress, confirm_study
+from tuner._json import render_json
+from tuner._report import ConfirmData, confirm_data
+from tuner._results import load_results, resolve_study
+from tuner._statistics import min_rounds_to_confirm
+from tuner._terminal import console, render_confirm, round_line
+from tuner._windows import SEARCH_WINDOWS, TrialRunner
+from tuner._words import percent
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmOptions:
+    storage: str
+    study: str | None  # None: the most recent study
+    plan: ConfirmPlan
+    json: bool = False
+    progress: bool = True
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "confirm",
+        help="re-measure the best trials against the defaults, interleaved, before claiming a gain",
+        description="Run the top K trials of a study and Twisted's defaults again, each in a "
+        "fresh process, interleaved for a number of rounds; a candidate's gain is the median "
+        "of its paired ratios with a bootstrap confidence interval, and it is confirmed only "
+        "when the interval lies above 1. Results are stored with the study.",
+    )
+    add_study_arguments(parser)
+    add_confirm_arguments(parser, prefix="", top=DEFAULT_TOP, rounds=DEFAULT_ROUNDS, skip=False)
+    parser.add_argument(
+        "--trial",
+        dest="candidates",
+        type=typed(int),
+        action="append",
+        default=None,
+        metavar="N",
+        help="confirm this trial instead of the top K (repeatable; the defaults' own trial "
+        "measures the noise)",
+    )
+    add_window_arguments(parser, SEARCH_WINDOWS)
+    add_output_arguments(parser, progress=True)
+    parser.set_defaults(run=run)
+
+
+def options_from_args(args: argparse.Namespace) -> ConfirmOptions:
+    plan = ConfirmPlan(
+        top=args.confirm_top,
+        rounds=args.confirm_rounds,
+        candidates=tuple(args.candidates) if args.candidates else None,
+        windows=windows_from_args(args),
+        confidence=args.confirm_confidence,
+    )
+    return ConfirmOptions(args.storage, args.study, plan, args.json, not args.no_progress)
+
+
+def confirm(
+    options: ConfirmOptions,
+    runner: TrialRunner = run_trial,
+    progress: Callable[[RoundProgress], None] | None = None,
+    on_start: Callable[[str, Sequence[int]], None] | None = None,
+) -> ConfirmData:
+    """Confirm the study's candidates (`tuner._confirm.confirm_study`) and say what it found.
+
+    `on_start(study, candidates)` before the first run, `progress` after each round.
+    """
+    statuses: list[TrialOutcome] = []
+
+    def played(state: RoundProgress) -> None:
+        statuses.extend(r.status for r in state.runs)
+        if progress is not None:
+            progress(state)
+
+    with open_storage(options.storage, create=False) as storage:
+        name = resolve_study(storage, options.study).name
+        records = confirm_study(
+            storage,
+            name,
+            options.plan,
+            runner=runner,
+            progress=played,
+            on_start=None if on_start is None else lambda numbers: on_start(name, numbers),
+        )
+        results = load_results(storage, name)
+    failed = bool(statuses) and all(s is not TrialOutcome.OK for s in statuses)
+    return confirm_data(results, records, all_runs_failed=failed)
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    options = options_from_args(args)
+    plan = options.plan
+
+    def started(study: str, numbers: Sequence[int]) -> None:
+        runs = (len(numbers) + 1) * plan.rounds
+        print(
+            f"confirming trials {', '.join(map(str, numbers))} of {study!r} against the "
+            f"defaults: {plan.rounds} interleaved rounds, {runs} runs, each "
+            f"{plan.windows.describe()}",
+            file=sys.stderr,
+        )
+        if not plan.can_confirm:
+            print(
+                f"note: with {plan.rounds} rounds nothing can be confirmed at "
+                f"{percent(plan.confidence)} confidence "
+                f"({min_rounds_to_confirm(plan.confidence)} usable rounds needed)",
+                file=sys.stderr,
+            )
+
+    def progressed(state: RoundProgress) -> None:
+        print(round_line(state), file=sys.stderr)
+
+    data = confirm(options, progress=progressed if options.progress else None, on_start=started)
+    if options.json:
+        print(render_json(data))
+    else:
+        render_confirm(data, console())
+    if data.all_runs_failed:
+        print("twistune: every confirmation run failed", file=sys.stderr)
+        return ExitCode.FAILED
+    return ExitCode.OK

@@ -1,0 +1,157 @@
+"""`twistune measure`: run one trial with the given settings and print what it measured."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from harness import (
+    KNOBS,
+    Settings,
+    TrialResult,
+    Workload,
+    default_timeout_s,
+    plan_cpus,
+    run_trial,
+)
+from tuner._commands._common import (
+    ExitCode,
+    add_output_arguments,
+    add_window_arguments,
+    add_workload_arguments,
+    settings_from_assignments,
+    typed,
+    windows_from_args,
+    workload_from_args,
+)
+from tuner._errors import BadInputError
+from tuner._json import render_json
+from tuner._terminal import console, render_trial
+from tuner._windows import MEASURE_WINDOWS, TrialRunner, Windows
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureOptions:
+    """One trial: `timeout_s` None is the harness's default for these windows; CPUs None:
+    the first two this process may use. Raises BadInputError for a timeout or CPUs that
+    cannot work."""
+
+    settings: Settings
+    workload: Workload
+    windows: Windows = MEASURE_WINDOWS
+    timeout_s: float | None = None
+    reference: bool = False
+    server_cpu: int | None = None
+    client_cpu: int | None = None
+    json: bool = False
+
+    def __post_init__(self) -> None:
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise BadInputError("--timeout-s must be positive")
+        try:
+            plan_cpus(self.server_cpu, self.client_cpu)
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
+
+    @property
+    def bound_s(self) -> float:
+        """The whole trial's time bound, seconds."""
+        w = self.windows
+        scenarios = len(self.workload.scenarios())
+        return self.timeout_s or default_timeout_s(w.duration_s, w.warmup_s, w.repeats, scenarios)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "measure",
+        help="run one trial and print its measurements",
+        description="Run one trial: a real Twisted server with the given settings, driven by "
+        "the load generator on 127.0.0.1. Knobs: " + ", ".join(k.name for k in KNOBS) + ".",
+    )
+    add_workload_arguments(parser)
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="set a knob (repeatable); others keep Twisted's defaults",
+    )
+    add_window_arguments(parser, MEASURE_WINDOWS)
+    parser.add_argument(
+        "--timeout-s",
+        type=typed(float),
+        default=None,
+        help="bound on the whole trial (default: start-up allowance + 2x windows)",
+    )
+    for role in ("server", "client"):
+        parser.add_argument(
+            f"--{role}-cpu",
+            type=typed(int),
+            default=None,
+            help=f"CPU to pin the {'load generator' if role == 'client' else role} to "
+            "(default: the first two this process may use)",
+        )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="measure the no-Twisted uvloop reference server (the ceiling); of --set, "
+        "only the socket knobs (so_sndbuf_bytes, so_rcvbuf_bytes, tcp_nodelay) apply to it",
+    )
+    add_output_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def options_from_args(args: argparse.Namespace) -> MeasureOptions:
+    return MeasureOptions(
+        settings=settings_from_assignments(args.assignments),
+        workload=workload_from_args(args),
+        windows=windows_from_args(args),
+        timeout_s=args.timeout_s,
+        reference=args.reference,
+        server_cpu=args.server_cpu,
+        client_cpu=args.client_cpu,
+        json=args.json,
+    )
+
+
+def measure_once(options: MeasureOptions, runner: TrialRunner = run_trial) -> TrialResult:
+    """Run the trial through `runner`; its failure comes back as data in the result."""
+    w = options.windows
+    return runner(
+        options.settings,
+        options.workload,
+        w.duration_s,
+        w.warmup_s,
+        w.repeats,
+        options.bound_s,
+        reference=options.reference,
+        server_cpu=options.server_cpu,
+        client_cpu=options.client_cpu,
+    )
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    options = options_from_args(args)
+    scenarios = len(options.workload.scenarios())
+    each = f" of each of {scenarios} scenarios" if scenarios > 1 else ""
+    w = options.windows
+    print(
+        f"measuring {options.workload.name} {options.workload.params()}: {w.repeats}{each} x "
+        f"({w.warmup_s:g} s warm-up + {w.duration_s:g} s window), "
+        f"timeout {options.bound_s:g} s",
+        file=sys.stderr,
+    )
+    result = measure_once(options)
+    if options.json:
+        print(render_json(result))
+    else:
+        render_trial(result, console())
+    if not result.ok:
+        print(f"twistune: trial {result.status.value}: {result.reason}", file=sys.stderr)
+        if result.stderr_tail:
+            print(result.stderr_tail, file=sys.stderr)
+        return ExitCode.FAILED
+    return ExitCode.OK

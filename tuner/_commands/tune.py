@@ -1,0 +1,277 @@
+"""`twistune tune`: search the knobs for a workload, store every trial, report the winner.
+
+With no arguments it tunes the built-in echo workload for a short budget into
+./twistune.db. Everything given is checked before the database is opened, so
+bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import run_trial
+from storage import open_storage
+from tuner._baseline import DEFAULT_BASELINE_EVERY
+from tuner._commands._common import (
+    ExitCode,
+    add_confirm_arguments,
+    add_output_arguments,
+    add_study_arguments,
+    add_window_arguments,
+    add_workload_arguments,
+    split_assignments,
+    typed,
+    windows_from_args,
+    workload_from_args,
+)
+from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
+from tuner._errors import BadInputError
+from tuner._gate import DEFAULT_STABILITY_GATE
+from tuner._json import render_json
+from tuner._objectives import Objective, parse_objectives
+from tuner._optuna import SAMPLERS
+from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_WINDOWS
+from tuner._report import ReportData, report_data
+from tuner._results import load_results
+from tuner._space import build_space
+from tuner._study import DEFAULT_TRIALS, ProgressCallback, StudySummary, TuneConfig, run_study
+from tuner._terminal import TrialProgressBar, console, render_report, round_line
+from tuner._windows import SEARCH_WINDOWS, TrialRunner
+
+DEFAULT_CONFIRM_TOP = 2
+DEFAULT_CONFIRM_ROUNDS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class TuneOptions:
+    """A study to run, where to store it, and the confirmation after it (None: skip)."""
+
+    config: TuneConfig
+    storage: str
+    confirm: ConfirmPlan | None
+    json: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TuneData:
+    """What `tune` did (`summary`) and the study's report afterwards."""
+
+    summary: StudySummary
+    report: ReportData
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "tune",
+        help="search the knobs for a workload and report the best settings",
+        description="Run (or continue) an Optuna study over the knobs of a Twisted server, "
+        "storing every trial and sample in the database. Trial 0 is Twisted's defaults.",
+    )
+    add_workload_arguments(parser)
+    add_window_arguments(parser, SEARCH_WINDOWS)
+    add_study_arguments(parser)
+    _add_search_arguments(parser)
+    _add_noise_arguments(parser)
+    add_confirm_arguments(
+        parser,
+        prefix="confirm-",
+        top=DEFAULT_CONFIRM_TOP,
+        rounds=DEFAULT_CONFIRM_ROUNDS,
+        skip=True,
+    )
+    add_output_arguments(parser, progress=True)
+    parser.set_defaults(run=run)
+
+
+def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is searched, for what, and for how long."""
+    parser.add_argument(
+        "--space", type=Path, default=None, metavar="FILE",
+        help="TOML file narrowing or fixing knobs (see README)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fix", action="append", default=[], metavar="KNOB=VALUE",
+        help="hold a knob at one value (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sampler", default="tpe", choices=sorted(SAMPLERS),
+        help="tpe (multivariate, default), random or cmaes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--objective", choices=("throughput", "latency"), default=None,
+        help="maximise throughput (default) or minimise p99 latency",
+    )  # fmt: skip
+    parser.add_argument(
+        "--objectives", default=None, metavar="LIST",
+        help="comma-separated, e.g. throughput,p99: a multi-objective study",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-p99-ms", type=typed(float), default=None,
+        help="constraint: median p99 latency at most this (ms)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-rss-mb", type=typed(float), default=None,
+        help="constraint: server peak RSS at most this (MiB)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trials", type=typed(int), default=None,
+        help=f"trials to run now (default {DEFAULT_TRIALS}, or unlimited with --timeout-s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout-s", type=typed(float), default=None,
+        help="start no trial after this many seconds",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=typed(int), default=None, help="sampler seed")
+
+
+def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
+    """The noise controls: gate, drift baseline, ceiling, pruning (README: "Noise")."""
+    parser.add_argument(
+        "--stability-gate", type=typed(float), default=DEFAULT_STABILITY_GATE,
+        help="re-run, then mark unstable, a trial whose repeats spread more than this "
+        f"fraction of their median (default {DEFAULT_STABILITY_GATE:g}; 0: off)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--baseline-every", type=typed(int), default=DEFAULT_BASELINE_EVERY,
+        help=f"re-measure the defaults every N trials (default {DEFAULT_BASELINE_EVERY}; 0: never)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--absolute", action="store_true",
+        help="optimise raw throughput instead of the ratio to the newest baseline measurement",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-ceiling", action="store_true",
+        help="skip measuring the reference server (the ceiling)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--prune", action="store_true",
+        help="stop trials that are clearly worse than the best early (paired test over "
+        f"windows; needs {MIN_PRUNE_WINDOWS} or more windows per trial: scenarios x repeats; "
+        "see README)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--prune-margin", type=typed(float), default=DEFAULT_PRUNE_MARGIN,
+        help="with --prune: stop a trial only when it is worse than the best by more than "
+        f"this fraction (default {DEFAULT_PRUNE_MARGIN:g})",
+    )  # fmt: skip
+
+
+def options_from_args(args: argparse.Namespace) -> TuneOptions:
+    """The study the flags describe; raises a ValueError subclass with one line on bad input."""
+    workload = workload_from_args(args)
+    space = build_space(workload.name, args.space, split_assignments(args.fix, "--fix"))
+    if args.objective and args.objectives:
+        raise BadInputError("give --objective or --objectives, not both")
+    trials = args.trials
+    if trials is None and args.timeout_s is None:
+        trials = DEFAULT_TRIALS
+    config = TuneConfig(
+        study=args.study or TuneConfig.default_name(workload),
+        workload=workload,
+        space=space,
+        objectives=parse_objectives(args.objectives or args.objective or "throughput"),
+        sampler=args.sampler,
+        trials=trials,
+        timeout_s=args.timeout_s,
+        windows=windows_from_args(args),
+        max_p99_ms=args.max_p99_ms,
+        max_rss_mb=args.max_rss_mb,
+        seed=args.seed,
+        stability_gate=args.stability_gate or None,
+        relative=not args.absolute,
+        baseline_every=args.baseline_every,
+        ceiling=not args.no_ceiling,
+        prune=args.prune,
+        prune_margin=args.prune_margin,
+    )
+    if args.confirm_top < 0:
+        raise BadInputError("--confirm-top must be 0 (skip) or more")
+    plan = None
+    if args.confirm_top:
+        plan = ConfirmPlan(
+            top=args.confirm_top,
+            rounds=args.confirm_rounds,
+            windows=config.windows,
+            confidence=args.confirm_confidence,
+        )
+    return TuneOptions(config, args.storage, plan, args.json, not args.no_progress)
+
+
+def tune(
+    options: TuneOptions,
+    runner: TrialRunner = run_trial,
+    *,
+    progress: ProgressCallback | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_confirm: Callable[[RoundProgress], None] | None = None,
+) -> TuneData:
+    """Run the study, confirm its best candidates (unless `options.confirm` is None), and
+    report. Callbacks: `on_start(swept)` before the first trial, `progress` after each,
+    `on_confirm` after each confirmation round."""
+    config = options.config
+    with open_storage(options.storage) as storage:
+        summary = run_study(config, storage, runner, progress=progress, on_start=on_start)
+        if options.confirm is not None:
+            confirm_study(
+                storage, config.study, options.confirm, runner=runner, progress=on_confirm
+            )
+        return TuneData(summary, report_data(load_results(storage, config.study)))
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    options = options_from_args(args)
+    config = options.config
+    scenarios = len(config.workload.scenarios())
+    windows = scenarios * config.windows.repeats
+
+    def announce(swept: int) -> None:
+        if swept:
+            print(
+                f"marked {swept} interrupted trial(s) from an earlier run as failed",
+                file=sys.stderr,
+            )
+        each = f" for each of {scenarios} scenarios" if scenarios > 1 else ""
+        print(
+            f"tuning study {config.study!r} in {options.storage}: "
+            + (f"{config.trials} trials" if config.trials else "no trial limit")
+            + (f", {config.timeout_s:g} s budget" if config.timeout_s else "")
+            + f"; each {config.windows.describe()}{each}; sampler {config.sampler}",
+            file=sys.stderr,
+        )
+        if config.prune and windows < MIN_PRUNE_WINDOWS:
+            print(
+                f"note: --prune needs at least {MIN_PRUNE_WINDOWS} windows per trial "
+                f"(scenarios x repeats); with {windows} it stops no trial",
+                file=sys.stderr,
+            )
+
+    def confirming(state: RoundProgress) -> None:
+        if state.round == 1:
+            candidates = ", ".join(str(r.trial) for r in state.runs[1:])
+            print(f"confirming trial(s) {candidates} against the defaults", file=sys.stderr)
+        print("confirmation " + round_line(state), file=sys.stderr)
+
+    unit = "ms" if config.objectives[0] is Objective.P99 else config.workload.throughput_unit.value
+    with TrialProgressBar(enabled=options.progress, planned=config.trials, unit=unit) as bar:
+        data = tune(
+            options,
+            progress=bar.update,
+            on_start=announce,
+            on_confirm=confirming if options.progress else None,
+        )
+    s = data.summary
+    print(
+        f"ran {s.trials_run} trials in {s.wall_s:.1f} s ({s.failed} failed, {s.pruned} pruned)",
+        file=sys.stderr,
+    )
+    if options.json:
+        print(render_json(data.report))
+    else:
+        render_report(data.report, console())
+    return ExitCode.OK if data.report.best is not None else ExitCode.FAILED

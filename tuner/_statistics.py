@@ -1,0 +1,154 @@
+"""Pure statistics over ratios and records: no I/O, no Optuna, no printing.
+
+- `bootstrap_median_ci`, `min_rounds_to_confirm`: the confirmation's interval
+  and the fewest rounds that can honour a confidence;
+- `median_ratio`: a candidate's gain from its paired ratios;
+- `per_scenario_ratios`: a confirmed candidate's gain in each scenario;
+- `ceiling_shares`: baseline, best and winner as fractions of the ceiling;
+- `pareto_front`: the non-dominated trials of a multi-objective study.
+
+The spread of a trial's repeats is the harness's (`TrialResult.throughput_spread`):
+it is part of the result the harness returns.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from storage import TrialOutcome, TrialRecord
+from tuner._objectives import Objective
+
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_RESAMPLES = 10_000
+
+
+def bootstrap_median_ci(
+    ratios: Sequence[float],
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The percentile bootstrap interval of the median of `ratios`: (low, high).
+
+    Draws `resamples` samples of len(ratios) with replacement from
+    `random.Random(seed)` (the same ratios always give the same interval),
+    takes each one's median, and returns the (1 - confidence) / 2 and
+    (1 + confidence) / 2 quantiles of those medians (nearest rank, rounded
+    outward). The interval never reaches beyond the smallest and largest
+    ratio, so with few ratios it cannot honour `confidence`: see
+    `min_rounds_to_confirm`. Raises ValueError for fewer than 2 ratios, a
+    ratio that is not finite and positive, `confidence` outside (0, 1), or
+    `resamples` below 1.
+    """
+    values = [float(r) for r in ratios]
+    if len(values) < 2:
+        raise ValueError(f"a bootstrap interval needs at least 2 ratios, got {len(values)}")
+    bad = [r for r in values if not (math.isfinite(r) and r > 0)]
+    if bad:
+        raise ValueError(f"ratios must be finite and positive, got {bad}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence {confidence} is not within (0, 1)")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    rng = random.Random(seed)
+    size = len(values)
+    medians = sorted(statistics.median(rng.choices(values, k=size)) for _ in range(resamples))
+    tail = (1 - confidence) / 2
+    low = medians[math.floor(tail * (resamples - 1))]
+    high = medians[math.ceil((1 - tail) * (resamples - 1))]
+    return low, high
+
+
+def min_rounds_to_confirm(confidence: float = DEFAULT_CONFIDENCE) -> int:
+    """The fewest usable rounds whose median interval can reach `confidence` (6 at 0.95).
+
+    With n paired ratios, even the widest interval for a median, from the
+    smallest to the largest ratio, misses the true median with probability
+    2 / 2**n (all ratios on one side of it); below this many rounds a
+    "confirmed" gain would be a weaker claim than the confidence it states.
+    """
+    return math.ceil(math.log2(2 / (1 - confidence)))
+
+
+def median_ratio(ratios: Sequence[float]) -> float | None:
+    """The median of paired ratios (a candidate's gain); None without any."""
+    return float(statistics.median(ratios)) if ratios else None
+
+
+def per_scenario_ratios(
+    pairs: Sequence[tuple[TrialRecord, TrialRecord]], metric: str, objective: Objective
+) -> tuple[float, ...]:
+    """The median over rounds of each scenario's paired ratio, oriented by `objective`.
+
+    `pairs` are (defaults' run, candidate's run) per round; `metric` the sample
+    field compared. Rounds where either run failed or a median is not
+    positive are left out; () when no round is usable.
+    """
+    per_round: list[tuple[float, ...]] = []
+    for defaults, candidate in pairs:
+        if defaults.status is not TrialOutcome.OK or candidate.status is not TrialOutcome.OK:
+            continue
+        base, mine = defaults.scenario_medians(metric), candidate.scenario_medians(metric)
+        ratios = [objective.ratio(b, c) for b, c in zip(base, mine, strict=False)]
+        if len(base) == len(mine) and all(r is not None for r in ratios):
+            per_round.append(tuple(r for r in ratios if r is not None))
+    if not per_round:
+        return ()
+    return tuple(float(statistics.median(column)) for column in zip(*per_round, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class CeilingShares:
+    """Fractions of the ceiling's throughput (None where something was not measured)."""
+
+    baseline: float | None
+    best: float | None
+    winner: float | None
+
+
+def ceiling_shares(
+    baseline: float | None,
+    ceiling: float | None,
+    best_gain: float | None,
+    winner_gain: float | None,
+) -> CeilingShares:
+    """Baseline, best and confirmed winner as fractions of the ceiling's throughput.
+
+    The baseline's share is measured (`baseline` / `ceiling`, the same unit):
+    trial 0 runs right after the ceiling at the study's start. The best's and
+    the winner's are that share times their gains over the defaults, so a
+    machine running faster or slower later in the study does not move them.
+    Pass `winner_gain` None for a study whose confirmed gain is not a
+    throughput ratio.
+    """
+    share = baseline / ceiling if baseline and ceiling else None
+    return CeilingShares(
+        baseline=share,
+        best=share * best_gain if share and best_gain else None,
+        winner=share * winner_gain if share and winner_gain else None,
+    )
+
+
+def pareto_front(
+    values: Mapping[int, Sequence[float]], objectives: Sequence[Objective]
+) -> tuple[int, ...]:
+    """The trial numbers (sorted) whose values no other trial dominates."""
+
+    def oriented(vector: Sequence[float]) -> tuple[float, ...]:
+        return tuple(
+            v if o.higher_is_better else -v for v, o in zip(vector, objectives, strict=True)
+        )
+
+    points = {number: oriented(v) for number, v in values.items()}
+
+    def dominated(mine: tuple[float, ...]) -> bool:
+        return any(
+            all(t >= m for t, m in zip(theirs, mine, strict=True)) and theirs != mine
+            for theirs in points.values()
+        )
+
+    return tuple(sorted(n for n, point in points.items() if not dominated(point)))

@@ -1,0 +1,383 @@
+"""The terminal renderer: every table and line the CLI prints for a person.
+
+The only module that imports rich. Each `render_*` takes one command's data
+value and a console from `console()`; none reads storage, Optuna or a
+study's results. Off a terminal, tables are drawn at `PLAIN_WIDTH` columns,
+and long cells break into lines rather than squeezing the other columns.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness import KNOBS, Settings, TrialResult
+from tuner._analysis import AnalysisData
+from tuner._confirm import RoundProgress
+from tuner._objectives import Objective
+from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
+from tuner._study import TrialProgress
+from tuner._words import knob_value, number, percent, ratio, share
+
+PLAIN_WIDTH = 120
+
+
+def console(file: IO[str] | None = None) -> Console:
+    """A console on `file` (stdout by default): the terminal's width, else `PLAIN_WIDTH`."""
+    file = file or sys.stdout
+    return Console(file=file, highlight=False, width=None if file.isatty() else PLAIN_WIDTH)
+
+
+# -- report
+
+
+def render_report(data: ReportData, out: Console) -> None:
+    unit = data.throughput_unit
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(data.trials.items()))
+    objectives = ", ".join(o.value for o in data.objectives)
+    out.print(f"study {data.study!r}: {counts}; objectives {objectives}")
+    baseline, best = data.baseline, data.best
+    if best is None:
+        out.print(
+            "no trial completed: nothing to report (see failed trials with `twistune analyze`)"
+        )
+        return
+    _knob_table(out, data, baseline, best)
+    if baseline is None or not baseline.values:
+        out.print("the baseline trial did not complete: no gain can be stated")
+    else:
+        out.print(
+            f"throughput ({unit}, median of the repeats): baseline {number(baseline.throughput)}"
+            f" -> best {number(best.throughput)}; best / newest baseline measurement "
+            f"[bold]{ratio(data.gain)}[/bold] ({data.gain_note})"
+        )
+        if data.objectives[0] is Objective.P99:
+            out.print(
+                f"p99 latency (ms, median of the repeats): baseline "
+                f"{number(baseline.latency_p99_ms)} -> best {number(best.latency_p99_ms)}"
+            )
+    _scenario_table(out, data)
+    _ceiling_line(out, data)
+    pruned = data.trials.get("pruned", 0)
+    if pruned:
+        out.print(
+            f"pruning: {pruned} trials stopped early, "
+            f"{data.pruning_saved_s:.1f} s of measurement saved"
+        )
+    out.print(_trial_table(f"top {len(data.top)} trials", data.top, unit))
+    _confirmations(out, data.objectives[0], data.confirmations, data.verdict)
+    if data.pareto_front:
+        out.print(_trial_table("Pareto front", data.pareto_front, unit))
+    if data.importances:
+        ranked = sorted(data.importances.items(), key=lambda kv: -kv[1])
+        out.print(
+            "parameter importances (fANOVA, share of the first objective's variance): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in ranked)
+        )
+    else:
+        out.print(f"parameter importances: need {data.importance_min_trials} completed trials")
+
+
+def _knob_table(
+    out: Console, data: ReportData, baseline: TrialView | None, best: TrialView
+) -> None:
+    table = Table(title="baseline (Twisted's defaults) vs best")
+    for column in ("knob", "baseline", f"best (trial {best.number})"):
+        table.add_column(column)
+    for knob in KNOBS:
+        mark = "[bold yellow]" if knob.name in data.changed_knobs else ""
+        old = knob_value(baseline.settings.get(knob.name)) if baseline else "-"
+        table.add_row(
+            f"{mark}{knob.name}", old, f"{mark}{knob_value(best.settings.get(knob.name))}"
+        )
+    out.print(table)
+
+
+def _trial_table(title: str, trials: Sequence[TrialView], unit: str) -> Table:
+    """Trials with their throughput, gain, p99 and the knobs they changed, one per line."""
+    table = Table(title=title)
+    table.add_column("trial", justify="right")
+    table.add_column(f"throughput {unit}", justify="right")
+    table.add_column("gain (x baseline)", justify="right")
+    table.add_column("p99 ms", justify="right")
+    table.add_column("changed from the defaults")
+    for trial in trials:
+        changed = [f"{k}={knob_value(trial.settings.get(k))}" for k in trial.changed]
+        table.add_row(
+            str(trial.number),
+            number(trial.throughput),
+            ratio(trial.gain),
+            number(trial.latency_p99_ms),
+            "\n".join(changed) or "-",
+        )
+    return table
+
+
+def _scenario_table(out: Console, data: ReportData) -> None:
+    """With several scenarios: each one's baseline and best, and the winner's confirmed gain."""
+    if not data.scenario_rows:
+        return
+    unit = data.throughput_unit
+    with_winner = any(row.winner_gain is not None for row in data.scenario_rows)
+    table = Table(title="per scenario (a trial's figure is their geometric mean)")
+    for column in ("scenario", f"baseline {unit}", f"best {unit}", "best / baseline"):
+        table.add_column(column)
+    if with_winner:
+        table.add_column(f"winner (trial {data.winner}), confirmed gain")
+    for row in data.scenario_rows:
+        cells = [row.label, number(row.baseline), number(row.best), ratio(row.best_over_baseline)]
+        table.add_row(*cells, *((ratio(row.winner_gain),) if with_winner else ()))
+    out.print(table)
+
+
+def _ceiling_line(out: Console, data: ReportData) -> None:
+    """The best reference configuration, and where baseline and best stand against it."""
+    ceiling, unit = data.ceiling, data.throughput_unit
+    if ceiling is None or ceiling.throughput is None:
+        out.print("ceiling: not measured (the reference server did not run)")
+        return
+    options = ", ".join(f"{k}={v}" for k, v in data.ceiling_socket_options.items())
+    options = options or "kernel-default socket options"
+    if data.ceiling_trials > 1:
+        options = f"best of {data.ceiling_trials} socket configurations: {options}"
+    winner = data.winner_share_of_ceiling
+    out.print(
+        f"ceiling (uvloop reference server, no Twisted, {options}): "
+        f"{number(ceiling.throughput)} {unit}; baseline at "
+        f"{share(data.baseline_share_of_ceiling)}, best at {share(data.best_share_of_ceiling)}"
+        + (f", confirmed winner at {share(winner)}" if winner is not None else "")
+        + " of it"
+    )
+    if (data.best_share_of_ceiling or 0.0) > 1:
+        out.print(
+            "best is above the reference: for this workload the ceiling is a lower bound, "
+            "not a limit"
+        )
+
+
+def _confirmations(
+    out: Console, objective: Objective, confirmations: Sequence[ConfirmationView], verdict: str
+) -> None:
+    """Each candidate's confirmed gain or why not, then the winner or the defaults sentence."""
+    if confirmations:
+        what = "candidate / defaults throughput"
+        if objective is Objective.P99:
+            what = "defaults / candidate p99 latency"
+        confidence = percent(max(c.confidence for c in confirmations))
+        out.print(
+            f"confirmation (each candidate against the defaults, interleaved; gain = median "
+            f"of {what}, {confidence} bootstrap interval):"
+        )
+        for c in confirmations:
+            out.print("  " + escape(c.line))
+    out.print(f"[bold]{escape(verdict)}[/bold]")
+
+
+# -- confirm
+
+
+def render_confirm(data: ConfirmData, out: Console) -> None:
+    if not data.confirmations:
+        out.print(
+            f"nothing to confirm in {data.study!r}: every completed trial has the defaults' "
+            "settings"
+        )
+    for c in data.confirmations:
+        out.print(escape(c.line))
+        if c.scenario_gains:
+            shown = ", ".join(
+                f"{label} {ratio(g)}"
+                for label, g in zip(data.scenarios, c.scenario_gains, strict=True)
+            )
+            out.print(f"  per scenario (median paired ratio): {escape(shown)}")
+    if data.confirmations:
+        out.print(escape(data.verdict))
+
+
+def round_line(state: RoundProgress) -> str:
+    """e.g. "round 2 of 6 (14 s): defaults ok, trial 7 ok 1.23x, trial 3 failed"."""
+    shown = [
+        "defaults " + state.runs[0].status.value,
+        *(
+            f"trial {r.trial} {r.status.value}" + (f" {ratio(r.ratio)}" if r.ratio else "")
+            for r in state.runs[1:]
+        ),
+    ]
+    return f"round {state.round} of {state.rounds} ({state.elapsed_s:.0f} s): " + ", ".join(shown)
+
+
+# -- analyze
+
+
+def render_analysis(data: AnalysisData, out: Console) -> None:
+    unit = data.throughput_unit
+    out.print(f"study {data.study!r}: {data.trial_count} trials")
+    tables: tuple[tuple[str, Sequence[Any]], ...] = (
+        (f"knob value vs median throughput ({unit}), completed trials", data.knobs),
+        (f"per reactor (throughput in {unit})", data.reactors),
+        ("failed, timed-out, pruned and interrupted trials", data.failures),
+    )
+    for title, rows in tables:
+        if not rows:
+            out.print(f"{title}: none")
+            continue
+        table = Table(title=title)
+        names = list(type(rows[0]).__dataclass_fields__)
+        for name in names:
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*(_cell(getattr(row, name)) for name in names))
+        out.print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+# -- measure
+
+
+def render_trial(result: TrialResult, out: Console) -> None:
+    """A table of the repeats and a summary."""
+    scenarios = result.scenario_count
+    table = Table(title=f"{result.workload['name']} {result.workload['params']}")
+    columns = (
+        "window" if scenarios > 1 else "repeat",
+        *(("scenario",) if scenarios > 1 else ()),
+        "msgs/s",
+        "MB/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "server CPU s",
+        "server RSS MiB",
+        "client CPU",
+        "errors",
+        "dropped",
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    for index, s in enumerate(result.samples, 1):
+        table.add_row(
+            str(index),
+            *((str(s.scenario),) if scenarios > 1 else ()),
+            f"{s.throughput_msgs_s:,.0f}",
+            f"{s.throughput_mb_s:,.1f}",
+            f"{s.latency_p50_ms:.3f}",
+            f"{s.latency_p90_ms:.3f}",
+            f"{s.latency_p99_ms:.3f}",
+            f"{s.latency_p999_ms:.3f}",
+            f"{s.server_cpu_s:.2f}",
+            f"{s.server_rss_peak_bytes / 2**20:.1f}",
+            f"{s.client_cpu_share:.0%}" + (" SATURATED" if s.client_saturated else ""),
+            str(s.errors),
+            str(s.dropped_connections),
+        )
+    if result.samples:
+        out.print(table)
+    server = "reference (uvloop, no Twisted)" if result.reference else "twisted"
+    changed = Settings().differences(result.settings) if not result.reference else {}
+    out.print(f"status: {result.status.value}" + (f" ({result.reason})" if result.reason else ""))
+    out.print(
+        f"server: {server}; settings changed from Twisted's defaults: "
+        + (", ".join(f"{k}={knob_value(v[1])}" for k, v in changed.items()) or "none")
+    )
+    if result.samples:
+        unit = result.workload["throughput_unit"]
+        if scenarios > 1:
+            medians = result.scenario_medians(result.throughput_metric)
+            for k, params in enumerate(result.workload["scenarios"]):
+                shown = f"{medians[k]:,.1f} {unit}" if k < len(medians) else "not measured"
+                out.print(f"scenario {k} {params}: median throughput {shown}")
+        what = "geometric mean of the scenarios' medians" if scenarios > 1 else "median"
+        out.print(
+            f"throughput ({what}): {result.throughput:,.1f} {unit}, spread "
+            f"{result.throughput_spread:.1%}; p99 ({what}) "
+            f"{result.median('latency_p99_ms'):.3f} ms"
+        )
+    layout = result.cpu_layout
+    out.print(
+        f"CPUs: server {layout.server_cpu}, load generator {layout.client_cpu}"
+        + ("  (SHARED: they measured each other)" if layout.shared else "")
+        + f"; trial wall time {result.wall_s:.2f} s"
+    )
+    if result.client_saturated:
+        out.print(
+            "warning: the load generator saturated its CPU; the figures measure it, not the server"
+        )
+
+
+# -- tune's progress
+
+
+def progress_line(state: TrialProgress, unit: str) -> str:
+    """e.g. "trial 3/12 ok 14 s; best trial 2: 12,345.6 msgs/s, 1.23x the baseline"."""
+    planned = f"/{state.planned}" if state.planned else ""
+    return f"trial {state.done}{planned} {state.last_status} {state.elapsed_s:.0f} s" + (
+        f"; {best_text(state, unit)}" if state.best_number is not None else ""
+    )
+
+
+def best_text(state: TrialProgress, unit: str) -> str:
+    """ "best trial 2: 12,345.6 msgs/s, 1.23x the baseline" (`unit`: the figure's unit)."""
+    return (
+        f"best trial {state.best_number}: {number(state.best_figure)} {unit}, "
+        f"{ratio(state.best_gain)} the baseline"
+    )
+
+
+class TrialProgressBar:
+    """Progress on stderr: a live bar on a terminal (trial n of N, elapsed, left, best),
+    one line per trial otherwise, nothing when disabled. `unit`: the best figure's unit."""
+
+    def __init__(self, *, enabled: bool, planned: int | None, unit: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._enabled = enabled
+        self._unit = unit
+        self._bar: Progress | None = None
+        if enabled and sys.stderr.isatty():
+            self._bar = Progress(
+                TextColumn("trial"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[best]}"),
+                console=Console(file=sys.stderr),
+            )
+            self._task = self._bar.add_task("tune", total=planned, best="")
+
+    def __enter__(self) -> TrialProgressBar:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def update(self, state: TrialProgress) -> None:
+        if self._bar is not None:
+            best = best_text(state, self._unit) if state.best_number is not None else ""
+            self._bar.update(self._task, completed=state.done, best=best)
+        elif self._enabled:
+            print(progress_line(state, self._unit), file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
