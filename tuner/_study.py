@@ -99,6 +99,11 @@ class TuneConfig:
     prune_margin: float = DEFAULT_PRUNE_MARGIN
 
     def __post_init__(self) -> None:
+        known = {o.value for o in Objective}
+        if any(o not in known for o in self.objectives):
+            raise TuneError(
+                f"objectives {self.objectives!r}: choose one or both of throughput, p99"
+            )
         objectives = tuple(Objective(o) for o in self.objectives)
         object.__setattr__(self, "objectives", objectives)
         if not objectives or len(set(objectives)) != len(objectives):

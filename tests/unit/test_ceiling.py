@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness import Settings, StreamWorkload, workload_spec
-from storage import ConfirmationRecord, StudyRecord, TrialRecord
-from tests.unit.test_storage import sample, trial_record
+from storage import ConfirmationRecord, StudyRecord, TrialKind, TrialOutcome, TrialRecord
+from tests.fakes import sample_record, stored_trial
 from tuner._ceiling import best_ceiling, ceiling_settings
-from tuner._report import print_report, report_data
+from tuner._report import report_data
 from tuner._results import StudyResults
+from tuner._terminal import console, render_report
 
 METRIC = "throughput_mb_s"
 CAPPED = Settings(tcp_nodelay=True, so_sndbuf_bytes=8192, so_rcvbuf_bytes=8192)
@@ -22,19 +24,23 @@ DEFAULTS = Settings()
 
 
 def record(
-    number: int, mb_s: tuple[float, ...], status: str = "ok", settings: Settings = DEFAULTS
+    number: int,
+    mb_s: tuple[float, ...],
+    status: TrialOutcome = TrialOutcome.OK,
+    settings: Settings = DEFAULTS,
 ) -> TrialRecord:
     """A trial record whose repeats measured `mb_s` (MB/s), one sample each."""
-    samples = tuple(sample(i, value, throughput_mb_s=value) for i, value in enumerate(mb_s, 1))
-    return trial_record(
+    samples = tuple(
+        sample_record(i, value, throughput_mb_s=value) for i, value in enumerate(mb_s, 1)
+    )
+    return stored_trial(
         number,
         samples,
-        study="s",
         status=status,
         settings=settings.knob_values(),
-        values=(samples[len(samples) // 2].throughput_mb_s,) if status == "ok" else (),
+        values=(samples[len(samples) // 2].throughput_mb_s,) if status is TrialOutcome.OK else (),
         gain=None,
-        reason="" if status == "ok" else "setting refused by the kernel: ...",
+        reason="" if status is TrialOutcome.OK else "setting refused by the kernel: ...",
     )
 
 
@@ -57,11 +63,18 @@ def test_the_best_ceiling_is_the_fastest_ok_record() -> None:
     slow = record(0, (900.0, 1000.0, 1100.0))
     fast = record(1, (1400.0, 1500.0, 9000.0), settings=CAPPED)  # median 1500
     # A failed run can hold samples (it failed mid-measurement): never the ceiling.
-    failed = record(2, (5000.0, 5000.0, 5000.0), status="failed")
+    failed = record(2, (5000.0, 5000.0, 5000.0), status=TrialOutcome.FAILED)
     assert best_ceiling([slow, failed, fast], METRIC) is fast
     assert best_ceiling([failed, slow], METRIC) is slow
     assert best_ceiling([failed], METRIC) is None
     assert best_ceiling([], METRIC) is None
+
+
+def printed(results: StudyResults) -> str:
+    """The terminal report of `results`, its whitespace collapsed (rich wraps long lines)."""
+    out = io.StringIO()
+    render_report(report_data(results), console(out))
+    return " ".join(out.getvalue().split())
 
 
 def results(best_mb_s: float, ceiling: TrialRecord) -> StudyResults:
@@ -87,15 +100,15 @@ def results(best_mb_s: float, ceiling: TrialRecord) -> StudyResults:
     )
 
 
-def test_the_report_names_the_winning_configuration(capsys: pytest.CaptureFixture[str]) -> None:
-    ceiling = replace(record(1, (2000.0,), settings=CAPPED), kind="ceiling")
+def test_the_report_names_the_winning_configuration() -> None:
+    ceiling = replace(record(1, (2000.0,), settings=CAPPED), kind=TrialKind.CEILING)
     data = report_data(results(1500.0, ceiling))
-    assert data["ceiling"]["throughput"] == 2000.0
-    assert data["ceiling_trials"] == 2
-    assert data["best_share_of_ceiling"] == pytest.approx(0.75)
-    assert data["baseline_share_of_ceiling"] == pytest.approx(0.5)
-    print_report(results(1500.0, ceiling))
-    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert data.ceiling is not None
+    assert data.ceiling.throughput == 2000.0
+    assert data.ceiling_trials == 2
+    assert data.best_share_of_ceiling == pytest.approx(0.75)
+    assert data.baseline_share_of_ceiling == pytest.approx(0.5)
+    out = printed(results(1500.0, ceiling))
     assert (
         "ceiling (uvloop reference server, no Twisted, best of 2 socket configurations: "
         "tcp_nodelay=True, so_sndbuf_bytes=8192, so_rcvbuf_bytes=8192): 2,000.0 MB/s; "
@@ -104,25 +117,20 @@ def test_the_report_names_the_winning_configuration(capsys: pytest.CaptureFixtur
     assert "above the reference" not in out
 
 
-def test_a_best_above_the_ceiling_is_called_a_lower_bound(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    ceiling = replace(record(0, (1000.0, 1250.0, 1300.0)), kind="ceiling")
+def test_a_best_above_the_ceiling_is_called_a_lower_bound() -> None:
+    ceiling = replace(record(0, (1000.0, 1250.0, 1300.0)), kind=TrialKind.CEILING)
     data = report_data(results(1500.0, ceiling))
-    assert data["best_share_of_ceiling"] == pytest.approx(1.2)
-    print_report(results(1500.0, ceiling))
-    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert data.best_share_of_ceiling == pytest.approx(1.2)
+    out = printed(results(1500.0, ceiling))
     assert "no Twisted, best of 2 socket configurations: kernel-default socket options)" in out
     assert "best at 120% of it" in out
     assert "best is above the reference: for this workload the ceiling is a lower bound" in out
 
 
-def test_shares_follow_the_gains_from_the_baselines_measured_share(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_shares_follow_the_gains_from_the_baselines_measured_share() -> None:
     # Baseline 1000 of a 2000 ceiling, measured back to back; the best's in-study
     # gain 1.5x and the confirmed winner's 1.4x carry that 50% to 75% and 70%.
-    ceiling = replace(record(1, (2000.0,), settings=CAPPED), kind="ceiling")
+    ceiling = replace(record(1, (2000.0,), settings=CAPPED), kind=TrialKind.CEILING)
     confirmed = ConfirmationRecord(
         study="s",
         candidate=1,
@@ -139,9 +147,8 @@ def test_shares_follow_the_gains_from_the_baselines_measured_share(
     )
     study = replace(results(1500.0, ceiling), confirmations=(confirmed,))
     data = report_data(study)
-    assert data["baseline_share_of_ceiling"] == pytest.approx(0.5)
-    assert data["best_share_of_ceiling"] == pytest.approx(0.75)
-    assert data["winner_share_of_ceiling"] == pytest.approx(0.7)
-    print_report(study)
-    out = " ".join(capsys.readouterr().out.split())
+    assert data.baseline_share_of_ceiling == pytest.approx(0.5)
+    assert data.best_share_of_ceiling == pytest.approx(0.75)
+    assert data.winner_share_of_ceiling == pytest.approx(0.7)
+    out = printed(study)
     assert "baseline at 50%, best at 75%, confirmed winner at 70% of it" in out

@@ -15,124 +15,39 @@ import statistics
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness import (
     RESULT_FORMAT_VERSION,
-    CpuLayout,
     EchoWorkload,
     Reactor,
-    RepeatSample,
     Settings,
     TrialResult,
-    TrialStatus,
     Workload,
-    current_environment,
     load_settings,
     workload_spec,
 )
-from storage import CONFIRM_KIND, ConfirmationRecord, Storage, StudyRecord, open_storage
+from storage import ConfirmationRecord, Storage, StudyRecord, TrialKind, open_storage
+from tests.fakes import LandscapeRunner, fake_result
 from tuner import main
-from tuner._confirm import (
-    RoundProgress,
-    bootstrap_median_ci,
-    confirm_study,
-    confirmation_line,
-    gain_text,
-    min_rounds_to_confirm,
-    paired_ratio,
-    select_candidates,
-    verdict,
-)
+from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
 from tuner._errors import ResultsError, TuneError
+from tuner._objectives import Objective
+from tuner._optuna import BASELINE_ATTR, open_optuna_study
+from tuner._records import trial_record
 from tuner._report import report_data
 from tuner._results import load_results
-from tuner._study import (
-    BASELINE_ATTR,
-    OBJECTIVES,
-    objective_values,
-    open_optuna_study,
-    trial_record,
-)
+from tuner._statistics import bootstrap_median_ci, min_rounds_to_confirm
+from tuner._windows import TrialRunner, Windows
+from tuner._words import confirmation_line, gain_text, verdict
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
 BASE = 1000.0  # msgs/s of Twisted's defaults in the fake landscapes
 SELECT = Settings(reactor=Reactor.SELECT)
 NODELAY = Settings(tcp_nodelay=True)
 SMALL_BUFFER = Settings(read_buffer_bytes=4096)
-
-
-def fake_result(
-    settings: Settings, workload: Workload, throughput: float, repeats: int = 3, ok: bool = True
-) -> TrialResult:
-    """A harness result: `repeats` samples around `throughput` msgs/s, p99 1000/throughput ms."""
-    samples = tuple(
-        RepeatSample(
-            window_s=0.1,
-            messages=int(throughput * 0.1),
-            bytes_received=int(throughput * 0.1) * 516,
-            throughput_msgs_s=throughput * (1 + 0.01 * i),
-            throughput_mb_s=throughput * 516e-6,
-            latency_p50_ms=0.5,
-            latency_p90_ms=0.8,
-            latency_p99_ms=1000.0 / throughput,
-            latency_p999_ms=5.0,
-            latency_histogram="",
-            server_cpu_s=0.1,
-            server_rss_peak_bytes=30 * 2**20,
-            client_cpu_share=0.5,
-            errors=0,
-            dropped_connections=0,
-        )
-        for i in (-1, 0, 1)[:repeats]
-    )
-    return TrialResult(
-        status=TrialStatus.OK if ok else TrialStatus.FAILED,
-        settings=settings,
-        workload=workload_spec(workload),
-        samples=samples if ok else (),
-        environment=current_environment(),
-        cpu_layout=CpuLayout(0, 1),
-        wall_s=0.5,
-        reason="" if ok else "server exited with signal 6 during repeat 1",
-        stderr_tail="" if ok else "[server]\nboom",
-    )
-
-
-class FakeRunner:
-    """Throughput from `landscape(settings)`, times seeded noise; fails the calls in `fail_calls`.
-
-    Records every call's settings, in order, and the windows it was given.
-    """
-
-    def __init__(
-        self,
-        landscape: Callable[[Settings], float],
-        noise: float = 0.03,
-        seed: int = 7,
-        fail_calls: Sequence[int] = (),
-    ) -> None:
-        self.landscape = landscape
-        self.noise = noise
-        self.rng = random.Random(seed)
-        self.fail_calls = set(fail_calls)
-        self.calls: list[Settings] = []
-        self.windows: list[tuple[float, float, int]] = []
-
-    def __call__(
-        self,
-        settings: Settings,
-        workload: Workload,
-        duration_s: float,
-        warmup_s: float,
-        repeats: int,
-    ) -> TrialResult:
-        index = len(self.calls)
-        self.calls.append(settings)
-        self.windows.append((duration_s, warmup_s, repeats))
-        throughput = self.landscape(settings) * math.exp(self.rng.gauss(0.0, self.noise))
-        return fake_result(settings, workload, throughput, repeats, ok=index not in self.fail_calls)
 
 
 def select_is_1_5x(settings: Settings) -> float:
@@ -165,15 +80,25 @@ def make_study(
             environment={"cpu_model": "fake"},
         )
     )
-    study = open_optuna_study(store, name, [OBJECTIVES[o] for o in objectives])
+    study = open_optuna_study(store, name, tuple(Objective(o) for o in objectives))
     for settings, throughput in [(Settings(), BASE), *trials]:
         trial = study.ask()
-        if settings == Settings() and trial.number == 0:
+        baseline = settings == Settings() and trial.number == 0
+        if baseline:
             trial.set_user_attr(BASELINE_ATTR, True)
         result = fake_result(settings, WORKLOAD, throughput)
-        values = objective_values(objectives, result)
+        values = [Objective(o).value_of(result) for o in objectives]
         began = datetime.now(UTC)
-        record = trial_record(name, trial.number, result, values, throughput / BASE, began)
+        record = trial_record(
+            name,
+            trial.number,
+            result,
+            values,
+            throughput / BASE,
+            began,
+            baseline=baseline,
+            feasible=True,
+        )
         store.save_trial(record)
         study.tell(trial, values)
 
@@ -189,10 +114,19 @@ def store(db: Path) -> Iterator[Storage]:
         yield storage
 
 
-def confirm(store: Storage, runner: FakeRunner, **options: object) -> list[ConfirmationRecord]:
-    values: dict[str, object] = {"duration_s": 0.1, "warmup_s": 0.0, "repeats": 3}
-    values.update(options)
-    return confirm_study(store, "s", runner=runner, **values)  # type: ignore[arg-type]
+def confirm(
+    store: Storage,
+    runner: TrialRunner,
+    *,
+    repeats: int = 3,
+    progress: Callable[[RoundProgress], None] | None = None,
+    **plan: Any,
+) -> tuple[ConfirmationRecord, ...]:
+    """Confirm study "s" with 0.1 s windows and no warm-up; `plan`: ConfirmPlan's fields."""
+    windows = Windows(duration_s=0.1, warmup_s=0.0, repeats=repeats)
+    return confirm_study(
+        store, "s", ConfirmPlan(windows=windows, **plan), runner=runner, progress=progress
+    )
 
 
 # -- the bootstrap interval
@@ -266,14 +200,21 @@ def test_rounds_needed_to_confirm() -> None:
 
 
 def test_paired_ratios_are_oriented_so_that_above_one_is_better() -> None:
+    def paired_ratio(
+        objective: Objective, defaults: TrialResult, candidate: TrialResult
+    ) -> float | None:
+        return objective.ratio(objective.value_of(defaults), objective.value_of(candidate))
+
+    throughput, p99 = Objective.THROUGHPUT, Objective.P99
     slow = fake_result(Settings(), WORKLOAD, 1000.0)
     fast = fake_result(SELECT, WORKLOAD, 1500.0)
-    assert paired_ratio("throughput", slow, fast) == pytest.approx(1.5)
-    assert paired_ratio("p99", slow, fast) == pytest.approx(1.5)  # its p99 is 1/1.5 as long
-    assert paired_ratio("throughput", fast, slow) == pytest.approx(1 / 1.5)
+    assert paired_ratio(throughput, slow, fast) == pytest.approx(1.5)
+    assert paired_ratio(p99, slow, fast) == pytest.approx(1.5)  # its p99 is 1/1.5 as long
+    assert paired_ratio(throughput, fast, slow) == pytest.approx(1 / 1.5)
     failed = fake_result(SELECT, WORKLOAD, 1500.0, ok=False)
-    assert paired_ratio("throughput", slow, failed) is None
-    assert paired_ratio("throughput", failed, slow) is None
+    assert paired_ratio(throughput, slow, failed) is None
+    assert paired_ratio(throughput, failed, slow) is None
+    assert paired_ratio(p99, slow, failed) is None
 
 
 # -- choosing candidates
@@ -311,17 +252,17 @@ def test_a_failed_trial_cannot_be_named(store: Storage) -> None:
     )
     store.save_trial(failed)
     with pytest.raises(ResultsError, match="trial 2 did not complete"):
-        confirm(store, FakeRunner(flat), candidates=[2], rounds=2)
+        confirm(store, LandscapeRunner(flat), candidates=(2,), rounds=2)
 
 
 def test_bad_arguments_are_refused_before_anything_runs(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
-    runner = FakeRunner(flat)
+    runner = LandscapeRunner(flat)
     for options, message in (
-        ({"top": 0}, "--top must be at least 1"),
-        ({"rounds": 1}, "--rounds must be at least 2"),
-        ({"repeats": 0}, "--repeats >= 1"),
-        ({"confidence": 1.0}, "--confidence"),
+        ({"top": 0}, "top must be at least 1"),
+        ({"rounds": 1}, "rounds must be at least 2"),
+        ({"repeats": 0}, "windows need duration_s > 0, warmup_s >= 0 and repeats >= 1"),
+        ({"confidence": 1.0}, "confidence must be at least 0.5 and below 1"),
     ):
         with pytest.raises(TuneError, match=message):
             confirm(store, runner, **options)
@@ -332,8 +273,8 @@ def test_bad_arguments_are_refused_before_anything_runs(store: Storage) -> None:
 
 def test_a_study_of_only_the_defaults_has_nothing_to_confirm(store: Storage) -> None:
     make_study(store, [(Settings(), 1100.0)])
-    runner = FakeRunner(flat)
-    assert confirm(store, runner) == []
+    runner = LandscapeRunner(flat)
+    assert confirm(store, runner) == ()
     assert runner.calls == []
     assert store.confirmations("s") == []
 
@@ -343,7 +284,7 @@ def test_a_study_of_only_the_defaults_has_nothing_to_confirm(store: Storage) -> 
 
 def test_a_clearly_better_candidate_is_confirmed_and_everything_is_stored(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0), (NODELAY, 1100.0), (SMALL_BUFFER, 600.0)])
-    runner = FakeRunner(select_is_1_5x)
+    runner = LandscapeRunner(select_is_1_5x)
     rounds: list[RoundProgress] = []
     records = confirm(store, runner, top=2, rounds=10, progress=rounds.append)
 
@@ -361,7 +302,7 @@ def test_a_clearly_better_candidate_is_confirmed_and_everything_is_stored(store:
     assert re.fullmatch(r"gain 1\.\d\dx \[1\.\d\d, 1\.\d\d\], 10 paired rounds", gain_text(select))
 
     # Every run stored as a "confirm" trial, (K + 1) per round, numbered in run order.
-    runs = store.trials("s", kind=CONFIRM_KIND)
+    runs = store.trials("s", kind=TrialKind.CONFIRM)
     assert [r.number for r in runs] == list(range(10 * 3))
     assert all(r.status == "ok" and len(r.samples) == 3 for r in runs)
     assert [runs[n].settings["reactor"] for n in select.candidate_runs] == ["select"] * 10
@@ -374,7 +315,7 @@ def test_a_clearly_better_candidate_is_confirmed_and_everything_is_stored(store:
     ):
         assert ratio == pytest.approx(runs[cand].values[0] / runs[base].values[0])
         assert runs[cand].gain == pytest.approx(ratio)
-    assert store.confirmations("s") == records
+    assert store.confirmations("s") == list(records)
     assert len(store.trials("s")) == 4  # the search trials are untouched
 
     assert [p.round for p in rounds] == list(range(1, 11))
@@ -385,17 +326,17 @@ def test_a_clearly_better_candidate_is_confirmed_and_everything_is_stored(store:
     winner = results.winner()
     assert winner is not None
     assert winner.candidate == 1
-    assert verdict(results.confirmations).startswith("winner: trial 1, gain 1.")
+    assert verdict(results.confirmations, results.winner()).startswith("winner: trial 1, gain 1.")
 
 
 def test_runs_are_interleaved_round_by_round(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0), (NODELAY, 1100.0)])
-    one = FakeRunner(select_is_1_5x)
+    one = LandscapeRunner(select_is_1_5x)
     confirm(store, one, top=1, rounds=6)
     # A B A B ...: never all of one then all of the other.
     assert one.calls == [Settings(), SELECT] * 6
 
-    two = FakeRunner(select_is_1_5x)
+    two = LandscapeRunner(select_is_1_5x)
     records = confirm(store, two, top=2, rounds=4)
     # Each round starts with the defaults; the candidates' order rotates.
     assert two.calls == [
@@ -405,7 +346,7 @@ def test_runs_are_interleaved_round_by_round(store: Storage) -> None:
         *(Settings(), NODELAY, SELECT),
     ]
     # The stored runs say the same, in their numbering (after the 12 of the first session).
-    runs = {r.number: r for r in store.trials("s", kind=CONFIRM_KIND)}
+    runs = {r.number: r for r in store.trials("s", kind=TrialKind.CONFIRM)}
     assert sorted(runs) == list(range(12 + 12))
     started = [runs[n].started_at for n in sorted(runs)]
     assert started == sorted(started)
@@ -416,7 +357,7 @@ def test_runs_are_interleaved_round_by_round(store: Storage) -> None:
 
 def test_a_candidate_no_better_than_the_defaults_is_not_confirmed(store: Storage) -> None:
     make_study(store, [(NODELAY, 1080.0)])  # lucky in the study
-    records = confirm(store, FakeRunner(flat, noise=0.05), rounds=10)
+    records = confirm(store, LandscapeRunner(flat, noise=0.05), rounds=10)
     (record,) = records
     assert record.rounds == 10
     assert record.ci_low is not None
@@ -425,7 +366,7 @@ def test_a_candidate_no_better_than_the_defaults_is_not_confirmed(store: Storage
     assert not record.confirmed
     results = load_results(store, "s")
     assert results.winner() is None
-    assert verdict(results.confirmations) == (
+    assert verdict(results.confirmations, results.winner()) == (
         "no candidate beat the defaults with 95% confidence: "
         "the defaults are as good as anything found"
     )
@@ -434,7 +375,7 @@ def test_a_candidate_no_better_than_the_defaults_is_not_confirmed(store: Storage
 
 def test_a_worse_candidate_is_said_to_be_worse(store: Storage) -> None:
     make_study(store, [(SMALL_BUFFER, 1050.0)])
-    (record,) = confirm(store, FakeRunner(select_is_1_5x), rounds=8)
+    (record,) = confirm(store, LandscapeRunner(select_is_1_5x), rounds=8)
     assert record.gain == pytest.approx(0.6, rel=0.05)
     assert not record.confirmed
     assert confirmation_line(record).endswith("not confirmed: worse than the defaults")
@@ -447,12 +388,18 @@ def test_the_defaults_against_themselves_are_never_a_gain(store: Storage) -> Non
     calls = {"n": 0}
 
     def drifting(
-        settings: Settings, workload: Workload, duration_s: float, warmup_s: float, repeats: int
+        settings: Settings,
+        workload: Workload,
+        duration_s: float,
+        warmup_s: float,
+        repeats: int,
+        timeout_s: float | None = None,
+        **options: object,
     ) -> TrialResult:
         calls["n"] += 1
         return fake_result(settings, workload, BASE * (1.2 if calls["n"] % 2 == 0 else 1.0))
 
-    (record,) = confirm_study(store, "s", candidates=[0], rounds=6, runner=drifting)
+    (record,) = confirm(store, drifting, candidates=(0,), rounds=6)
     assert record.candidate == 0
     assert record.ci_low is not None
     assert record.ci_low > 1
@@ -465,16 +412,16 @@ def test_a_failed_run_drops_its_round(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
     # Calls alternate defaults (even), candidate (odd): the defaults fail in
     # round 2, the candidate in round 4.
-    runner = FakeRunner(select_is_1_5x, fail_calls=(2, 7))
+    runner = LandscapeRunner(select_is_1_5x, fail_calls=(2, 7))
     (record,) = confirm(store, runner, rounds=10)
     assert record.rounds == 8
     assert record.dropped_rounds == 2
     assert len(record.ratios) == 8
     assert len(record.baseline_runs) == len(record.candidate_runs) == 10
     assert record.confirmed
-    statuses = {r.number: r.status for r in store.trials("s", kind=CONFIRM_KIND)}
+    statuses = {r.number: r.status for r in store.trials("s", kind=TrialKind.CONFIRM)}
     assert [n for n, s in statuses.items() if s != "ok"] == [2, 7]
-    failed = store.trials("s", kind=CONFIRM_KIND)[2]
+    failed = store.trials("s", kind=TrialKind.CONFIRM)[2]
     assert failed.reason == "server exited with signal 6 during repeat 1"
     assert failed.values == ()
     assert "(2 dropped: a run failed)" in confirmation_line(record)
@@ -482,7 +429,7 @@ def test_a_failed_run_drops_its_round(store: Storage) -> None:
 
 def test_too_few_usable_rounds_cannot_confirm(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
-    (record,) = confirm(store, FakeRunner(select_is_1_5x), rounds=5)
+    (record,) = confirm(store, LandscapeRunner(select_is_1_5x), rounds=5)
     assert record.ci_low is not None
     assert record.ci_low > 1  # clearly better, but 5 rounds
     assert not record.confirmed
@@ -491,40 +438,40 @@ def test_too_few_usable_rounds_cannot_confirm(store: Storage) -> None:
 
 def test_a_latency_study_confirms_lower_p99(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)], objectives=("p99",))
-    (record,) = confirm(store, FakeRunner(select_is_1_5x), rounds=8)
+    (record,) = confirm(store, LandscapeRunner(select_is_1_5x), rounds=8)
     assert record.gain == pytest.approx(1.5, rel=0.05)  # defaults' p99 / candidate's p99
     assert record.confirmed
-    runs = store.trials("s", kind=CONFIRM_KIND)
+    runs = store.trials("s", kind=TrialKind.CONFIRM)
     assert runs[1].values[0] == pytest.approx(runs[0].values[0] / record.ratios[0])
 
 
 def test_ctrl_c_stores_nothing(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
-    inner = FakeRunner(select_is_1_5x)
+    inner = LandscapeRunner(select_is_1_5x)
 
-    def interrupted_on_fifth(*args: object) -> TrialResult:
+    def interrupted_on_fifth(*args: Any, **kwargs: Any) -> TrialResult:
         if len(inner.calls) == 4:
             raise KeyboardInterrupt
-        return inner(*args)  # type: ignore[arg-type]
+        return inner(*args, **kwargs)
 
     with pytest.raises(KeyboardInterrupt):
-        confirm(store, interrupted_on_fifth, rounds=10)  # type: ignore[arg-type]
-    assert store.trial_numbers("s", kind=CONFIRM_KIND) == set()
+        confirm(store, interrupted_on_fifth, rounds=10)
+    assert store.trial_numbers("s", kind=TrialKind.CONFIRM) == set()
     assert store.confirmations("s") == []
 
 
 def test_the_newest_confirmation_of_a_candidate_counts(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
-    confirm(store, FakeRunner(select_is_1_5x), rounds=6)
+    confirm(store, LandscapeRunner(select_is_1_5x), rounds=6)
     assert load_results(store, "s").winner() is not None
-    confirm(store, FakeRunner(flat, noise=0.05), rounds=6)  # the gain went away
+    confirm(store, LandscapeRunner(flat, noise=0.05), rounds=6)  # the gain went away
     results = load_results(store, "s")
     assert len(store.confirmations("s")) == 2
     (newest,) = results.confirmations
     assert newest == store.confirmations("s")[-1]
     assert not newest.confirmed
     assert results.winner() is None
-    assert store.trial_numbers("s", kind=CONFIRM_KIND) == set(range(24))
+    assert store.trial_numbers("s", kind=TrialKind.CONFIRM) == set(range(24))
 
 
 # -- report and export
@@ -535,13 +482,13 @@ def test_the_report_shows_the_confirmation_and_the_winner(
 ) -> None:
     make_study(store, [(SELECT, 1500.0), (NODELAY, 1100.0)])
     before = report_data(load_results(store, "s"))
-    assert before["confirmations"] == []
-    assert before["winner"] is None
-    assert before["verdict"] == "not confirmed yet: run `twistune confirm`"
+    assert before.confirmations == ()
+    assert before.winner is None
+    assert before.verdict == "not confirmed yet: run `twistune confirm`"
     assert main(["report", "--storage", f"sqlite:///{db}"]) == 0
     assert "not confirmed yet: run `twistune confirm`" in capsys.readouterr().out
 
-    records = confirm(store, FakeRunner(select_is_1_5x), top=2, rounds=10)
+    records = confirm(store, LandscapeRunner(select_is_1_5x), top=2, rounds=10)
     assert main(["report", "--json", "--storage", f"sqlite:///{db}"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["winner"] == 1
@@ -561,7 +508,8 @@ def test_the_report_shows_the_confirmation_and_the_winner(
     for record in records:
         assert confirmation_line(record) in text
     assert f"winner: trial 1, {gain_text(records[0])} (95% confidence)" in text
-    assert text.index("top 5 trials") < text.index("confirmation (each candidate")
+    # The table names how many trials it shows: the study's three, of at most five.
+    assert text.index("top 3 trials") < text.index("confirmation (each candidate")
 
 
 def test_export_refuses_an_unconfirmed_winner_unless_asked(
@@ -583,7 +531,7 @@ def test_export_refuses_an_unconfirmed_winner_unless_asked(
     assert not out.exists()
 
     # Confirmed not to beat the defaults.
-    confirm(store, FakeRunner(flat, noise=0.05), rounds=10)
+    confirm(store, LandscapeRunner(flat, noise=0.05), rounds=10)
     assert main(["export", "-o", str(out), *url]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -643,7 +591,7 @@ def test_export_of_the_confirmed_winner_carries_its_confirmed_gain(
     store: Storage, db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     make_study(store, [(NODELAY, 1600.0), (SELECT, 1500.0)])  # NODELAY was lucky in the study
-    records = confirm(store, FakeRunner(select_is_1_5x), top=2, rounds=10)
+    records = confirm(store, LandscapeRunner(select_is_1_5x), top=2, rounds=10)
     winner = max(records, key=lambda r: r.gain)
     assert winner.candidate == 2
     url = ["--storage", f"sqlite:///{db}"]

@@ -4,143 +4,26 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from harness import (
-    CpuLayout,
-    EchoWorkload,
-    Reactor,
-    RepeatSample,
-    ScenarioSet,
-    Settings,
-    TrialResult,
-    TrialStatus,
-    Workload,
-    current_environment,
-    workload_spec,
-)
-from storage import Storage, StudyMismatchError, open_storage
+from harness import EchoWorkload, ScenarioSet, Settings, TrialResult
+from storage import Storage, StudyMismatchError, TrialKind, TrialOutcome, open_storage
+from tests.fakes import StudyRunner, fake_throughput
 from tuner._errors import TuneError
+from tuner._optuna import BASELINE_ATTR, open_optuna_study
+from tuner._records import trial_record
 from tuner._results import load_results
 from tuner._space import build_space
-from tuner._study import (
-    BASELINE_ATTR,
-    BASELINE_KIND,
-    CEILING_KIND,
-    UNSTABLE_ATTEMPT_KIND,
-    TuneConfig,
-    open_optuna_study,
-    run_study,
-    trial_record,
-)
+from tuner._study import TuneConfig, run_study
+from tuner._windows import Windows
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
-
-
-def fake_throughput(settings: Settings) -> float:
-    """A made-up landscape: select and TCP_NODELAY help, tiny read buffers hurt."""
-    value = 1000.0
-    value *= 1.5 if settings.reactor is Reactor.SELECT else 1.0
-    value *= 1.2 if settings.tcp_nodelay else 1.0
-    value *= 0.5 if settings.read_buffer_bytes < 4096 else 1.0
-    return value
-
-
-class FakeRunner:
-    """Records every call; fails trials with a send limit under 8 KiB, like a crashing server.
-
-    `drift(call)` scales every throughput by call number (a machine slowing
-    down); `spread(settings, attempt)` sets the repeats' (max - min) / median;
-    `scenario_factor(settings, k)` scales scenario k's throughput (for a
-    `ScenarioSet`; windows run repeat by repeat, every scenario in each, as
-    the harness runs them). The reference server measures 3000 msgs/s.
-    """
-
-    def __init__(
-        self,
-        drift: Callable[[int], float] = lambda call: 1.0,
-        spread: Callable[[Settings, int], float] = lambda settings, attempt: 0.02,
-        scenario_factor: Callable[[Settings, int], float] = lambda settings, k: 1.0,
-    ) -> None:
-        self.calls: list[Settings] = []
-        self.references = 0
-        self.attempts: dict[Settings, int] = {}
-        self.drift = drift
-        self.spread = spread
-        self.scenario_factor = scenario_factor
-
-    def __call__(
-        self,
-        settings: Settings,
-        workload: Workload,
-        duration_s: float,
-        warmup_s: float,
-        repeats: int,
-        *,
-        reference: bool = False,
-        on_repeat: Callable[[int, RepeatSample], bool] | None = None,
-    ) -> TrialResult:
-        if reference:
-            self.references += 1
-            throughput = 3000.0
-        else:
-            self.calls.append(settings)
-            throughput = fake_throughput(settings) * self.drift(len(self.calls))
-        attempt = self.attempts[settings] = self.attempts.get(settings, 0) + 1
-        spread = self.spread(settings, attempt)
-        failed = settings.send_limit_bytes < 8192 and not reference
-        offsets = [spread * (i / max(repeats - 1, 1) - 0.5) for i in range(repeats)]
-        levels = [
-            throughput * self.scenario_factor(settings, k) for k in range(len(workload.scenarios()))
-        ]
-        samples = (
-            ()
-            if failed
-            else tuple(
-                RepeatSample(
-                    window_s=duration_s,
-                    messages=int(level * duration_s),
-                    bytes_received=int(level * duration_s) * 516,
-                    throughput_msgs_s=level * (1 + offset),
-                    throughput_mb_s=level * 516e-6,
-                    latency_p50_ms=1.0,
-                    latency_p90_ms=2.0,
-                    latency_p99_ms=1000.0 / level,
-                    latency_p999_ms=5.0,
-                    latency_histogram="",
-                    server_cpu_s=duration_s,
-                    server_rss_peak_bytes=30 * 2**20,
-                    client_cpu_share=0.5,
-                    errors=0,
-                    dropped_connections=0,
-                    scenario=k,
-                )
-                for offset in offsets
-                for k, level in enumerate(levels)
-            )
-        )
-        if on_repeat is not None:
-            for number, sample in enumerate(samples, 1):
-                if not on_repeat(number, sample):
-                    samples = samples[:number]
-                    break
-        return TrialResult(
-            status=TrialStatus.FAILED if failed else TrialStatus.OK,
-            settings=settings,
-            workload=workload_spec(workload),
-            samples=samples,
-            environment=current_environment(),
-            cpu_layout=CpuLayout(0, 1),
-            wall_s=1.0,
-            reason="server exited with signal 6 during repeat 1" if failed else "",
-            stderr_tail="[server]\nboom" if failed else "",
-            reference=reference,
-        )
 
 
 @pytest.fixture
@@ -156,9 +39,6 @@ def config(**overrides: object) -> TuneConfig:
         "space": build_space("echo"),
         "trials": 8,
         "seed": 1,
-        "duration_s": 0.1,
-        "warmup_s": 0.0,
-        "repeats": 3,
         # The noise features are off unless a test turns them on.
         "ceiling": False,
         "baseline_every": 0,
@@ -166,12 +46,14 @@ def config(**overrides: object) -> TuneConfig:
         "relative": False,
         "prune": False,
     }
+    repeats = overrides.pop("repeats", 3)
+    values["windows"] = Windows(duration_s=0.1, warmup_s=0.0, repeats=repeats)  # type: ignore[arg-type]
     values.update(overrides)
     return TuneConfig(**values)  # type: ignore[arg-type]
 
 
 def test_trial_zero_is_the_defaults_and_everything_is_stored(store: Storage) -> None:
-    runner = FakeRunner()
+    runner = StudyRunner()
     summary = run_study(config(), store, runner)
     assert summary.trials_run == 8
     assert runner.calls[0] == Settings()
@@ -195,7 +77,7 @@ def test_trial_zero_is_the_defaults_and_everything_is_stored(store: Storage) -> 
 
 def test_failed_trials_are_stored_with_their_reason_and_the_study_goes_on(store: Storage) -> None:
     space = build_space("echo", None, {"send_limit_bytes": "4KiB"})
-    runner = FakeRunner()
+    runner = StudyRunner()
     summary = run_study(config(space=space, trials=4), store, runner)
     # The baseline (Twisted's defaults) ignores the fix; the other three crash.
     assert summary.failed == 3
@@ -209,8 +91,8 @@ def test_failed_trials_are_stored_with_their_reason_and_the_study_goes_on(store:
 
 
 def test_resume_continues_the_numbering_and_keeps_the_baseline(store: Storage) -> None:
-    run_study(config(trials=3), store, FakeRunner())
-    summary = run_study(config(trials=2), store, FakeRunner())
+    run_study(config(trials=3), store, StudyRunner())
+    summary = run_study(config(trials=2), store, StudyRunner())
     assert summary.baseline_number == 0
     baselines = [
         t.number for t in open_optuna_study(store, "s").trials if t.user_attrs.get(BASELINE_ATTR)
@@ -223,19 +105,19 @@ def test_resume_continues_the_numbering_and_keeps_the_baseline(store: Storage) -
 
 
 def test_resuming_with_another_workload_is_refused(store: Storage) -> None:
-    run_study(config(trials=1), store, FakeRunner())
+    run_study(config(trials=1), store, StudyRunner())
     other = EchoWorkload(message_bytes=1024, connections=4)
     with pytest.raises(StudyMismatchError, match="'s'"):
-        run_study(config(trials=1, workload=other), store, FakeRunner())
+        run_study(config(trials=1, workload=other), store, StudyRunner())
     with pytest.raises(StudyMismatchError):
-        run_study(config(trials=1, objectives=("p99",)), store, FakeRunner())
+        run_study(config(trials=1, objectives=("p99",)), store, StudyRunner())
     assert store.trial_numbers("s") == {0}
 
 
 def test_a_trial_left_running_by_a_killed_tuner_is_swept(store: Storage) -> None:
-    run_study(config(trials=2), store, FakeRunner())
+    run_study(config(trials=2), store, StudyRunner())
     orphan = open_optuna_study(store, "s").ask()  # as a tuner killed mid-trial leaves it
-    summary = run_study(config(trials=1), store, FakeRunner())
+    summary = run_study(config(trials=1), store, StudyRunner())
     assert summary.interrupted_swept == 1
     by_number = {r.number: r for r in store.trials("s")}
     assert by_number[orphan.number].status == "interrupted"
@@ -252,7 +134,7 @@ def test_ctrl_c_marks_the_trial_interrupted_and_propagates(store: Storage) -> No
         calls += 1
         if calls == 2:
             raise KeyboardInterrupt
-        return FakeRunner()(*args, **kwargs)  # type: ignore[arg-type]
+        return StudyRunner()(*args, **kwargs)  # type: ignore[arg-type]
 
     with pytest.raises(KeyboardInterrupt):
         run_study(config(trials=5), store, interrupted_on_second)
@@ -263,7 +145,7 @@ def test_ctrl_c_marks_the_trial_interrupted_and_propagates(store: Storage) -> No
 
 def test_constraints_decide_the_best(store: Storage) -> None:
     # p99 = 1000 / throughput ms: only trials faster than 1250 msgs/s meet 0.8 ms.
-    run_study(config(trials=12, max_p99_ms=0.8), store, FakeRunner())
+    run_study(config(trials=12, max_p99_ms=0.8), store, StudyRunner())
     results = load_results(store, "s")
     best = results.best()
     assert best is not None
@@ -274,7 +156,7 @@ def test_constraints_decide_the_best(store: Storage) -> None:
 
 
 def test_multi_objective_reports_a_pareto_front(store: Storage) -> None:
-    run_study(config(trials=8, objectives=("throughput", "p99")), store, FakeRunner())
+    run_study(config(trials=8, objectives=("throughput", "p99")), store, StudyRunner())
     results = load_results(store, "s")
     assert results.pareto
     front = [results.trial(n) for n in results.pareto]
@@ -285,7 +167,7 @@ def test_multi_objective_reports_a_pareto_front(store: Storage) -> None:
 def test_timeout_budget_stops_starting_trials(store: Storage) -> None:
     def slow(*args: object, **kwargs: object) -> TrialResult:
         time.sleep(0.2)
-        return FakeRunner()(*args, **kwargs)  # type: ignore[arg-type]
+        return StudyRunner()(*args, **kwargs)  # type: ignore[arg-type]
 
     summary = run_study(config(trials=None, timeout_s=0.5), store, slow)
     # No trial limit: only the budget stops it, after one to three 0.2 s trials
@@ -301,9 +183,9 @@ def test_timeout_budget_stops_starting_trials(store: Storage) -> None:
         ({"objectives": ("throughput", "throughput")}, "choose one or both"),
         ({"sampler": "gp"}, "unknown sampler 'gp'"),
         ({"sampler": "cmaes", "objectives": ("throughput", "p99")}, "cmaes sampler optimises one"),
-        ({"trials": 0}, "--trials must be at least 1"),
-        ({"max_p99_ms": 0.0}, "--max-p99-ms must be positive"),
-        ({"repeats": 0}, "--repeats >= 1"),
+        ({"trials": 0}, "trials must be at least 1"),
+        ({"max_p99_ms": 0.0}, "max_p99_ms must be positive"),
+        ({"repeats": 0}, "windows need duration_s > 0, warmup_s >= 0 and repeats >= 1"),
     ],
 )
 def test_bad_study_configs_are_refused(overrides: dict[str, object], message: str) -> None:
@@ -313,27 +195,27 @@ def test_bad_study_configs_are_refused(overrides: dict[str, object], message: st
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
 def test_each_sampler_runs_a_study(store: Storage, sampler: str) -> None:
-    summary = run_study(config(trials=6, sampler=sampler), store, FakeRunner())
+    summary = run_study(config(trials=6, sampler=sampler), store, StudyRunner())
     assert summary.trials_run == 6
     assert len(store.trials("s")) == 6
 
 
 def test_optuna_logging_is_quiet(store: Storage) -> None:
-    run_study(config(trials=1), store, FakeRunner())
+    run_study(config(trials=1), store, StudyRunner())
     assert optuna.logging.get_verbosity() == optuna.logging.ERROR
 
 
 def test_a_trial_stored_but_not_told_is_recovered_not_lost(store: Storage) -> None:
-    run_study(config(trials=1), store, FakeRunner())
+    run_study(config(trials=1), store, StudyRunner())
     study = open_optuna_study(store, "s")
     orphan = study.ask()  # the tuner stored this trial's result, then died before telling
-    result = FakeRunner()(Settings(tcp_nodelay=True), WORKLOAD, 0.1, 0.0, 3)
+    result = StudyRunner()(Settings(tcp_nodelay=True), WORKLOAD, 0.1, 0.0, 3)
     store.save_trial(
         trial_record(
             "s", orphan.number, result, [result.throughput], 1.2, store.trials("s")[0].started_at
         )
     )
-    summary = run_study(config(trials=1), store, FakeRunner())
+    summary = run_study(config(trials=1), store, StudyRunner())
     assert summary.interrupted_swept == 0
     recovered = open_optuna_study(store, "s").trials[orphan.number]
     assert recovered.state is TrialState.COMPLETE
@@ -344,13 +226,13 @@ def test_a_trial_stored_but_not_told_is_recovered_not_lost(store: Storage) -> No
 def test_the_ceiling_is_measured_once_per_study(store: Storage) -> None:
     from tuner._ceiling import ceiling_settings
 
-    runner = FakeRunner()
+    runner = StudyRunner()
     run_study(config(trials=2, ceiling=True), store, runner)
     run_study(config(trials=1, ceiling=True), store, runner)
     # Once per study: one reference trial per configuration, none on resuming.
     configurations = ceiling_settings()
     assert runner.references == len(configurations) == 2
-    ceilings = store.trials("s", CEILING_KIND)
+    ceilings = store.trials("s", TrialKind.CEILING)
     assert [c.number for c in ceilings] == [0, 1]
     assert [c.settings for c in ceilings] == [s.knob_values() for s in configurations]
     assert all(c.values == (3000.0,) and len(c.samples) == 3 for c in ceilings)
@@ -359,10 +241,10 @@ def test_the_ceiling_is_measured_once_per_study(store: Storage) -> None:
 
 def test_drift_is_corrected_by_the_nearest_baseline(store: Storage) -> None:
     # The machine slows by 10% per trial: raw throughput would rank early trials first.
-    runner = FakeRunner(drift=lambda call: 0.9**call)
+    runner = StudyRunner(drift=lambda call: 0.9**call)
     # Baselines before trials 3, 5 and 7 (every two trials after trial 0).
     summary = run_study(config(trials=8, baseline_every=2, relative=True), store, runner)
-    baselines = store.trials("s", BASELINE_KIND)
+    baselines = store.trials("s", TrialKind.BASELINE)
     assert summary.baselines_measured == len(baselines) == 3
     assert all(b.settings == store.trials("s")[0].settings for b in baselines)
     for record in store.trials("s"):
@@ -377,28 +259,28 @@ def test_drift_is_corrected_by_the_nearest_baseline(store: Storage) -> None:
 
 
 def test_a_resumed_study_re_measures_the_baseline_first(store: Storage) -> None:
-    run_study(config(trials=2, baseline_every=5, relative=True), store, FakeRunner())
-    runner = FakeRunner()
+    run_study(config(trials=2, baseline_every=5, relative=True), store, StudyRunner())
+    runner = StudyRunner()
     run_study(config(trials=1, baseline_every=5, relative=True), store, runner)
     assert runner.calls[0] == Settings()
-    assert len(store.trials("s", BASELINE_KIND)) == 1
+    assert len(store.trials("s", TrialKind.BASELINE)) == 1
 
 
 def test_continuing_with_another_relative_setting_is_refused(store: Storage) -> None:
-    run_study(config(trials=1, relative=True), store, FakeRunner())
+    run_study(config(trials=1, relative=True), store, StudyRunner())
     with pytest.raises(TuneError, match="relative=True"):
-        run_study(config(trials=1, relative=False), store, FakeRunner())
+        run_study(config(trials=1, relative=False), store, StudyRunner())
 
 
 def test_a_noisy_trial_is_re_run_then_marked_unstable(store: Storage) -> None:
     # Every trial with TCP_NODELAY spreads 60% on every attempt; others 2%.
-    noisy = FakeRunner(spread=lambda s, attempt: 0.6 if s.tcp_nodelay else 0.02)
+    noisy = StudyRunner(spread=lambda s, attempt: 0.6 if s.tcp_nodelay else 0.02)
     summary = run_study(config(trials=10, stability_gate=0.35), store, noisy)
     unstable = [r for r in store.trials("s") if r.status == "unstable"]
     assert unstable, "the seed should sample TCP_NODELAY at least once"
     assert summary.unstable == len(unstable)
     assert summary.reruns == len(unstable)
-    first_attempts = {r.number for r in store.trials("s", UNSTABLE_ATTEMPT_KIND)}
+    first_attempts = {r.number for r in store.trials("s", TrialKind.UNSTABLE_ATTEMPT)}
     for record in unstable:
         assert record.settings["tcp_nodelay"] is True
         assert "spread 60%, then 60% on a re-run: over the 35% stability gate" in record.reason
@@ -408,12 +290,12 @@ def test_a_noisy_trial_is_re_run_then_marked_unstable(store: Storage) -> None:
 
 
 def test_a_trial_noisy_once_passes_on_its_re_run(store: Storage) -> None:
-    once = FakeRunner(spread=lambda s, attempt: 0.6 if attempt == 1 else 0.02)
+    once = StudyRunner(spread=lambda s, attempt: 0.6 if attempt == 1 else 0.02)
     summary = run_study(config(trials=3, stability_gate=0.35), store, once)
     assert summary.reruns == 3
     assert summary.unstable == 0
     assert [r.status for r in store.trials("s")] == ["ok", "ok", "ok"]
-    assert len(store.trials("s", UNSTABLE_ATTEMPT_KIND)) == 3
+    assert len(store.trials("s", TrialKind.UNSTABLE_ATTEMPT)) == 3
 
 
 def test_clearly_worse_candidates_are_pruned_and_the_time_saved_is_counted(
@@ -422,26 +304,27 @@ def test_clearly_worse_candidates_are_pruned_and_the_time_saved_is_counted(
     # Six repeats with a steady ordering: a trial at half the best's throughput
     # loses every paired repeat, which the signed-rank test sees by repeat 4.
     space = build_space("echo", None, {"reactor": "select", "tcp_nodelay": "true"})
-    summary = run_study(config(trials=14, repeats=6, prune=True, space=space), store, FakeRunner())
+    summary = run_study(config(trials=14, repeats=6, prune=True, space=space), store, StudyRunner())
     pruned = [r for r in store.trials("s") if r.status == "pruned"]
     assert pruned, "tiny read buffers halve throughput: some should be pruned"
     for record in pruned:
         assert 1 <= len(record.samples) < 6
         assert "Wilcoxon" in record.reason
         assert fake_throughput(Settings.from_dict(dict(record.settings))) < 1800
-    saved = {
-        t.number: t.user_attrs["twistune_pruning_saved_s"]
-        for t in open_optuna_study(store, "s").trials
-        if t.state is TrialState.PRUNED
+    told_pruned = {
+        t.number for t in open_optuna_study(store, "s").trials if t.state is TrialState.PRUNED
     }
-    assert set(saved) == {r.number for r in pruned}
-    assert summary.pruning_saved_s == pytest.approx(sum(saved.values()))
-    assert summary.pruning_saved_s == pytest.approx(sum((6 - len(r.samples)) * 0.1 for r in pruned))
+    assert told_pruned == {r.number for r in pruned}
+    # The time saved is stored with each trial: the windows it did not run.
+    for record in pruned:
+        assert record.pruning_saved_s == pytest.approx((6 - len(record.samples)) * 0.1)
+    assert summary.pruning_saved_s == pytest.approx(sum(r.pruning_saved_s for r in pruned))
+    assert load_results(store, "s").pruning_saved_s == pytest.approx(summary.pruning_saved_s)
 
 
 def test_a_study_whose_baseline_failed_measures_one_before_going_on(store: Storage) -> None:
     # Twisted's defaults themselves can come out unstable: gains still need a baseline.
-    noisy_defaults = FakeRunner(spread=lambda s, attempt: 0.9 if s == Settings() else 0.02)
+    noisy_defaults = StudyRunner(spread=lambda s, attempt: 0.9 if s == Settings() else 0.02)
     summary = run_study(
         config(trials=3, stability_gate=0.35, baseline_every=0), store, noisy_defaults
     )
@@ -449,7 +332,7 @@ def test_a_study_whose_baseline_failed_measures_one_before_going_on(store: Stora
     assert records[0].status == "unstable"
     # Its re-measurement is not gated: it is stored and every later trial has a gain.
     assert summary.baselines_measured == 1
-    assert len(store.trials("s", BASELINE_KIND)) == 1
+    assert len(store.trials("s", TrialKind.BASELINE)) == 1
     assert all(r.gain is not None for r in records[1:] if r.status == "ok")
 
 
@@ -458,7 +341,7 @@ def test_relative_pruning_compares_ratios_with_ratios(store: Storage) -> None:
     # reported ratios, so every trial lost to it and 29 of 30 were pruned.
     space = build_space("echo", None, {"send_limit_bytes": "64KiB"})
     run_study(
-        config(trials=12, repeats=6, prune=True, relative=True, space=space), store, FakeRunner()
+        config(trials=12, repeats=6, prune=True, relative=True, space=space), store, StudyRunner()
     )
     study = open_optuna_study(store, "s")
     baseline = study.trials[0]
@@ -489,7 +372,7 @@ def test_a_scenario_study_gains_the_geometric_mean_of_per_scenario_ratios(
     store: Storage,
 ) -> None:
     # The fake's other knobs act on every scenario alike; TCP_NODELAY acts per scenario.
-    runner = FakeRunner(scenario_factor=size_landscape)
+    runner = StudyRunner(scenario_factor=size_landscape)
     run_study(config(workload=SIZES, trials=10, relative=True), store, runner)
     records = [r for r in store.trials("s") if r.status == "ok"]
     assert [s.scenario for s in records[0].samples] == [0, 1, 2, 3] * 3
@@ -516,7 +399,7 @@ def test_the_pruner_pairs_scenarios(store: Storage) -> None:
     # ratios show it after 5 windows (p = 1/32 < 0.05), though its raw
     # numbers span the same range as the best's.
     space = build_space("echo", None, {"reactor": "select", "tcp_nodelay": "false"})
-    runner = FakeRunner(scenario_factor=size_landscape)
+    runner = StudyRunner(scenario_factor=size_landscape)
     summary = run_study(
         config(workload=SIZES, trials=14, repeats=2, prune=True, relative=True, space=space),
         store,
@@ -534,3 +417,47 @@ def test_the_pruner_pairs_scenarios(store: Storage) -> None:
     kept = [r for r in records if r.status == "ok"]
     assert all(len(r.samples) == 8 for r in kept)
     assert summary.pruning_saved_s == pytest.approx(len(pruned) * 3 * 0.1)
+
+
+# -- what each search trial's record carries (schema 4)
+
+
+def test_records_carry_the_baseline_mark_and_feasibility(store: Storage) -> None:
+    # p99 = 1000 / throughput ms: the defaults (1000 msgs/s, 1.0 ms) violate 0.8 ms.
+    run_study(config(trials=12, max_p99_ms=0.8), store, StudyRunner())
+    records = store.trials("s")
+    assert [r.baseline for r in records] == [True] + [False] * 11
+    assert records[0].feasible is False
+    completed = [r for r in records if r.status is TrialOutcome.OK]
+    assert any(r.feasible for r in completed), "the seed should find a fast enough trial"
+    for record in completed:
+        assert record.feasible is (record.median("latency_p99_ms") <= 0.8)
+    for record in records:
+        if not record.values:
+            assert record.feasible is None
+    frame = store.trials_frame("s")
+    assert frame["baseline"].tolist() == [r.baseline for r in records]
+    assert [None if v is pd.NA else bool(v) for v in frame["feasible"]] == [
+        r.feasible for r in records
+    ]
+
+
+def test_without_constraints_every_completed_trial_is_feasible(store: Storage) -> None:
+    run_study(config(trials=4), store, StudyRunner())
+    records = store.trials("s")
+    assert all(r.feasible is True for r in records if r.status is TrialOutcome.OK)
+    assert [r.pruning_saved_s for r in records] == [0.0] * 4
+
+
+def test_a_pruned_trial_stores_the_time_it_saved_and_the_frame_shows_it(store: Storage) -> None:
+    space = build_space("echo", None, {"reactor": "select", "tcp_nodelay": "true"})
+    run_study(config(trials=14, repeats=6, prune=True, space=space), store, StudyRunner())
+    records = store.trials("s")
+    pruned = [r for r in records if r.status is TrialOutcome.PRUNED]
+    assert pruned
+    assert all(r.pruning_saved_s > 0 for r in pruned)
+    assert all(r.pruning_saved_s == 0 for r in records if r.status is not TrialOutcome.PRUNED)
+    frame = store.trials_frame("s").set_index("number")
+    for record in records:
+        assert frame.loc[record.number, "pruning_saved_s"] == pytest.approx(record.pruning_saved_s)
+        assert frame.loc[record.number, "status"] == record.status.value

@@ -1,18 +1,27 @@
-"""`twistune tune` flags to a study: comma lists make scenario sets, names spell sizes in full."""
+"""`twistune tune` flags to a study: comma lists make scenario sets, names spell sizes in full,
+and bad flags are refused before the database is opened."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from harness import EchoWorkload, ScenarioSet, StreamWorkload
+from tuner import main
 from tuner._cli import build_parser
+from tuner._commands.tune import TuneOptions, options_from_args
 from tuner._errors import TuneError
 from tuner._study import TuneConfig
-from tuner._tune import config_from_args, default_study_name
+from tuner._windows import Windows
+
+
+def tune_options(*arguments: str) -> TuneOptions:
+    return options_from_args(build_parser().parse_args(["tune", *arguments]))
 
 
 def tune_config(*arguments: str) -> TuneConfig:
-    return config_from_args(build_parser().parse_args(["tune", *arguments]))
+    return tune_options(*arguments).config
 
 
 def test_a_comma_list_makes_one_scenario_per_value_and_names_them_all() -> None:
@@ -29,10 +38,39 @@ def test_a_comma_list_makes_one_scenario_per_value_and_names_them_all() -> None:
 
 
 def test_sizes_are_named_in_full() -> None:
-    assert default_study_name(StreamWorkload()) == "stream response_bytes=1048576 connections=16"
-    assert default_study_name(EchoWorkload(rate_msgs_s=2500.5)).endswith("rate_msgs_s=2500.5")
+    assert TuneConfig.default_name(StreamWorkload()) == (
+        "stream response_bytes=1048576 connections=16"
+    )
+    assert TuneConfig.default_name(EchoWorkload(rate_msgs_s=2500.5)).endswith("rate_msgs_s=2500.5")
 
 
 def test_prune_margin_out_of_range_is_refused() -> None:
-    with pytest.raises(TuneError, match="--prune-margin"):
+    with pytest.raises(TuneError, match="prune_margin must be at least 0 and below 1"):
         tune_config("--prune", "--prune-margin", "1.5")
+
+
+def test_the_windows_and_the_confirmation_follow_the_flags() -> None:
+    options = tune_options(
+        "--duration-s", "0.4", "--warmup-s", "0.1", "--repeats", "5", "--confirm-top", "3"
+    )
+    assert options.config.windows == Windows(duration_s=0.4, warmup_s=0.1, repeats=5)
+    assert options.confirm is not None
+    assert options.confirm.top == 3
+    assert options.confirm.windows == options.config.windows
+    assert tune_options("--confirm-top", "0").confirm is None
+
+
+def test_bad_tune_flags_return_2_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    storage = ["--storage", f"sqlite:///{db}"]
+    assert main(["tune", "--prune", "--prune-margin", "1.5", *storage]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "twistune: error: prune_margin must be at least 0 and below 1 (e.g. 0.2)\n"
+    assert main(["tune", "--bogus", *storage]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "twistune: error: unrecognized arguments: --bogus\n"
+    assert not db.exists()
