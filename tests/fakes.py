@@ -32,6 +32,7 @@ from harness import (
     workload_spec,
 )
 from storage import SampleRecord, TrialRecord
+from tuner._windows import TrialRunner
 
 OnRepeat = Callable[[int, RepeatSample], bool]
 
@@ -224,10 +225,57 @@ class LandscapeRunner:
         self.calls.append(settings)
         self.windows.append((duration_s, warmup_s, repeats))
         throughput = self.landscape(settings) * math.exp(self.rng.gauss(0.0, self.noise))
-        result = fake_result(
-            settings, workload, throughput, repeats, ok=index not in self.fail_calls
+        return fake_result(settings, workload, throughput, repeats, ok=index not in self.fail_calls)
+
+
+class RecordingRunner:
+    """Runs every call through `inner` (a `StudyRunner` by default) and records its
+    arguments, as {"settings": ..., "duration_s": ..., "timeout_s": ..., ...}."""
+
+    def __init__(self, inner: TrialRunner | None = None) -> None:
+        self.inner: TrialRunner = inner if inner is not None else StudyRunner()
+        self.calls: list[dict[str, object]] = []
+
+    def __call__(
+        self,
+        settings: Settings,
+        workload: Workload,
+        duration_s: float,
+        warmup_s: float,
+        repeats: int,
+        timeout_s: float | None = None,
+        *,
+        reference: bool = False,
+        server_cpu: int | None = None,
+        client_cpu: int | None = None,
+        on_repeat: OnRepeat | None = None,
+    ) -> TrialResult:
+        self.calls.append(
+            {
+                "settings": settings,
+                "workload": workload,
+                "duration_s": duration_s,
+                "warmup_s": warmup_s,
+                "repeats": repeats,
+                "timeout_s": timeout_s,
+                "reference": reference,
+                "server_cpu": server_cpu,
+                "client_cpu": client_cpu,
+                "on_repeat": on_repeat,
+            }
         )
-        return result
+        return self.inner(
+            settings,
+            workload,
+            duration_s,
+            warmup_s,
+            repeats,
+            timeout_s,
+            reference=reference,
+            server_cpu=server_cpu,
+            client_cpu=client_cpu,
+            on_repeat=on_repeat,
+        )
 
 
 # -- storage records

@@ -185,7 +185,7 @@ def test_timeout_budget_stops_starting_trials(store: Storage) -> None:
         ({"sampler": "cmaes", "objectives": ("throughput", "p99")}, "cmaes sampler optimises one"),
         ({"trials": 0}, "trials must be at least 1"),
         ({"max_p99_ms": 0.0}, "max_p99_ms must be positive"),
-        ({"repeats": 0}, "windows need duration_s > 0, warmup_s >= 0 and repeats >= 1"),
+        ({"repeats": 0}, "repeats must be at least 1, got 0"),
     ],
 )
 def test_bad_study_configs_are_refused(overrides: dict[str, object], message: str) -> None:

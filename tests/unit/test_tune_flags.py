@@ -68,7 +68,12 @@ def test_bad_tune_flags_return_2_and_write_nothing(
     assert main(["tune", "--prune", "--prune-margin", "1.5", *storage]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == "twistune: error: prune_margin must be at least 0 and below 1 (e.g. 0.2)\n"
+    assert err == "twistune: error: --prune-margin must be at least 0 and below 1\n"
+    # The confirmation after the study is named by tune's own flags.
+    assert main(["tune", "--confirm-rounds", "1", *storage]) == 2
+    assert capsys.readouterr().err.startswith(
+        "twistune: error: --confirm-rounds must be at least 2"
+    )
     assert main(["tune", "--bogus", *storage]) == 2
     out, err = capsys.readouterr()
     assert out == ""

@@ -1,0 +1,101 @@
+"""`twistune` on bad input: exit 2, one line on stderr, nothing on stdout, no trial started."""
+
+from __future__ import annotations
+
+import pytest
+
+import tuner
+from tuner._cli import BAD_INPUT, build_parser
+from tuner._commands.measure import options_from_args
+from tuner._errors import TuneError
+
+ERROR = "twistune: error: "
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--set", "nope=1"], "unknown knob 'nope'; knobs are: reactor, "),
+        (
+            ["--set", "read_buffer_bytes=lots"],
+            "read_buffer_bytes: 'lots' is not valid; allowed: 1024..16777216",
+        ),
+        (["--set", "listen_backlog=0"], "listen_backlog: 0 is not valid"),
+        (["--workload", "http"], "unknown workload 'http'; workloads are: "),
+        (
+            ["--workload", "stream", "--message-bytes", "10"],
+            "workload stream: unknown parameter 'message_bytes'; "
+            "parameters are: connections, response_bytes",
+        ),
+        (["--connections", "0"], "connections: 0 is not valid"),
+        (["--set", "tcp_nodelay"], "--set 'tcp_nodelay': expected KNOB=VALUE"),
+        (["--set", "=1"], "--set '=1': expected KNOB=VALUE"),
+        (["--duration-s", "0"], "--duration-s must be positive, got 0"),
+        (["--duration-s", "nan"], "--duration-s must be positive, got nan"),
+        (["--warmup-s", "-0.5"], "--warmup-s must be 0 or more, got -0.5"),
+        (["--repeats", "0"], "--repeats must be at least 1, got 0"),
+        (["--timeout-s", "-1"], "--timeout-s must be positive"),
+        (["--timeout-s", "0"], "--timeout-s must be positive"),
+        (["--server-cpu", "4096"], "CPU 4096 is not available here"),
+        (["--client-cpu", "-1"], "CPU -1 is not available here"),
+    ],
+)
+def test_bad_input_returns_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = tuner.main(["measure", *argv])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1  # not even the "measuring ..." line a trial starts with
+    assert err.startswith(ERROR + message)
+    # The error comes from reading the flags into options, before any runner is called:
+    # `measure` builds its options first, and without them no trial can start.
+    args = build_parser().parse_args(["measure", *argv])
+    with pytest.raises(BAD_INPUT) as caught:
+        options_from_args(args)
+    error = caught.value
+    assert (error.for_flags() if isinstance(error, TuneError) else str(error)).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["measure", "--repeats", "three"],
+            "twistune measure: error: argument --repeats: 'three' is not a valid value",
+        ),
+        (
+            ["measure", "--duration-s", "1s"],
+            "twistune measure: error: argument --duration-s: '1s' is not a valid value",
+        ),
+        (
+            ["measure", "--message-bytes", "1.3k"],
+            "twistune measure: error: argument --message-bytes: '1.3k' is not a valid value",
+        ),
+        (["measure", "--set"], "twistune measure: error: argument --set: expected one argument"),
+        (["measure", "--bogus"], "twistune: error: unrecognized arguments: --bogus"),
+        (["tune", "--bogus"], "twistune: error: unrecognized arguments: --bogus"),
+        (["tune", "--trials", "many"], "twistune tune: error: argument --trials: 'many' is not"),
+        ([], "twistune: error: the following arguments are required: command"),
+        (["optimise"], "twistune: error: argument command: invalid choice: 'optimise'"),
+    ],
+)
+def test_argparse_errors_return_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert tuner.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(message)
+
+
+def test_help_returns_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert tuner.main(["--help"]) == 0
+    assert "usage: twistune" in capsys.readouterr().out
+
+
+def test_debug_shows_the_exception_instead() -> None:
+    with pytest.raises(ValueError, match=r"^unknown knob 'nope'"):
+        tuner.main(["--debug", "measure", "--set", "nope=1"])
