@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import optuna
@@ -10,7 +11,7 @@ import pytest
 
 from harness import Settings, WriteBatching, available_reactors
 from tuner._errors import SpaceError
-from tuner._space import build_space
+from tuner._space import SearchSpace, build_space
 
 
 def knobs(workload: str) -> set[str]:
@@ -131,3 +132,53 @@ def test_missing_space_file(tmp_path: Path) -> None:
 def test_bad_fixes_are_refused(fixes: dict[str, str], message: str) -> None:
     with pytest.raises(SpaceError, match=message):
         build_space("echo", None, fixes)
+
+
+# -- the stored form
+
+
+@pytest.mark.parametrize(
+    ("workload", "fixes"),
+    [
+        ("echo", {}),
+        ("stream", {}),
+        ("echo", {"reactor": "select", "tcp_nodelay": "true", "so_sndbuf_bytes": "1MiB"}),
+    ],
+)
+def test_a_space_round_trips_through_its_json_form(
+    tmp_path: Path, workload: str, fixes: dict[str, str]
+) -> None:
+    path = tmp_path / "space.toml"
+    path.write_text(
+        '[knobs.read_buffer_bytes]\nlow = "16KiB"\nhigh = "512KiB"\n'
+        "[knobs.listen_backlog]\nlow = 64\nhigh = 1024\n"
+    )
+    space = build_space(workload, path, fixes)
+    stored = json.loads(json.dumps(space.to_dict()))
+    again = SearchSpace.from_dict(stored)
+    assert again == space
+    assert again.to_dict() == space.to_dict()
+    assert again.describe() == space.describe()
+    assert again.baseline_params() == space.baseline_params()
+    # The same sampler asks the same questions of both, and gets the same settings.
+    first = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    second = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    for _ in range(30):
+        one, two = first.ask(), second.ask()
+        assert space.suggest(one) == again.suggest(two)
+        first.tell(one, 0.0)
+        second.tell(two, 0.0)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {},
+        {"workload": "echo", "dimensions": [{"knob": "reactor"}], "fixed": {}},
+        {"workload": "echo", "dimensions": [], "fixed": {"read_buffer_bytes": "lots"}},
+        {"workload": "echo", "dimensions": "no", "fixed": {}},
+    ],
+)
+def test_an_unreadable_stored_space_is_a_space_error(broken: dict[str, object]) -> None:
+    with pytest.raises(SpaceError, match="stored"):
+        SearchSpace.from_dict(broken)
