@@ -41,11 +41,20 @@ from harness import (
     run_trial,
 )
 from storage import open_storage
-from tuner._confirm import bootstrap_median_ci, confirm_study, confirmation_line, gain_text
-from tuner._report import report_data
-from tuner._results import load_results, pick_winner
-from tuner._space import build_space
-from tuner._study import TuneConfig, run_study
+from tuner import (
+    ConfirmPlan,
+    TuneConfig,
+    Windows,
+    bootstrap_median_ci,
+    build_space,
+    confirm_study,
+    confirmation_line,
+    gain_text,
+    load_results,
+    pick_winner,
+    report_data,
+    run_study,
+)
 
 KiB = 1024
 SCENARIOS: dict[str, Workload] = {
@@ -116,13 +125,12 @@ def main() -> int:
                 trials=args.trials,
                 seed=args.seed,
                 prune=args.prune,
-                **windows,
+                windows=Windows(**windows),
             )
             with open_storage(url) as storage:
                 summary = run_study(config, storage)
-                confirmations = confirm_study(
-                    storage, label, top=args.top, rounds=args.rounds, **windows
-                )
+                plan = ConfirmPlan(top=args.top, rounds=args.rounds, windows=Windows(**windows))
+                confirmations = confirm_study(storage, label, plan)
                 aa_low, aa_high, aa_median = a_a_interval(workload, args.rounds, windows)
                 results = load_results(storage, label)
             trials = {t.number: t for t in results.trials}
@@ -167,10 +175,10 @@ def main() -> int:
                 )
                 shares = report_data(results)
                 reference = results.ceiling.median(metric) if results.ceiling else None
-                if shares["winner_share_of_ceiling"] and reference:
+                if shares.winner_share_of_ceiling and reference:
                     print(
-                        f"  winner at {shares['winner_share_of_ceiling']:.0%} of the ceiling "
-                        f"(defaults at {shares['baseline_share_of_ceiling']:.0%} of the uvloop "
+                        f"  winner at {shares.winner_share_of_ceiling:.0%} of the ceiling "
+                        f"(defaults at {shares.baseline_share_of_ceiling or 0:.0%} of the uvloop "
                         f"reference's {reference:,.1f} {workload.throughput_unit.value}, times "
                         f"the confirmed gain); in-study median "
                         f"{(best.median(metric) or 0.0) / reference:.0%}"

@@ -29,9 +29,7 @@ from pathlib import Path
 
 from harness import EchoWorkload, Settings, StreamWorkload, ThroughputUnit, Workload, run_trial
 from storage import open_storage
-from tuner._results import load_results
-from tuner._space import build_space
-from tuner._study import TuneConfig, run_study
+from tuner import TuneConfig, Windows, build_space, load_results, run_study
 
 WORKLOADS: dict[str, Workload] = {
     "echo 1KiB x16": EchoWorkload(message_bytes=1024, connections=16),
@@ -91,9 +89,7 @@ def main() -> int:
                     sampler=sampler,
                     trials=args.trials,
                     seed=args.seed,
-                    duration_s=args.duration_s,
-                    warmup_s=args.warmup_s,
-                    repeats=args.repeats,
+                    windows=Windows(args.duration_s, args.warmup_s, args.repeats),
                 )
                 with open_storage(url) as storage:
                     summary = run_study(config, storage)

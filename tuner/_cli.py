@@ -73,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BAD_INPUT as exc:
         if args.debug:
             raise
-        print(f"twistune: error: {exc}", file=sys.stderr)
+        text = exc.for_flags() if isinstance(exc, TuneError) else exc
+        print(f"twistune: error: {text}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     except KeyboardInterrupt:
         print("twistune: interrupted", file=sys.stderr)

@@ -62,12 +62,13 @@ class ConfirmPlan:
     confidence: float = DEFAULT_CONFIDENCE
 
     def __post_init__(self) -> None:
-        if self.top < 1:
-            raise TuneError("top must be at least 1")
-        if self.rounds < 2:
-            raise TuneError("rounds must be at least 2 (a paired interval needs two rounds)")
-        if not 0.5 <= self.confidence < 1:
-            raise TuneError("confidence must be at least 0.5 and below 1 (e.g. 0.95)")
+        for ok, parameter, rule in (
+            (self.top >= 1, "top", "must be at least 1"),
+            (self.rounds >= 2, "rounds", "must be at least 2 (a paired interval needs two)"),
+            (0.5 <= self.confidence < 1, "confidence", "must be at least 0.5 and below 1"),
+        ):
+            if not ok:
+                raise TuneError(f"{parameter} {rule}", parameter=parameter)
 
     @property
     def can_confirm(self) -> bool:

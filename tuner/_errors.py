@@ -23,7 +23,28 @@ class SpaceError(ValueError):
 
 
 class TuneError(ValueError):
-    """A study cannot be run as asked."""
+    """A study cannot be run as asked.
+
+    `parameter`: the parameter at fault, when one is; the message then starts
+    with its name, which the CLI shows as the flag (`trials` -> `--trials`).
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+    def for_flags(self) -> str:
+        """The message as a command line user reads it: the parameter as its flag."""
+        text = str(self)
+        if self.parameter is None or not text.startswith(self.parameter):
+            return text
+        return "--" + self.parameter.replace("_", "-") + text[len(self.parameter) :]
+
+    def prefixed(self, prefix: str) -> TuneError:
+        """The same error for a parameter spelt `prefix` + its name (`confirm_top`)."""
+        if self.parameter is None:
+            return self
+        return TuneError(prefix + str(self), parameter=prefix + self.parameter)
 
 
 class ResultsError(ValueError):

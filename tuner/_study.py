@@ -115,20 +115,21 @@ class TuneConfig:
         if self.sampler == "cmaes" and len(objectives) > 1:
             raise TuneError("the cmaes sampler optimises one objective; use tpe or random")
         checks = (
-            (self.trials is None or self.trials >= 1, "trials must be at least 1"),
-            (self.timeout_s is None or self.timeout_s > 0, "timeout_s must be positive"),
+            (self.trials is None or self.trials >= 1, "trials", "must be at least 1"),
+            (self.timeout_s is None or self.timeout_s > 0, "timeout_s", "must be positive"),
             (
                 self.stability_gate is None or self.stability_gate > 0,
-                "stability_gate must be positive (0 on the command line: off)",
+                "stability_gate",
+                "must be positive (0 on the command line: off)",
             ),
-            (self.baseline_every >= 0, "baseline_every must be 0 (never) or more"),
-            (0 <= self.prune_margin < 1, "prune_margin must be at least 0 and below 1 (e.g. 0.2)"),
-            (self.max_p99_ms is None or self.max_p99_ms > 0, "max_p99_ms must be positive"),
-            (self.max_rss_mb is None or self.max_rss_mb > 0, "max_rss_mb must be positive"),
+            (self.baseline_every >= 0, "baseline_every", "must be 0 (never) or more"),
+            (0 <= self.prune_margin < 1, "prune_margin", "must be at least 0 and below 1"),
+            (self.max_p99_ms is None or self.max_p99_ms > 0, "max_p99_ms", "must be positive"),
+            (self.max_rss_mb is None or self.max_rss_mb > 0, "max_rss_mb", "must be positive"),
         )
-        for ok, message in checks:
+        for ok, parameter, rule in checks:
             if not ok:
-                raise TuneError(message)
+                raise TuneError(f"{parameter} {rule}", parameter=parameter)
 
     @staticmethod
     def default_name(workload: Workload) -> str:

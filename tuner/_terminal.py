@@ -236,11 +236,7 @@ def render_analysis(data: AnalysisData, out: Console) -> None:
 
 
 def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
-    return str(value)
+    return number(value) if value is None or isinstance(value, float) else str(value)
 
 
 # -- measure
@@ -362,7 +358,7 @@ class TrialProgressBar:
                 TextColumn("left"),
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[best]}"),
-                console=Console(file=sys.stderr),
+                console=console(sys.stderr),
             )
             self._task = self._bar.add_task("tune", total=planned, best="")
 

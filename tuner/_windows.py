@@ -26,12 +26,14 @@ class Windows:
     repeats: int
 
     def __post_init__(self) -> None:
-        if not (self.duration_s > 0 and self.warmup_s >= 0 and self.repeats >= 1):
-            raise TuneError(
-                f"windows need duration_s > 0, warmup_s >= 0 and repeats >= 1; got "
-                f"duration_s={self.duration_s:g}, warmup_s={self.warmup_s:g}, "
-                f"repeats={self.repeats}"
-            )
+        for ok, parameter, rule in (
+            (self.duration_s > 0, "duration_s", "must be positive"),
+            (self.warmup_s >= 0, "warmup_s", "must be 0 or more"),
+            (self.repeats >= 1, "repeats", "must be at least 1"),
+        ):
+            if not ok:
+                value = getattr(self, parameter)
+                raise TuneError(f"{parameter} {rule}, got {value:g}", parameter=parameter)
 
     @property
     def per_window_s(self) -> float:

@@ -120,7 +120,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Tuned:
         timeout=90,
     )
     assert run.returncode == 0, run.stderr
-    assert "confirmation round 6/6" in run.stderr
+    assert "confirmation round 6 of 6" in run.stderr
     return Tuned(db=db, report=json.loads(run.stdout), stderr=run.stderr)
 
 

@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import Any
 
 from harness import Settings, SettingsError, Workload, make_workload, parse_size
-from storage import DEFAULT_URL
+from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
 from tuner._statistics import DEFAULT_CONFIDENCE
 from tuner._windows import Windows
 
@@ -74,6 +74,20 @@ def split_assignments(assignments: list[str], flag: str) -> dict[str, str]:
 def settings_from_assignments(assignments: list[str]) -> Settings:
     """Settings from `KNOB=VALUE` strings; raises SettingsError for a bad knob or value."""
     return Settings.from_strings(split_assignments(assignments, "--set"))
+
+
+def open_for_reading(url: str) -> Storage:
+    """The database for a command that only reads (report, analyze, export).
+
+    Opened for writing when it can be, so that a file from an older twistune
+    is upgraded in place as every command does; read-only (nothing written)
+    when the file or its directory cannot be written. StorageError when it
+    does not exist or cannot be read.
+    """
+    try:
+        return open_storage(url, create=False)
+    except StorageWriteError:
+        return open_storage(url, create=False, write=False)
 
 
 # -- flag groups

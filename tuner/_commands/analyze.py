@@ -6,9 +6,13 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from storage import open_storage
 from tuner._analysis import AnalysisData, analyze
-from tuner._commands._common import ExitCode, add_output_arguments, add_study_arguments
+from tuner._commands._common import (
+    ExitCode,
+    add_output_arguments,
+    add_study_arguments,
+    open_for_reading,
+)
 from tuner._json import render_json
 from tuner._results import resolve_study, throughput_unit
 from tuner._terminal import console, render_analysis
@@ -34,7 +38,7 @@ def options_from_args(args: argparse.Namespace) -> AnalyzeOptions:
 
 def analyze_study(options: AnalyzeOptions) -> AnalysisData:
     """The study's tables; ResultsError or StorageError when there is none to read."""
-    with open_storage(options.storage, create=False, write=False) as storage:
+    with open_for_reading(options.storage) as storage:
         record = resolve_study(storage, options.study)
         frame = storage.trials_frame(record.name)
     unit = throughput_unit(record)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import settings_to_text
-from storage import TrialOutcome, TrialRecord, open_storage
+from storage import TrialOutcome, TrialRecord
 from tuner._atomic_file import write_atomically
-from tuner._commands._common import ExitCode, add_study_arguments
+from tuner._commands._common import ExitCode, add_study_arguments, open_for_reading
 from tuner._errors import BadInputError
 from tuner._records import is_defaults, settings_of
 from tuner._report import export_metadata
@@ -94,7 +94,7 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
 
 def export(options: ExportOptions) -> ExportData:
     """Choose the trial, refuse or write it atomically. ResultsError for an unknown trial."""
-    with open_storage(options.storage, create=False, write=False) as storage:
+    with open_for_reading(options.storage) as storage:
         results = load_results(storage, options.study)
     name = results.record.name
     winner = results.winner()

@@ -11,8 +11,12 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from storage import open_storage
-from tuner._commands._common import ExitCode, add_output_arguments, add_study_arguments
+from tuner._commands._common import (
+    ExitCode,
+    add_output_arguments,
+    add_study_arguments,
+    open_for_reading,
+)
 from tuner._json import render_json
 from tuner._report import ReportData, report_data
 from tuner._results import load_results
@@ -41,7 +45,7 @@ def options_from_args(args: argparse.Namespace) -> ReportOptions:
 
 def report(options: ReportOptions) -> ReportData:
     """The report of the study; ResultsError or StorageError when there is none to read."""
-    with open_storage(options.storage, create=False, write=False) as storage:
+    with open_for_reading(options.storage) as storage:
         return report_data(load_results(storage, options.study))
 
 

@@ -30,7 +30,7 @@ from tuner._commands._common import (
     workload_from_args,
 )
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
-from tuner._errors import BadInputError
+from tuner._errors import BadInputError, TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
 from tuner._json import render_json
 from tuner._objectives import Objective, parse_objectives
@@ -194,12 +194,15 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         raise BadInputError("--confirm-top must be 0 (skip) or more")
     plan = None
     if args.confirm_top:
-        plan = ConfirmPlan(
-            top=args.confirm_top,
-            rounds=args.confirm_rounds,
-            windows=config.windows,
-            confidence=args.confirm_confidence,
-        )
+        try:
+            plan = ConfirmPlan(
+                top=args.confirm_top,
+                rounds=args.confirm_rounds,
+                windows=config.windows,
+                confidence=args.confirm_confidence,
+            )
+        except TuneError as exc:  # named as tune's flags: --confirm-rounds
+            raise exc.prefixed("confirm_") from None
     return TuneOptions(config, args.storage, plan, args.json, not args.no_progress)
 
 
@@ -263,7 +266,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             options,
             progress=bar.update,
             on_start=announce,
-            on_confirm=confirming if options.progress else None,
+            on_confirm=confirming,  # always: the confirmation's rounds take minutes
         )
     s = data.summary
     print(
