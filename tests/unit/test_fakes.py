@@ -1,0 +1,28 @@
+"""The fake runners take the runner protocol's parameters, so they go where run_trial goes."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from harness import run_trial
+from tests.fakes import LandscapeRunner, RecordingRunner, StudyRunner
+from tuner._windows import TrialRunner
+
+
+def parameters(function: object) -> list[tuple[str, object, object]]:
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    return [(p.name, p.kind, p.default) for p in signature.parameters.values() if p.name != "self"]
+
+
+@pytest.mark.parametrize("fake", [StudyRunner, LandscapeRunner, RecordingRunner])
+def test_fakes_take_the_trial_runner_parameters(fake: type) -> None:
+    assert parameters(fake.__call__) == parameters(TrialRunner.__call__)
+
+
+def test_run_trial_takes_every_protocol_parameter() -> None:
+    # run_trial has defaults and more keywords (port); each protocol parameter is one of its.
+    theirs = {name: kind for name, kind, _ in parameters(run_trial)}
+    for name, kind, _ in parameters(TrialRunner.__call__):
+        assert theirs[name] == kind, name
