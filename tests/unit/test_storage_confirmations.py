@@ -23,7 +23,7 @@ from storage import (
     TrialRecord,
     open_storage,
 )
-from tests.unit.test_storage import (
+from tests.storage_records import (
     T0,
     digest,
     rows,

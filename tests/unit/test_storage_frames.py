@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from storage import SampleRecord, Storage, StudyRecord, TrialKind, TrialRecord, open_storage
-from tests.unit.test_storage import sample as storage_sample
-from tests.unit.test_storage import trial_record
+from tests.storage_records import sample as storage_sample
+from tests.storage_records import trial_record
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 KNOBS = {

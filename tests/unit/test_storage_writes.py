@@ -28,7 +28,7 @@ from storage import (
     TrialOutcome,
     open_storage,
 )
-from tests.unit.test_storage import digest, rows, sample, sqlite_url, study_record, trial_record
+from tests.storage_records import digest, rows, sample, sqlite_url, study_record, trial_record
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -151,7 +151,7 @@ def test_numbered_saves_from_two_threads_get_every_number_once(db: Path) -> None
 SAVER = """
 import sys
 from storage import open_storage
-from tests.unit.test_storage import sample, trial_record
+from tests.storage_records import sample, trial_record
 with open_storage(sys.argv[1]) as store:
     for _ in range(int(sys.argv[2])):
         print(store.save_trial_numbered(trial_record(0, (sample(1),))).number)
