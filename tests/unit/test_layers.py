@@ -1,14 +1,16 @@
 """tuner's layers, read from its source with `ast`: no module imports a higher layer, no
 command imports another command, rich and Optuna stay in their modules.
 
-Run as a script, it prints tuner's import graph layer by layer:
+Run as a script, it prints tuner's import graph layer by layer, for this
+checkout or another one's tuner folder (modules in no layer come last):
 
-    python tests/unit/test_layers.py
+    python tests/unit/test_layers.py [path/to/tuner]
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 TUNER = Path(__file__).resolve().parents[2] / "tuner"
@@ -57,11 +59,11 @@ def layer_of(module: str) -> int:
     raise AssertionError(f"tuner.{module} is in no layer: add it to LAYERS")
 
 
-def modules() -> dict[str, Path]:
-    """ "_commands.tune" -> its file, for every module of tuner."""
+def modules(tuner: Path = TUNER) -> dict[str, Path]:
+    """ "_commands.tune" -> its file, for every module of the tuner package at `tuner`."""
     found = {}
-    for path in sorted(TUNER.rglob("*.py")):
-        parts = path.relative_to(TUNER).with_suffix("").parts
+    for path in sorted(tuner.rglob("*.py")):
+        parts = path.relative_to(tuner).with_suffix("").parts
         name = (
             ".".join(parts[:-1]) if parts[-1] == "__init__" and len(parts) > 1 else ".".join(parts)
         )
@@ -134,9 +136,12 @@ def test_the_check_sees_an_import_that_points_up(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    found = modules()
-    for number, (title, members) in enumerate(LAYERS):
-        print(f"L{number} {title}")
+    found = modules(Path(sys.argv[1]) if len(sys.argv) > 1 else TUNER)
+    placed: set[str] = set().union(*(members for _, members in LAYERS))
+    groups = [(f"L{n} {title}", members) for n, (title, members) in enumerate(LAYERS)]
+    for title, members in [*groups, ("no layer", frozenset(found) - placed)]:
+        if members & set(found):
+            print(title)
         for module in sorted(members & set(found)):
             below = sorted(imports(found[module])[0])
             print(f"    tuner.{module} -> {', '.join(below) or '-'}")
