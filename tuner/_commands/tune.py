@@ -212,14 +212,17 @@ def tune(
     *,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_searched: Callable[[StudySummary], None] | None = None,
     on_confirm: Callable[[RoundProgress], None] | None = None,
 ) -> TuneData:
     """Run the study, confirm its best candidates (unless `options.confirm` is None), and
     report. Callbacks: `on_start(swept)` before the first trial, `progress` after each,
-    `on_confirm` after each confirmation round."""
+    `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round."""
     config = options.config
     with open_storage(options.storage) as storage:
         summary = run_study(config, storage, runner, progress=progress, on_start=on_start)
+        if on_searched is not None:
+            on_searched(summary)
         if options.confirm is not None:
             confirm_study(
                 storage, config.study, options.confirm, runner=runner, progress=on_confirm
@@ -260,19 +263,21 @@ def run(args: argparse.Namespace) -> ExitCode:
             print(f"confirming trial(s) {candidates} against the defaults", file=sys.stderr)
         print("confirmation " + round_line(state), file=sys.stderr)
 
+    def searched(s: StudySummary) -> None:
+        print(
+            f"ran {s.trials_run} trials in {s.wall_s:.1f} s ({s.failed} failed, {s.pruned} pruned)",
+            file=sys.stderr,
+        )
+
     unit = "ms" if config.objectives[0] is Objective.P99 else config.workload.throughput_unit.value
     with TrialProgressBar(enabled=options.progress, planned=config.trials, unit=unit) as bar:
         data = tune(
             options,
             progress=bar.update,
             on_start=announce,
+            on_searched=searched,
             on_confirm=confirming,  # always: the confirmation's rounds take minutes
         )
-    s = data.summary
-    print(
-        f"ran {s.trials_run} trials in {s.wall_s:.1f} s ({s.failed} failed, {s.pruned} pruned)",
-        file=sys.stderr,
-    )
     if options.json:
         print(render_json(data.report))
     else:
