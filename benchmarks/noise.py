@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 
-from harness import EchoWorkload, Settings, TrialResult, parse_size, plan_cpus, run_trial
+from harness import EchoWorkload, Settings, TrialResult, host_lock, parse_size, plan_cpus, run_trial
 
 
 def fixed_cost_s(result: TrialResult, repeats: int, warmup_s: float, duration_s: float) -> float:
@@ -154,4 +154,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with host_lock():  # the whole benchmark: no other measurement between its runs
+        sys.exit(main())

@@ -27,7 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import EchoWorkload, Settings, StreamWorkload, ThroughputUnit, Workload, run_trial
+from harness import (
+    EchoWorkload,
+    Settings,
+    StreamWorkload,
+    ThroughputUnit,
+    Workload,
+    host_lock,
+    run_trial,
+)
 from storage import open_storage
 from tuner import TuneConfig, Windows, build_space, load_results, run_study
 
@@ -136,4 +144,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with host_lock():  # the whole benchmark: no other measurement between its runs
+        sys.exit(main())

@@ -6,7 +6,8 @@ The public face (other packages import only these names):
   construction; `Settings()` is Twisted's defaults.
 - Workloads: `EchoWorkload`, `StreamWorkload`, `ScenarioSet` (one workload
   under several parameter sets), `make_workload`.
-- `run_trial(settings, workload, ...) -> TrialResult`.
+- `run_trial(settings, workload, ...) -> TrialResult`, under `host_lock()`:
+  one measurement per host at a time (`HostBusyError` when asked not to wait).
 - Settings files: `settings_to_text` (what `twistune export` writes) and
   `load_settings(path)`; `harness.serve` applies them in a Twisted program.
 
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness._environment import current_environment, plan_cpus
+    from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
     from harness._result import (
         CLIENT_SATURATED_SHARE,
         RESULT_FORMAT_VERSION,
@@ -73,6 +75,7 @@ __all__ = [
     "CLIENT_SATURATED_SHARE",
     "KNOBS",
     "KNOBS_BY_NAME",
+    "LOCK_PATH",
     "MAX_SCENARIOS",
     "RESULT_FORMAT_VERSION",
     "SETTINGS_FORMAT_VERSION",
@@ -80,7 +83,9 @@ __all__ = [
     "CpuLayout",
     "EchoWorkload",
     "Environment",
+    "HostBusyError",
     "KnobSpec",
+    "LockHolder",
     "Reactor",
     "RepeatSample",
     "ScenarioSet",
@@ -98,6 +103,7 @@ __all__ = [
     "default_reactor",
     "default_timeout_s",
     "geometric_mean",
+    "host_lock",
     "load_settings",
     "make_workload",
     "parse_knob_value",
@@ -109,7 +115,15 @@ __all__ = [
 ]
 
 # Where __getattr__ looks for a public name, cheapest module first.
-_MODULES = ("_settings", "_settings_file", "_workloads", "_result", "_environment", "_runner")
+_MODULES = (
+    "_settings",
+    "_settings_file",
+    "_workloads",
+    "_result",
+    "_environment",
+    "_host_lock",
+    "_runner",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,7 @@ import psutil
 from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import Child, stop_all
 from harness._environment import current_environment, plan_cpus
+from harness._host_lock import under_host_lock
 from harness._result import RepeatSample, TrialResult, TrialStatus
 from harness._settings import Settings, available_reactors
 from harness._workloads import Workload, workload_spec
@@ -119,6 +120,7 @@ def _sample(report: dict[str, Any], usage: _ServerUsage, scenario: int) -> Repea
     )
 
 
+@under_host_lock
 def run_trial(
     settings: Settings,
     workload: Workload,

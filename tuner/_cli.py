@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from harness import SettingsError, WorkloadError
+from harness import HostBusyError, SettingsError, WorkloadError
 from storage import StorageError, StorageWriteError
 from tuner._commands import analyze, confirm, export, measure, report, tune
 from tuner._commands._common import ExitCode
@@ -26,6 +26,7 @@ COMMANDS = (tune, confirm, report, export, analyze, measure)
 # database, a study that exists with another workload.
 BAD_INPUT = (
     BadInputError,
+    HostBusyError,
     ResultsError,
     SpaceError,
     TuneError,

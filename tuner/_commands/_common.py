@@ -152,6 +152,16 @@ def windows_from_args(args: argparse.Namespace) -> Windows:
     return Windows(args.duration_s, args.warmup_s, args.repeats)
 
 
+def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
+    """--no-wait: refuse (exit 2) rather than wait while another measurement runs here."""
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if another measurement is running on this host, exit 2 instead of waiting "
+        "(one measurement per host at a time)",
+    )
+
+
 def add_output_arguments(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:
     """--json (the command's data as JSON on stdout), and with `progress` --no-progress."""
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -9,11 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness import run_trial
+from harness import host_lock, run_trial
 from storage import TrialOutcome, open_storage
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
+    add_lock_arguments,
     add_output_arguments,
     add_study_arguments,
     add_window_arguments,
@@ -37,6 +38,7 @@ class ConfirmOptions:
     plan: ConfirmPlan
     json: bool = False
     progress: bool = True
+    wait: bool = True  # for another measurement on this host to end (else HostBusyError)
 
 
 def add_parser(commands: Any) -> None:
@@ -61,6 +63,7 @@ def add_parser(commands: Any) -> None:
         "measures the noise)",
     )
     add_window_arguments(parser, SEARCH_WINDOWS)
+    add_lock_arguments(parser)
     add_output_arguments(parser, progress=True)
     parser.set_defaults(run=run)
 
@@ -73,7 +76,9 @@ def options_from_args(args: argparse.Namespace) -> ConfirmOptions:
         windows=windows_from_args(args),
         confidence=args.confirm_confidence,
     )
-    return ConfirmOptions(args.storage, args.study, plan, args.json, not args.no_progress)
+    return ConfirmOptions(
+        args.storage, args.study, plan, args.json, not args.no_progress, not args.no_wait
+    )
 
 
 def confirm(
@@ -84,7 +89,8 @@ def confirm(
 ) -> ConfirmData:
     """Confirm the study's candidates (`tuner._confirm.confirm_study`) and say what it found.
 
-    `on_start(study, candidates)` before the first run, `progress` after each round.
+    `on_start(study, candidates)` before the first run, `progress` after each round. Holds
+    the host's measurement lock throughout (HostBusyError: busy and not `wait`).
     """
     statuses: list[TrialOutcome] = []
 
@@ -93,7 +99,7 @@ def confirm(
         if progress is not None:
             progress(state)
 
-    with open_storage(options.storage, create=False) as storage:
+    with host_lock(wait=options.wait), open_storage(options.storage, create=False) as storage:
         name = resolve_study(storage, options.study).name
         records = confirm_study(
             storage,

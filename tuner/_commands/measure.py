@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +14,13 @@ from harness import (
     TrialResult,
     Workload,
     default_timeout_s,
+    host_lock,
     plan_cpus,
     run_trial,
 )
 from tuner._commands._common import (
     ExitCode,
+    add_lock_arguments,
     add_output_arguments,
     add_window_arguments,
     add_workload_arguments,
@@ -46,6 +49,7 @@ class MeasureOptions:
     server_cpu: int | None = None
     client_cpu: int | None = None
     json: bool = False
+    wait: bool = True  # for another measurement on this host to end (else HostBusyError)
 
     def __post_init__(self) -> None:
         if self.timeout_s is not None and self.timeout_s <= 0:
@@ -100,6 +104,7 @@ def add_parser(commands: Any) -> None:
         help="measure the no-Twisted uvloop reference server (the ceiling); of --set, "
         "only the socket knobs (so_sndbuf_bytes, so_rcvbuf_bytes, tcp_nodelay) apply to it",
     )
+    add_lock_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -114,23 +119,33 @@ def options_from_args(args: argparse.Namespace) -> MeasureOptions:
         server_cpu=args.server_cpu,
         client_cpu=args.client_cpu,
         json=args.json,
+        wait=not args.no_wait,
     )
 
 
-def measure_once(options: MeasureOptions, runner: TrialRunner = run_trial) -> TrialResult:
-    """Run the trial through `runner`; its failure comes back as data in the result."""
+def measure_once(
+    options: MeasureOptions,
+    runner: TrialRunner = run_trial,
+    on_start: Callable[[], None] | None = None,
+) -> TrialResult:
+    """Run the trial through `runner` under the host's measurement lock; its failure comes
+    back as data in the result. `on_start()` once the lock is held. HostBusyError when
+    another measurement runs and `options.wait` is False."""
     w = options.windows
-    return runner(
-        options.settings,
-        options.workload,
-        w.duration_s,
-        w.warmup_s,
-        w.repeats,
-        options.bound_s,
-        reference=options.reference,
-        server_cpu=options.server_cpu,
-        client_cpu=options.client_cpu,
-    )
+    with host_lock(wait=options.wait):
+        if on_start is not None:
+            on_start()
+        return runner(
+            options.settings,
+            options.workload,
+            w.duration_s,
+            w.warmup_s,
+            w.repeats,
+            options.bound_s,
+            reference=options.reference,
+            server_cpu=options.server_cpu,
+            client_cpu=options.client_cpu,
+        )
 
 
 def run(args: argparse.Namespace) -> ExitCode:
@@ -138,13 +153,16 @@ def run(args: argparse.Namespace) -> ExitCode:
     scenarios = len(options.workload.scenarios())
     each = f" of each of {scenarios} scenarios" if scenarios > 1 else ""
     w = options.windows
-    print(
-        f"measuring {options.workload.name} {options.workload.params()}: {w.repeats}{each} x "
-        f"({w.warmup_s:g} s warm-up + {w.duration_s:g} s window), "
-        f"timeout {options.bound_s:g} s",
-        file=sys.stderr,
-    )
-    result = measure_once(options)
+
+    def started() -> None:
+        print(
+            f"measuring {options.workload.name} {options.workload.params()}: {w.repeats}{each}"
+            f" x ({w.warmup_s:g} s warm-up + {w.duration_s:g} s window), "
+            f"timeout {options.bound_s:g} s",
+            file=sys.stderr,
+        )
+
+    result = measure_once(options, on_start=started)
     if options.json:
         print(render_json(result))
     else:

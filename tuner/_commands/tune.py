@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import run_trial
+from harness import host_lock, run_trial
 from storage import open_storage
 from tuner._baseline import DEFAULT_BASELINE_EVERY
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
+    add_lock_arguments,
     add_output_arguments,
     add_study_arguments,
     add_window_arguments,
@@ -56,6 +57,7 @@ class TuneOptions:
     confirm: ConfirmPlan | None
     json: bool = False
     progress: bool = True
+    wait: bool = True  # for another measurement on this host to end (else HostBusyError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ def add_parser(commands: Any) -> None:
         rounds=DEFAULT_CONFIRM_ROUNDS,
         skip=True,
     )
+    add_lock_arguments(parser)
     add_output_arguments(parser, progress=True)
     parser.set_defaults(run=run)
 
@@ -203,7 +206,9 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
             )
         except TuneError as exc:  # named as tune's flags: --confirm-rounds
             raise exc.prefixed("confirm_") from None
-    return TuneOptions(config, args.storage, plan, args.json, not args.no_progress)
+    return TuneOptions(
+        config, args.storage, plan, args.json, not args.no_progress, not args.no_wait
+    )
 
 
 def tune(
@@ -217,9 +222,10 @@ def tune(
 ) -> TuneData:
     """Run the study, confirm its best candidates (unless `options.confirm` is None), and
     report. Callbacks: `on_start(swept)` before the first trial, `progress` after each,
-    `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round."""
+    `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round.
+    Holds the host's measurement lock throughout (HostBusyError: busy and not `wait`)."""
     config = options.config
-    with open_storage(options.storage) as storage:
+    with host_lock(wait=options.wait), open_storage(options.storage) as storage:
         summary = run_study(config, storage, runner, progress=progress, on_start=on_start)
         if on_searched is not None:
             on_searched(summary)

@@ -1,0 +1,87 @@
+"""One measurement per host: a command that would measure while another does refuses with
+--no-wait (one line, exit 2, nothing run or written), and otherwise waits, saying so."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cli import SHORT, TWISTUNE, WORKLOAD, twistune, url_of
+
+pytestmark = pytest.mark.e2e
+
+HOLD = (
+    "import time\n"
+    "from harness import host_lock\n"
+    "with host_lock():\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(60)\n"
+)
+
+
+@pytest.fixture
+def holder() -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the host's measurement lock (ended by PID afterwards)."""
+    child = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "held\n"
+        yield child
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["measure", *WORKLOAD, *SHORT], id="measure"),
+        pytest.param(["tune", "--trials", "1", *WORKLOAD, *SHORT], id="tune"),
+    ],
+)
+def test_no_wait_refuses_in_one_line_while_another_measures(
+    command: list[str], holder: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    storage = ["--storage", url_of(tmp_path / "t.db")] if command[0] == "tune" else []
+    run = twistune(*command, *storage, "--no-wait", cwd=tmp_path, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert f"another measurement is running on this host: pid {holder.pid}" in run.stderr
+    assert os.listdir(tmp_path) == []  # no database, no file
+
+
+def test_a_measurement_waits_for_the_other_then_runs(
+    holder: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    waiting = subprocess.Popen(
+        [*TWISTUNE, "measure", *WORKLOAD, *SHORT, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert waiting.stderr is not None
+        first = waiting.stderr.readline()
+        assert first.startswith(f"twistune: waiting for the measurement of pid {holder.pid} ")
+        time.sleep(0.5)
+        assert waiting.poll() is None  # still waiting: nothing measured beside the holder
+        os.kill(holder.pid, signal.SIGTERM)
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate(timeout=10)
+    assert waiting.returncode == 0, err
+    assert err.startswith("measuring echo")
+    assert '"status": "ok"' in out

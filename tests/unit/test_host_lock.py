@@ -1,0 +1,90 @@
+"""The host's measurement lock, between real processes (no sockets, no servers)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from harness import LOCK_PATH, HostBusyError, LockHolder, host_lock
+
+HOLD = (
+    "import time\n"
+    "from harness import host_lock\n"
+    "with host_lock():\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(60)\n"
+)
+
+
+TRY_WITHOUT_WAITING = "from harness import host_lock\nwith host_lock(wait=False): pass"
+
+
+@pytest.fixture
+def holder() -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the lock (ended by PID when the test ends)."""
+    child = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "held\n"
+        yield child
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+def test_a_second_process_that_will_not_wait_is_refused_with_the_holder_named(
+    holder: subprocess.Popen[str],
+) -> None:
+    with pytest.raises(HostBusyError) as refused, host_lock(wait=False):
+        pytest.fail("took a lock another process holds")
+    assert f"pid {holder.pid} (-c), measuring since " in str(refused.value)
+    assert str(refused.value).endswith("not waiting (--no-wait)")
+
+
+def test_a_waiting_process_is_told_who_it_waits_for_then_gets_the_lock(
+    holder: subprocess.Popen[str],
+) -> None:
+    seen: list[LockHolder] = []
+
+    def waiting(who: LockHolder) -> None:
+        seen.append(who)
+        os.kill(holder.pid, signal.SIGTERM)  # the holder ends, as a finished measurement does
+
+    with host_lock(on_wait=waiting):
+        assert [who.pid for who in seen] == [str(holder.pid)]
+        assert LOCK_PATH.read_text().split("\n")[0] == str(os.getpid())
+
+
+def test_a_holder_killed_with_sigkill_leaves_the_lock_free(
+    holder: subprocess.Popen[str],
+) -> None:
+    holder.kill()
+    holder.wait(timeout=10)
+    with host_lock(wait=False):
+        assert LOCK_PATH.read_text().split("\n")[0] == str(os.getpid())
+
+
+def test_the_lock_is_reentrant_within_a_process() -> None:
+    with host_lock(wait=False), host_lock(wait=False):
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from harness import host_lock\nwith host_lock(wait=False): pass",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert child.returncode != 0
+    assert "HostBusyError" in child.stderr
+    with host_lock(wait=False):  # released after the outer body: free again
+        pass
