@@ -25,6 +25,7 @@ _TRIAL_TAIL = (
     "baseline",
     "feasible",
     "pruning_saved_s",
+    "owner",
     *MEDIAN_METRICS,
     *SUMMED_COUNTS,
     "reason",
@@ -40,6 +41,7 @@ _TRIAL_DTYPES = {
     "baseline": "bool",
     "feasible": "boolean",  # pandas' nullable bool: <NA> for a trial without values
     "pruning_saved_s": "float64",
+    "owner": "str",
     **dict.fromkeys(MEDIAN_METRICS, "float64"),
     # Summed counts are NULL for a trial without samples: float64 keeps NaN
     # comparable (`frame.errors > 0` is False), where a nullable Int64 would

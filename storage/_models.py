@@ -132,6 +132,8 @@ class TrialRow(Base):
     baseline: Mapped[bool] = mapped_column(Boolean, server_default=false())
     feasible: Mapped[bool | None] = mapped_column(Boolean)
     pruning_saved_s: Mapped[float] = mapped_column(Float, server_default="0")
+    # "host:pid" of the process that ran the trial ('' for earlier trials).
+    owner: Mapped[str] = mapped_column(String(256), server_default="")
     # Medians over the trial's samples (NULL when it has none).
     median_throughput_msgs_s: Mapped[float | None] = mapped_column(Float)
     median_throughput_mb_s: Mapped[float | None] = mapped_column(Float)

@@ -168,6 +168,7 @@ class TrialRecord:
     study's baseline). `feasible` says whether a trial with values met the
     study's constraints (None without values). `pruning_saved_s` is the
     measurement time in seconds the pruner saved by stopping it early.
+    `owner` is the "host:pid" of the process that ran it ("" when unknown).
     """
 
     study: str
@@ -186,6 +187,7 @@ class TrialRecord:
     baseline: bool = False
     feasible: bool | None = None
     pruning_saved_s: float = 0.0
+    owner: str = ""
 
     def __post_init__(self) -> None:
         what = f"study {self.study!r} trial {self.number}"

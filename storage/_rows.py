@@ -51,6 +51,7 @@ TRIAL_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     TrialRow.baseline,
     TrialRow.feasible,
     TrialRow.pruning_saved_s,
+    TrialRow.owner,
 )
 SAMPLE_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = tuple(
     getattr(SampleRow, name) for name in SAMPLE_FIELDS
@@ -67,6 +68,7 @@ FRAME_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     TrialRow.baseline,
     TrialRow.feasible,
     TrialRow.pruning_saved_s,
+    TrialRow.owner,
     *(getattr(TrialRow, f"median_{metric}") for metric in MEDIAN_METRICS),
     *(getattr(TrialRow, count) for count in SUMMED_COUNTS),
     TrialRow.reason,
@@ -161,6 +163,7 @@ def trial_row(record: TrialRecord, study_id: int) -> dict[str, object]:
         "baseline": record.baseline,
         "feasible": record.feasible,
         "pruning_saved_s": record.pruning_saved_s,
+        "owner": record.owner,
     }
     samples = record.samples
     for metric in MEDIAN_METRICS:
@@ -210,6 +213,7 @@ def trial_records(
             baseline=row.baseline,
             feasible=row.feasible,
             pruning_saved_s=row.pruning_saved_s,
+            owner=row.owner,
         )
         for row in rows
     ]

@@ -354,7 +354,8 @@ class Storage:
         `value_<objective>` per study objective (float64, NaN when a trial
         has no values); `gain` (float64); `baseline` (bool); `feasible`
         (nullable "boolean", <NA> when unknown); `pruning_saved_s` (float64);
-        the per-trial medians over repeats, named as the sample fields
+        `owner` (str, "host:pid" of the process that ran it); the per-trial
+        medians over repeats, named as the sample fields
         (`throughput_msgs_s` ... `client_cpu_share`); the summed `errors` and
         `dropped_connections`; `reason`, `wall_s`, `started_at`, `finished_at`
         (datetime64[us, UTC]). Metrics and counts are float64, NaN for a trial

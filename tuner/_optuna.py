@@ -18,10 +18,12 @@ from optuna.trial import TrialState
 
 from storage import Storage, TrialOutcome
 from tuner._objectives import Objective
-from tuner._records import unmeasured_record
+from tuner._records import Owner, this_process, unmeasured_record
 
 # User attribute of the enqueued trial 0 (Twisted's defaults) until it is asked.
 BASELINE_ATTR = "twistune_baseline"
+# User attribute of a trial: the process running it (`Owner.to_attr`), set when it is asked.
+OWNER_ATTR = "twistune_owner"
 
 
 def _tpe(seed: int | None) -> optuna.samplers.BaseSampler:
@@ -77,20 +79,33 @@ def open_optuna_study(
         )
 
 
-def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
-    """Settle trials a killed tuner left RUNNING; returns how many were interrupted.
+def ask(study: optuna.Study) -> optuna.Trial:
+    """The next trial, marked as this process's (`OWNER_ATTR`)."""
+    trial = study.ask()
+    trial.set_user_attr(OWNER_ATTR, this_process().to_attr())
+    return trial
 
-    A trial whose result was already stored (the tuner died between storing
-    and telling Optuna) is told what was stored. Any other is marked failed in
-    Optuna and stored as interrupted, with the knobs it had sampled. One tuner
-    per study at a time: a RUNNING trial is taken to be dead.
+
+def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
+    """Settle the RUNNING trials whose owner is dead; returns how many were interrupted.
+
+    A trial is left alone while its owner (`OWNER_ATTR`) runs, and when it ran
+    on another host (whether it lives cannot be told from here); a RUNNING
+    trial from before owners were recorded counts as dead. A dead owner's
+    trial whose result was already stored (it died between storing and
+    telling Optuna) is told what was stored. Any other is marked failed in
+    Optuna and stored as interrupted, with the knobs it had sampled.
     """
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    running = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = Owner.from_attr(trial.user_attrs.get(OWNER_ATTR))
+        if owner is None or owner.alive() is False:
+            running.append((trial, owner))
     if not running:
         return 0
     stored = {record.number: record for record in storage.trials(name)}
     swept = 0
-    for trial in running:
+    for trial, owner in running:
         record = stored.get(trial.number)
         if record is not None:
             if record.status is TrialOutcome.OK and record.values:
@@ -108,6 +123,7 @@ def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
                 "the tuner stopped during this trial (killed or crashed)",
                 dict(trial.params),  # the knobs sampled before it stopped
                 began,
+                owner,
             )
         )
         swept += 1

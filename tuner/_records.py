@@ -2,13 +2,61 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+
+import psutil
 
 from harness import Settings, TrialResult, Workload, WorkloadError, make_workload
 from storage import SampleRecord, StudyRecord, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process that runs a trial: its host, pid, and start time (seconds since the
+    epoch, so that a pid the system has reused is not taken for it)."""
+
+    host: str
+    pid: int
+    started: float
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+    def alive(self) -> bool | None:
+        """Whether it still runs; None when it ran on another host (it cannot be told)."""
+        if self.host != socket.gethostname():
+            return None
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.started) < 1.0
+        except psutil.AccessDenied:  # another user's process with that pid is running
+            return True
+        except psutil.Error:  # no such process, or a zombie: it has ended
+            return False
+
+    def to_attr(self) -> dict[str, object]:
+        return {"host": self.host, "pid": self.pid, "started": self.started}
+
+    @classmethod
+    def from_attr(cls, value: object) -> Owner | None:
+        """The owner `to_attr` stored; None for a trial from before owners were recorded."""
+        if not isinstance(value, Mapping):
+            return None
+        try:
+            return cls(str(value["host"]), int(value["pid"]), float(value["started"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@functools.cache
+def this_process() -> Owner:
+    pid = os.getpid()
+    return Owner(socket.gethostname(), pid, psutil.Process(pid).create_time())
 
 
 def trial_record(
@@ -23,7 +71,8 @@ def trial_record(
     baseline: bool = False,
     feasible: bool | None = None,
 ) -> TrialRecord:
-    """The storage record of one harness result (`began`: when the trial started, UTC)."""
+    """The storage record of one harness result (`began`: when the trial started, UTC),
+    owned by this process, which ran it."""
     return TrialRecord(
         study=study,
         number=number,
@@ -42,6 +91,7 @@ def trial_record(
         kind=kind,
         baseline=baseline,
         feasible=feasible,
+        owner=str(this_process()),
     )
 
 
@@ -52,9 +102,11 @@ def unmeasured_record(
     reason: str,
     settings: Mapping[str, object],
     began: datetime,
+    owner: Owner | None = None,
 ) -> TrialRecord:
     """The record of a trial that produced no measurement (pruned before running,
-    interrupted, settled after a killed tuner): its knobs, status and reason only."""
+    interrupted, settled after a killed tuner): its knobs, status and reason only.
+    `owner`: the process that ran it (None: this one)."""
     now = datetime.now(UTC)
     return TrialRecord(
         study=study,
@@ -69,6 +121,7 @@ def unmeasured_record(
         started_at=began,
         finished_at=now,
         samples=(),
+        owner=str(owner or this_process()),
     )
 
 

@@ -59,6 +59,7 @@ from tuner._objectives import Objective
 from tuner._optuna import (
     BASELINE_ATTR,
     SAMPLERS,
+    ask,
     open_optuna_study,
     optuna_errors,
     settle_interrupted,
@@ -406,7 +407,7 @@ class _StudyRun:
 
     def _search_trial(self, study: optuna.Study) -> None:
         config, storage = self.config, self.storage
-        trial = study.ask()
+        trial = ask(study)
         is_baseline = bool(trial.user_attrs.get(BASELINE_ATTR))
         began = datetime.now(UTC)
         self.counts.run += 1

@@ -83,6 +83,7 @@ FIXED_TAIL = [
     "baseline",
     "feasible",
     "pruning_saved_s",
+    "owner",
     *METRICS,
     "errors",
     "dropped_connections",
@@ -183,7 +184,14 @@ def test_trials_frame_baseline_feasible_and_pruning_columns(store: Storage) -> N
     store.save_trials(
         [
             trial(0, (sample(1),), baseline=True, feasible=True),
-            trial(1, (sample(1),), feasible=False, status="pruned", pruning_saved_s=12.5),
+            trial(
+                1,
+                (sample(1),),
+                feasible=False,
+                status="pruned",
+                pruning_saved_s=12.5,
+                owner="box:4242",
+            ),
             trial(2, (), status="failed", values=(), gain=None),
         ]
     )
@@ -192,6 +200,7 @@ def test_trials_frame_baseline_feasible_and_pruning_columns(store: Storage) -> N
     assert frame["baseline"].tolist() == [True, False, False]
     assert frame["feasible"].tolist() == [True, False, pd.NA]
     assert frame["pruning_saved_s"].tolist() == [0.0, 12.5, 0.0]
+    assert frame["owner"].tolist() == ["", "box:4242", ""]
     assert str(frame["baseline"].dtype) == "bool"
     assert str(frame["feasible"].dtype) == "boolean"
     assert str(frame["pruning_saved_s"].dtype) == "float64"
@@ -240,6 +249,7 @@ def test_an_empty_study_gives_frames_with_the_fixed_columns(store: Storage) -> N
     assert dtypes["baseline"] == "bool"
     assert dtypes["feasible"] == "boolean"
     assert dtypes["pruning_saved_s"] == "float64"
+    assert dtypes["owner"] == "str"
     assert dtypes["number"] == "int64"
     samples = store.samples_frame("mixed")
     assert samples.empty
