@@ -8,6 +8,9 @@ The public face (other packages import only these names):
   under several parameter sets), `make_workload`.
 - `run_trial(settings, workload, ...) -> TrialResult`, under `host_lock()`:
   one measurement per host at a time (`HostBusyError` when asked not to wait).
+- `run_paired(candidate, workload, pairs=...) -> PairedResult`, under
+  `host_lock()` too: the candidate against a live server with Twisted's
+  defaults, in alternating slices.
 - Settings files: `settings_to_text` (what `twistune export` writes) and
   `load_settings(path)`; `harness.serve` applies them in a Twisted program.
 
@@ -32,11 +35,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness._environment import current_environment, plan_cpus
     from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
+    from harness._paired import default_paired_timeout_s, run_paired
     from harness._result import (
         CLIENT_SATURATED_SHARE,
         RESULT_FORMAT_VERSION,
         CpuLayout,
         Environment,
+        PairedResult,
         RepeatSample,
         TrialResult,
         TrialStatus,
@@ -86,6 +91,7 @@ __all__ = [
     "HostBusyError",
     "KnobSpec",
     "LockHolder",
+    "PairedResult",
     "Reactor",
     "RepeatSample",
     "ScenarioSet",
@@ -100,6 +106,7 @@ __all__ = [
     "WriteBatching",
     "available_reactors",
     "current_environment",
+    "default_paired_timeout_s",
     "default_reactor",
     "default_timeout_s",
     "geometric_mean",
@@ -109,6 +116,7 @@ __all__ = [
     "parse_knob_value",
     "parse_size",
     "plan_cpus",
+    "run_paired",
     "run_trial",
     "settings_to_text",
     "workload_spec",
@@ -123,6 +131,7 @@ _MODULES = (
     "_environment",
     "_host_lock",
     "_runner",
+    "_paired",
 )
 
 

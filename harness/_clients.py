@@ -5,6 +5,11 @@ opens `params["connections"]` connections with it. Protocols count only while
 `stats.recording` is on, so warm-up traffic never reaches a result.
 Latencies are kept as integer microseconds and turned into an HDR histogram
 once per window, which keeps the per-response cost to an append.
+
+A paired run (`harness._alternation`) loads one group of connections at a
+time: its protocols `pause()` (send nothing new; what is in flight still
+comes back), `resume()`, and say when they are `idle` (nothing outstanding).
+With `WindowStats(start_paused=True)` they connect paused.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ OPEN_LOOP_TICK_S = 0.0005
 class WindowStats:
     """Counters shared by every connection of one repeat."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, start_paused: bool = False) -> None:
+        self.start_paused = start_paused
         self.recording = False
         self.closing = False
         self.messages = 0
@@ -59,23 +65,47 @@ class EchoClient(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._start_ns = 0
         self._scheduled = 0
+        self._paused = stats.start_paused
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        now = time.perf_counter_ns()
+        if not self._paused:
+            self._start(time.perf_counter_ns())
+
+    def _start(self, now: int) -> None:
         if self._rate_per_ns:
-            self._start_ns = now
+            self._start_ns = now  # the schedule restarts: nothing is due for the paused time
+            self._scheduled = 0
             self._tick()
         else:
-            self._send(self._depth, now)
+            self._send(self._depth - len(self._due_ns), now)
+
+    def pause(self) -> None:
+        """Send nothing new; replies to what is in flight still arrive and count."""
+        self._paused = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def resume(self) -> None:
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._start(time.perf_counter_ns())
+
+    @property
+    def idle(self) -> bool:
+        """Nothing outstanding (or the connection is gone)."""
+        return self._transport is None or not self._due_ns
 
     def _send(self, count: int, due_ns: int) -> None:
         assert self._transport is not None
+        if count <= 0:
+            return
         self._due_ns.extend([due_ns] * count)
         self._transport.write(self._frame if count == 1 else self._frame * count)
 
     def _tick(self) -> None:
-        if self._transport is None or self._transport.is_closing():
+        if self._paused or self._transport is None or self._transport.is_closing():
             return
         now = time.perf_counter_ns()
         due = int((now - self._start_ns) * self._rate_per_ns) - self._scheduled
@@ -111,7 +141,7 @@ class EchoClient(asyncio.Protocol):
         else:
             for _ in range(done):
                 pop()
-        if not self._rate_per_ns:
+        if not self._rate_per_ns and not self._paused:
             self._send(done, now)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -132,15 +162,34 @@ class StreamClient(asyncio.Protocol):
         self._received = 0
         self._asked_ns = 0
         self._transport: asyncio.Transport | None = None
+        self._paused = stats.start_paused
+        self._waiting = False  # a response is outstanding
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self._ask()
+        if not self._paused:
+            self._ask()
 
     def _ask(self) -> None:
         assert self._transport is not None
         self._asked_ns = time.perf_counter_ns()
+        self._waiting = True
         self._transport.write(self._request)
+
+    def pause(self) -> None:
+        """Ask for nothing new; the response under way still arrives and counts."""
+        self._paused = True
+
+    def resume(self) -> None:
+        if self._paused and self._transport is not None:
+            self._paused = False
+            if not self._waiting:
+                self._ask()
+
+    @property
+    def idle(self) -> bool:
+        """No response outstanding (or the connection is gone)."""
+        return self._transport is None or not self._waiting
 
     def data_received(self, data: bytes) -> None:
         stats = self._stats
@@ -152,10 +201,12 @@ class StreamClient(asyncio.Protocol):
         if self._received > self._response_bytes:
             stats.errors += 1  # more bytes than asked for
         self._received = 0
+        self._waiting = False
         if stats.recording:
             stats.messages += 1
             stats.latencies_us.append((time.perf_counter_ns() - self._asked_ns) // 1000)
-        self._ask()
+        if not self._paused:
+            self._ask()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._stats.closing:

@@ -12,6 +12,17 @@ discarded warm-up, then records a D-second window, and reports:
   and percentiles, and this process's CPU share of the window; or
   `{"event": "error", "detail": ...}` when it could not connect.
 
+`{"cmd": "paired", "ports": [D, C], "pids": [d, c], "scenarios": [{...}, ...],
+"pairs": N, "warmup_s": W, "ramp_s": R or null, "window_s": S, "drain_timeout_s": T}`
+runs a paired run (`harness._alternation`) against the defaults' server (D)
+and the candidate's (C): it opens every scenario's connections to both,
+paused; warms each group for W seconds and times its drain; reports
+`{"event": "warm", "ramp_s": ..., "drains_s": [...]}` (R, or the ramp the
+drains give); then for each slice of `slice_order` reports `{"event":
+"slice", "pair", "side", "scenario", ...figures...}` (sent before the drain
+that follows it) and ends with `{"event": "done"}`; or `{"event": "error",
+"side": ..., "kind": "connect" | "drain" | "client", "detail": ...}`.
+
 `{"cmd": "exit"}` or end of input ends it. It runs on uvloop, and never
 imports Twisted.
 """
@@ -29,6 +40,15 @@ from typing import Any
 import uvloop
 from hdrh.histogram import HdrHistogram
 
+from harness._alternation import (
+    SIDE_NAMES,
+    DrainTimeoutError,
+    Group,
+    ServerMeter,
+    ramp_from_drains,
+    run_slice,
+    slice_order,
+)
 from harness._channel import resolve, send
 from harness._child_guard import die_with_parent
 from harness._clients import WindowStats
@@ -98,6 +118,101 @@ async def run_repeat(
     }
 
 
+class _PairedError(Exception):
+    def __init__(self, side: int, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.message = {"event": "error", "side": side, "kind": kind, "detail": detail}
+
+
+async def _open_group(
+    workload: dict[str, Any], params: dict[str, Any], port: int, side: int
+) -> Group:
+    loop = asyncio.get_running_loop()
+    stats = WindowStats(start_paused=True)
+    factory = resolve(workload["client_driver"])(params, stats)
+    count = int(params["connections"])
+    opened = await asyncio.gather(
+        *(loop.create_connection(factory, "127.0.0.1", port) for _ in range(count)),
+        return_exceptions=True,
+    )
+    good = [o for o in opened if not isinstance(o, BaseException)]
+    group = Group([p for _, p in good], stats, [t for t, _ in good])
+    failures = [o for o in opened if isinstance(o, BaseException)]
+    if failures:
+        group.close()
+        raise _PairedError(
+            side, "connect", f"{len(failures)} of {count} connections failed: {failures[0]!r}"
+        )
+    missing = [
+        name
+        for name in ("pause", "resume", "idle")
+        if not all(hasattr(p, name) for p in group.protocols)
+    ]
+    if missing:
+        group.close()
+        raise _PairedError(
+            side,
+            "client",
+            f"the client driver's protocols lack {', '.join(missing)}: they cannot be alternated",
+        )
+    return group
+
+
+async def run_paired(command: dict[str, Any], workload: dict[str, Any], report_fd: int) -> None:
+    """A paired run (see the module docstring); every message goes to `report_fd`."""
+    scenarios = command["scenarios"]
+    drain_timeout_s = float(command["drain_timeout_s"])
+    meters = [ServerMeter(pid) for pid in command["pids"]]
+    groups: list[list[Group]] = [[], []]
+    try:
+        for scenario in scenarios:
+            for side, port in enumerate(command["ports"]):
+                groups[side].append(await _open_group(workload, scenario, port, side))
+        drains = []
+        for index in range(len(scenarios)):
+            for side in (0, 1):
+                group = groups[side][index]
+                group.resume()
+                await asyncio.sleep(command["warmup_s"])
+                group.pause()
+                drains.append(await _drain(group, side, drain_timeout_s, "its warm-up"))
+        ramp_s = command["ramp_s"]
+        if ramp_s is None:
+            ramp_s = ramp_from_drains(drains)
+        send(report_fd, {"event": "warm", "ramp_s": ramp_s, "drains_s": drains})
+        for number, planned in enumerate(slice_order(command["pairs"], len(scenarios)), 1):
+            group = groups[planned.side][planned.scenario]
+            figures = await run_slice(group, meters[planned.side], ramp_s, command["window_s"])
+            figures.update(latency_summary(group.stats.latencies_us))
+            send(
+                report_fd,
+                {
+                    "event": "slice",
+                    "pair": planned.pair,
+                    "side": planned.side,
+                    "scenario": planned.scenario,
+                    **figures,
+                },
+            )
+            await _drain(group, planned.side, drain_timeout_s, f"slice {number}")
+        send(report_fd, {"event": "done"})
+    except _PairedError as exc:
+        send(report_fd, exc.message)
+    finally:
+        for side_groups in groups:
+            for group in side_groups:
+                group.close()
+
+
+async def _drain(group: Group, side: int, timeout_s: float, after: str) -> float:
+    try:
+        return await group.drain(timeout_s)
+    except DrainTimeoutError as exc:
+        raise _PairedError(
+            side, "drain", f"{SIDE_NAMES[side]} server after {after}: {exc}"
+        ) from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="harness._loadgen")
     parser.add_argument("--report-fd", type=int, required=True)
@@ -109,6 +224,9 @@ def main() -> int:
     asyncio.set_event_loop(loop)
     for line in sys.stdin:
         command = json.loads(line)
+        if command["cmd"] == "paired":
+            loop.run_until_complete(run_paired(command, spec["workload"], args.report_fd))
+            continue
         if command["cmd"] != "run":
             break
         result = loop.run_until_complete(

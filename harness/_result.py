@@ -238,3 +238,100 @@ class TrialResult:
             stderr_tail=data["stderr_tail"],
             effective_socket_buffers=data["effective_socket_buffers"],
         )
+
+
+def paired_ratios(
+    defaults: Sequence[RepeatSample], candidate: Sequence[RepeatSample], metric: str
+) -> tuple[float, ...]:
+    """candidate / defaults of `metric`, pair by pair (the i-th sample of each side is pair i);
+    NaN where the defaults' figure is not positive. Pairs beyond the shorter side are left out."""
+    ratios = []
+    for base, mine in zip(defaults, candidate, strict=False):
+        b, c = float(getattr(base, metric)), float(getattr(mine, metric))
+        ratios.append(c / b if b > 0 else float("nan"))
+    return tuple(ratios)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True, slots=True)
+class PairedResult:
+    """A paired run (`harness.run_paired`): the defaults' server and the candidate's, alive
+    together, loaded in alternating slices.
+
+    `defaults_samples[i]` and `candidate_samples[i]` are pair i's slices
+    (each sample's `scenario` says which scenario the pair measured) and
+    `ratios[i]` their candidate / defaults throughput in the workload's unit.
+    `ramp_s` is the unmeasured lead-in of every slice and `window_s` its
+    measured window (as asked; each sample's `window_s` is as measured).
+    `restarts` is 1 when the defaults' server failed once and the run was
+    started again. A failed run keeps the complete pairs it measured.
+    """
+
+    status: TrialStatus
+    defaults_settings: Settings
+    candidate_settings: Settings
+    workload: Mapping[str, Any]
+    defaults_samples: tuple[RepeatSample, ...]
+    candidate_samples: tuple[RepeatSample, ...]
+    ratios: tuple[float, ...]
+    ramp_s: float
+    window_s: float
+    environment: Environment
+    cpu_layout: CpuLayout
+    wall_s: float
+    reason: str = ""
+    stderr_tail: str = ""
+    restarts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TrialStatus.OK
+
+    @property
+    def throughput_metric(self) -> str:
+        """The `RepeatSample` field the ratios compare."""
+        return ThroughputUnit(self.workload.get("throughput_unit", "msgs/s")).metric
+
+    def defaults_median(self, metric: str) -> float:
+        """`metric`'s median over the defaults' slices (geometric mean of the scenarios'
+        medians with scenarios, see `summarise`); NaN without samples."""
+        return summarise(self.defaults_samples, metric)
+
+    def candidate_median(self, metric: str) -> float:
+        """As `defaults_median`, over the candidate's slices."""
+        return summarise(self.candidate_samples, metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (strict JSON: None where a figure is NaN)."""
+
+        def side(settings: Settings, samples: tuple[RepeatSample, ...]) -> dict[str, Any]:
+            return {
+                "settings": settings.to_dict(),
+                "samples": [
+                    {
+                        k: _finite_or_none(v) if isinstance(v, float) else v
+                        for k, v in asdict(s).items()
+                    }
+                    for s in samples
+                ],
+            }
+
+        return {
+            "format_version": RESULT_FORMAT_VERSION,
+            "status": self.status.value,
+            "reason": self.reason,
+            "workload": dict(self.workload),
+            "defaults": side(self.defaults_settings, self.defaults_samples),
+            "candidate": side(self.candidate_settings, self.candidate_samples),
+            "ratios": [_finite_or_none(r) for r in self.ratios],
+            "ramp_s": self.ramp_s,
+            "window_s": self.window_s,
+            "restarts": self.restarts,
+            "environment": asdict(self.environment),
+            "cpu_layout": asdict(self.cpu_layout),
+            "wall_s": self.wall_s,
+            "stderr_tail": self.stderr_tail,
+        }

@@ -22,6 +22,7 @@ from tuner._confirm import RoundProgress
 from tuner._objectives import Objective
 from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
 from tuner._study import TrialProgress
+from tuner._windows import PairedMeasurement
 from tuner._words import knob_value, number, percent, ratio, share
 
 PLAIN_WIDTH = 120
@@ -311,6 +312,71 @@ def render_trial(result: TrialResult, out: Console) -> None:
         out.print(
             "warning: the load generator saturated its CPU; the figures measure it, not the server"
         )
+
+
+def render_paired(measured: PairedMeasurement, out: Console) -> None:
+    """A paired run: each pair's slices and ratio, both sides' figures, the median ratio."""
+    result = measured.result
+    unit = result.workload["throughput_unit"]
+    scenarios = len(result.workload.get("scenarios") or [None])
+    table = Table(title=f"{result.workload['name']} {result.workload['params']}: paired slices")
+    columns = (
+        "pair",
+        *(("scenario",) if scenarios > 1 else ()),
+        f"defaults {unit}",
+        f"candidate {unit}",
+        "ratio",
+        "defaults p99 ms",
+        "candidate p99 ms",
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    metric = result.throughput_metric
+    pairs = zip(result.defaults_samples, result.candidate_samples, result.ratios, strict=False)
+    for index, (d, c, r) in enumerate(pairs, 1):
+        table.add_row(
+            str(index),
+            *((str(d.scenario),) if scenarios > 1 else ()),
+            f"{getattr(d, metric):,.1f}",
+            f"{getattr(c, metric):,.1f}",
+            number(r),
+            f"{d.latency_p99_ms:.3f}",
+            f"{c.latency_p99_ms:.3f}",
+        )
+    if result.ratios:
+        out.print(table)
+    out.print(f"status: {result.status.value}" + (f" ({result.reason})" if result.reason else ""))
+    changed = Settings().differences(result.candidate_settings)
+    out.print(
+        "candidate: settings changed from Twisted's defaults: "
+        + (", ".join(f"{k}={knob_value(v[1])}" for k, v in changed.items()) or "none")
+    )
+    for name in ("defaults", "candidate"):
+        f = measured.side(name)
+        rss = f["server_rss_peak_bytes"]
+        out.print(
+            f"{name}: median throughput {number(f['throughput'])} {unit}, p99 "
+            f"{number(f['latency_p99_ms'])} ms, server CPU {number(f['server_cpu_s'])} s per "
+            f"window, peak RSS {number(rss / 2**20 if rss is not None else None)} MiB"
+        )
+    if measured.ratio is not None:
+        interval = (
+            f" [{ratio(measured.ci_low)}, {ratio(measured.ci_high)}] at {measured.confidence:.0%}"
+            if measured.ci_low is not None and measured.ci_high is not None
+            else " (too few pairs for an interval)"
+        )
+        out.print(
+            f"paired ratio candidate / defaults (median of {len(result.ratios)}): "
+            f"{ratio(measured.ratio)}{interval}"
+        )
+    layout = result.cpu_layout
+    out.print(
+        f"slices: {result.ramp_s * 1000:.1f} ms ramp + {result.window_s * 1000:.1f} ms window; "
+        f"CPUs: servers {layout.server_cpu}, load generator {layout.client_cpu}"
+        + ("  (SHARED: they measured each other)" if layout.shared else "")
+        + f"; wall time {result.wall_s:.2f} s"
+        + (f"; the defaults' server was restarted {result.restarts}x" if result.restarts else "")
+    )
 
 
 # -- tune's progress

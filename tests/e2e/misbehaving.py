@@ -16,7 +16,7 @@ from typing import Any
 
 from twisted.internet.protocol import Factory, Protocol
 
-from harness import EchoWorkload, ThroughputUnit
+from harness import EchoWorkload, Settings, ThroughputUnit
 
 # Where a server that starts a grandchild writes the grandchild's PID.
 GRANDCHILD_PID_FILE_ENV = "TWISTUNE_TEST_GRANDCHILD_PID_FILE"
@@ -75,3 +75,29 @@ def grandchild_then_hang(params: Mapping[str, object], settings: Any, reactor: A
 def failing_client(params: Mapping[str, object], stats: Any) -> Any:
     """A client driver that fails in the load-generator child."""
     raise RuntimeError("load generator failing on purpose")
+
+
+def _echo_unless(misbehave: bool, broken: type[Protocol], settings: Any, reactor: Any) -> Factory:
+    from harness._echo_server import EchoFactory
+
+    return Factory.forProtocol(broken) if misbehave else EchoFactory(settings, reactor)
+
+
+def crash_on_data_unless_defaults(
+    params: Mapping[str, object], settings: Any, reactor: Any
+) -> Factory:
+    """A paired run's candidate that crashes (any settings but Twisted's defaults); the
+    defaults' server echoes."""
+    return _echo_unless(settings != Settings(), _AbortOnData, settings, reactor)
+
+
+def hang_on_data_unless_defaults(
+    params: Mapping[str, object], settings: Any, reactor: Any
+) -> Factory:
+    """A paired run's candidate that hangs; the defaults' server echoes."""
+    return _echo_unless(settings != Settings(), _SleepOnData, settings, reactor)
+
+
+def crash_on_data_if_defaults(params: Mapping[str, object], settings: Any, reactor: Any) -> Factory:
+    """A paired run whose defaults' server crashes (every time); the candidate echoes."""
+    return _echo_unless(settings == Settings(), _AbortOnData, settings, reactor)

@@ -1,4 +1,10 @@
-"""`twistune measure`: run one trial with the given settings and print what it measured."""
+"""`twistune measure`: run one trial with the given settings and print what it measured.
+
+With `--against-defaults`, a paired run instead (`harness.run_paired`): the
+candidate's server and a server with Twisted's defaults alive together,
+loaded in alternating slices; it prints the median paired ratio with its
+bootstrap interval and both sides' figures.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,11 @@ from harness import (
     Settings,
     TrialResult,
     Workload,
+    default_paired_timeout_s,
     default_timeout_s,
     host_lock,
     plan_cpus,
+    run_paired,
     run_trial,
 )
 from tuner._commands._common import (
@@ -31,8 +39,15 @@ from tuner._commands._common import (
 )
 from tuner._errors import BadInputError
 from tuner._json import render_json
-from tuner._terminal import console, render_trial
-from tuner._windows import MEASURE_WINDOWS, TrialRunner, Windows
+from tuner._terminal import console, render_paired, render_trial
+from tuner._windows import (
+    MEASURE_PAIRS,
+    MEASURE_WINDOWS,
+    PairedMeasurement,
+    PairedRunner,
+    TrialRunner,
+    Windows,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +65,26 @@ class MeasureOptions:
     client_cpu: int | None = None
     json: bool = False
     wait: bool = True  # for another measurement on this host to end (else HostBusyError)
+    # A paired run against the defaults instead of one trial: `pairs` slice pairs of an
+    # unmeasured `ramp_s` and a measured `window_s` (None: the harness's defaults);
+    # the warm-up is `windows.warmup_s`.
+    against_defaults: bool = False
+    pairs: int = MEASURE_PAIRS
+    ramp_s: float | None = None
+    window_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise BadInputError("--timeout-s must be positive")
+        if self.against_defaults:
+            if self.reference:
+                raise BadInputError("--reference and --against-defaults cannot go together")
+            if self.pairs < 2:
+                raise BadInputError("--pairs must be at least 2 (an interval needs 2 ratios)")
+            if self.window_s is not None and not self.window_s > 0:
+                raise BadInputError("--window-s must be positive")
+            if self.ramp_s is not None and not self.ramp_s >= 0:
+                raise BadInputError("--ramp-s must be 0 or more")
         try:
             plan_cpus(self.server_cpu, self.client_cpu)
         except ValueError as exc:
@@ -64,7 +95,12 @@ class MeasureOptions:
         """The whole trial's time bound, seconds."""
         w = self.windows
         scenarios = len(self.workload.scenarios())
-        return self.timeout_s or default_timeout_s(w.duration_s, w.warmup_s, w.repeats, scenarios)
+        if self.timeout_s:
+            return self.timeout_s
+        if self.against_defaults:
+            window = 0.05 if self.window_s is None else self.window_s
+            return default_paired_timeout_s(self.pairs, window, self.ramp_s, w.warmup_s, scenarios)
+        return default_timeout_s(w.duration_s, w.warmup_s, w.repeats, scenarios)
 
 
 def add_parser(commands: Any) -> None:
@@ -104,6 +140,35 @@ def add_parser(commands: Any) -> None:
         help="measure the no-Twisted uvloop reference server (the ceiling); of --set, "
         "only the socket knobs (so_sndbuf_bytes, so_rcvbuf_bytes, tcp_nodelay) apply to it",
     )
+    paired = parser.add_argument_group(
+        "paired run",
+        "--against-defaults: the candidate (--set) and Twisted's defaults, both alive, "
+        "loaded in alternating slices; prints the median paired ratio and its interval",
+    )
+    paired.add_argument(
+        "--against-defaults",
+        action="store_true",
+        help="measure the --set settings against a live server with Twisted's defaults",
+    )
+    paired.add_argument(
+        "--pairs",
+        type=typed(int),
+        default=MEASURE_PAIRS,
+        help=f"slice pairs (default {MEASURE_PAIRS}; at least 2)",
+    )
+    paired.add_argument(
+        "--ramp-s",
+        type=typed(float),
+        default=None,
+        help="unmeasured start of every slice, seconds (default: 2x the warm-up's "
+        "measured pipeline drain, 0.01..0.5)",
+    )
+    paired.add_argument(
+        "--window-s",
+        type=typed(float),
+        default=None,
+        help="measured window of every slice, seconds (default 0.05)",
+    )
     add_lock_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(run=run)
@@ -120,6 +185,10 @@ def options_from_args(args: argparse.Namespace) -> MeasureOptions:
         client_cpu=args.client_cpu,
         json=args.json,
         wait=not args.no_wait,
+        against_defaults=args.against_defaults,
+        pairs=args.pairs,
+        ramp_s=args.ramp_s,
+        window_s=args.window_s,
     )
 
 
@@ -148,8 +217,60 @@ def measure_once(
         )
 
 
+def measure_against_defaults(
+    options: MeasureOptions,
+    runner: PairedRunner = run_paired,
+    on_start: Callable[[], None] | None = None,
+) -> PairedMeasurement:
+    """The paired run through `runner` under the host's measurement lock, and its figures;
+    its failure comes back as data. `on_start()` once the lock is held. HostBusyError
+    when another measurement runs and `options.wait` is False."""
+    with host_lock(wait=options.wait):
+        if on_start is not None:
+            on_start()
+        result = runner(
+            options.settings,
+            options.workload,
+            pairs=options.pairs,
+            ramp_s=options.ramp_s,
+            window_s=options.window_s,
+            warmup_s=options.windows.warmup_s,
+            timeout_s=options.bound_s,
+            server_cpu=options.server_cpu,
+            client_cpu=options.client_cpu,
+        )
+    return PairedMeasurement.of(result)
+
+
+def run_against_defaults(options: MeasureOptions) -> ExitCode:
+    def started() -> None:
+        ramp = "measured" if options.ramp_s is None else f"{options.ramp_s:g} s"
+        window = "0.05 s" if options.window_s is None else f"{options.window_s:g} s"
+        print(
+            f"measuring {options.workload.name} {options.workload.params()} against the "
+            f"defaults: {options.pairs} pairs of slices ({ramp} ramp + {window} window), "
+            f"timeout {options.bound_s:g} s",
+            file=sys.stderr,
+        )
+
+    measured = measure_against_defaults(options, on_start=started)
+    if options.json:
+        print(render_json(measured))
+    else:
+        render_paired(measured, console())
+    result = measured.result
+    if not result.ok:
+        print(f"twistune: paired run {result.status.value}: {result.reason}", file=sys.stderr)
+        if result.stderr_tail:
+            print(result.stderr_tail, file=sys.stderr)
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
 def run(args: argparse.Namespace) -> ExitCode:
     options = options_from_args(args)
+    if options.against_defaults:
+        return run_against_defaults(options)
     scenarios = len(options.workload.scenarios())
     each = f" of each of {scenarios} scenarios" if scenarios > 1 else ""
     w = options.windows
