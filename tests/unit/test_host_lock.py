@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,14 @@ def test_the_lock_is_reentrant_within_a_process() -> None:
     assert "HostBusyError" in child.stderr
     with host_lock(wait=False):  # released after the outer body: free again
         pass
+
+
+def test_confirm_on_a_missing_database_is_refused_without_waiting_for_the_lock(
+    holder: subprocess.Popen[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tuner import main
+
+    assert main(["confirm", "--storage", f"sqlite:///{tmp_path / 'absent.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("twistune: error: storage URL")
+    assert "waiting" not in err

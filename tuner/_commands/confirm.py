@@ -99,7 +99,8 @@ def confirm(
         if progress is not None:
             progress(state)
 
-    with host_lock(wait=options.wait), open_storage(options.storage, create=False) as storage:
+    # The database first: a missing one is refused at once, not after a wait for the lock.
+    with open_storage(options.storage, create=False) as storage, host_lock(wait=options.wait):
         name = resolve_study(storage, options.study).name
         records = confirm_study(
             storage,
