@@ -32,6 +32,7 @@ from harness import (
     workload_spec,
 )
 from storage import SampleRecord, TrialRecord
+from tests.storage_records import sample as storage_sample
 from tuner._windows import TrialRunner
 
 OnRepeat = Callable[[int, RepeatSample], bool]
@@ -280,31 +281,9 @@ class RecordingRunner:
 
 # -- storage records
 
+sample_record = storage_sample  # one stored-sample builder for every test
+
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
-
-
-def sample_record(repeat: int, throughput: float = 1000.0, **changes: object) -> SampleRecord:
-    """A stored sample of `throughput` msgs/s (1 KiB messages), fields overridable."""
-    fields: dict[str, object] = {
-        "repeat": repeat,
-        "window_s": 0.5,
-        "messages": int(throughput / 2),
-        "bytes_received": int(throughput / 2) * 1024,
-        "throughput_msgs_s": throughput,
-        "throughput_mb_s": throughput * 1024 / 1e6,
-        "latency_p50_ms": 0.1,
-        "latency_p90_ms": 0.2,
-        "latency_p99_ms": 0.5,
-        "latency_p999_ms": 1.5,
-        "latency_histogram": "",
-        "server_cpu_s": 0.4,
-        "server_rss_peak_bytes": 30_000_000,
-        "client_cpu_share": 0.5,
-        "errors": 0,
-        "dropped_connections": 0,
-    }
-    fields.update(changes)
-    return SampleRecord(**fields)  # type: ignore[arg-type]
 
 
 def stored_trial(

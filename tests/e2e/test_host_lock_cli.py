@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,31 +13,16 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli import SHORT, TWISTUNE, WORKLOAD, twistune, url_of
+from tests.lock_holder import holding_the_lock
 
 pytestmark = pytest.mark.e2e
-
-HOLD = (
-    "import time\n"
-    "from harness import host_lock\n"
-    "with host_lock():\n"
-    "    print('held', flush=True)\n"
-    "    time.sleep(60)\n"
-)
 
 
 @pytest.fixture
 def holder() -> Iterator[subprocess.Popen[str]]:
     """Another process holding the host's measurement lock (ended by PID afterwards)."""
-    child = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline() == "held\n"
+    with holding_the_lock() as child:
         yield child
-    finally:
-        child.kill()
-        child.wait(timeout=10)
-        if child.stdout is not None:
-            child.stdout.close()
 
 
 @pytest.mark.parametrize(

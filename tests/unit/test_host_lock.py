@@ -12,32 +12,14 @@ from pathlib import Path
 import pytest
 
 from harness import LOCK_PATH, HostBusyError, LockHolder, host_lock
-
-HOLD = (
-    "import time\n"
-    "from harness import host_lock\n"
-    "with host_lock():\n"
-    "    print('held', flush=True)\n"
-    "    time.sleep(60)\n"
-)
-
-
-TRY_WITHOUT_WAITING = "from harness import host_lock\nwith host_lock(wait=False): pass"
+from tests.lock_holder import holding_the_lock
 
 
 @pytest.fixture
 def holder() -> Iterator[subprocess.Popen[str]]:
     """Another process holding the lock (ended by PID when the test ends)."""
-    child = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline() == "held\n"
+    with holding_the_lock() as child:
         yield child
-    finally:
-        child.kill()
-        child.wait(timeout=10)
-        if child.stdout is not None:
-            child.stdout.close()
 
 
 def test_a_second_process_that_will_not_wait_is_refused_with_the_holder_named(

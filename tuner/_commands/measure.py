@@ -16,6 +16,7 @@ from typing import Any
 
 from harness import (
     KNOBS,
+    PairedResult,
     Settings,
     TrialResult,
     Workload,
@@ -258,13 +259,7 @@ def run_against_defaults(options: MeasureOptions) -> ExitCode:
         print(render_json(measured))
     else:
         render_paired(measured, console())
-    result = measured.result
-    if not result.ok:
-        print(f"twistune: paired run {result.status.value}: {result.reason}", file=sys.stderr)
-        if result.stderr_tail:
-            print(result.stderr_tail, file=sys.stderr)
-        return ExitCode.FAILED
-    return ExitCode.OK
+    return _exit_code("paired run", measured.result)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
@@ -288,9 +283,14 @@ def run(args: argparse.Namespace) -> ExitCode:
         print(render_json(result))
     else:
         render_trial(result, console())
-    if not result.ok:
-        print(f"twistune: trial {result.status.value}: {result.reason}", file=sys.stderr)
-        if result.stderr_tail:
-            print(result.stderr_tail, file=sys.stderr)
-        return ExitCode.FAILED
-    return ExitCode.OK
+    return _exit_code("trial", result)
+
+
+def _exit_code(what: str, result: TrialResult | PairedResult) -> ExitCode:
+    """OK, or FAILED with the failure's reason and stderr tail on stderr."""
+    if result.ok:
+        return ExitCode.OK
+    print(f"twistune: {what} {result.status.value}: {result.reason}", file=sys.stderr)
+    if result.stderr_tail:
+        print(result.stderr_tail, file=sys.stderr)
+    return ExitCode.FAILED
