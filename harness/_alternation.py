@@ -6,8 +6,8 @@ loads one group at a time. `slice_order` is the balanced order of the
 slices; `run_slice` loads one group for an unmeasured ramp and then a
 measured window, and `Group.drain` waits for what was in flight to come
 back before the other side is loaded, so no slice's traffic overlaps
-another's. `ServerMeter` reads a server's CPU seconds and peak RSS from
-/proc at the window's edges, in this process, so the window the server is
+another's. `harness._proc_meter.ProcMeter` reads a server's CPU seconds and peak RSS
+from /proc at the window's edges, in this process, so the window the server is
 charged for is exactly the one the client counted.
 
 Imported by the load-generator child: no psutil, no Twisted.
@@ -16,14 +16,13 @@ Imported by the load-generator child: no psutil, no Twisted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from harness._clients import WindowStats
+from harness._proc_meter import ProcMeter
 
 DEFAULTS = 0
 CANDIDATE = 1
@@ -136,47 +135,9 @@ class Group:
             transport.abort()
 
 
-class ServerMeter:
-    """A server's CPU seconds (/proc/PID/schedstat, ns) and peak RSS (VmHWM, reset through
-    clear_refs at the window start) over one window; None where /proc cannot say."""
-
-    def __init__(self, pid: int | None) -> None:
-        base = Path(f"/proc/{pid}") if pid is not None else None
-        self._schedstat = base / "schedstat" if base else None
-        self._status = base / "status" if base else None
-        self._clear_refs = base / "clear_refs" if base else None
-        self._cpu_start: float | None = None
-
-    def _cpu_s(self) -> float | None:
-        if self._schedstat is None:
-            return None
-        try:
-            return int(self._schedstat.read_text().split()[0]) / 1e9
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def start(self) -> None:
-        if self._clear_refs is not None:
-            with contextlib.suppress(OSError):
-                self._clear_refs.write_text("5")
-        self._cpu_start = self._cpu_s()
-
-    def stop(self) -> tuple[float | None, int | None]:
-        """(CPU seconds since `start`, peak RSS bytes)."""
-        end = self._cpu_s()
-        cpu = end - self._cpu_start if end is not None and self._cpu_start is not None else None
-        rss = None
-        if self._status is not None:
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                for line in self._status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        rss = int(line.split()[1]) * 1024
-        return cpu, rss
-
-
 async def run_slice(
     group: Group,
-    meter: ServerMeter,
+    meter: ProcMeter,
     ramp_s: float,
     window_s: float,
     *,

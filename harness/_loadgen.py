@@ -44,7 +44,6 @@ from harness._alternation import (
     SIDE_NAMES,
     DrainTimeoutError,
     Group,
-    ServerMeter,
     ramp_from_drains,
     run_slice,
     slice_order,
@@ -52,6 +51,7 @@ from harness._alternation import (
 from harness._channel import resolve, send
 from harness._child_guard import die_with_parent
 from harness._clients import WindowStats
+from harness._proc_meter import ProcMeter
 
 # HDR histogram range: 1 us .. 1 hour, 3 significant digits.
 HISTOGRAM_HIGHEST_US = 3_600_000_000
@@ -162,7 +162,7 @@ async def run_paired(command: dict[str, Any], workload: dict[str, Any], report_f
     """A paired run (see the module docstring); every message goes to `report_fd`."""
     scenarios = command["scenarios"]
     drain_timeout_s = float(command["drain_timeout_s"])
-    meters = [ServerMeter(pid) for pid in command["pids"]]
+    meters = [ProcMeter(pid) for pid in command["pids"]]
     groups: list[list[Group]] = [[], []]
     try:
         for scenario in scenarios:

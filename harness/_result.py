@@ -122,6 +122,12 @@ class CpuLayout:
         )
 
 
+def throughput_metric(workload: Mapping[str, Any]) -> str:
+    """The `RepeatSample` field a workload (as `workload_spec` describes it) counts its
+    throughput in: msgs/s unless it says otherwise."""
+    return ThroughputUnit(workload.get("throughput_unit", "msgs/s")).metric
+
+
 @dataclass(frozen=True, slots=True)
 class TrialResult:
     """One trial: its settings, its workload, every repeat's sample, and what went wrong.
@@ -171,7 +177,7 @@ class TrialResult:
     @property
     def throughput_metric(self) -> str:
         """The `RepeatSample` field the workload's throughput is counted in."""
-        return ThroughputUnit(self.workload.get("throughput_unit", "msgs/s")).metric
+        return throughput_metric(self.workload)
 
     @property
     def throughput(self) -> float:
@@ -293,7 +299,7 @@ class PairedResult:
     @property
     def throughput_metric(self) -> str:
         """The `RepeatSample` field the ratios compare."""
-        return ThroughputUnit(self.workload.get("throughput_unit", "msgs/s")).metric
+        return throughput_metric(self.workload)
 
     def defaults_median(self, metric: str) -> float:
         """`metric`'s median over the defaults' slices (geometric mean of the scenarios'

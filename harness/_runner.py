@@ -11,13 +11,11 @@ KeyboardInterrupt still propagates, after both children are ended.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -26,6 +24,7 @@ from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import Child, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
+from harness._proc_meter import ProcMeter
 from harness._result import RepeatSample, TrialResult, TrialStatus
 from harness._settings import Settings, available_reactors
 from harness._workloads import Workload, workload_spec
@@ -58,43 +57,29 @@ class _ServerUsage:
 
 
 class _ServerMeter:
-    """Reads a server's CPU seconds and peak RSS over one window.
-
-    CPU time comes from /proc/PID/schedstat (nanoseconds) where it exists:
-    the clock-tick counters psutil reads move in 10 ms steps, too coarse for
-    sub-second windows. The peak (VmHWM) is reset at the window start through
-    /proc/PID/clear_refs, so each window gets its own peak; where that is not
-    possible the peak is the process's lifetime peak.
-    """
+    """A server's CPU seconds and peak RSS over one window (`ProcMeter`), falling back to
+    psutil's coarser counters, and the lifetime RSS, where /proc cannot say."""
 
     def __init__(self, pid: int) -> None:
         self._process = psutil.Process(pid)
-        self._schedstat = Path(f"/proc/{pid}/schedstat")
-        self._status = Path(f"/proc/{pid}/status")
-        self._clear_refs = Path(f"/proc/{pid}/clear_refs")
+        self._proc = ProcMeter(pid)
         self._cpu_start = 0.0
 
-    def _cpu_s(self) -> float:
-        try:
-            return int(self._schedstat.read_text().split()[0]) / 1e9
-        except (OSError, ValueError, IndexError):
-            times = self._process.cpu_times()
-            return float(times.user + times.system)
+    def _psutil_cpu_s(self) -> float:
+        times = self._process.cpu_times()
+        return float(times.user + times.system)
 
     def start(self) -> None:
-        with contextlib.suppress(OSError):
-            self._clear_refs.write_text("5")
-        self._cpu_start = self._cpu_s()
+        self._proc.start()
+        self._cpu_start = self._psutil_cpu_s()
 
     def stop(self) -> _ServerUsage:
-        cpu_s = self._cpu_s() - self._cpu_start
-        try:
-            for line in self._status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return _ServerUsage(cpu_s, int(line.split()[1]) * 1024)
-        except OSError:
-            pass
-        return _ServerUsage(cpu_s, int(self._process.memory_info().rss))
+        cpu_s, rss = self._proc.stop()
+        if cpu_s is None:
+            cpu_s = self._psutil_cpu_s() - self._cpu_start
+        if rss is None:
+            rss = int(self._process.memory_info().rss)
+        return _ServerUsage(cpu_s, rss)
 
 
 def _sample(report: dict[str, Any], usage: _ServerUsage, scenario: int) -> RepeatSample:

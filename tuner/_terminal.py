@@ -20,9 +20,9 @@ from harness import KNOBS, Settings, TrialResult
 from tuner._analysis import AnalysisData
 from tuner._confirm import RoundProgress
 from tuner._objectives import Objective
+from tuner._paired import PairedMeasurement
 from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
 from tuner._study import TrialProgress
-from tuner._windows import PairedMeasurement
 from tuner._words import knob_value, number, percent, ratio, share
 
 PLAIN_WIDTH = 120
@@ -361,7 +361,8 @@ def render_paired(measured: PairedMeasurement, out: Console) -> None:
         )
     if measured.ratio is not None:
         interval = (
-            f" [{ratio(measured.ci_low)}, {ratio(measured.ci_high)}] at {measured.confidence:.0%}"
+            f" [{ratio(measured.ci_low)}, {ratio(measured.ci_high)}]"
+            f" at {percent(measured.confidence)}"
             if measured.ci_low is not None and measured.ci_high is not None
             else " (too few pairs for an interval)"
         )

@@ -3,20 +3,17 @@
 `Windows` is the one home of the window lengths, their defaults and their
 check. `TrialRunner` is what runs one trial in fresh processes:
 `harness.run_trial`, or a fake in the tuner's unit tests; `PairedRunner`
-what runs a paired run against the defaults (`harness.run_paired`), and
-`PairedMeasurement` its figures: the median paired ratio and its interval.
+what runs a paired run against the defaults (`harness.run_paired`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from harness import PairedResult, RepeatSample, Settings, TrialResult, Workload
 from tuner._errors import TuneError
-from tuner._statistics import DEFAULT_CONFIDENCE, bootstrap_median_ci, median_ratio
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,55 +114,3 @@ class PairedRunner(Protocol):
         server_cpu: int | None = None,
         client_cpu: int | None = None,
     ) -> PairedResult: ...
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-@dataclass(frozen=True, slots=True)
-class PairedMeasurement:
-    """A paired run and its figures: `ratio` the median of its usable (finite, positive)
-    paired ratios, `ci_low`/`ci_high` their bootstrap interval at `confidence` (None with
-    fewer than 2 usable ratios)."""
-
-    result: PairedResult
-    ratio: float | None
-    ci_low: float | None
-    ci_high: float | None
-    confidence: float = DEFAULT_CONFIDENCE
-
-    @classmethod
-    def of(cls, result: PairedResult, confidence: float = DEFAULT_CONFIDENCE) -> PairedMeasurement:
-        usable = [r for r in result.ratios if math.isfinite(r) and r > 0]
-        low = high = None
-        if len(usable) >= 2:
-            low, high = bootstrap_median_ci(usable, confidence)
-        return cls(result, median_ratio(usable), low, high, confidence)
-
-    def side(self, name: str) -> dict[str, float | None]:
-        """ "defaults" or "candidate": median throughput (workload's unit), p99 ms, server CPU
-        seconds per window and peak RSS bytes (None without samples)."""
-        r = self.result
-        median = r.defaults_median if name == "defaults" else r.candidate_median
-        return {
-            "throughput": _finite(median(r.throughput_metric)),
-            "latency_p99_ms": _finite(median("latency_p99_ms")),
-            "server_cpu_s": _finite(median("server_cpu_s")),
-            "server_rss_peak_bytes": _finite(median("server_rss_peak_bytes")),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result's JSON with the figures on top; each side has its `samples` and its
-        summary figures."""
-        data = self.result.to_dict()
-        for name in ("defaults", "candidate"):
-            data[name].update(self.side(name))
-        return {
-            "ratio": self.ratio,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "confidence": self.confidence,
-            "throughput_unit": self.result.workload.get("throughput_unit"),
-            **data,
-        }

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("study phases", frozenset({"_gate", "_baseline", "_ceiling"})),
     ("study and results", frozenset({"_study", "_results"})),
     ("confirmation", frozenset({"_confirm"})),
-    ("command data", frozenset({"_report", "_analysis"})),
+    ("command data", frozenset({"_report", "_analysis", "_paired"})),
     ("renderers", frozenset({"_json", "_terminal"})),
     ("shared flags and exit codes", frozenset({"_commands", "_commands._common"})),
     (

@@ -28,12 +28,12 @@ from harness._alternation import (
     MIN_RAMP_S,
     DrainTimeoutError,
     Group,
-    ServerMeter,
     ramp_from_drains,
     run_slice,
     slice_order,
 )
 from harness._clients import WindowStats
+from harness._proc_meter import ProcMeter
 from harness._result import RepeatSample, paired_ratios
 from tuner._cli import build_parser
 from tuner._commands.measure import MeasureOptions, measure_against_defaults, options_from_args
@@ -131,7 +131,7 @@ def test_the_ramp_is_left_out_of_the_window() -> None:
     group = Group([protocol], WindowStats(start_paused=True))
     fake = FakeTime(group, rate=10_000.0)
     report = asyncio.run(
-        run_slice(group, ServerMeter(None), 0.030, 0.050, sleep=fake.sleep, clock=fake.clock)
+        run_slice(group, ProcMeter(None), 0.030, 0.050, sleep=fake.sleep, clock=fake.clock)
     )
     assert report["window_s"] == pytest.approx(0.050)
     # 800 messages came back during ramp and window; only the window's 500 count.

@@ -40,11 +40,11 @@ from tuner._commands._common import (
 )
 from tuner._errors import BadInputError
 from tuner._json import render_json
+from tuner._paired import PairedMeasurement
 from tuner._terminal import console, render_paired, render_trial
 from tuner._windows import (
     MEASURE_PAIRS,
     MEASURE_WINDOWS,
-    PairedMeasurement,
     PairedRunner,
     TrialRunner,
     Windows,
@@ -99,8 +99,9 @@ class MeasureOptions:
         if self.timeout_s:
             return self.timeout_s
         if self.against_defaults:
-            window = 0.05 if self.window_s is None else self.window_s
-            return default_paired_timeout_s(self.pairs, window, self.ramp_s, w.warmup_s, scenarios)
+            return default_paired_timeout_s(
+                self.pairs, self.window_s, self.ramp_s, w.warmup_s, scenarios
+            )
         return default_timeout_s(w.duration_s, w.warmup_s, w.repeats, scenarios)
 
 
@@ -246,7 +247,7 @@ def measure_against_defaults(
 def run_against_defaults(options: MeasureOptions) -> ExitCode:
     def started() -> None:
         ramp = "measured" if options.ramp_s is None else f"{options.ramp_s:g} s"
-        window = "0.05 s" if options.window_s is None else f"{options.window_s:g} s"
+        window = "default" if options.window_s is None else f"{options.window_s:g} s"
         print(
             f"measuring {options.workload.name} {options.workload.params()} against the "
             f"defaults: {options.pairs} pairs of slices ({ramp} ramp + {window} window), "
