@@ -33,11 +33,13 @@ class ProcMeter:
         except (OSError, ValueError, IndexError):
             return None
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Mark the window's start; False when /proc cannot give the CPU time."""
         if self._clear_refs is not None:
             with contextlib.suppress(OSError):
                 self._clear_refs.write_text("5")
         self._cpu_start = self._cpu_s()
+        return self._cpu_start is not None
 
     def stop(self) -> tuple[float | None, int | None]:
         """(CPU seconds since `start`, peak RSS bytes)."""

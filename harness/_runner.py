@@ -70,8 +70,8 @@ class _ServerMeter:
         return float(times.user + times.system)
 
     def start(self) -> None:
-        self._proc.start()
-        self._cpu_start = self._psutil_cpu_s()
+        if not self._proc.start():  # psutil only where /proc cannot say: not in every window
+            self._cpu_start = self._psutil_cpu_s()
 
     def stop(self) -> _ServerUsage:
         cpu_s, rss = self._proc.stop()

@@ -25,7 +25,6 @@ it was.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -34,7 +33,7 @@ from datetime import UTC, datetime
 from harness import Settings, TrialResult, run_trial
 from storage import ConfirmationRecord, Storage, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError, TuneError
-from tuner._objectives import Objective
+from tuner._objectives import Objective, objective_values
 from tuner._records import is_defaults, settings_of, study_workload, trial_record
 from tuner._results import StudyResults, load_results
 from tuner._statistics import (
@@ -215,9 +214,7 @@ class _Rounds:
     def _run(self, settings: Settings, defaults: TrialResult | None) -> TrialResult:
         began = datetime.now(UTC)
         result = measure(self.runner, settings, self.workload, self.plan.windows)
-        values = [o.value_of(result) for o in self.objectives] if result.ok else []
-        if not all(math.isfinite(v) for v in values):
-            values = []
+        values = objective_values(self.objectives, result)
         gain = None
         if defaults is None:
             gain = 1.0 if result.ok else None

@@ -8,6 +8,7 @@ oriented so that above 1 the candidate is better (`Objective.ratio`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from enum import StrEnum
 
 from harness import ThroughputUnit, TrialResult
@@ -49,6 +50,13 @@ class Objective(StrEnum):
         if than is None:
             return True
         return value > than if self.higher_is_better else value < than
+
+
+def objective_values(objectives: Sequence[Objective], result: TrialResult) -> list[float]:
+    """Each objective's figure for `result`, in order; [] when it failed or a figure is not
+    finite (nothing to tell Optuna or to store as values)."""
+    values = [o.value_of(result) for o in objectives] if result.ok else []
+    return values if all(math.isfinite(v) for v in values) else []
 
 
 def parse_objectives(names: str) -> tuple[Objective, ...]:

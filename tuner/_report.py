@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 
 from harness import KNOBS
 from storage import ConfirmationRecord, TrialRecord
@@ -52,25 +53,35 @@ class TrialView:
 
 @dataclass(frozen=True, slots=True)
 class ConfirmationView:
-    """A stored confirmation with its sentences (`text`, `status`, `line`) and, with several
-    scenarios, the gain in each (`scenario_gains`)."""
+    """A stored confirmation, its sentences (`text`, `status`, `line`) and, with several
+    scenarios, the gain in each (`scenario_gains`). Its JSON is the record's fields (less
+    the study's name) with those added."""
 
-    candidate: int
-    gain: float | None
-    ci_low: float | None
-    ci_high: float | None
-    confidence: float
-    rounds: int
-    dropped_rounds: int
-    confirmed: bool
-    ratios: tuple[float, ...]
-    baseline_runs: tuple[int, ...]
-    candidate_runs: tuple[int, ...]
-    created_at: str
-    text: str
-    status: str
-    line: str
+    record: ConfirmationRecord
     scenario_gains: tuple[float, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return gain_text(self.record)
+
+    @property
+    def status(self) -> str:
+        return status_text(self.record)
+
+    @property
+    def line(self) -> str:
+        return confirmation_line(self.record)
+
+    def to_dict(self) -> dict[str, object]:
+        fields = {f.name: getattr(self.record, f.name) for f in dataclass_fields(self.record)}
+        del fields["study"]
+        return {
+            **fields,
+            "text": self.text,
+            "status": self.status,
+            "line": self.line,
+            "scenario_gains": self.scenario_gains,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,30 +176,6 @@ def trial_view(
     )
 
 
-def confirmation_view(
-    confirmation: ConfirmationRecord, scenario_gains: Sequence[float] = ()
-) -> ConfirmationView:
-    c = confirmation
-    return ConfirmationView(
-        candidate=c.candidate,
-        gain=c.gain,
-        ci_low=c.ci_low,
-        ci_high=c.ci_high,
-        confidence=c.confidence,
-        rounds=c.rounds,
-        dropped_rounds=c.dropped_rounds,
-        confirmed=c.confirmed,
-        ratios=c.ratios,
-        baseline_runs=c.baseline_runs,
-        candidate_runs=c.candidate_runs,
-        created_at=c.created_at.isoformat(),
-        text=gain_text(c),
-        status=status_text(c),
-        line=confirmation_line(c),
-        scenario_gains=tuple(scenario_gains),
-    )
-
-
 def _scenario_rows(
     results: StudyResults, metric: str, winner: ConfirmationRecord | None
 ) -> tuple[ScenarioRow, ...]:
@@ -269,7 +256,7 @@ def _confirmation_views(
     results: StudyResults, confirmations: Sequence[ConfirmationRecord]
 ) -> tuple[ConfirmationView, ...]:
     return tuple(
-        confirmation_view(c, results.scenario_gains.get(c.candidate, ())) for c in confirmations
+        ConfirmationView(c, results.scenario_gains.get(c.candidate, ())) for c in confirmations
     )
 
 

@@ -30,7 +30,6 @@ one tuner per study at a time. Every trial is stored before Optuna is told.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -55,7 +54,7 @@ from tuner._baseline import DEFAULT_BASELINE_EVERY, DriftBaseline
 from tuner._ceiling import ceiling_settings
 from tuner._errors import TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE, measure_gated
-from tuner._objectives import Objective
+from tuner._objectives import Objective, objective_values
 from tuner._optuna import (
     BASELINE_ATTR,
     SAMPLERS,
@@ -370,10 +369,9 @@ class _StudyRun:
     def _values(self, result: TrialResult, gain: float | None) -> list[float]:
         """The objective values Optuna is told; with `relative`, throughput as its gain."""
         config = self.config
-        if not result.ok:
-            return []
-        values = [o.value_of(result) for o in config.objectives]
-        if config.relative and gain is not None and config.objectives[0] is Objective.THROUGHPUT:
+        values = objective_values(config.objectives, result)
+        relative = config.relative and config.objectives[0] is Objective.THROUGHPUT
+        if values and relative and gain is not None:
             values[0] = gain
         return values
 
@@ -493,7 +491,7 @@ class _StudyRun:
         if result.ok and missing > 0:  # the pruner stopped it
             self._tell_pruned(study, trial, replace(record, values=()), missing)
             return
-        usable = result.ok and bool(values) and all(math.isfinite(v) for v in values)
+        usable = bool(values)
         violations = _violations(config, result) if usable else {}
         feasible = all(v <= 0 for v in violations.values()) if usable else None
         self.storage.save_trial(replace(record, feasible=feasible))

@@ -169,7 +169,7 @@ def _confirmations(
         what = "candidate / defaults throughput"
         if objective is Objective.P99:
             what = "defaults / candidate p99 latency"
-        confidence = percent(max(c.confidence for c in confirmations))
+        confidence = percent(max(c.record.confidence for c in confirmations))
         out.print(
             f"confirmation (each candidate against the defaults, interleaved; gain = median "
             f"of {what}, {confidence} bootstrap interval):"

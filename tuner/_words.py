@@ -129,27 +129,25 @@ def confirmed_gain_note(confidence: float) -> str:
 
 
 def refusal(
-    number_: int,
+    trial: int,
     confirmation: ConfirmationRecord | None,
     verdict_text: str,
     *,
     asked: bool,
 ) -> str:
-    """Why trial `number_` is not exported without --unconfirmed, in one line.
+    """Why trial `trial` is not exported without --unconfirmed, in one line.
 
     `asked`: the trial was named with --trial (else it is the in-study best,
     exported for lack of a confirmed winner, and `verdict_text` says why).
     """
-    anyway = f"--unconfirmed exports trial {number_} anyway"
+    anyway = f"--unconfirmed exports trial {trial} anyway"
     if not asked:
         if verdict_text == NOT_CONFIRMED_YET:
             return f"the best trial's gain is {NOT_CONFIRMED_YET}; {anyway}"
         return f"{verdict_text}; {anyway}"
     if confirmation is not None:
         return (
-            f"trial {number_} was not confirmed ({gain_text(confirmation)}, "
+            f"trial {trial} was not confirmed ({gain_text(confirmation)}, "
             f"{status_text(confirmation)}); {anyway}"
         )
-    return (
-        f"trial {number_} has no confirmation (run `twistune confirm --trial {number_}`); {anyway}"
-    )
+    return f"trial {trial} has no confirmation (run `twistune confirm --trial {trial}`); {anyway}"
