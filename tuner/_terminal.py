@@ -1,20 +1,18 @@
 """The terminal renderer: every table and line the CLI prints for a person.
 
-The only module that imports rich. Each `render_*` takes one command's data
-value and a console from `console()`; none reads storage, Optuna or a
-study's results. Off a terminal, tables are drawn at `PLAIN_WIDTH` columns,
-and long cells break into lines rather than squeezing the other columns.
+The only module that imports rich, and only when it draws (`console`,
+`_table`, `_escape`): a command that prints JSON or `--help` does not pay
+for it. Each `render_*` takes one command's data value and a console from
+`console()`; none reads storage, Optuna or a study's results. Off a
+terminal, tables are drawn at `PLAIN_WIDTH` columns, and long cells break
+into lines rather than squeezing the other columns.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any
 
 from harness import KNOBS, Settings, TrialResult
 from tuner._analysis import AnalysisData
@@ -25,13 +23,32 @@ from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
 from tuner._study import TrialProgress
 from tuner._words import knob_value, number, percent, ratio, share
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 PLAIN_WIDTH = 120
 
 
 def console(file: IO[str] | None = None) -> Console:
     """A console on `file` (stdout by default): the terminal's width, else `PLAIN_WIDTH`."""
+    from rich.console import Console
+
     file = file or sys.stdout
     return Console(file=file, highlight=False, width=None if file.isatty() else PLAIN_WIDTH)
+
+
+def _table(title: str) -> Table:
+    from rich.table import Table
+
+    return Table(title=title)
+
+
+def _escape(text: str) -> str:
+    """`text` with rich's markup characters escaped."""
+    from rich.markup import escape
+
+    return escape(text)
 
 
 # -- report
@@ -87,7 +104,7 @@ def render_report(data: ReportData, out: Console) -> None:
 def _knob_table(
     out: Console, data: ReportData, baseline: TrialView | None, best: TrialView
 ) -> None:
-    table = Table(title="baseline (Twisted's defaults) vs best")
+    table = _table("baseline (Twisted's defaults) vs best")
     for column in ("knob", "baseline", f"best (trial {best.number})"):
         table.add_column(column)
     for knob in KNOBS:
@@ -101,7 +118,7 @@ def _knob_table(
 
 def _trial_table(title: str, trials: Sequence[TrialView], unit: str) -> Table:
     """Trials with their throughput, gain, p99 and the knobs they changed, one per line."""
-    table = Table(title=title)
+    table = _table(title)
     table.add_column("trial", justify="right")
     table.add_column(f"throughput {unit}", justify="right")
     table.add_column("gain (x baseline)", justify="right")
@@ -125,7 +142,7 @@ def _scenario_table(out: Console, data: ReportData) -> None:
         return
     unit = data.throughput_unit
     with_winner = any(row.winner_gain is not None for row in data.scenario_rows)
-    table = Table(title="per scenario (a trial's figure is their geometric mean)")
+    table = _table("per scenario (a trial's figure is their geometric mean)")
     for column in ("scenario", f"baseline {unit}", f"best {unit}", "best / baseline"):
         table.add_column(column)
     if with_winner:
@@ -175,8 +192,8 @@ def _confirmations(
             f"of {what}, {confidence} bootstrap interval):"
         )
         for c in confirmations:
-            out.print("  " + escape(c.line))
-    out.print(f"[bold]{escape(verdict)}[/bold]")
+            out.print("  " + _escape(c.line))
+    out.print(f"[bold]{_escape(verdict)}[/bold]")
 
 
 # -- confirm
@@ -189,15 +206,15 @@ def render_confirm(data: ConfirmData, out: Console) -> None:
             "settings"
         )
     for c in data.confirmations:
-        out.print(escape(c.line))
+        out.print(_escape(c.line))
         if c.scenario_gains:
             shown = ", ".join(
                 f"{label} {ratio(g)}"
                 for label, g in zip(data.scenarios, c.scenario_gains, strict=True)
             )
-            out.print(f"  per scenario (median paired ratio): {escape(shown)}")
+            out.print(f"  per scenario (median paired ratio): {_escape(shown)}")
     if data.confirmations:
-        out.print(escape(data.verdict))
+        out.print(_escape(data.verdict))
 
 
 def round_line(state: RoundProgress) -> str:
@@ -227,7 +244,7 @@ def render_analysis(data: AnalysisData, out: Console) -> None:
         if not rows:
             out.print(f"{title}: none")
             continue
-        table = Table(title=title)
+        table = _table(title)
         names = list(type(rows[0]).__dataclass_fields__)
         for name in names:
             table.add_column(name)
@@ -246,7 +263,7 @@ def _cell(value: object) -> str:
 def render_trial(result: TrialResult, out: Console) -> None:
     """A table of the repeats and a summary."""
     scenarios = result.scenario_count
-    table = Table(title=f"{result.workload['name']} {result.workload['params']}")
+    table = _table(f"{result.workload['name']} {result.workload['params']}")
     columns = (
         "window" if scenarios > 1 else "repeat",
         *(("scenario",) if scenarios > 1 else ()),
@@ -319,7 +336,7 @@ def render_paired(measured: PairedMeasurement, out: Console) -> None:
     result = measured.result
     unit = result.workload["throughput_unit"]
     scenarios = len(result.workload.get("scenarios") or [None])
-    table = Table(title=f"{result.workload['name']} {result.workload['params']}: paired slices")
+    table = _table(f"{result.workload['name']} {result.workload['params']}: paired slices")
     columns = (
         "pair",
         *(("scenario",) if scenarios > 1 else ()),
