@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness._alternation import CANDIDATE, DEFAULTS, MAX_RAMP_S, SIDE_NAMES
@@ -23,7 +23,7 @@ from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import Child, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
-from harness._result import PairedResult, RepeatSample, TrialStatus, paired_ratios
+from harness._result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
 from harness._runner import (
     STARTUP_ALLOWANCE_S,
     STOP_GRACE_S,
@@ -46,15 +46,27 @@ DRAIN_FLOOR_BYTES_S = 50e6
 
 
 def default_paired_timeout_s(
-    pairs: int, window_s: float | None, ramp_s: float | None, warmup_s: float, scenarios: int = 1
+    pairs: int,
+    window_s: float | None,
+    ramp_s: float | None,
+    warmup_s: float,
+    scenarios: int = 1,
+    process_sets: int = 1,
 ) -> float:
-    """Start-up allowance plus twice the planned load time: every scenario's two warm-ups
-    and `pairs` x 2 slices (an unknown ramp counted at its maximum, `MAX_RAMP_S`; no
-    window: `DEFAULT_WINDOW_S`)."""
+    """A start-up allowance per set of processes plus twice the planned load time: every
+    set's warm-ups (two per scenario) and `pairs` x 2 slices (an unknown ramp counted at
+    its maximum, `MAX_RAMP_S`; no window: `DEFAULT_WINDOW_S`)."""
     ramp = MAX_RAMP_S if ramp_s is None else ramp_s
     window = DEFAULT_WINDOW_S if window_s is None else window_s
-    planned = 2 * scenarios * warmup_s + 2 * pairs * (ramp + window)
-    return STARTUP_ALLOWANCE_S + 2.0 * planned
+    planned = process_sets * 2 * scenarios * warmup_s + 2 * pairs * (ramp + window)
+    return process_sets * STARTUP_ALLOWANCE_S + 2.0 * planned
+
+
+def split_pairs(pairs: int, process_sets: int) -> tuple[int, ...]:
+    """How many pairs each set of processes measures: `pairs` shared out as evenly as can
+    be, the earlier sets taking the extra ones (20 over 3: 7, 7, 6)."""
+    share, extra = divmod(pairs, process_sets)
+    return tuple(share + (1 if k < extra else 0) for k in range(process_sets))
 
 
 def _in_flight_bytes(params: Mapping[str, Any]) -> float:
@@ -86,6 +98,14 @@ class _Attempt:
     ramp_s: float
     failure: _SideFailure | None = None
     stderr_tail: str = ""
+    stopped: bool = False  # on_pair asked to stop
+
+    @property
+    def complete(self) -> int:
+        return min(len(self.defaults), len(self.candidate))
+
+
+OnPair = Callable[[int, RepeatSample, RepeatSample], bool]
 
 
 @under_host_lock
@@ -100,6 +120,9 @@ def run_paired(
     timeout_s: float | None = None,
     server_cpu: int | None = None,
     client_cpu: int | None = None,
+    process_sets: int = 1,
+    reference: bool = False,
+    on_pair: OnPair | None = None,
 ) -> PairedResult:
     """Measure `candidate` against `Settings()` in `pairs` pairs of alternating slices.
 
@@ -113,6 +136,20 @@ def run_paired(
     and the time its full pipeline takes to drain is measured (what is in
     flight over the rate it comes back at).
 
+    `process_sets`: the pairs are shared out (`split_pairs`) over this many
+    sets of fresh processes, one set after another: both servers and the
+    load generator are started anew for each, so that a server process
+    that happens to run fast or slow (the defaults at 64 KiB are bimodal
+    from one process to the next) weighs on a share of the pairs only.
+    `set_pairs` in the result says how many pairs each set measured.
+
+    `reference`: the candidate's server is the workload's no-Twisted
+    reference server (the ceiling), with `candidate`'s socket options.
+
+    `on_pair(n, defaults_sample, candidate_sample)` is called after each
+    complete pair (n counts from 1 across sets); when it returns False the
+    run stops there: status OK, `stopped` True, the pairs so far kept.
+
     The ramp when `ramp_s` is None: 2 x the longest of those drains, at
     least 10 ms and at most 0.5 s (`harness._alternation.ramp_from_drains`).
     A slice needs about one pipeline drain to reach steady state after idling
@@ -122,7 +159,7 @@ def run_paired(
     x16 depth 8, defaults against select + joined writes: 97.5 ms (longest
     drain 49 ms); stream 1 MiB x16, A/A: 11.5 ms (drain 5.8 ms). The lab
     (DESIGN.md) read the 64 KiB ratio 15% low with no ramp and unbiased with
-    30 ms.
+    30 ms. With several sets, `ramp_s` in the result is the longest set's.
 
     Open loop (`rate_msgs_s` > 0) works: a paused side sends nothing, and a
     resumed one restarts its schedule, latency counted from each request's
@@ -131,17 +168,20 @@ def run_paired(
     Failure is data: a candidate server that crashes, hangs or makes no
     progress gives status failed or timeout with the reason and the stderr
     tails; a defaults server that does is relaunched with everything else and
-    the run started again, once (`restarts`: 1), then the run fails with its
-    reason. `timeout_s` bounds the whole run, retry included (default:
-    `default_paired_timeout_s`). Every child is ended by process group.
+    its set started again, once per set (`restarts`), then the run fails
+    with its reason. `timeout_s` bounds the whole run, retries included
+    (default: `default_paired_timeout_s`). Every child is ended by process
+    group.
 
     Raises ValueError only for arguments that could never work (pairs < 1,
-    non-positive windows, a CPU not available here); WorkloadError for a
-    workload whose figures cannot be paired (none today).
+    process_sets < 1 or above pairs, non-positive windows, a CPU not
+    available here); WorkloadError for a workload with no scenarios.
     """
     window = DEFAULT_WINDOW_S if window_s is None else window_s
     if not (isinstance(pairs, int) and pairs >= 1):
         raise ValueError(f"pairs must be at least 1; got {pairs!r}")
+    if not (isinstance(process_sets, int) and 1 <= process_sets <= pairs):
+        raise ValueError(f"process_sets must be from 1 to pairs ({pairs}); got {process_sets!r}")
     if not (window > 0 and math.isfinite(window)):
         raise ValueError(f"window_s must be positive; got {window_s}")
     if ramp_s is not None and not (ramp_s >= 0 and math.isfinite(ramp_s)):
@@ -153,7 +193,7 @@ def run_paired(
     if not scenarios:
         raise WorkloadError("a workload with no scenarios cannot be measured")
     timeout = (
-        default_paired_timeout_s(pairs, window, ramp_s, warmup_s, len(scenarios))
+        default_paired_timeout_s(pairs, window, ramp_s, warmup_s, len(scenarios), process_sets)
         if timeout_s is None
         else timeout_s
     )
@@ -164,14 +204,10 @@ def run_paired(
     started = time.monotonic()
     deadline = started + timeout
     metric = workload.throughput_unit.metric
+    run = _Run(ramp_s=ramp_s or 0.0)
 
-    def result(
-        status: TrialStatus, attempt: _Attempt | None, reason: str = "", restarts: int = 0
-    ) -> PairedResult:
-        d = tuple(attempt.defaults) if attempt else ()
-        c = tuple(attempt.candidate) if attempt else ()
-        complete = min(len(d), len(c))  # a failed run keeps its complete pairs
-        d, c = d[:complete], c[:complete]
+    def result(status: TrialStatus, reason: str = "") -> PairedResult:
+        d, c = tuple(run.defaults), tuple(run.candidate)
         return PairedResult(
             status=status,
             defaults_settings=defaults,
@@ -180,81 +216,111 @@ def run_paired(
             defaults_samples=d,
             candidate_samples=c,
             ratios=paired_ratios(d, c, metric),
-            ramp_s=attempt.ramp_s if attempt else (ramp_s or 0.0),
+            ramp_s=run.ramp_s,
             window_s=window,
             environment=current_environment(),
             cpu_layout=layout,
             wall_s=time.monotonic() - started,
             reason=reason,
-            stderr_tail=attempt.stderr_tail if attempt else "",
-            restarts=restarts,
+            stderr_tail=run.stderr_tail,
+            restarts=run.restarts,
+            set_pairs=tuple(run.set_pairs),
+            reference=reference,
+            stopped=run.stopped,
         )
 
-    if candidate.reactor not in available_reactors():
+    if not reference and candidate.reactor not in available_reactors():
         return result(
             TrialStatus.FAILED,
-            None,
             f"reactor {candidate.reactor.value} is not available on this platform",
         )
-    command = {
-        "cmd": "paired",
-        "scenarios": scenarios,
-        "pairs": pairs,
-        "warmup_s": warmup_s,
-        "ramp_s": ramp_s,
-        "window_s": window,
-        "drain_timeout_s": _drain_timeout_s(scenarios),
-    }
-    attempt = _attempt(
-        defaults, candidate, spec, command, layout.server_cpu, layout.client_cpu, deadline, timeout
-    )
-    restarts = 0
-    if attempt.failure is not None and attempt.failure.side == DEFAULTS:
-        first = attempt.failure.reason
-        restarts = 1
-        attempt = _attempt(
-            defaults,
-            candidate,
-            spec,
-            command,
-            layout.server_cpu,
-            layout.client_cpu,
-            deadline,
-            timeout,
-        )
+    for set_pairs in split_pairs(pairs, process_sets):
+        command = {
+            "cmd": "paired",
+            "scenarios": scenarios,
+            "pairs": set_pairs,
+            "warmup_s": warmup_s,
+            "ramp_s": ramp_s,
+            "window_s": window,
+            "drain_timeout_s": _drain_timeout_s(scenarios),
+        }
+        launch = _Launch(defaults, candidate, spec, command, layout, deadline, timeout, reference)
+        attempt = _attempt(launch, on_pair, len(run.candidate))
         if attempt.failure is not None and attempt.failure.side == DEFAULTS:
-            attempt.failure.reason += f" (retried once; the first time: {first})"
-    failure = attempt.failure
-    if failure is not None:
-        return result(failure.status, attempt, failure.reason, restarts)
-    return result(TrialStatus.OK, attempt, "", restarts)
+            first = attempt.failure.reason
+            run.restarts += 1
+            attempt = _attempt(launch, on_pair, len(run.candidate))
+            if attempt.failure is not None and attempt.failure.side == DEFAULTS:
+                attempt.failure.reason += f" (retried once; the first time: {first})"
+        run.keep(attempt)
+        if attempt.failure is not None:
+            return result(attempt.failure.status, attempt.failure.reason)
+        if attempt.stopped:
+            break
+    return result(TrialStatus.OK)
 
 
-def _attempt(
-    defaults: Settings,
-    candidate: Settings,
-    spec: Mapping[str, Any],
-    command: dict[str, Any],
-    server_cpu: int | None,
-    client_cpu: int | None,
-    deadline: float,
-    timeout: float,
-) -> _Attempt:
-    """One launch of both servers and the load generator, and the paired run through them."""
+@dataclass(slots=True)
+class _Run:
+    """What the sets of a paired run measured so far."""
+
+    ramp_s: float
+    defaults: list[RepeatSample] = field(default_factory=list)
+    candidate: list[RepeatSample] = field(default_factory=list)
+    set_pairs: list[int] = field(default_factory=list)
+    restarts: int = 0
+    stopped: bool = False
+    stderr_tail: str = ""
+
+    def keep(self, attempt: _Attempt) -> None:
+        """Take a set's complete pairs (a failed set keeps those it finished)."""
+        complete = attempt.complete
+        self.defaults += attempt.defaults[:complete]
+        self.candidate += attempt.candidate[:complete]
+        self.set_pairs.append(complete)
+        self.ramp_s = (
+            max(self.ramp_s, attempt.ramp_s) if len(self.set_pairs) > 1 else attempt.ramp_s
+        )
+        self.stopped = attempt.stopped
+        if attempt.stderr_tail:
+            self.stderr_tail = attempt.stderr_tail
+
+
+@dataclass(frozen=True, slots=True)
+class _Launch:
+    """One set of processes to start, and the command its load generator runs."""
+
+    defaults: Settings
+    candidate: Settings
+    spec: Mapping[str, Any]
+    command: dict[str, Any]
+    layout: CpuLayout
+    deadline: float
+    timeout: float
+    reference: bool
+
+
+def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Attempt:
+    """One launch of both servers and the load generator, and the paired run through them
+    (`pairs_before`: complete pairs of earlier sets, for `on_pair`'s count)."""
+    command, deadline, timeout = launch.command, launch.deadline, launch.timeout
     attempt = _Attempt([], [], float(command["ramp_s"] or 0.0))
     servers: list[Child] = []
     children: list[Child] = []
     try:
-        for settings in (defaults, candidate):
+        for side, settings in enumerate((launch.defaults, launch.candidate)):
+            mode = "reference" if launch.reference and side == CANDIDATE else "twisted"
             server = Child(
                 "harness._server_child",
-                ["--mode", "twisted"],
-                server_cpu,
-                json.dumps({"settings": settings.to_dict(), "workload": spec, "port": 0}),
+                ["--mode", mode],
+                launch.layout.server_cpu,
+                json.dumps({"settings": settings.to_dict(), "workload": launch.spec, "port": 0}),
             )
             servers.append(server)
             children.append(server)
-        loadgen = Child("harness._loadgen", [], client_cpu, json.dumps({"workload": spec}))
+        loadgen = Child(
+            "harness._loadgen", [], launch.layout.client_cpu, json.dumps({"workload": launch.spec})
+        )
         children.append(loadgen)
         try:
             ports = []
@@ -268,7 +334,7 @@ def _attempt(
             loadgen.send_line(
                 json.dumps({**command, "ports": ports, "pids": [s.pid for s in servers]})
             )
-            _follow(servers, loadgen, attempt, deadline, timeout)
+            _follow(servers, loadgen, attempt, deadline, timeout, on_pair, pairs_before)
         except _SideFailure as exc:
             attempt.failure = exc
     finally:
@@ -280,10 +346,16 @@ def _attempt(
 
 
 def _follow(
-    servers: list[Child], loadgen: Child, attempt: _Attempt, deadline: float, timeout: float
+    servers: list[Child],
+    loadgen: Child,
+    attempt: _Attempt,
+    deadline: float,
+    timeout: float,
+    on_pair: OnPair | None,
+    pairs_before: int,
 ) -> None:
-    """Read the load generator's reports into `attempt` until it is done; _SideFailure
-    for what goes wrong."""
+    """Read the load generator's reports into `attempt` until it is done or `on_pair`
+    says stop; _SideFailure for what goes wrong."""
     slices = 0
     while True:
         label = f"slice {slices + 1}" if attempt.defaults or attempt.candidate else "the warm-up"
@@ -340,6 +412,12 @@ def _follow(
         )
         sample = _sample(message, usage, int(message["scenario"]))
         (attempt.defaults if side == DEFAULTS else attempt.candidate).append(sample)
+        paired = len(attempt.defaults) == len(attempt.candidate)
+        if on_pair is not None and paired:
+            n = pairs_before + len(attempt.candidate)
+            if not on_pair(n, attempt.defaults[-1], attempt.candidate[-1]):
+                attempt.stopped = True
+                return
 
 
 def _raise_if_exited(servers: list[Child], label: str, suspect: int | None = None) -> None:

@@ -272,8 +272,13 @@ class PairedResult:
     `ratios[i]` their candidate / defaults throughput in the workload's unit.
     `ramp_s` is the unmeasured lead-in of every slice and `window_s` its
     measured window (as asked; each sample's `window_s` is as measured).
-    `restarts` is 1 when the defaults' server failed once and the run was
+    `restarts` counts the sets whose defaults' server failed once and were
     started again. A failed run keeps the complete pairs it measured.
+    `set_pairs` is how many complete pairs each fresh set of processes
+    measured, in order (the pairs are in set order). `reference`: the
+    candidate's server was the no-Twisted reference (the ceiling), of whose
+    settings only the socket options apply. `stopped` is True when the
+    caller's `on_pair` ended the run early (status OK, fewer pairs).
     """
 
     status: TrialStatus
@@ -291,6 +296,9 @@ class PairedResult:
     reason: str = ""
     stderr_tail: str = ""
     restarts: int = 0
+    set_pairs: tuple[int, ...] = ()
+    reference: bool = False
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -300,6 +308,25 @@ class PairedResult:
     def throughput_metric(self) -> str:
         """The `RepeatSample` field the ratios compare."""
         return throughput_metric(self.workload)
+
+    def side_result(self, side: str) -> TrialResult:
+        """ "defaults" or "candidate": that side's slices as a `TrialResult` (this run's
+        status, reason and wall time; one sample per pair)."""
+        if side not in ("defaults", "candidate"):
+            raise ValueError(f"side must be 'defaults' or 'candidate', got {side!r}")
+        defaults = side == "defaults"
+        return TrialResult(
+            status=self.status,
+            settings=self.defaults_settings if defaults else self.candidate_settings,
+            workload=self.workload,
+            samples=self.defaults_samples if defaults else self.candidate_samples,
+            environment=self.environment,
+            cpu_layout=self.cpu_layout,
+            wall_s=self.wall_s,
+            reason=self.reason,
+            stderr_tail=self.stderr_tail,
+            reference=self.reference and not defaults,
+        )
 
     def defaults_median(self, metric: str) -> float:
         """`metric`'s median over the defaults' slices (geometric mean of the scenarios'
@@ -336,6 +363,9 @@ class PairedResult:
             "ramp_s": self.ramp_s,
             "window_s": self.window_s,
             "restarts": self.restarts,
+            "set_pairs": list(self.set_pairs),
+            "reference": self.reference,
+            "stopped": self.stopped,
             "environment": asdict(self.environment),
             "cpu_layout": asdict(self.cpu_layout),
             "wall_s": self.wall_s,

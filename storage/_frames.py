@@ -22,6 +22,8 @@ _UTC_TIME = "datetime64[us, UTC]"
 # Selected by `Storage.trials_frame`, in this order.
 _TRIAL_HEAD = ("number", "status", "kind", "settings_json", "values_json", "gain")
 _TRIAL_TAIL = (
+    "gain_low",
+    "gain_high",
     "baseline",
     "feasible",
     "pruning_saved_s",
@@ -38,6 +40,8 @@ _TRIAL_DTYPES = {
     "status": "str",
     "kind": "str",
     "gain": "float64",
+    "gain_low": "float64",
+    "gain_high": "float64",
     "baseline": "bool",
     "feasible": "boolean",  # pandas' nullable bool: <NA> for a trial without values
     "pruning_saved_s": "float64",

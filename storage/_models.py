@@ -32,10 +32,11 @@ TABLE_PREFIX = "twistune_"
 # 1: studies, trials, samples. 2: adds the confirmations table. 3: adds the
 # samples' `scenario` column (0 for every earlier sample). 4: adds the
 # trials' `baseline`, `feasible` and `pruning_saved_s` and the studies'
-# `space_json`, `sampler` and `measurement_json` columns. An older file is
+# `space_json`, `sampler` and `measurement_json` columns. 5: adds the trials'
+# `gain_low` and `gain_high` (the paired interval). An older file is
 # upgraded in place when opened for writing (every column added since 1 has a
 # server default or is nullable); nothing else changes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Sample metrics whose summary each trial row carries (the median over
@@ -134,6 +135,9 @@ class TrialRow(Base):
     pruning_saved_s: Mapped[float] = mapped_column(Float, server_default="0")
     # "host:pid" of the process that ran the trial ('' for earlier trials).
     owner: Mapped[str] = mapped_column(String(256), server_default="")
+    # Since schema 5: a paired trial's 95% interval of `gain` (NULL otherwise).
+    gain_low: Mapped[float | None] = mapped_column(Float)
+    gain_high: Mapped[float | None] = mapped_column(Float)
     # Medians over the trial's samples (NULL when it has none).
     median_throughput_msgs_s: Mapped[float | None] = mapped_column(Float)
     median_throughput_mb_s: Mapped[float | None] = mapped_column(Float)

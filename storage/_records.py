@@ -25,10 +25,29 @@ class TrialKind(StrEnum):
     """What a trial was measured for; its numbers count separately per kind."""
 
     SEARCH = "search"  # a trial of the search (the study's baseline too, flagged `baseline`)
-    BASELINE = "baseline"  # a re-measurement of Twisted's defaults
     CEILING = "ceiling"  # a measurement of the study's ceiling
     UNSTABLE_ATTEMPT = "unstable-attempt"  # an attempt discarded as unstable
     CONFIRM = "confirm"  # a run of a confirmation (see `ConfirmationRecord`)
+    # The defaults' side of a paired trial, numbered as the trial it was paired with.
+    SEARCH_DEFAULTS = "search-defaults"
+    CEILING_DEFAULTS = "ceiling-defaults"
+    UNSTABLE_DEFAULTS = "unstable-attempt-defaults"
+    # A re-measurement of Twisted's defaults, by studies measured before the paired design
+    # (schema 4 and earlier); no longer written.
+    BASELINE = "baseline"
+
+    @property
+    def defaults_side(self) -> TrialKind:
+        """The kind of the defaults' side of a paired trial of this kind (ValueError for a
+        kind that has none)."""
+        sides = {
+            TrialKind.SEARCH: TrialKind.SEARCH_DEFAULTS,
+            TrialKind.CEILING: TrialKind.CEILING_DEFAULTS,
+            TrialKind.UNSTABLE_ATTEMPT: TrialKind.UNSTABLE_DEFAULTS,
+        }
+        if self not in sides:
+            raise ValueError(f"trials of kind {self.value!r} have no defaults' side")
+        return sides[self]
 
 
 class TrialOutcome(StrEnum):
@@ -162,7 +181,12 @@ class TrialRecord:
     maps every knob name to its JSON value; its key order is the column
     order of `Storage.trials_frame`. `values` are the objective values in
     the study's objectives order, () when there are none. `gain` is
-    throughput / baseline throughput, None when not measured.
+    throughput / baseline throughput, None when not measured; for a paired
+    trial the median of its paired ratios (candidate / the defaults' server
+    alive beside it), with `gain_low` and `gain_high` its 95% bootstrap
+    interval (None when not paired or with fewer than two pairs). The
+    defaults' side of a paired trial is stored as a record of kind
+    `kind.defaults_side` with the same number.
 
     `baseline` marks the search trial that measured Twisted's defaults (the
     study's baseline). `feasible` says whether a trial with values met the
@@ -188,6 +212,8 @@ class TrialRecord:
     feasible: bool | None = None
     pruning_saved_s: float = 0.0
     owner: str = ""
+    gain_low: float | None = None
+    gain_high: float | None = None
 
     def __post_init__(self) -> None:
         what = f"study {self.study!r} trial {self.number}"

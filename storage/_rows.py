@@ -52,6 +52,8 @@ TRIAL_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     TrialRow.feasible,
     TrialRow.pruning_saved_s,
     TrialRow.owner,
+    TrialRow.gain_low,
+    TrialRow.gain_high,
 )
 SAMPLE_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = tuple(
     getattr(SampleRow, name) for name in SAMPLE_FIELDS
@@ -65,6 +67,8 @@ FRAME_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     TrialRow.settings_json,
     TrialRow.values_json,
     TrialRow.gain,
+    TrialRow.gain_low,
+    TrialRow.gain_high,
     TrialRow.baseline,
     TrialRow.feasible,
     TrialRow.pruning_saved_s,
@@ -164,6 +168,8 @@ def trial_row(record: TrialRecord, study_id: int) -> dict[str, object]:
         "feasible": record.feasible,
         "pruning_saved_s": record.pruning_saved_s,
         "owner": record.owner,
+        "gain_low": record.gain_low,
+        "gain_high": record.gain_high,
     }
     samples = record.samples
     for metric in MEDIAN_METRICS:
@@ -214,6 +220,8 @@ def trial_records(
             feasible=row.feasible,
             pruning_saved_s=row.pruning_saved_s,
             owner=row.owner,
+            gain_low=row.gain_low,
+            gain_high=row.gain_high,
         )
         for row in rows
     ]

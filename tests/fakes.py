@@ -1,16 +1,23 @@
-"""Fakes for the tuner's unit tests: trial runners that start no process, and result builders.
+"""Fakes for the tuner's unit tests: runners that start no process, and result builders.
 
-Both runners take `tuner._windows.TrialRunner`'s signature, so they go
-wherever `harness.run_trial` goes:
+Paired runners take `tuner._windows.PairedRunner`'s signature, so they go
+wherever `harness.run_paired` goes:
 
 - `StudyRunner`: a made-up landscape (`fake_throughput`) for the study loop,
-  with drift, spread and per-scenario factors, honouring `on_repeat` (the
+  with drift (shared by both sides of a pair, as on a real machine), spread
+  of the pairs' ratios and per-scenario factors, honouring `on_pair` (the
   pruner's hook) as the harness does;
-- `LandscapeRunner`: throughput from a given landscape times seeded noise, for
-  confirmations, failing the calls it is told to.
+- `LandscapeRunner`: throughput from a given landscape times seeded noise per
+  run (a set of processes) and per pair, for confirmations, failing the runs
+  it is told to.
 
-`fake_result` builds a harness `TrialResult`; `sample_record` and
-`stored_trial` build storage records directly.
+Sequential runners take `tuner._windows.TrialRunner`'s signature (`twistune
+measure` without --against-defaults): `SequentialRunner`, and
+`RecordingRunner` around it.
+
+`fake_result` builds a harness `TrialResult`, `fake_paired` a
+`PairedResult`; `sample_record` and `stored_trial` build storage records
+directly.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from harness import (
     CpuLayout,
+    PairedResult,
     Reactor,
     RepeatSample,
     Settings,
@@ -36,6 +44,8 @@ from tests.storage_records import sample as storage_sample
 from tuner._windows import TrialRunner
 
 OnRepeat = Callable[[int, RepeatSample], bool]
+OnPair = Callable[[int, RepeatSample, RepeatSample], bool]
+CRASH_REASON = "server exited with signal 6 during repeat 1"
 
 
 def fake_throughput(settings: Settings) -> float:
@@ -58,7 +68,7 @@ def _stop_early(
     return samples
 
 
-class StudyRunner:
+class SequentialRunner:
     """Records every call; fails trials with a send limit under 8 KiB, like a crashing server.
 
     `drift(call)` scales every throughput by call number (a machine slowing
@@ -143,7 +153,7 @@ class StudyRunner:
             environment=current_environment(),
             cpu_layout=CpuLayout(0, 1),
             wall_s=1.0,
-            reason="server exited with signal 6 during repeat 1" if failed else "",
+            reason=CRASH_REASON if failed else "",
             stderr_tail="[server]\nboom" if failed else "",
             reference=reference,
         )
@@ -182,59 +192,17 @@ def fake_result(
         environment=current_environment(),
         cpu_layout=CpuLayout(0, 1),
         wall_s=0.5,
-        reason="" if ok else "server exited with signal 6 during repeat 1",
+        reason="" if ok else CRASH_REASON,
         stderr_tail="" if ok else "[server]\nboom",
     )
 
 
-class LandscapeRunner:
-    """Throughput from `landscape(settings)`, times seeded noise; fails the calls in `fail_calls`
-    (0-based call indices).
-
-    Records every call's settings, in order, and the windows it was given.
-    """
-
-    def __init__(
-        self,
-        landscape: Callable[[Settings], float],
-        noise: float = 0.03,
-        seed: int = 7,
-        fail_calls: Sequence[int] = (),
-    ) -> None:
-        self.landscape = landscape
-        self.noise = noise
-        self.rng = random.Random(seed)
-        self.fail_calls = set(fail_calls)
-        self.calls: list[Settings] = []
-        self.windows: list[tuple[float, float, int]] = []
-
-    def __call__(
-        self,
-        settings: Settings,
-        workload: Workload,
-        duration_s: float,
-        warmup_s: float,
-        repeats: int,
-        timeout_s: float | None = None,
-        *,
-        reference: bool = False,
-        server_cpu: int | None = None,
-        client_cpu: int | None = None,
-        on_repeat: OnRepeat | None = None,
-    ) -> TrialResult:
-        index = len(self.calls)
-        self.calls.append(settings)
-        self.windows.append((duration_s, warmup_s, repeats))
-        throughput = self.landscape(settings) * math.exp(self.rng.gauss(0.0, self.noise))
-        return fake_result(settings, workload, throughput, repeats, ok=index not in self.fail_calls)
-
-
 class RecordingRunner:
-    """Runs every call through `inner` (a `StudyRunner` by default) and records its
+    """Runs every call through `inner` (a `SequentialRunner` by default) and records its
     arguments, as {"settings": ..., "duration_s": ..., "timeout_s": ..., ...}."""
 
     def __init__(self, inner: TrialRunner | None = None) -> None:
-        self.inner: TrialRunner = inner if inner is not None else StudyRunner()
+        self.inner: TrialRunner = inner if inner is not None else SequentialRunner()
         self.calls: list[dict[str, object]] = []
 
     def __call__(
@@ -276,6 +244,197 @@ class RecordingRunner:
             server_cpu=server_cpu,
             client_cpu=client_cpu,
             on_repeat=on_repeat,
+        )
+
+
+# -- paired runs
+
+
+def _sample(throughput: float, scenario: int = 0, window_s: float = 0.05) -> RepeatSample:
+    """One slice at `throughput` msgs/s; p99 1000 / throughput ms."""
+    return RepeatSample(
+        window_s=window_s,
+        messages=int(throughput * window_s),
+        bytes_received=int(throughput * window_s) * 516,
+        throughput_msgs_s=throughput,
+        throughput_mb_s=throughput * 516e-6,
+        latency_p50_ms=0.5,
+        latency_p90_ms=0.8,
+        latency_p99_ms=1000.0 / throughput,
+        latency_p999_ms=5.0,
+        latency_histogram="",
+        server_cpu_s=window_s,
+        server_rss_peak_bytes=30 * 2**20,
+        client_cpu_share=0.5,
+        errors=0,
+        dropped_connections=0,
+        scenario=scenario,
+    )
+
+
+def fake_paired(
+    candidate: Settings,
+    workload: Workload,
+    levels: Sequence[tuple[float, float]],
+    *,
+    ok: bool = True,
+    reference: bool = False,
+    on_pair: OnPair | None = None,
+) -> PairedResult:
+    """A paired run whose pair k measured (defaults, candidate) = `levels[k]` msgs/s, in
+    scenario k mod the workload's scenarios; failed (no pairs) unless `ok`. `on_pair` is
+    honoured as the harness honours it."""
+    scenarios = len(workload.scenarios())
+    defaults: list[RepeatSample] = []
+    mine: list[RepeatSample] = []
+    stopped = False
+    for k, (d, c) in enumerate(levels if ok else ()):
+        defaults.append(_sample(d, k % scenarios))
+        mine.append(_sample(c, k % scenarios))
+        if on_pair is not None and not on_pair(k + 1, defaults[-1], mine[-1]):
+            stopped = True
+            break
+    return PairedResult(
+        status=TrialStatus.OK if ok else TrialStatus.FAILED,
+        defaults_settings=Settings(),
+        candidate_settings=candidate,
+        workload=workload_spec(workload),
+        defaults_samples=tuple(defaults),
+        candidate_samples=tuple(mine),
+        ratios=tuple(
+            c.throughput_msgs_s / d.throughput_msgs_s for d, c in zip(defaults, mine, strict=True)
+        ),
+        ramp_s=0.01,
+        window_s=0.05,
+        environment=current_environment(),
+        cpu_layout=CpuLayout(0, 1),
+        wall_s=0.1 * len(mine) + 0.5,
+        reason="" if ok else CRASH_REASON,
+        stderr_tail="" if ok else "[candidate server]\nboom",
+        set_pairs=(len(mine),),
+        reference=reference,
+        stopped=stopped,
+    )
+
+
+class StudyRunner:
+    """A paired runner over `fake_throughput`; records every call's candidate settings.
+
+    Fails runs whose candidate has a send limit under 8 KiB, like a crashing
+    server. `drift(call)` scales both sides of every pair by call number (a
+    machine slowing down: it cancels in the ratios); `spread(settings,
+    attempt)` spreads the candidate's pairs evenly over that fraction of its
+    level (so it sets the paired interval's width); `scenario_factor(settings,
+    k)` scales scenario k's throughput. The reference server measures 3000
+    msgs/s.
+    """
+
+    def __init__(
+        self,
+        drift: Callable[[int], float] = lambda call: 1.0,
+        spread: Callable[[Settings, int], float] = lambda settings, attempt: 0.02,
+        scenario_factor: Callable[[Settings, int], float] = lambda settings, k: 1.0,
+    ) -> None:
+        self.calls: list[Settings] = []
+        self.references = 0
+        self.attempts: dict[Settings, int] = {}
+        self.pairs: list[int] = []
+        self.drift = drift
+        self.spread = spread
+        self.scenario_factor = scenario_factor
+
+    def __call__(
+        self,
+        candidate: Settings,
+        workload: Workload,
+        *,
+        pairs: int,
+        ramp_s: float | None = None,
+        window_s: float | None = None,
+        warmup_s: float = 0.2,
+        timeout_s: float | None = None,
+        server_cpu: int | None = None,
+        client_cpu: int | None = None,
+        process_sets: int = 1,
+        reference: bool = False,
+        on_pair: OnPair | None = None,
+    ) -> PairedResult:
+        if reference:
+            self.references += 1
+        else:
+            self.calls.append(candidate)
+        self.pairs.append(pairs)
+        speed = self.drift(len(self.calls))
+        attempt = self.attempts[candidate] = self.attempts.get(candidate, 0) + 1
+        spread = self.spread(candidate, attempt)
+        scenarios = len(workload.scenarios())
+        levels = []
+        for k in range(pairs):
+            scenario = k % scenarios
+            offset = spread * (k / max(pairs - 1, 1) - 0.5)
+            base = fake_throughput(Settings()) * self.scenario_factor(Settings(), scenario)
+            mine = 3000.0 if reference else fake_throughput(candidate)
+            mine *= 1.0 if reference else self.scenario_factor(candidate, scenario)
+            levels.append((base * speed, mine * speed * (1 + offset)))
+        failed = candidate.send_limit_bytes < 8192 and not reference
+        return fake_paired(
+            candidate, workload, levels, ok=not failed, reference=reference, on_pair=on_pair
+        )
+
+
+class LandscapeRunner:
+    """A paired runner: candidate and defaults from `landscape(settings)`, each run (a fresh
+    set of processes) times seeded noise exp(N(0, noise)) per side, and each pair times
+    exp(N(0, noise / 3)); fails the runs in `fail_calls` (0-based call indices).
+
+    Records every call's candidate settings, in order, and the pairs it was given.
+    """
+
+    def __init__(
+        self,
+        landscape: Callable[[Settings], float],
+        noise: float = 0.03,
+        seed: int = 7,
+        fail_calls: Sequence[int] = (),
+    ) -> None:
+        self.landscape = landscape
+        self.noise = noise
+        self.rng = random.Random(seed)
+        self.fail_calls = set(fail_calls)
+        self.calls: list[Settings] = []
+        self.pairs: list[int] = []
+
+    def __call__(
+        self,
+        candidate: Settings,
+        workload: Workload,
+        *,
+        pairs: int,
+        ramp_s: float | None = None,
+        window_s: float | None = None,
+        warmup_s: float = 0.2,
+        timeout_s: float | None = None,
+        server_cpu: int | None = None,
+        client_cpu: int | None = None,
+        process_sets: int = 1,
+        reference: bool = False,
+        on_pair: OnPair | None = None,
+    ) -> PairedResult:
+        index = len(self.calls)
+        self.calls.append(candidate)
+        self.pairs.append(pairs)
+        gauss = self.rng.gauss
+        base = self.landscape(Settings()) * math.exp(gauss(0.0, self.noise))
+        mine = self.landscape(candidate) * math.exp(gauss(0.0, self.noise))
+        levels = [
+            (
+                base * math.exp(gauss(0.0, self.noise / 3)),
+                mine * math.exp(gauss(0.0, self.noise / 3)),
+            )
+            for _ in range(pairs)
+        ]
+        return fake_paired(
+            candidate, workload, levels, ok=index not in self.fail_calls, on_pair=on_pair
         )
 
 

@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from tuner._space import SearchSpace, build_space
     from tuner._statistics import bootstrap_median_ci, min_rounds_to_confirm
     from tuner._study import StudySummary, TrialProgress, TuneConfig, run_study
-    from tuner._windows import SEARCH_WINDOWS, TrialRunner, Windows
+    from tuner._windows import (
+        CONFIRM_PAIRING,
+        SEARCH_PAIRING,
+        PairedRunner,
+        Pairing,
+        TrialRunner,
+        Windows,
+    )
     from tuner._words import confirmation_line, gain_text
 
 # Public name -> the module that defines it.
@@ -58,7 +65,10 @@ _HOMES = {
     "TrialProgress": "_study",
     "TuneConfig": "_study",
     "run_study": "_study",
-    "SEARCH_WINDOWS": "_windows",
+    "SEARCH_PAIRING": "_windows",
+    "CONFIRM_PAIRING": "_windows",
+    "Pairing": "_windows",
+    "PairedRunner": "_windows",
     "TrialRunner": "_windows",
     "Windows": "_windows",
     "confirmation_line": "_words",
@@ -66,11 +76,14 @@ _HOMES = {
 }
 
 __all__ = [
-    "SEARCH_WINDOWS",
+    "CONFIRM_PAIRING",
+    "SEARCH_PAIRING",
     "BadInputError",
     "ConfirmData",
     "ConfirmPlan",
     "Objective",
+    "PairedRunner",
+    "Pairing",
     "ReportData",
     "ResultsError",
     "RoundProgress",

@@ -1,21 +1,26 @@
 """Confirmation: re-measure the best candidates against Twisted's defaults before claiming a gain.
 
-One measurement per trial inside a study is noisy (10% on a shared machine),
-and the best of many trials is partly the luckiest. So the top K distinct
-candidates and the defaults are run again, each run in a fresh process,
-interleaved round by round (defaults, candidates, defaults, candidates, ...:
-never all of one then all of the other, so drift hits both sides alike). Each
-round gives every candidate one *paired ratio* against that round's defaults,
-oriented so that above 1 the candidate is better (`Objective.ratio`). A
+The best of many trials is partly the luckiest, and one set of server
+processes can run fast or slow as a whole (per-process variation, which
+pairing within one run cannot cancel). So the top K distinct candidates
+are measured again in rounds; in each round every candidate gets one
+paired run against a live server with the defaults (`harness.run_paired`),
+with fresh processes, the candidates' order rotating from round to round.
+Each round gives every candidate one *paired ratio*, oriented so that above
+1 the candidate is better (`Objective.ratio`): for throughput the paired
+run's gain, for p99 the defaults' median p99 over the candidate's. A
 candidate's gain is the median of its ratios, with a percentile bootstrap
-interval (`tuner._statistics`).
+interval across the rounds, that is across the sets of processes
+(`tuner._statistics`).
 
 A candidate is *confirmed* when its interval lies entirely above 1, it has at
 least `min_rounds_to_confirm(confidence)` usable rounds, and its settings are
 not Twisted's defaults. The *winner* is the confirmed candidate with the best
 gain; when there is none, the defaults are as good as anything found.
 
-Every run is stored as a trial of kind "confirm" and every candidate's result
+Both sides of every paired run are stored as trials of kind "confirm" (the
+defaults' side is the candidate's baseline run for that round) and every
+candidate's result
 as a `storage.ConfirmationRecord`, together, when all rounds are done (storage
 numbers the runs on from the study's earlier ones, in the same transaction):
 an interrupted confirmation (Ctrl-C) stores nothing and leaves the study as
@@ -30,11 +35,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from harness import Settings, TrialResult, run_trial
+from harness import PairedResult, run_paired
 from storage import ConfirmationRecord, Storage, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError, TuneError
 from tuner._objectives import Objective, objective_values
-from tuner._records import is_defaults, settings_of, study_workload, trial_record
+from tuner._records import gain_of, is_defaults, paired_records, settings_of, study_workload
 from tuner._results import StudyResults, load_results
 from tuner._statistics import (
     DEFAULT_CONFIDENCE,
@@ -42,7 +47,7 @@ from tuner._statistics import (
     median_ratio,
     min_rounds_to_confirm,
 )
-from tuner._windows import SEARCH_WINDOWS, TrialRunner, Windows, measure
+from tuner._windows import CONFIRM_PAIRING, PairedRunner, Pairing, measure_paired
 
 DEFAULT_TOP = 3
 DEFAULT_ROUNDS = 10
@@ -51,13 +56,13 @@ DEFAULT_ROUNDS = 10
 @dataclass(frozen=True, slots=True)
 class ConfirmPlan:
     """What to confirm and how: the `top` best distinct candidates (or the trials named in
-    `candidates`), `rounds` interleaved rounds of runs with `windows`, an interval at
+    `candidates`), `rounds` rounds of one paired run each with `pairing`, an interval at
     `confidence`. Raises TuneError naming the parameter for a value that cannot work."""
 
     top: int = DEFAULT_TOP
     rounds: int = DEFAULT_ROUNDS
     candidates: tuple[int, ...] | None = None
-    windows: Windows = SEARCH_WINDOWS
+    pairing: Pairing = CONFIRM_PAIRING
     confidence: float = DEFAULT_CONFIDENCE
 
     def __post_init__(self) -> None:
@@ -77,20 +82,20 @@ class ConfirmPlan:
 
 @dataclass(frozen=True, slots=True)
 class RoundRun:
-    """One run of a round: `trial` is the candidate's search trial number, None for the defaults.
+    """One paired run of a round: `trial` is the candidate's search trial number.
 
-    `ratio` is the candidate's paired ratio for the round (None for the
-    defaults' run and when either run failed).
+    `ratio` is the candidate's paired ratio for the round (None when the run
+    failed).
     """
 
-    trial: int | None
+    trial: int
     status: TrialOutcome
     ratio: float | None
 
 
 @dataclass(frozen=True, slots=True)
 class RoundProgress:
-    """What `confirm_study` reports after each round: its runs, the defaults' first."""
+    """What `confirm_study` reports after each round: its runs, in the order they ran."""
 
     round: int  # 1-based
     rounds: int
@@ -141,7 +146,7 @@ def confirm_study(
     study: str | None = None,
     plan: ConfirmPlan = ConfirmPlan(),
     *,
-    runner: TrialRunner = run_trial,
+    runner: PairedRunner = run_paired,
     progress: Callable[[RoundProgress], None] | None = None,
     on_start: Callable[[Sequence[int]], None] | None = None,
 ) -> tuple[ConfirmationRecord, ...]:
@@ -149,10 +154,10 @@ def confirm_study(
 
     `study` None means the most recent study. The candidates are
     `select_candidates(results, plan.top, plan.candidates)`. Each round runs
-    the defaults, then every candidate, each in a fresh process through
-    `runner` with the study's workload and `plan.windows`; the candidates'
-    order rotates from round to round. A round where either run failed is
-    dropped for that candidate. `on_start(numbers)` is called with the
+    every candidate paired against the defaults, each run with fresh
+    processes through `runner` with the study's workload and `plan.pairing`;
+    the candidates' order rotates from round to round. A round whose run
+    failed is dropped for that candidate. `on_start(numbers)` is called with the
     candidates' trial numbers before the first run, `progress` after every
     round.
 
@@ -183,7 +188,7 @@ def confirm_study(
 class _Rounds:
     """The runs of one confirmation, numbered by position (storage renumbers them)."""
 
-    def __init__(self, results: StudyResults, plan: ConfirmPlan, runner: TrialRunner) -> None:
+    def __init__(self, results: StudyResults, plan: ConfirmPlan, runner: PairedRunner) -> None:
         self.study = results.record.name
         self.objectives = results.objectives
         self.workload = study_workload(results.record)
@@ -191,38 +196,47 @@ class _Rounds:
         self.runner = runner
         self.started = time.monotonic()
         self.runs: list[TrialRecord] = []
-        self.baseline_runs: list[int] = []
+        self.baseline_runs: dict[int, list[int]] = {}
         self.candidate_runs: dict[int, list[int]] = {}
         self.ratios: dict[int, list[float | None]] = {}
 
     def play(self, order: Sequence[TrialRecord]) -> tuple[RoundRun, ...]:
-        """One round: the defaults, then each candidate in `order`."""
-        defaults = self._run(Settings(), None)
-        self.baseline_runs.append(len(self.runs) - 1)
-        played = [RoundRun(None, self.runs[-1].status, None)]
-        objective: Objective = self.objectives[0]
+        """One round: each candidate in `order`, paired against the defaults."""
+        played = []
         for trial in order:
-            result = self._run(settings_of(trial), defaults)
-            ratio = None
-            if defaults.ok and result.ok:
-                ratio = objective.ratio(objective.value_of(defaults), objective.value_of(result))
-            self.candidate_runs.setdefault(trial.number, []).append(len(self.runs) - 1)
+            began = datetime.now(UTC)
+            result = measure_paired(
+                self.runner, settings_of(trial), self.workload, self.plan.pairing
+            )
+            ratio = self._ratio(result)
+            mine, defaults = paired_records(
+                self.study,
+                len(self.runs) + 1,
+                result,
+                objective_values(self.objectives, result.side_result("candidate")),
+                began,
+                kind=TrialKind.CONFIRM,
+                defaults_kind=TrialKind.CONFIRM,
+            )
+            self.baseline_runs.setdefault(trial.number, []).append(len(self.runs))
+            self.runs.append(replace(defaults, number=len(self.runs)))
+            self.candidate_runs.setdefault(trial.number, []).append(len(self.runs))
+            self.runs.append(mine)
             self.ratios.setdefault(trial.number, []).append(ratio)
-            played.append(RoundRun(trial.number, self.runs[-1].status, ratio))
+            played.append(RoundRun(trial.number, mine.status, ratio))
         return tuple(played)
 
-    def _run(self, settings: Settings, defaults: TrialResult | None) -> TrialResult:
-        began = datetime.now(UTC)
-        result = measure(self.runner, settings, self.workload, self.plan.windows)
-        values = objective_values(self.objectives, result)
-        gain = None
-        if defaults is None:
-            gain = 1.0 if result.ok else None
-        elif result.ok and defaults.ok and defaults.throughput > 0:
-            gain = result.throughput / defaults.throughput
-        run = trial_record(self.study, len(self.runs), result, values, gain, began)
-        self.runs.append(replace(run, kind=TrialKind.CONFIRM))
-        return result
+    def _ratio(self, result: PairedResult) -> float | None:
+        """The round's paired ratio, oriented by the first objective (above 1: better)."""
+        if not result.ok:
+            return None
+        objective: Objective = self.objectives[0]
+        if objective is Objective.THROUGHPUT:
+            return gain_of(result).gain
+        return objective.ratio(
+            objective.value_of(result.side_result("defaults")),
+            objective.value_of(result.side_result("candidate")),
+        )
 
     def summary(self, trial: TrialRecord, created: datetime) -> ConfirmationRecord:
         per_round = self.ratios[trial.number]
@@ -249,7 +263,7 @@ class _Rounds:
             ci_high=high,
             confidence=confidence,
             confirmed=confirmed,
-            baseline_runs=tuple(self.baseline_runs),
+            baseline_runs=tuple(self.baseline_runs[trial.number]),
             candidate_runs=tuple(self.candidate_runs[trial.number]),
             created_at=created,
         )

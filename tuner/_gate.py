@@ -1,9 +1,12 @@
-"""The stability gate: a trial whose repeats spread too much is measured again, once.
+"""The stability gate: a paired trial whose interval is too wide is measured again, once.
 
-A trial whose repeats spread more than `gate` around their median (the
-harness's `throughput_spread`) is re-run in a fresh process; if it spreads as
-much again it is marked unstable, never averaged into a number. The first
-attempt is kept (the caller stores it as kind "unstable-attempt").
+A paired trial's gain comes with a bootstrap interval over its pairs
+(`tuner._records.gain_of`). When that interval is wider than `gate` (as a
+fraction of the gain: (high - low) / gain), something disturbed the run:
+another process on the machine, a server that ran unevenly. The trial is
+run again with fresh processes; if the interval is as wide again it is
+marked unstable, never averaged into a number. The first attempt is kept
+(the caller stores it as kind "unstable-attempt").
 """
 
 from __future__ import annotations
@@ -11,25 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from harness import RepeatSample, TrialResult, TrialStatus
+from harness import PairedResult, TrialStatus
+from tuner._records import gain_of
+from tuner._windows import OnPair
 
-# (max - min) / median of a trial's repeats above which it is re-run, then
-# marked unstable. Measured on the 2-core dev box, 8 trials of Twisted's
-# defaults each: echo 1 KiB x16 spreads median 14-20%, max 31-37%; stream
-# 1 MiB x16 median 37%, max 46-61% (3 x 0.5 s and 5 x 0.4 s windows). A gate
-# at 0.35 re-ran about half of healthy stream trials; 0.6 passes what healthy
-# defaults produced here and still catches a window another process disturbed.
-DEFAULT_STABILITY_GATE = 0.6
-
-OnRepeat = Callable[[int, RepeatSample], bool]
+# TODO: measured default.
+DEFAULT_STABILITY_GATE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
 class Gated:
     """The result to keep, and the first attempt when it was over the gate (else None)."""
 
-    result: TrialResult
-    first_attempt: TrialResult | None
+    result: PairedResult
+    first_attempt: PairedResult | None
 
     @property
     def unstable(self) -> bool:
@@ -37,27 +35,27 @@ class Gated:
 
 
 def measure_gated(
-    measure: Callable[[OnRepeat | None], TrialResult],
+    measure: Callable[[OnPair | None], PairedResult],
     gate: float | None,
-    windows: int,
-    on_repeat: OnRepeat | None = None,
+    on_pair: OnPair | None = None,
 ) -> Gated:
-    """Measure (`measure(on_repeat)`); over `gate`, measure once more without the hook.
+    """Measure (`measure(on_pair)`); wider than `gate`, measure once more without the hook.
 
-    `windows`: how many a complete trial has; a trial the pruner stopped early
-    is returned as it is (too few windows to gate, and not worth a re-run).
-    `gate` None: no gate.
+    A trial the pruner stopped early (`stopped`) is returned as it is: too
+    few pairs to gate, and not worth a re-run. `gate` None: no gate.
     """
-    result = measure(on_repeat)
-    stopped = len(result.samples) < windows
-    if gate is None or not result.ok or stopped or result.throughput_spread <= gate:
+    result = measure(on_pair)
+    width = gain_of(result).width
+    if gate is None or not result.ok or result.stopped or width is None or width <= gate:
         return Gated(result, None)
     again = measure(None)
-    if again.ok and again.throughput_spread > gate:
+    again_width = gain_of(again).width
+    if again.ok and (again_width is None or again_width > gate):
+        shown = "no interval" if again_width is None else f"{again_width:.0%}"
         again = replace(
             again,
             status=TrialStatus.UNSTABLE,
-            reason=f"repeats spread {result.throughput_spread:.0%}, then "
-            f"{again.throughput_spread:.0%} on a re-run: over the {gate:.0%} stability gate",
+            reason=f"the paired interval spanned {width:.0%} of the gain, then {shown} on a "
+            f"re-run: over the {gate:.0%} stability gate",
         )
     return Gated(again, result)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from harness import PairedResult
-from tuner._statistics import DEFAULT_CONFIDENCE, bootstrap_median_ci, median_ratio
+from tuner._records import gain_of
+from tuner._statistics import DEFAULT_CONFIDENCE
 
 
 @dataclass(frozen=True, slots=True)
 class PairedMeasurement:
-    """A paired run and its figures: `ratio` the median of its usable (finite, positive)
-    paired ratios, `ci_low`/`ci_high` their bootstrap interval at `confidence` (None with
-    fewer than 2 usable ratios)."""
+    """A paired run and its figures: `ratio` its gain (`tuner._records.gain_of`: the median
+    of its usable paired ratios, by scenario), `ci_low`/`ci_high` its bootstrap interval at
+    `confidence` (None with fewer than 2 usable ratios)."""
 
     result: PairedResult
     ratio: float | None
@@ -23,12 +23,9 @@ class PairedMeasurement:
     confidence: float = DEFAULT_CONFIDENCE
 
     @classmethod
-    def of(cls, result: PairedResult, confidence: float = DEFAULT_CONFIDENCE) -> PairedMeasurement:
-        usable = [r for r in result.ratios if math.isfinite(r) and r > 0]
-        low = high = None
-        if len(usable) >= 2:
-            low, high = bootstrap_median_ci(usable, confidence)
-        return cls(result, median_ratio(usable), low, high, confidence)
+    def of(cls, result: PairedResult) -> PairedMeasurement:
+        measured = gain_of(result)
+        return cls(result, measured.gain, measured.low, measured.high, measured.confidence)
 
     def side(self, name: str) -> dict[str, float]:
         """ "defaults" or "candidate": median throughput (workload's unit), p99 ms, server CPU

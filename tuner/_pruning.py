@@ -26,15 +26,16 @@ from tuner._objectives import Objective
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-# Measured on the 2-core dev box: A/A confirmation intervals spanned about
-# +-10-15%, and the best of 30 noisy trials ran 30-60% above its confirmed
-# gain; 0.2 leaves candidates within noise of a lucky incumbent running.
+# Chosen under the sequential design, where A/A confirmation intervals spanned
+# about +-10-15% on the 2-core dev box and the best of 30 noisy trials ran
+# 30-60% above its confirmed gain; kept with paired trials, whose pairs
+# still vary by several percent each (README: "Noise").
 DEFAULT_PRUNE_MARGIN = 0.2
-# One-sided; the test is repeated after every window, so stricter than
-# Optuna's default 0.1. With n paired windows p >= 1/2**n: it can decide from
-# 5 (and stopping at the last window saves nothing, so a trial needs 6).
+# One-sided; the test is repeated after every pair, so stricter than
+# Optuna's default 0.1. With n pairs p >= 1/2**n: it can decide from 5 (and
+# stopping at the last pair saves nothing, so a trial needs 6).
 DEFAULT_PRUNE_P = 0.05
-MIN_PRUNE_WINDOWS = 6
+MIN_PRUNE_PAIRS = 6
 
 
 class MarginPruner(optuna.pruners.BasePruner):
@@ -43,7 +44,7 @@ class MarginPruner(optuna.pruners.BasePruner):
     signed-rank test over the steps both reported, at `p_threshold`.
 
     Steps pair like Optuna's WilcoxonPruner's: step n of every trial must
-    measure the same instance (here: the same scenario and repeat). Never
+    measure the same instance (here: pair n, the same scenario). Never
     prunes before two paired steps, without a completed best trial with
     reported values, or when a value is not finite. `margin` is a
     fraction in [0, 1); `p_threshold` in (0, 1); raises ValueError otherwise.
@@ -86,68 +87,43 @@ class MarginPruner(optuna.pruners.BasePruner):
 
 
 @dataclass(frozen=True, slots=True)
-class WindowReporter:
-    """What each window of a trial tells the pruner: `metric` (a sample field), divided,
-    when `relative`, by the newest baseline's median for the same scenario (`scales`).
+class PairReporter:
+    """What each pair of a paired trial tells the pruner: its throughput ratio (candidate /
+    defaults, in `metric`), or with a p99 objective the candidate's p99 (ms).
 
-    Window n of every trial is the same scenario and repeat: the pruner's pairs.
+    Pair n of every trial measures the same scenario (round robin): the
+    pruner's pairs. The ratios are already relative to the defaults beside
+    the candidate, so no baseline scales them.
     """
 
     metric: str
     relative: bool
-    scenarios: int
 
     @classmethod
     def for_study(
-        cls,
-        objectives: Sequence[Objective],
-        *,
-        prune: bool,
-        relative: bool,
-        unit: ThroughputUnit,
-        scenarios: int,
-    ) -> WindowReporter | None:
+        cls, objectives: Sequence[Objective], *, prune: bool, unit: ThroughputUnit
+    ) -> PairReporter | None:
         """None when nothing is pruned: pruning off, or several objectives."""
         if not prune or len(objectives) != 1:
             return None
         objective = objectives[0]
-        return cls(objective.metric(unit), relative and objective.higher_is_better, scenarios)
+        return cls(objective.metric(unit), objective.higher_is_better)
 
-    def value(self, sample: RepeatSample, scales: Sequence[float]) -> float | None:
-        """One window's reported value; None when a relative value has no scale yet."""
-        value = float(getattr(sample, self.metric))
+    def value(self, defaults: RepeatSample, candidate: RepeatSample) -> float | None:
+        """One pair's reported value; None when the defaults' figure is not positive."""
+        mine = float(getattr(candidate, self.metric))
         if not self.relative:
-            return value
-        if len(scales) != self.scenarios or not all(scales):
-            return None
-        return value / scales[sample.scenario]
+            return mine
+        base = float(getattr(defaults, self.metric))
+        return mine / base if base > 0 else None
 
-    def hook(
-        self, trial: optuna.Trial, scales: Callable[[], Sequence[float]], *, is_baseline: bool
-    ) -> Callable[[int, RepeatSample], bool] | None:
-        """The harness's `on_repeat`: report each window, False (stop) once the pruner prunes.
+    def hook(self, trial: optuna.Trial) -> Callable[[int, RepeatSample, RepeatSample], bool]:
+        """The harness's `on_pair`: report each pair, False (stop) once the pruner prunes."""
 
-        The baseline trial of a relative study cannot be scaled before it ends,
-        so it gets no hook and reports afterwards (`report_all`).
-        """
-        if is_baseline and self.relative:
-            return None
-
-        def report(number: int, sample: RepeatSample) -> bool:
-            value = self.value(sample, scales())
+        def report(number: int, defaults: RepeatSample, candidate: RepeatSample) -> bool:
+            value = self.value(defaults, candidate)
             if value is not None:
                 trial.report(value, step=number - 1)
             return value is None or not trial.should_prune()
 
         return report
-
-    def report_all(
-        self, trial: optuna.Trial, samples: Sequence[RepeatSample], scales: Sequence[float]
-    ) -> None:
-        """Report a finished baseline trial's windows, as ratios to its own medians."""
-        if not self.relative:
-            return
-        for step, sample in enumerate(samples):
-            value = self.value(sample, scales)
-            if value is not None:
-                trial.report(value, step=step)

@@ -6,14 +6,23 @@ import functools
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 import psutil
 
-from harness import Settings, TrialResult, Workload, WorkloadError, make_workload
+from harness import (
+    PairedResult,
+    Settings,
+    TrialResult,
+    TrialStatus,
+    Workload,
+    WorkloadError,
+    make_workload,
+)
 from storage import SampleRecord, StudyRecord, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError
+from tuner._statistics import PairedGain, paired_gain
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +102,56 @@ def trial_record(
         feasible=feasible,
         owner=str(this_process()),
     )
+
+
+def gain_of(result: PairedResult) -> PairedGain:
+    """A paired run's gain over the defaults with its 95% interval (`paired_gain` over its
+    pairs' throughput ratios, by scenario); no gain unless the run is OK or was marked
+    unstable (its gain and interval are then the evidence)."""
+    if result.status not in (TrialStatus.OK, TrialStatus.UNSTABLE):
+        return PairedGain(None, None, None, 0)
+    scenarios = [s.scenario for s in result.candidate_samples]
+    return paired_gain(result.ratios, scenarios)
+
+
+def paired_records(
+    study: str,
+    number: int,
+    result: PairedResult,
+    values: Sequence[float],
+    began: datetime,
+    *,
+    kind: TrialKind = TrialKind.SEARCH,
+    defaults_kind: TrialKind | None = None,
+    baseline: bool = False,
+    feasible: bool | None = None,
+) -> tuple[TrialRecord, TrialRecord]:
+    """The two records of a paired run: the candidate's trial (its slices as samples, `gain`
+    and its interval from `gain_of`) and the defaults' side (kind `defaults_kind`, by
+    default `kind.defaults_side`; the same number; the defaults' slices; gain 1)."""
+    measured = gain_of(result)
+    trial = trial_record(
+        study,
+        number,
+        result.side_result("candidate"),
+        values,
+        measured.gain,
+        began,
+        kind=kind,
+        baseline=baseline,
+        feasible=feasible,
+    )
+    trial = replace(trial, gain_low=measured.low, gain_high=measured.high)
+    side = trial_record(
+        study,
+        number,
+        result.side_result("defaults"),
+        (),
+        1.0 if result.ok else None,
+        began,
+        kind=defaults_kind or kind.defaults_side,
+    )
+    return trial, side
 
 
 def unmeasured_record(

@@ -197,6 +197,20 @@ def _scenario_rows(
     return tuple(rows)
 
 
+def _baseline_share(
+    baseline: TrialRecord | None, ceiling: TrialRecord | None, metric: str
+) -> float | None:
+    """The defaults' throughput as a fraction of the ceiling's: 1 / the ceiling's paired
+    gain, or for a study measured before the paired design (no gain on its ceiling) the
+    ratio of the two medians."""
+    if ceiling is None:
+        return None
+    if ceiling.gain is not None:
+        return 1 / ceiling.gain if ceiling.gain > 0 else None
+    base, top = (baseline.median(metric) if baseline else None), ceiling.median(metric)
+    return base / top if base and top else None
+
+
 def report_data(results: StudyResults) -> ReportData:
     """The report of a study's results."""
     record = results.record
@@ -204,8 +218,7 @@ def report_data(results: StudyResults) -> ReportData:
     metric = results.unit.metric
     objective = results.objectives[0]
     shares = ceiling_shares(
-        baseline.median(metric) if baseline is not None else None,
-        results.ceiling.median(metric) if results.ceiling is not None else None,
+        _baseline_share(baseline, results.ceiling, metric),
         best.gain if best is not None else None,
         winner.gain if winner is not None and objective is Objective.THROUGHPUT else None,
     )

@@ -3,6 +3,7 @@
 - `bootstrap_median_ci`, `min_rounds_to_confirm`: the confirmation's interval
   and the fewest rounds that can honour a confidence;
 - `median_ratio`: a candidate's gain from its paired ratios;
+- `paired_gain`: a paired trial's gain and interval from its pairs' ratios;
 - `per_scenario_ratios`: a confirmed candidate's gain in each scenario;
 - `ceiling_shares`: baseline, best and winner as fractions of the ceiling;
 - `pareto_front`: the non-dominated trials of a multi-objective study.
@@ -79,6 +80,70 @@ def median_ratio(ratios: Sequence[float]) -> float | None:
     return float(statistics.median(ratios)) if ratios else None
 
 
+@dataclass(frozen=True, slots=True)
+class PairedGain:
+    """A paired run's gain over the defaults and its bootstrap interval at `confidence`
+    (`low`/`high` None with fewer than two usable pairs; `gain` None without any)."""
+
+    gain: float | None
+    low: float | None
+    high: float | None
+    pairs: int
+    confidence: float = DEFAULT_CONFIDENCE
+
+    @property
+    def width(self) -> float | None:
+        """(high - low) / gain: the interval's width as a fraction of the gain."""
+        if self.gain is None or self.low is None or self.high is None:
+            return None
+        return (self.high - self.low) / self.gain
+
+
+def paired_gain(
+    ratios: Sequence[float],
+    scenarios: Sequence[int] = (),
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = 2_000,
+    seed: int = 0,
+) -> PairedGain:
+    """The gain of a paired run from its pairs' ratios (candidate / defaults), and its interval.
+
+    `scenarios[i]` is the scenario pair i measured (() : all one scenario).
+    The gain is the median ratio; with several scenarios, the geometric mean
+    of each scenario's median ratio, as a trial's throughput is the
+    geometric mean of its scenarios'. The interval is a percentile bootstrap
+    of that statistic, resampling pairs within each scenario
+    (`random.Random(seed)`: the same ratios give the same interval). Ratios
+    that are not finite and positive are left out; a scenario left without
+    a usable pair leaves no gain.
+    """
+    keys = list(scenarios) if scenarios else [0] * len(ratios)
+    if len(keys) != len(ratios):
+        raise ValueError(f"{len(ratios)} ratios but {len(keys)} scenario indices")
+    by_scenario: dict[int, list[float]] = {k: [] for k in keys}
+    for key, ratio in zip(keys, ratios, strict=True):
+        if math.isfinite(ratio) and ratio > 0:
+            by_scenario[key].append(float(ratio))
+    usable = sum(len(v) for v in by_scenario.values())
+    if not by_scenario or any(not v for v in by_scenario.values()):
+        return PairedGain(None, None, None, usable, confidence)
+    groups = list(by_scenario.values())
+
+    def statistic(samples: Sequence[Sequence[float]]) -> float:
+        logs = [math.log(statistics.median(g)) for g in samples]
+        return math.exp(sum(logs) / len(logs))
+
+    gain = statistic(groups)
+    if usable < 2 or all(len(g) < 2 for g in groups):
+        return PairedGain(gain, None, None, usable, confidence)
+    rng = random.Random(seed)
+    draws = sorted(statistic([rng.choices(g, k=len(g)) for g in groups]) for _ in range(resamples))
+    tail = (1 - confidence) / 2
+    low = draws[math.floor(tail * (resamples - 1))]
+    high = draws[math.ceil((1 - tail) * (resamples - 1))]
+    return PairedGain(gain, low, high, usable, confidence)
+
+
 def per_scenario_ratios(
     pairs: Sequence[tuple[TrialRecord, TrialRecord]], metric: str, objective: Objective
 ) -> tuple[float, ...]:
@@ -111,21 +176,19 @@ class CeilingShares:
 
 
 def ceiling_shares(
-    baseline: float | None,
-    ceiling: float | None,
+    baseline_share: float | None,
     best_gain: float | None,
     winner_gain: float | None,
 ) -> CeilingShares:
     """Baseline, best and confirmed winner as fractions of the ceiling's throughput.
 
-    The baseline's share is measured (`baseline` / `ceiling`, the same unit):
-    trial 0 runs right after the ceiling at the study's start. The best's and
-    the winner's are that share times their gains over the defaults, so a
-    machine running faster or slower later in the study does not move them.
-    Pass `winner_gain` None for a study whose confirmed gain is not a
-    throughput ratio.
+    `baseline_share` is the defaults' throughput over the ceiling's as
+    measured (paired: 1 / the ceiling's gain over the defaults beside it).
+    The best's and the winner's are that share times their gains over the
+    defaults. Pass `winner_gain` None for a study whose confirmed gain is
+    not a throughput ratio.
     """
-    share = baseline / ceiling if baseline and ceiling else None
+    share = baseline_share
     return CeilingShares(
         baseline=share,
         best=share * best_gain if share and best_gain else None,

@@ -1,31 +1,39 @@
 """The study loop: ask Optuna for settings, run the trial, store everything, tell Optuna.
 
-Trial 0 of every study is Twisted's defaults (enqueued), so every gain has
-its baseline. The loop's phases, each in its own module:
+Every trial is a paired run (`harness.run_paired`): the candidate's server
+and a server with Twisted's defaults are alive together and the load
+alternates between them in slices, so the machine's drift is shared by
+both sides of every pair. A trial's gain is the median of its pairs'
+throughput ratios, with a bootstrap interval stored beside it
+(`tuner._records.gain_of`); with a throughput objective that gain is what
+Optuna optimises. Trial 0 of every study is Twisted's defaults against
+themselves (enqueued): its gain shows the study's noise. The loop's phases,
+each in its own module:
 
 - `tuner._ceiling`: once per study the workload's reference server (uvloop,
-  no Twisted) is measured on the same load generator.
-- `tuner._baseline`: the defaults are re-measured every `baseline_every`
-  trials (and first thing when a study is resumed); every trial's
-  throughput is stored as a ratio to the newest baseline (`gain`), and with
-  `relative` (the default) that ratio is what Optuna optimises.
-- `tuner._gate`: a trial whose repeats spread more than `stability_gate` is
-  re-run once, then stored as unstable (both attempts kept) and told to
+  no Twisted) is measured paired against the defaults the same way.
+- `tuner._gate`: a trial whose paired interval is wider than
+  `stability_gate` (a fraction of its gain) is re-run once with fresh
+  processes, then stored as unstable (both attempts kept) and told to
   Optuna as failed.
-- `tuner._pruning` (`prune`, off by default): after each window a
-  single-objective study reports the window to `MarginPruner`, which stops a
-  candidate clearly worse than the best; the time saved is stored.
+- `tuner._pruning` (`prune`, off by default): after each pair a
+  single-objective study reports the pair's ratio to `MarginPruner`, which
+  stops a candidate clearly worse than the best; the time saved is stored.
 
-Scenarios: with a `ScenarioSet` workload every repeat measures each
-scenario; a trial's throughput is the geometric mean of its scenarios'
-medians, so its gain is the geometric mean of the per-scenario ratios.
+The sequential design's drift correction (the defaults re-measured every N
+trials, gains against the newest such figure) and its `--absolute` mode are
+gone: each pair's defaults run beside the candidate, in the same seconds.
+
+Scenarios: with a `ScenarioSet` workload pair k measures scenario k mod the
+number of scenarios; a trial's gain is the geometric mean of the
+per-scenario median ratios.
 
 A trial the harness marks failed is told to Optuna as FAIL and stored with its
 reason; a combination the harness refuses (a resume level above the read
 buffer) is PRUNED without running; the study goes on either way. Ctrl-C ends
 the running trial (its children too), records it and re-raises. A trial left
-RUNNING by a tuner that was killed is settled when the study is next opened:
-one tuner per study at a time. Every trial is stored before Optuna is told.
+RUNNING by a tuner that was killed is settled when the study is next opened,
+if its owner is dead. Every trial is stored before Optuna is told.
 """
 
 from __future__ import annotations
@@ -41,16 +49,15 @@ from optuna.trial import TrialState
 
 from harness import (
     RESULT_FORMAT_VERSION,
+    PairedResult,
     Settings,
     SettingsError,
-    TrialResult,
     Workload,
     current_environment,
-    run_trial,
+    run_paired,
     workload_spec,
 )
 from storage import Storage, StudyRecord, TrialKind, TrialOutcome, TrialRecord
-from tuner._baseline import DEFAULT_BASELINE_EVERY, DriftBaseline
 from tuner._ceiling import ceiling_settings
 from tuner._errors import TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE, measure_gated
@@ -63,12 +70,15 @@ from tuner._optuna import (
     optuna_errors,
     settle_interrupted,
 )
-from tuner._pruning import DEFAULT_PRUNE_MARGIN, DEFAULT_PRUNE_P, MarginPruner, WindowReporter
-from tuner._records import study_workload, trial_record, unmeasured_record
+from tuner._pruning import DEFAULT_PRUNE_MARGIN, DEFAULT_PRUNE_P, MarginPruner, PairReporter
+from tuner._records import gain_of, paired_records, study_workload, unmeasured_record
 from tuner._space import SearchSpace
-from tuner._windows import SEARCH_WINDOWS, TrialRunner, Windows, measure
+from tuner._windows import SEARCH_PAIRING, OnPair, PairedRunner, Pairing, measure_paired
 
 DEFAULT_TRIALS = 12
+# What `TuneConfig.measurement` stores as "design"; a study without it was measured
+# one trial at a time by an earlier twistune, and its gains are not comparable.
+PAIRED_DESIGN = "paired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +95,13 @@ class TuneConfig:
     sampler: str = "tpe"
     trials: int | None = DEFAULT_TRIALS
     timeout_s: float | None = None
-    windows: Windows = SEARCH_WINDOWS
+    pairing: Pairing = SEARCH_PAIRING
     max_p99_ms: float | None = None
     max_rss_mb: float | None = None
     seed: int | None = None
     stability_gate: float | None = DEFAULT_STABILITY_GATE
-    relative: bool = True
-    baseline_every: int = DEFAULT_BASELINE_EVERY
     ceiling: bool = True
-    # Off by default: it acts only from 6 windows per trial (the default is 3),
-    # and on this box it saved 12% of a four-scenario echo search (see README).
+    # Off by default (README: "Noise").
     prune: bool = False
     prune_margin: float = DEFAULT_PRUNE_MARGIN
 
@@ -122,7 +129,6 @@ class TuneConfig:
                 "stability_gate",
                 "must be positive (0 on the command line: off)",
             ),
-            (self.baseline_every >= 0, "baseline_every", "must be 0 (never) or more"),
             (0 <= self.prune_margin < 1, "prune_margin", "must be at least 0 and below 1"),
             (self.max_p99_ms is None or self.max_p99_ms > 0, "max_p99_ms", "must be positive"),
             (self.max_rss_mb is None or self.max_rss_mb > 0, "max_rss_mb", "must be positive"),
@@ -149,13 +155,12 @@ class TuneConfig:
     def measurement(self) -> dict[str, object]:
         """The measurement settings, JSON-ready, as stored on the study record."""
         return {
-            "windows": asdict(self.windows),
+            "design": PAIRED_DESIGN,
+            "pairing": asdict(self.pairing),
             "max_p99_ms": self.max_p99_ms,
             "max_rss_mb": self.max_rss_mb,
             "seed": self.seed,
             "stability_gate": self.stability_gate,
-            "relative": self.relative,
-            "baseline_every": self.baseline_every,
             "ceiling": self.ceiling,
             "prune": self.prune,
             "prune_margin": self.prune_margin,
@@ -182,6 +187,8 @@ class TuneConfig:
         stored: Mapping[str, Any] = record.measurement
         if not stored or not record.space or not record.sampler:
             raise TuneError(f"study {record.name!r} has no stored configuration to continue")
+        if stored.get("design") != PAIRED_DESIGN:
+            raise TuneError(sequential_study(record.name))
         return cls(
             study=record.name,
             workload=study_workload(record),
@@ -190,16 +197,24 @@ class TuneConfig:
             sampler=record.sampler,
             trials=trials,
             timeout_s=timeout_s,
-            windows=Windows(**stored["windows"]),
-            **{k: v for k, v in stored.items() if k != "windows"},
+            pairing=Pairing(**stored["pairing"]),
+            **{k: v for k, v in stored.items() if k not in ("design", "pairing")},
         )
+
+
+def sequential_study(name: str) -> str:
+    """The refusal to continue a study an earlier twistune measured one trial at a time."""
+    return (
+        f"study {name!r} was measured one trial at a time by an earlier twistune; its gains "
+        "cannot be mixed with paired ones: start another study (--study NAME)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class TrialProgress:
     """What the loop reports after each trial. The best is by the first objective;
     `best_figure` is its median throughput (workload unit) or p99 (ms), `best_gain` its
-    throughput over the newest baseline."""
+    paired gain over the defaults, `best_low`/`best_high` that gain's interval."""
 
     done: int
     planned: int | None
@@ -208,6 +223,8 @@ class TrialProgress:
     best_number: int | None = None
     best_figure: float | None = None
     best_gain: float | None = None
+    best_low: float | None = None
+    best_high: float | None = None
 
 
 ProgressCallback = Callable[[TrialProgress], None]
@@ -226,7 +243,6 @@ class StudySummary:
     wall_s: float
     unstable: int = 0
     reruns: int = 0
-    baselines_measured: int = 0
     pruning_saved_s: float = 0.0
 
 
@@ -237,7 +253,6 @@ class _Counts:
     pruned: int = 0
     unstable: int = 0
     reruns: int = 0
-    baselines: int = 0
     saved_s: float = 0.0
 
 
@@ -247,24 +262,26 @@ class _Best:
     value: float | None = None  # the first objective's value told to Optuna
     figure: float | None = None
     gain: float | None = None
+    low: float | None = None
+    high: float | None = None
 
 
 def run_study(
     config: TuneConfig,
     storage: Storage,
-    runner: TrialRunner = run_trial,
+    runner: PairedRunner = run_paired,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> StudySummary:
     """Run (or continue) `config.study` until its trial or time budget is spent.
 
     Raises StudyMismatchError (from storage) when the study exists with
-    another workload or objectives, TuneError when it was run with another
-    `relative` setting, StorageError when the database refuses a write (what
-    was stored before stays); KeyboardInterrupt after recording the
-    interrupted trial. `on_start(swept)` is called once the study is open
-    and checked, with the number of interrupted trials settled, before any
-    trial.
+    another workload or objectives, TuneError when its trials were measured
+    one at a time by an earlier twistune, StorageError when the database
+    refuses a write (what was stored before stays); KeyboardInterrupt after
+    recording the interrupted trial. `on_start(swept)` is called once the
+    study is open and checked, with the number of interrupted trials
+    settled, before any trial.
     """
     with optuna_errors(storage):
         return _StudyRun(config, storage, runner, progress).run(on_start)
@@ -276,35 +293,24 @@ class _StudyRun:
 
     config: TuneConfig
     storage: Storage
-    runner: TrialRunner
+    runner: PairedRunner
     progress: ProgressCallback | None
     started: float = field(default_factory=time.monotonic)
     counts: _Counts = field(default_factory=_Counts)
     best: _Best = field(default_factory=_Best)
     baseline_number: int | None = None
-    earlier_trials: bool = False  # the study had finished trials before this run
 
     def __post_init__(self) -> None:
         config = self.config
-        self.baseline = DriftBaseline(config.baseline_every)
-        self.windows = config.windows.repeats * len(config.workload.scenarios())  # per trial
-        self.reporter = WindowReporter.for_study(
-            config.objectives,
-            prune=config.prune,
-            relative=config.relative,
-            unit=config.workload.throughput_unit,
-            scenarios=len(config.workload.scenarios()),
+        self.reporter = PairReporter.for_study(
+            config.objectives, prune=config.prune, unit=config.workload.throughput_unit
         )
 
     def run(self, on_start: Callable[[int], None] | None) -> StudySummary:
         config, storage = self.config, self.storage
         stored = storage.ensure_study(config.study_record())
-        relative = stored.measurement.get("relative", config.relative)
-        if relative != config.relative:
-            raise TuneError(
-                f"study {config.study!r} was run with relative={relative}; "
-                f"continue it the same way, or start another study"
-            )
+        if stored.measurement.get("design") != PAIRED_DESIGN and storage.trials(config.study):
+            raise TuneError(sequential_study(config.study))
         pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
         if self.reporter is not None:
             pruner = MarginPruner(config.prune_margin)
@@ -320,8 +326,6 @@ class _StudyRun:
         if config.ceiling and not storage.trial_numbers(config.study, TrialKind.CEILING):
             self._measure_ceiling()
         while not self._budget_spent():
-            if self.baseline.due(self.counts.run > 0 or self.earlier_trials):
-                self._measure_baseline()
             self._search_trial(study)
         c = self.counts
         return StudySummary(
@@ -334,26 +338,17 @@ class _StudyRun:
             wall_s=time.monotonic() - self.started,
             unstable=c.unstable,
             reruns=c.reruns,
-            baselines_measured=c.baselines,
             pruning_saved_s=c.saved_s,
         )
 
     def _resume(self, study: optuna.Study) -> None:
-        """Baseline, newest baseline measurement and best so far, from earlier runs."""
-        name, storage = self.config.study, self.storage
-        records = storage.trials(name)
+        """The baseline trial and the best so far, from earlier runs."""
+        records = self.storage.trials(self.config.study)
         self.baseline_number = next((r.number for r in records if r.baseline), None)
-        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        self.earlier_trials = any(t.state.is_finished() for t in study.get_trials(deepcopy=False))
-        self.baseline.resume(
-            [*records, *storage.trials(name, TrialKind.BASELINE)],
-            self.config.workload.throughput_unit.metric,
-            resumed=bool(completed),
-        )
         by_number = {r.number: r for r in records}
-        for trial in completed:
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             record = by_number.get(trial.number)
-            if record is not None and record.gain is not None:
+            if record is not None and record.gain is not None and record.feasible is not False:
                 self._note_best(trial.number, trial.values[0], record)
 
     def _budget_spent(self) -> bool:
@@ -363,43 +358,44 @@ class _StudyRun:
         elapsed = time.monotonic() - self.started
         return config.timeout_s is not None and elapsed >= config.timeout_s
 
-    def _measure(self, settings: Settings, **options: Any) -> TrialResult:
-        return measure(self.runner, settings, self.config.workload, self.config.windows, **options)
-
-    def _values(self, result: TrialResult, gain: float | None) -> list[float]:
-        """The objective values Optuna is told; with `relative`, throughput as its gain."""
-        config = self.config
-        values = objective_values(config.objectives, result)
-        relative = config.relative and config.objectives[0] is Objective.THROUGHPUT
-        if values and relative and gain is not None:
-            values[0] = gain
-        return values
-
-    def _measure_baseline(self) -> None:
-        """Re-measure the defaults, stored as kind "baseline" with its own numbering."""
-        began = datetime.now(UTC)
-        result = self._measure(Settings())
-        values = self._values(result, None)
-        gain = 1.0 if result.ok else None
-        record = trial_record(
-            self.config.study, 0, result, values, gain, began, kind=TrialKind.BASELINE
+    def _measure(
+        self, settings: Settings, *, reference: bool = False, on_pair: OnPair | None = None
+    ) -> PairedResult:
+        return measure_paired(
+            self.runner,
+            settings,
+            self.config.workload,
+            self.config.pairing,
+            reference=reference,
+            on_pair=on_pair,
         )
-        self.storage.save_trial_numbered(record)
-        self.counts.baselines += 1
-        self.baseline.since = 0
-        if result.ok:
-            self.baseline.measured(result)
+
+    def _values(self, result: PairedResult) -> list[float]:
+        """The objective values Optuna is told: throughput as the paired gain, p99 as the
+        candidate's median p99 (ms) in the same run."""
+        values = objective_values(self.config.objectives, result.side_result("candidate"))
+        gain = gain_of(result).gain
+        if not values or gain is None:
+            return []
+        return [
+            gain if o is Objective.THROUGHPUT and gain is not None else v
+            for o, v in zip(self.config.objectives, values, strict=True)
+        ]
 
     def _measure_ceiling(self) -> None:
-        """Measure the reference server in each `ceiling_settings()`, stored as kind
-        "ceiling" numbered 0, 1, ...; the report shows the best."""
+        """Measure the reference server in each `ceiling_settings()`, paired against the
+        defaults, stored as kind "ceiling" numbered 0, 1, ...; the report shows the best."""
         for number, settings in enumerate(ceiling_settings()):
             began = datetime.now(UTC)
             result = self._measure(settings, reference=True)
-            values = self._values(result, None)
-            self.storage.save_trial(
-                trial_record(
-                    self.config.study, number, result, values, None, began, kind=TrialKind.CEILING
+            self.storage.save_trials(
+                paired_records(
+                    self.config.study,
+                    number,
+                    result,
+                    self._values(result),
+                    began,
+                    kind=TrialKind.CEILING,
                 )
             )
 
@@ -422,14 +418,11 @@ class _StudyRun:
             study.tell(trial, state=TrialState.PRUNED)
             self.counts.pruned += 1
             return
-        hook = None
-        if self.reporter is not None:
-            hook = self.reporter.hook(trial, lambda: self.baseline.scales, is_baseline=is_baseline)
+        hook = self.reporter.hook(trial) if self.reporter is not None else None
         try:
             gated = measure_gated(
-                lambda on_repeat: self._measure(settings, on_repeat=on_repeat),
+                lambda on_pair: self._measure(settings, on_pair=on_pair),
                 config.stability_gate,
-                self.windows,
                 hook,
             )
         except KeyboardInterrupt:
@@ -448,13 +441,12 @@ class _StudyRun:
         if gated.first_attempt is not None:
             self.counts.reruns += 1
             self.counts.unstable += gated.unstable
-            storage.save_trial(
-                trial_record(
+            storage.save_trials(
+                paired_records(
                     config.study,
                     trial.number,
                     gated.first_attempt,
                     [],
-                    None,
                     began,
                     kind=TrialKind.UNSTABLE_ATTEMPT,
                 )
@@ -465,36 +457,37 @@ class _StudyRun:
         self,
         study: optuna.Study,
         trial: optuna.Trial,
-        result: TrialResult,
+        result: PairedResult,
         is_baseline: bool,
         began: datetime,
     ) -> None:
-        """Store the trial's record, then tell Optuna: complete, failed or pruned.
+        """Store the trial's records (its own and its defaults' side), then tell Optuna:
+        complete, failed or pruned.
 
         Stored first: a tuner killed in between leaves a stored trial that the
         next start's `settle_interrupted` hands back to Optuna.
         """
         config = self.config
-        if not is_baseline:
-            self.baseline.since += 1  # every trial run counts toward the next baseline
         if result.ok and is_baseline:
             self.baseline_number = trial.number
-            self.baseline.measured(result)
-            if self.reporter is not None:
-                self.reporter.report_all(trial, result.samples, self.baseline.scales)
-        gain = self.baseline.gain(result) if result.ok else None
-        values = self._values(result, gain)
-        record = trial_record(
-            config.study, trial.number, result, values, gain, began, baseline=is_baseline
-        )
-        missing = self.windows - len(result.samples)
-        if result.ok and missing > 0:  # the pruner stopped it
-            self._tell_pruned(study, trial, replace(record, values=()), missing)
+        values = self._values(result)
+        if result.stopped:  # the pruner stopped it
+            self._tell_pruned(study, trial, result, is_baseline, began)
             return
         usable = bool(values)
-        violations = _violations(config, result) if usable else {}
+        candidate = result.side_result("candidate")
+        violations = _violations(config, candidate.median) if usable else {}
         feasible = all(v <= 0 for v in violations.values()) if usable else None
-        self.storage.save_trial(replace(record, feasible=feasible))
+        record, side = paired_records(
+            config.study,
+            trial.number,
+            result,
+            values,
+            began,
+            baseline=is_baseline,
+            feasible=feasible,
+        )
+        self.storage.save_trials([side, record])
         if usable:
             for key, violation in violations.items():
                 trial.set_constraint(key, violation)
@@ -507,28 +500,45 @@ class _StudyRun:
         self._progress(result.status.value)
 
     def _tell_pruned(
-        self, study: optuna.Study, trial: optuna.Trial, record: TrialRecord, missing: int
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        result: PairedResult,
+        is_baseline: bool,
+        began: datetime,
     ) -> None:
-        """Store and tell a trial the pruner stopped, with the time it saved (`missing` windows)."""
+        """Store and tell a trial the pruner stopped, with the time it saved (the pairs it
+        did not run, at the pace of those it ran)."""
         config = self.config
-        saved_s = missing * config.windows.per_window_s
+        ran = len(result.ratios)
+        missing = config.pairing.pairs - ran
+        saved_s = missing * result.wall_s / ran if ran else 0.0
         self.counts.saved_s += saved_s
         self.counts.pruned += 1
         reason = (
-            f"pruned after {len(record.samples)} of {self.windows} windows: worse than the "
+            f"pruned after {ran} of {config.pairing.pairs} pairs: worse than the "
             f"best trial by more than {config.prune_margin:.0%} (Wilcoxon signed-rank, "
             f"p < {DEFAULT_PRUNE_P:g}); saved {saved_s:.1f} s"
         )
-        self.storage.save_trial(
-            replace(record, status=TrialOutcome.PRUNED, reason=reason, pruning_saved_s=saved_s)
+        record, side = paired_records(
+            config.study, trial.number, result, (), began, baseline=is_baseline
         )
+        record = replace(record, status=TrialOutcome.PRUNED, reason=reason, pruning_saved_s=saved_s)
+        self.storage.save_trials([side, record])
         study.tell(trial, state=TrialState.PRUNED)
         self._progress(TrialOutcome.PRUNED.value)
 
     def _note_best(self, number: int, value: float, record: TrialRecord) -> None:
         if self.config.objectives[0].better(value, self.best.value):
             metric = self.config.objectives[0].metric(self.config.workload.throughput_unit)
-            self.best = _Best(number, value, record.median(metric), record.gain)
+            self.best = _Best(
+                number,
+                value,
+                record.median(metric),
+                record.gain,
+                record.gain_low,
+                record.gain_high,
+            )
 
     def _progress(self, status: str) -> None:
         if self.progress is not None:
@@ -541,17 +551,18 @@ class _StudyRun:
                     best_number=self.best.number,
                     best_figure=self.best.figure,
                     best_gain=self.best.gain,
+                    best_low=self.best.low,
+                    best_high=self.best.high,
                 )
             )
 
 
-def _violations(config: TuneConfig, result: TrialResult) -> dict[str, float]:
-    """Constraint values for Optuna, <= 0 when met: median p99 in ms, peak RSS in MiB."""
+def _violations(config: TuneConfig, median: Callable[[str], float]) -> dict[str, float]:
+    """Constraint values for Optuna, <= 0 when met: the candidate's median p99 in ms and
+    peak RSS in MiB (`median(metric)` over its slices)."""
     violations = {}
     if config.max_p99_ms is not None:
-        violations["max_p99_ms"] = result.median("latency_p99_ms") - config.max_p99_ms
+        violations["max_p99_ms"] = median("latency_p99_ms") - config.max_p99_ms
     if config.max_rss_mb is not None:
-        violations["max_rss_mb"] = (
-            result.median("server_rss_peak_bytes") / 2**20 - config.max_rss_mb
-        )
+        violations["max_rss_mb"] = median("server_rss_peak_bytes") / 2**20 - config.max_rss_mb
     return violations

@@ -218,13 +218,10 @@ def render_confirm(data: ConfirmData, out: Console) -> None:
 
 
 def round_line(state: RoundProgress) -> str:
-    """e.g. "round 2 of 6 (14 s): defaults ok, trial 7 ok 1.23x, trial 3 failed"."""
+    """e.g. "round 2 of 6 (14 s): trial 7 ok 1.23x, trial 3 failed"."""
     shown = [
-        "defaults " + state.runs[0].status.value,
-        *(
-            f"trial {r.trial} {r.status.value}" + (f" {ratio(r.ratio)}" if r.ratio else "")
-            for r in state.runs[1:]
-        ),
+        f"trial {r.trial} {r.status.value}" + (f" {ratio(r.ratio)}" if r.ratio else "")
+        for r in state.runs
     ]
     return f"round {state.round} of {state.rounds} ({state.elapsed_s:.0f} s): " + ", ".join(shown)
 
@@ -401,7 +398,8 @@ def render_paired(measured: PairedMeasurement, out: Console) -> None:
 
 
 def progress_line(state: TrialProgress, unit: str) -> str:
-    """e.g. "trial 3/12 ok 14 s; best trial 2: 12,345.6 msgs/s, 1.23x the baseline"."""
+    """e.g. "trial 3/12 ok 14 s; best trial 2: 12,345.6 msgs/s, 1.23x [1.20x, 1.26x] the
+    defaults"."""
     planned = f"/{state.planned}" if state.planned else ""
     return f"trial {state.done}{planned} {state.last_status} {state.elapsed_s:.0f} s" + (
         f"; {best_text(state, unit)}" if state.best_number is not None else ""
@@ -409,10 +407,14 @@ def progress_line(state: TrialProgress, unit: str) -> str:
 
 
 def best_text(state: TrialProgress, unit: str) -> str:
-    """ "best trial 2: 12,345.6 msgs/s, 1.23x the baseline" (`unit`: the figure's unit)."""
+    """ "best trial 2: 12,345.6 msgs/s, 1.23x [1.20x, 1.26x] the defaults" (`unit`: the
+    figure's unit; the interval when there is one)."""
+    interval = ""
+    if state.best_low is not None and state.best_high is not None:
+        interval = f" [{ratio(state.best_low)}, {ratio(state.best_high)}]"
     return (
         f"best trial {state.best_number}: {number(state.best_figure)} {unit}, "
-        f"{ratio(state.best_gain)} the baseline"
+        f"{ratio(state.best_gain)}{interval} the defaults"
     )
 
 

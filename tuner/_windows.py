@@ -1,9 +1,11 @@
 """How long a measurement runs, and what runs it.
 
-`Windows` is the one home of the window lengths, their defaults and their
-check. `TrialRunner` is what runs one trial in fresh processes:
-`harness.run_trial`, or a fake in the tuner's unit tests; `PairedRunner`
-what runs a paired run against the defaults (`harness.run_paired`).
+`Pairing` is the one home of a paired run's shape (pairs, slice lengths,
+process sets), its defaults and its check; `Windows` the same for one
+trial's sequential windows (`twistune measure` without
+`--against-defaults`). `PairedRunner` is what runs a paired run against the
+defaults: `harness.run_paired`, or a fake in the tuner's unit tests;
+`TrialRunner` what runs one trial in fresh processes (`harness.run_trial`).
 """
 
 from __future__ import annotations
@@ -46,9 +48,8 @@ class Windows:
         return f"{self.repeats} x ({self.warmup_s:g} s warm-up + {self.duration_s:g} s window)"
 
 
-# A study's trials and a confirmation's runs: short windows, many trials.
-SEARCH_WINDOWS = Windows(duration_s=0.5, warmup_s=0.2, repeats=3)
-# `twistune measure`: one trial, looked at by a person.
+# Sequential trials (`twistune measure` without --against-defaults): one trial, looked at
+# by a person.
 MEASURE_WINDOWS = Windows(duration_s=1.0, warmup_s=0.25, repeats=3)
 
 
@@ -93,8 +94,53 @@ def measure(
     )
 
 
-# `twistune measure --against-defaults`: pairs of alternating slices.
-MEASURE_PAIRS = 20
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """A paired run's shape: `pairs` pairs of alternating slices, each slice an unmeasured
+    ramp of `ramp_s` and a measured window of `window_s` seconds (None: the harness's
+    defaults, the ramp from the measured drain time), after a warm-up of `warmup_s`
+    seconds per group of connections, over `process_sets` sets of fresh processes.
+    Raises TuneError unless pairs >= 2, 1 <= process_sets <= pairs, window_s > 0,
+    ramp_s >= 0 and warmup_s >= 0."""
+
+    pairs: int
+    window_s: float | None = None
+    ramp_s: float | None = None
+    warmup_s: float = 0.2
+    process_sets: int = 1
+
+    def __post_init__(self) -> None:
+        for ok, parameter, rule in (
+            (self.pairs >= 2, "pairs", "must be at least 2 (an interval needs two ratios)"),
+            (
+                1 <= self.process_sets <= self.pairs,
+                "process_sets",
+                f"must be from 1 to the pairs ({self.pairs})",
+            ),
+            (self.window_s is None or self.window_s > 0, "window_s", "must be positive"),
+            (self.ramp_s is None or self.ramp_s >= 0, "ramp_s", "must be 0 or more"),
+            (self.warmup_s >= 0, "warmup_s", "must be 0 or more"),
+        ):
+            if not ok:
+                value = getattr(self, parameter)
+                raise TuneError(f"{parameter} {rule}, got {value:g}", parameter=parameter)
+
+    def describe(self) -> str:
+        """e.g. "16 pairs of slices (measured ramp + 0.05 s window)"."""
+        ramp = "measured" if self.ramp_s is None else f"{self.ramp_s:g} s"
+        window = "0.05" if self.window_s is None else f"{self.window_s:g}"
+        sets = f" over {self.process_sets} process sets" if self.process_sets > 1 else ""
+        return f"{self.pairs} pairs of slices ({ramp} ramp + {window} s window){sets}"
+
+
+# A study's trials: TODO measured.
+SEARCH_PAIRING = Pairing(pairs=16)
+# One round of a confirmation, per candidate: TODO measured.
+CONFIRM_PAIRING = Pairing(pairs=10)
+# `twistune measure --against-defaults`: one run, looked at by a person.
+MEASURE_PAIRING = Pairing(pairs=20)
+
+OnPair = Callable[[int, RepeatSample, RepeatSample], bool]
 
 
 class PairedRunner(Protocol):
@@ -113,4 +159,31 @@ class PairedRunner(Protocol):
         timeout_s: float | None = None,
         server_cpu: int | None = None,
         client_cpu: int | None = None,
+        process_sets: int = 1,
+        reference: bool = False,
+        on_pair: OnPair | None = None,
     ) -> PairedResult: ...
+
+
+def measure_paired(
+    runner: PairedRunner,
+    candidate: Settings,
+    workload: Workload,
+    pairing: Pairing,
+    *,
+    reference: bool = False,
+    on_pair: OnPair | None = None,
+) -> PairedResult:
+    """One paired run of `candidate` against the defaults through `runner` with `pairing`
+    (the harness's default timeout)."""
+    return runner(
+        candidate,
+        workload,
+        pairs=pairing.pairs,
+        ramp_s=pairing.ramp_s,
+        window_s=pairing.window_s,
+        warmup_s=pairing.warmup_s,
+        process_sets=pairing.process_sets,
+        reference=reference,
+        on_pair=on_pair,
+    )

@@ -123,8 +123,8 @@ def export_gain_text(confirmation: ConfirmationRecord) -> str:
 
 def confirmed_gain_note(confidence: float) -> str:
     return (
-        f"median paired ratio to Twisted's defaults, re-measured interleaved, with its "
-        f"{percent(confidence)} bootstrap interval"
+        f"median paired ratio to Twisted's defaults, re-measured in paired runs with fresh "
+        f"processes, with its {percent(confidence)} bootstrap interval across them"
     )
 
 

@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 TWISTUNE = [sys.executable, "-m", "tuner"]
-# Sub-second windows: these tests check what is produced, not how fast.
+# Sub-second windows: these tests check what is produced, not how fast. SHORT for
+# `measure` (one trial, sequential windows), PAIRS for the paired runs of `tune` and
+# `confirm`.
 SHORT = ["--duration-s", "0.2", "--warmup-s", "0.05", "--repeats", "2"]
+PAIRS = ["--pairs", "4", "--window-s", "0.03", "--ramp-s", "0.01", "--warmup-s", "0.05"]
 WORKLOAD = ["--connections", "4", "--message-bytes", "512"]
 
 

@@ -26,17 +26,17 @@ from typing import Any
 import pytest
 
 from harness import Settings, load_settings
-from tests.e2e.cli import SHORT, WORKLOAD, twistune
+from tests.e2e.cli import PAIRS, WORKLOAD, twistune
 
 pytestmark = pytest.mark.e2e
 
 ROUNDS = 12
 
 
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+def query(db: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
     """Rows from the database at `db`, opened read-only with the stdlib driver."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
-        return connection.execute(sql).fetchall()
+        return connection.execute(sql, params).fetchall()
 
 
 def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
         "--confirm-top",
         "0",
         *WORKLOAD,
-        *SHORT,
+        *PAIRS,
         *storage,
         cwd=tmp_path,
     )
@@ -65,7 +65,7 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
         "--confidence",
         "0.99",
         "--json",
-        *SHORT,
+        *PAIRS,
         *storage,
         cwd=tmp_path,
     )
@@ -94,35 +94,42 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
     candidate, rounds, confirmed, ratios_json, baseline_json, candidate_json = row
     assert (candidate, rounds, confirmed) == (0, found["rounds"], 0)
     runs = {
-        number: (status, json.loads(settings), throughput)
-        for number, status, settings, throughput in query(
+        number: (status, json.loads(settings), throughput, gain)
+        for number, status, settings, throughput, gain in query(
             db,
-            "SELECT number, status, settings_json, median_throughput_msgs_s "
+            "SELECT number, status, settings_json, median_throughput_msgs_s, gain "
             "FROM twistune_trials WHERE kind = 'confirm'",
         )
     }
     assert sorted(runs) == list(range(2 * ROUNDS))
     defaults = {k: v for k, v in Settings().to_dict().items() if k != "format_version"}
-    assert all(settings == defaults for _, settings, _ in runs.values())
+    assert all(settings == defaults for _, settings, _, _ in runs.values())
     baseline_runs, candidate_runs = json.loads(baseline_json), json.loads(candidate_json)
-    assert baseline_runs == list(range(0, 2 * ROUNDS, 2))  # A B A B ...
+    # Each round's paired run: its defaults' side, then its candidate's side.
+    assert baseline_runs == list(range(0, 2 * ROUNDS, 2))
     assert candidate_runs == list(range(1, 2 * ROUNDS, 2))
-    # The stored ratios are the paired runs' real median throughputs.
-    paired = [
-        runs[c][2] / runs[b][2]
-        for b, c in zip(baseline_runs, candidate_runs, strict=True)
-        if runs[b][0] == "ok" and runs[c][0] == "ok"
-    ]
+    # The stored ratios are the paired runs' gains: the median of each run's pair ratios,
+    # recomputed here from the stored samples of both sides.
+    pair_samples = "SELECT s.throughput_msgs_s FROM twistune_samples s JOIN twistune_trials t "
+    pair_samples += "ON s.trial_id = t.id WHERE t.kind = 'confirm' AND t.number = ? "
+    pair_samples += "ORDER BY s.repeat"
+    paired = []
+    for b, c in zip(baseline_runs, candidate_runs, strict=True):
+        if runs[b][0] == "ok" and runs[c][0] == "ok":
+            base = [t for (t,) in query(db, pair_samples, (b,))]
+            mine = [t for (t,) in query(db, pair_samples, (c,))]
+            paired.append(statistics.median(m / d for d, m in zip(base, mine, strict=True)))
+            assert runs[c][3] == pytest.approx(paired[-1])
     assert json.loads(ratios_json) == pytest.approx(paired)
     assert found["gain"] == pytest.approx(statistics.median(paired))
-    assert all(throughput > 0 for status, _, throughput in runs.values() if status == "ok")
+    assert all(throughput > 0 for status, _, throughput, _ in runs.values() if status == "ok")
     samples = query(
         db,
         "SELECT count(*) FROM twistune_samples s JOIN twistune_trials t ON s.trial_id = t.id "
         "WHERE t.kind = 'confirm' AND t.status = 'ok'",
     )
-    ok_runs = sum(1 for status, _, _ in runs.values() if status == "ok")
-    assert samples == [(2 * ok_runs,)]
+    ok_runs = sum(1 for status, _, _, _ in runs.values() if status == "ok")
+    assert samples == [(4 * ok_runs,)]  # a sample per pair: PAIRS asks for 4
 
     # The report says it, in JSON and in words.
     report = twistune("report", "--json", *storage, cwd=tmp_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import SHORT, TWISTUNE, WORKLOAD, twistune, url_of
+from tests.e2e.cli import PAIRS, SHORT, TWISTUNE, WORKLOAD, twistune, url_of
 from tests.lock_holder import holding_the_lock
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,7 @@ def holder() -> Iterator[subprocess.Popen[str]]:
     "command",
     [
         pytest.param(["measure", *WORKLOAD, *SHORT], id="measure"),
-        pytest.param(["tune", "--trials", "1", *WORKLOAD, *SHORT], id="tune"),
+        pytest.param(["tune", "--trials", "1", *WORKLOAD, *PAIRS], id="tune"),
     ],
 )
 def test_no_wait_refuses_in_one_line_while_another_measures(

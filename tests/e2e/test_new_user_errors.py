@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cli import SHORT, WORKLOAD, twistune, url_of
+from tests.e2e.cli import PAIRS, WORKLOAD, twistune, url_of
 
 pytestmark = pytest.mark.e2e
 
-QUICK = ["--no-ceiling", "--confirm-top", "0", *WORKLOAD, *SHORT]
+QUICK = ["--no-ceiling", "--confirm-top", "0", *WORKLOAD, *PAIRS]
 
 
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -92,6 +92,9 @@ def test_progress_names_the_best_trial_its_throughput_and_its_gain(
     _, stderr = study
     lines = [line for line in stderr.splitlines() if line.startswith("trial ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
-    best = re.search(r"best trial (\d+): ([\d,.]+) msgs/s, (\d+\.\d\d)x the baseline", lines[-1])
+    best = re.search(
+        r"best trial (\d+): ([\d,.]+) msgs/s, (\d+\.\d\d)x \[\d+\.\d\dx, \d+\.\d\dx\] the defaults",
+        lines[-1],
+    )
     assert best, lines[-1]
     assert float(best.group(2).replace(",", "")) > 100  # msgs/s, not a ratio

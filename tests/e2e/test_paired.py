@@ -157,3 +157,60 @@ def test_measure_against_defaults_json() -> None:
     assert len(data["ratios"]) == 3
     assert len(data["defaults"]["samples"]) == len(data["candidate"]["samples"]) == 3
     assert data["candidate"]["settings"]["tcp_nodelay"] is True
+
+
+def _server_pids() -> frozenset[int]:
+    """The server children of this process that are running now."""
+    import psutil
+
+    return frozenset(
+        child.pid
+        for child in psutil.Process().children(recursive=True)
+        if "harness._server_child" in " ".join(child.cmdline())
+    )
+
+
+def test_process_sets_share_the_pairs_over_fresh_processes() -> None:
+    seen: list[frozenset[int]] = []
+
+    def watch(n: int, defaults: RepeatSample, candidate: RepeatSample) -> bool:
+        seen.append(_server_pids())
+        return True
+
+    result = run_paired(Settings(), SMALL_ECHO, pairs=5, process_sets=2, on_pair=watch, **SHORT)
+    assert_ok(result, 5)
+    assert result.set_pairs == (3, 2)
+    assert len(seen) == 5
+    assert all(len(pids) == 2 for pids in seen)  # both sides' servers, alive together
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[3] == seen[4]
+    assert not seen[0] & seen[3]  # the second set's servers are new processes
+    assert _server_pids() == frozenset()
+
+
+def test_on_pair_can_stop_the_run_and_no_process_outlives_it() -> None:
+    counts: list[int] = []
+
+    def stop_after_two(n: int, defaults: RepeatSample, candidate: RepeatSample) -> bool:
+        counts.append(n)
+        assert candidate.throughput_msgs_s > 0
+        return n < 2
+
+    result = run_paired(
+        Settings(), SMALL_ECHO, pairs=6, process_sets=2, on_pair=stop_after_two, **SHORT
+    )
+    assert_ok(result, 2)
+    assert result.stopped
+    assert counts == [1, 2]
+    assert result.set_pairs == (2,)  # the second set never started
+    assert _server_pids() == frozenset()
+
+
+def test_the_reference_server_can_be_paired_against_the_defaults() -> None:
+    result = run_paired(Settings(tcp_nodelay=True), SMALL_ECHO, pairs=3, reference=True, **SHORT)
+    assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
+    assert result.reference
+    assert result.side_result("candidate").reference
+    assert not result.side_result("defaults").reference
+    assert len(result.ratios) == 3
+    assert all(r > 0 for r in result.ratios)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness import EchoWorkload, ScenarioSet, Settings, make_workload, run_trial
-from tests.e2e.cli import SHORT, twistune, url_of
+from tests.e2e.cli import PAIRS, twistune, url_of
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +66,7 @@ def test_a_study_over_scenarios_stores_them_and_reports_each(tmp_path: Path) -> 
         "3",
         "--no-ceiling",
         *SIZES,
-        *SHORT,
+        *PAIRS,
         *storage,
         cwd=tmp_path,
         timeout=120,
@@ -96,11 +96,26 @@ def test_a_study_over_scenarios_stores_them_and_reports_each(tmp_path: Path) -> 
         samples = by_trial[number]
         return [statistics.median(t for k, t in samples if k == scenario) for scenario in (0, 1)]
 
-    # Trial 1's gain is over trial 0 (no baseline re-measured yet): the geometric
-    # mean of its two per-scenario ratios.
+    # Trial 1's gain is over the defaults' server beside it: the geometric mean of the
+    # per-scenario medians of its pairs' ratios (pair k measured scenario k mod 2).
     ((gain,),) = query(db, "SELECT gain FROM twistune_trials WHERE kind = 'search' AND number = 1")
-    base, mine = scenario_medians(0), scenario_medians(1)
-    assert gain == pytest.approx(math.sqrt(mine[0] / base[0] * mine[1] / base[1]))
+    pairs = query(
+        db,
+        "SELECT t.kind, s.scenario, s.throughput_msgs_s FROM twistune_samples s "
+        "JOIN twistune_trials t ON t.id = s.trial_id "
+        "WHERE t.number = 1 AND t.kind IN ('search', 'search-defaults') ORDER BY s.repeat",
+    )
+    sides = {
+        kind: [(k, t) for kind_, k, t in pairs if kind_ == kind]
+        for kind in ("search", "search-defaults")
+    }
+    ratios = [
+        (k, mine / base)
+        for (k, mine), (_, base) in zip(sides["search"], sides["search-defaults"], strict=True)
+    ]
+    per_scenario = [statistics.median(r for k, r in ratios if k == scenario) for scenario in (0, 1)]
+    assert gain == pytest.approx(math.sqrt(per_scenario[0] * per_scenario[1]))
+    base = scenario_medians(0)
     assert report["baseline"]["scenario_throughput"] == pytest.approx(base)
 
     # The confirmed candidate's per-scenario gains are the medians of its

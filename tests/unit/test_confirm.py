@@ -1,4 +1,4 @@
-"""Confirmation against a fake trial runner: Optuna and SQLite are real, no trial process runs.
+"""Confirmation against a fake paired runner: Optuna and SQLite are real, no process runs.
 
 The studies here are written directly (storage records and Optuna trials, as
 the study loop leaves them), so these tests depend on what a finished study
@@ -22,6 +22,7 @@ import pytest
 from harness import (
     RESULT_FORMAT_VERSION,
     EchoWorkload,
+    PairedResult,
     Reactor,
     Settings,
     TrialResult,
@@ -30,7 +31,7 @@ from harness import (
     workload_spec,
 )
 from storage import ConfirmationRecord, Storage, StudyRecord, TrialKind, open_storage
-from tests.fakes import LandscapeRunner, fake_result
+from tests.fakes import LandscapeRunner, fake_paired, fake_result
 from tuner import main
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
 from tuner._errors import ResultsError, TuneError
@@ -40,7 +41,7 @@ from tuner._records import trial_record
 from tuner._report import report_data
 from tuner._results import load_results
 from tuner._statistics import bootstrap_median_ci, min_rounds_to_confirm
-from tuner._windows import TrialRunner, Windows
+from tuner._windows import PairedRunner, Pairing
 from tuner._words import confirmation_line, gain_text, verdict
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
@@ -116,16 +117,16 @@ def store(db: Path) -> Iterator[Storage]:
 
 def confirm(
     store: Storage,
-    runner: TrialRunner,
+    runner: PairedRunner,
     *,
-    repeats: int = 3,
+    pairs: int = 4,
     progress: Callable[[RoundProgress], None] | None = None,
     **plan: Any,
 ) -> tuple[ConfirmationRecord, ...]:
-    """Confirm study "s" with 0.1 s windows and no warm-up; `plan`: ConfirmPlan's fields."""
-    windows = Windows(duration_s=0.1, warmup_s=0.0, repeats=repeats)
+    """Confirm study "s" with `pairs` pairs a run, no warm-up; `plan`: ConfirmPlan's fields."""
+    pairing = Pairing(pairs=pairs, warmup_s=0.0)
     return confirm_study(
-        store, "s", ConfirmPlan(windows=windows, **plan), runner=runner, progress=progress
+        store, "s", ConfirmPlan(pairing=pairing, **plan), runner=runner, progress=progress
     )
 
 
@@ -261,7 +262,7 @@ def test_bad_arguments_are_refused_before_anything_runs(store: Storage) -> None:
     for options, message in (
         ({"top": 0}, "top must be at least 1"),
         ({"rounds": 1}, "rounds must be at least 2"),
-        ({"repeats": 0}, "repeats must be at least 1"),
+        ({"pairs": 1}, "pairs must be at least 2"),
         ({"confidence": 1.0}, "confidence must be at least 0.5 and below 1"),
     ):
         with pytest.raises(TuneError, match=f"^{message}") as caught:
@@ -302,26 +303,34 @@ def test_a_clearly_better_candidate_is_confirmed_and_everything_is_stored(store:
     assert nodelay.gain == pytest.approx(1.1, rel=0.05)
     assert re.fullmatch(r"gain 1\.\d\dx \[1\.\d\d, 1\.\d\d\], 10 paired rounds", gain_text(select))
 
-    # Every run stored as a "confirm" trial, (K + 1) per round, numbered in run order.
+    # Both sides of every paired run stored as "confirm" trials, 2 K per round, numbered
+    # in run order: each candidate's run is its defaults' side, then its own.
     runs = store.trials("s", kind=TrialKind.CONFIRM)
-    assert [r.number for r in runs] == list(range(10 * 3))
-    assert all(r.status == "ok" and len(r.samples) == 3 for r in runs)
+    assert [r.number for r in runs] == list(range(10 * 2 * 2))
+    assert all(r.status == "ok" and len(r.samples) == 4 for r in runs)
     assert [runs[n].settings["reactor"] for n in select.candidate_runs] == ["select"] * 10
     assert all(runs[n].settings == runs[0].settings for n in select.baseline_runs)
     assert runs[0].settings["reactor"] == Settings().reactor.value
-    assert select.baseline_runs == nodelay.baseline_runs
-    # The stored ratios are the runs' paired throughputs.
+    assert [c - 1 for c in select.candidate_runs] == list(select.baseline_runs)
+    assert not set(select.baseline_runs) & set(nodelay.baseline_runs)
+    # The stored ratios are the runs' paired gains: the median of their pairs' ratios.
     for ratio, base, cand in zip(
         select.ratios, select.baseline_runs, select.candidate_runs, strict=True
     ):
-        assert ratio == pytest.approx(runs[cand].values[0] / runs[base].values[0])
+        pairs = [
+            c.throughput_msgs_s / d.throughput_msgs_s
+            for d, c in zip(runs[base].samples, runs[cand].samples, strict=True)
+        ]
+        assert ratio == pytest.approx(statistics.median(pairs))
         assert runs[cand].gain == pytest.approx(ratio)
+        assert runs[cand].gain_low is not None
+        assert runs[cand].gain_low <= ratio <= (runs[cand].gain_high or 0)
     assert store.confirmations("s") == list(records)
     assert len(store.trials("s")) == 4  # the search trials are untouched
 
     assert [p.round for p in rounds] == list(range(1, 11))
-    assert all(len(p.runs) == 3 and p.runs[0].trial is None for p in rounds)
-    assert runner.windows == [(0.1, 0.0, 3)] * 30
+    assert all(len(p.runs) == 2 for p in rounds)
+    assert runner.pairs == [4] * 20
 
     results = load_results(store, "s")
     winner = results.winner()
@@ -334,26 +343,22 @@ def test_runs_are_interleaved_round_by_round(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0), (NODELAY, 1100.0)])
     one = LandscapeRunner(select_is_1_5x)
     confirm(store, one, top=1, rounds=6)
-    # A B A B ...: never all of one then all of the other.
-    assert one.calls == [Settings(), SELECT] * 6
+    # One paired run a round, each with its own defaults alive beside it.
+    assert one.calls == [SELECT] * 6
 
     two = LandscapeRunner(select_is_1_5x)
     records = confirm(store, two, top=2, rounds=4)
-    # Each round starts with the defaults; the candidates' order rotates.
-    assert two.calls == [
-        *(Settings(), SELECT, NODELAY),
-        *(Settings(), NODELAY, SELECT),
-        *(Settings(), SELECT, NODELAY),
-        *(Settings(), NODELAY, SELECT),
-    ]
-    # The stored runs say the same, in their numbering (after the 12 of the first session).
+    # The candidates' order rotates from round to round.
+    assert two.calls == [SELECT, NODELAY, NODELAY, SELECT, SELECT, NODELAY, NODELAY, SELECT]
+    # The stored runs say the same, in their numbering (after the 12 of the first session):
+    # each paired run is its defaults' side, then its candidate's.
     runs = {r.number: r for r in store.trials("s", kind=TrialKind.CONFIRM)}
-    assert sorted(runs) == list(range(12 + 12))
+    assert sorted(runs) == list(range(12 + 16))
     started = [runs[n].started_at for n in sorted(runs)]
     assert started == sorted(started)
-    assert records[0].baseline_runs == (12, 15, 18, 21)
-    assert records[0].candidate_runs == (13, 17, 19, 23)
-    assert records[1].candidate_runs == (14, 16, 20, 22)
+    assert records[0].baseline_runs == (12, 18, 20, 26)
+    assert records[0].candidate_runs == (13, 19, 21, 27)
+    assert records[1].candidate_runs == (15, 17, 23, 25)
 
 
 def test_a_candidate_no_better_than_the_defaults_is_not_confirmed(store: Storage) -> None:
@@ -384,23 +389,13 @@ def test_a_worse_candidate_is_said_to_be_worse(store: Storage) -> None:
 
 def test_the_defaults_against_themselves_are_never_a_gain(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
-    # A runner whose second run of every pair is faster, as if the machine
-    # warmed up: the defaults' interval excludes 1, yet no gain is claimed.
-    calls = {"n": 0}
 
-    def drifting(
-        settings: Settings,
-        workload: Workload,
-        duration_s: float,
-        warmup_s: float,
-        repeats: int,
-        timeout_s: float | None = None,
-        **options: object,
-    ) -> TrialResult:
-        calls["n"] += 1
-        return fake_result(settings, workload, BASE * (1.2 if calls["n"] % 2 == 0 else 1.0))
+    # A runner whose candidate side is always faster, as if the second server on the
+    # CPU were favoured: the defaults' interval excludes 1, yet no gain is claimed.
+    def lopsided(candidate: Settings, workload: Workload, **options: Any) -> PairedResult:
+        return fake_paired(candidate, workload, [(BASE, BASE * 1.2)] * options["pairs"])
 
-    (record,) = confirm(store, drifting, candidates=(0,), rounds=6)
+    (record,) = confirm(store, lopsided, candidates=(0,), rounds=6)
     assert record.candidate == 0
     assert record.ci_low is not None
     assert record.ci_low > 1
@@ -411,8 +406,7 @@ def test_the_defaults_against_themselves_are_never_a_gain(store: Storage) -> Non
 
 def test_a_failed_run_drops_its_round(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
-    # Calls alternate defaults (even), candidate (odd): the defaults fail in
-    # round 2, the candidate in round 4.
+    # The paired runs of rounds 3 and 8 fail (both sides of each stored as failed).
     runner = LandscapeRunner(select_is_1_5x, fail_calls=(2, 7))
     (record,) = confirm(store, runner, rounds=10)
     assert record.rounds == 8
@@ -421,8 +415,8 @@ def test_a_failed_run_drops_its_round(store: Storage) -> None:
     assert len(record.baseline_runs) == len(record.candidate_runs) == 10
     assert record.confirmed
     statuses = {r.number: r.status for r in store.trials("s", kind=TrialKind.CONFIRM)}
-    assert [n for n, s in statuses.items() if s != "ok"] == [2, 7]
-    failed = store.trials("s", kind=TrialKind.CONFIRM)[2]
+    assert [n for n, s in statuses.items() if s != "ok"] == [4, 5, 14, 15]
+    failed = store.trials("s", kind=TrialKind.CONFIRM)[5]
     assert failed.reason == "server exited with signal 6 during repeat 1"
     assert failed.values == ()
     assert "(2 dropped: a run failed)" in confirmation_line(record)
@@ -443,14 +437,16 @@ def test_a_latency_study_confirms_lower_p99(store: Storage) -> None:
     assert record.gain == pytest.approx(1.5, rel=0.05)  # defaults' p99 / candidate's p99
     assert record.confirmed
     runs = store.trials("s", kind=TrialKind.CONFIRM)
-    assert runs[1].values[0] == pytest.approx(runs[0].values[0] / record.ratios[0])
+    assert runs[1].values[0] == pytest.approx(
+        runs[0].median("latency_p99_ms") / record.ratios[0]  # type: ignore[operator]
+    )
 
 
 def test_ctrl_c_stores_nothing(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
     inner = LandscapeRunner(select_is_1_5x)
 
-    def interrupted_on_fifth(*args: Any, **kwargs: Any) -> TrialResult:
+    def interrupted_on_fifth(*args: Any, **kwargs: Any) -> PairedResult:
         if len(inner.calls) == 4:
             raise KeyboardInterrupt
         return inner(*args, **kwargs)
@@ -472,7 +468,7 @@ def test_the_newest_confirmation_of_a_candidate_counts(store: Storage) -> None:
     assert newest == store.confirmations("s")[-1]
     assert not newest.confirmed
     assert results.winner() is None
-    assert store.trial_numbers("s", kind=TrialKind.CONFIRM) == set(range(24))
+    assert store.trial_numbers("s", kind=TrialKind.CONFIRM) == set(range(24))  # 2 x 6 x 2
 
 
 # -- report and export
@@ -551,7 +547,7 @@ def test_export_refuses_an_unconfirmed_winner_unless_asked(
     text = out.read_text()
     assert "confirmed = false" in text
     assert re.search(
-        r'gain = "1\.\d\dx \[0\.\d\d, 1\.\d\d\], 10 paired rounds, not confirmed"', text
+        r'gain = "[01]\.\d\dx \[0\.\d\d, 1\.\d\d\], 10 paired rounds, not confirmed"', text
     )
 
     # The defaults claim no gain: exported as asked.

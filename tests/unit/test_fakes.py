@@ -1,4 +1,5 @@
-"""The fake runners take the runner protocol's parameters, so they go where run_trial goes."""
+"""The fake runners take the runner protocols' parameters, so they go where run_trial and
+run_paired go."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import inspect
 
 import pytest
 
-from harness import run_trial
-from tests.fakes import LandscapeRunner, RecordingRunner, StudyRunner
-from tuner._windows import TrialRunner
+from harness import run_paired, run_trial
+from tests.fakes import LandscapeRunner, RecordingRunner, SequentialRunner, StudyRunner
+from tuner._windows import PairedRunner, TrialRunner
 
 
 def parameters(function: object) -> list[tuple[str, object, object]]:
@@ -16,9 +17,18 @@ def parameters(function: object) -> list[tuple[str, object, object]]:
     return [(p.name, p.kind, p.default) for p in signature.parameters.values() if p.name != "self"]
 
 
-@pytest.mark.parametrize("fake", [StudyRunner, LandscapeRunner, RecordingRunner])
+@pytest.mark.parametrize("fake", [SequentialRunner, RecordingRunner])
 def test_fakes_take_the_trial_runner_parameters(fake: type) -> None:
     assert parameters(fake.__call__) == parameters(TrialRunner.__call__)
+
+
+@pytest.mark.parametrize("fake", [StudyRunner, LandscapeRunner])
+def test_fakes_take_the_paired_runner_parameters(fake: type) -> None:
+    assert parameters(fake.__call__) == parameters(PairedRunner.__call__)
+
+
+def test_run_paired_takes_every_protocol_parameter() -> None:
+    assert parameters(run_paired) == parameters(PairedRunner.__call__)
 
 
 def test_run_trial_takes_every_protocol_parameter() -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from harness import EchoWorkload, Reactor, Settings, StreamWorkload, TrialStatus, default_timeout_s
-from tests.fakes import RecordingRunner, StudyRunner
+from tests.fakes import RecordingRunner, SequentialRunner
 from tuner._cli import build_parser
 from tuner._commands._common import settings_from_assignments
 from tuner._commands.measure import MeasureOptions, measure_once, options_from_args
@@ -97,7 +97,7 @@ def test_a_given_timeout_bounds_the_trial() -> None:
 
 def test_a_failed_trial_comes_back_as_data() -> None:
     options = MeasureOptions(Settings(send_limit_bytes=4096), EchoWorkload())
-    result = measure_once(options, runner=StudyRunner())  # the fake crashes small send limits
+    result = measure_once(options, runner=SequentialRunner())  # the fake crashes small send limits
     assert result.status is TrialStatus.FAILED
     assert result.reason == "server exited with signal 6 during repeat 1"
     assert json.loads(render_json(result))["status"] == "failed"

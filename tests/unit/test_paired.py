@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -235,11 +236,15 @@ class FakePairedRunner:
         timeout_s: float | None = None,
         server_cpu: int | None = None,
         client_cpu: int | None = None,
+        process_sets: int = 1,
+        reference: bool = False,
+        on_pair: Callable[[int, RepeatSample, RepeatSample], bool] | None = None,
     ) -> PairedResult:
         self.calls.append(
             {
                 "candidate": candidate,
                 "pairs": pairs,
+                "process_sets": process_sets,
                 "ramp_s": ramp_s,
                 "window_s": window_s,
                 "warmup_s": warmup_s,
@@ -345,3 +350,54 @@ def test_paired_options_that_cannot_work_are_refused(
 ) -> None:
     with pytest.raises(BadInputError, match=message):
         paired_options(**changes)
+
+
+# -- a paired trial's gain and interval (tuner._statistics.paired_gain)
+
+
+def test_the_paired_gain_is_the_median_ratio_with_an_interval_around_it() -> None:
+    from tuner._statistics import paired_gain
+
+    ratios = [1.30, 1.28, 1.33, 1.31, 1.29, 1.32, 1.30, 1.27]
+    measured = paired_gain(ratios)
+    assert measured.gain == pytest.approx(1.30)
+    assert measured.low is not None
+    assert measured.high is not None
+    assert 1.27 <= measured.low <= 1.30 <= measured.high <= 1.33
+    assert measured.width == pytest.approx((measured.high - measured.low) / 1.30)
+    assert measured.pairs == 8
+    assert paired_gain(ratios) == measured  # seeded: the same ratios, the same interval
+
+
+def test_a_scenario_set_gains_the_geometric_mean_of_its_scenarios_medians() -> None:
+    from tuner._statistics import paired_gain
+
+    # Scenario 0 gains 2x, scenario 1 loses half: the geometric mean is 1.
+    ratios = [2.0, 0.5, 2.1, 0.49, 1.9, 0.51]
+    measured = paired_gain(ratios, [0, 1, 0, 1, 0, 1])
+    assert measured.gain == pytest.approx(math.sqrt(2.0 * 0.5))
+    assert measured.low is not None
+    assert measured.high is not None
+    assert measured.low < 1.0 < measured.high
+    # The plain median of the mixed ratios would say something else.
+    assert statistics_median(ratios) != pytest.approx(measured.gain, rel=0.05)
+
+
+def test_unusable_ratios_are_left_out_and_too_few_give_no_interval() -> None:
+    from tuner._statistics import paired_gain
+
+    measured = paired_gain([1.2, math.nan, 0.0])
+    assert (measured.gain, measured.low, measured.high, measured.pairs) == (1.2, None, None, 1)
+    assert measured.width is None
+    empty = paired_gain([])
+    assert (empty.gain, empty.pairs) == (None, 0)
+    # A scenario without a usable pair leaves no gain.
+    assert paired_gain([1.1, math.nan], [0, 1]).gain is None
+    with pytest.raises(ValueError, match="2 ratios but 1 scenario indices"):
+        paired_gain([1.0, 1.1], [0])
+
+
+def statistics_median(values: list[float]) -> float:
+    import statistics
+
+    return float(statistics.median(values))

@@ -51,7 +51,7 @@ def store(db: Path) -> Iterator[Storage]:
 
 def test_constants() -> None:
     assert DEFAULT_URL == "sqlite:///twistune.db"
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     assert TABLE_PREFIX == "twistune_"
 
 

@@ -248,18 +248,22 @@ def test_confirmation_times_are_normalised_to_utc() -> None:
 
 V4_TRIAL_COLUMNS = ("baseline", "feasible", "pruning_saved_s")
 V4_STUDY_COLUMNS = ("space_json", "sampler", "measurement_json")
+V5_TRIAL_COLUMNS = ("gain_low", "gain_high")
 
 
 def make_version(db: Path, version: int) -> None:
-    """A file as twistune with schema 1, 2 or 3 left it: none of schema 4's trial and study
-    columns, (below 3) no samples' scenario column, and (1) no confirmations table."""
+    """A file as twistune with schema 1, 2, 3 or 4 left it: none of schema 5's trial
+    columns, (below 4) none of schema 4's trial and study columns, (below 3) no samples'
+    scenario column, and (1) no confirmations table."""
     with open_storage(sqlite_url(db)) as store:
         store.ensure_study(study_record())
         store.save_trial(trial_record(0, (sample(1), sample(2))))
     with closing(sqlite3.connect(db)) as connection:
-        for column in V4_TRIAL_COLUMNS:
+        for column in V5_TRIAL_COLUMNS:
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
-        for column in V4_STUDY_COLUMNS:
+        for column in V4_TRIAL_COLUMNS if version < 4 else ():
+            connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
+        for column in V4_STUDY_COLUMNS if version < 4 else ():
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}studies DROP COLUMN {column}")
         if version < 3:
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}samples DROP COLUMN scenario")
@@ -290,8 +294,8 @@ def test_a_version_1_file_is_upgraded_in_place(db: Path, create: bool) -> None:
         store.save_confirmations([confirmation()], confirm_runs())
         assert store.confirmations("echo-1k") == [confirmation()]
 
-    assert SCHEMA_VERSION == 4
-    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [("schema_version", "4")]
+    assert SCHEMA_VERSION == 5
+    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [("schema_version", "5")]
     assert f"{TABLE_PREFIX}confirmations" in {name for (name,) in rows(db, tables)}
     # Opening again finds nothing to upgrade and keeps everything.
     with open_storage(sqlite_url(db), create=False) as store:
@@ -309,7 +313,7 @@ def test_a_version_2_file_gains_the_scenario_column_and_keeps_its_samples(db: Pa
         store.save_trial(trial_record(1, (sample(1, scenario=0), sample(2, scenario=1))))
         assert [s.scenario for s in store.trials("echo-1k")[1].samples] == [0, 1]
     assert "scenario" in columns(db, f"{TABLE_PREFIX}samples")
-    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("4",)]
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("5",)]
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])
@@ -330,7 +334,7 @@ def test_files_of_versions_1_to_3_gain_the_schema_4_columns_with_defaults(
     assert rows(db, f"SELECT space_json, sampler, measurement_json FROM {TABLE_PREFIX}studies") == [
         ("{}", "", "{}")
     ]
-    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("4",)]
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("5",)]
     with open_storage(sqlite_url(db), create=False) as store:
         (trial,) = store.trials("echo-1k")
         assert (trial.baseline, trial.feasible, trial.pruning_saved_s) == (False, None, 0.0)
@@ -340,6 +344,21 @@ def test_files_of_versions_1_to_3_gain_the_schema_4_columns_with_defaults(
         # New rows carry the new columns.
         store.save_trial(trial_record(1, (), baseline=True, feasible=False, pruning_saved_s=3.0))
         assert store.trials("echo-1k")[1].feasible is False
+
+
+def test_a_version_4_file_gains_the_paired_interval_columns(db: Path) -> None:
+    make_version(db, 4)
+    assert not set(V5_TRIAL_COLUMNS) & columns(db, f"{TABLE_PREFIX}trials")
+    with open_storage(sqlite_url(db), create=False) as store:
+        (trial,) = store.trials("echo-1k")
+        assert (trial.gain_low, trial.gain_high) == (None, None)
+        store.save_trial(trial_record(1, (), gain=1.2, gain_low=1.1, gain_high=1.3))
+        assert (store.trials("echo-1k")[1].gain_low, store.trials("echo-1k")[1].gain_high) == (
+            1.1,
+            1.3,
+        )
+    assert set(V5_TRIAL_COLUMNS) <= columns(db, f"{TABLE_PREFIX}trials")
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("5",)]
 
 
 def test_a_study_from_an_older_schema_gets_its_configuration_filled_in(db: Path) -> None:
@@ -361,26 +380,26 @@ def test_an_older_file_opened_read_only_is_refused_untouched(db: Path) -> None:
     with pytest.raises(StorageError) as caught:
         open_storage(sqlite_url(db), write=False)
     assert str(caught.value) == (
-        f"{sqlite_url(db)} has the older twistune schema 3 (< 4) and was opened read-only: "
+        f"{sqlite_url(db)} has the older twistune schema 3 (< 5) and was opened read-only: "
         "open it once for writing to upgrade it in place"
     )
     assert digest(db) == before
     assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("3",)]
 
 
-def test_a_newer_file_than_version_4_is_still_refused(db: Path) -> None:
+def test_a_newer_file_than_version_5_is_still_refused(db: Path) -> None:
     make_version_1(db)
     with closing(sqlite3.connect(db)) as connection:
         connection.execute(
-            f"UPDATE {TABLE_PREFIX}meta SET value = '5' WHERE key = 'schema_version'"
+            f"UPDATE {TABLE_PREFIX}meta SET value = '6' WHERE key = 'schema_version'"
         )
         connection.commit()
     before = digest(db)
     for write in (True, False):
-        with pytest.raises(StorageError, match=r"schema 5 > 4"):
+        with pytest.raises(StorageError, match=r"schema 6 > 5"):
             open_storage(sqlite_url(db), write=write)
     tables = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert f"{TABLE_PREFIX}confirmations" not in tables  # refused untouched: nothing created
     assert "baseline" not in columns(db, f"{TABLE_PREFIX}trials")
-    assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == 5
+    assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == 6
     assert digest(db) == before

@@ -80,6 +80,8 @@ FIXED_TAIL = [
     "value_throughput",
     "value_p99",
     "gain",
+    "gain_low",
+    "gain_high",
     "baseline",
     "feasible",
     "pruning_saved_s",
@@ -183,7 +185,7 @@ def test_trials_frame_bool_knobs_without_gaps_stay_bool(store: Storage) -> None:
 def test_trials_frame_baseline_feasible_and_pruning_columns(store: Storage) -> None:
     store.save_trials(
         [
-            trial(0, (sample(1),), baseline=True, feasible=True),
+            trial(0, (sample(1),), baseline=True, feasible=True, gain_low=0.98, gain_high=1.03),
             trial(
                 1,
                 (sample(1),),
@@ -196,7 +198,11 @@ def test_trials_frame_baseline_feasible_and_pruning_columns(store: Storage) -> N
         ]
     )
     frame = store.trials_frame("mixed")
-    assert list(frame.columns).index("baseline") == list(frame.columns).index("gain") + 1
+    columns = list(frame.columns)
+    assert columns.index("baseline") == columns.index("gain") + 3
+    assert frame["gain_low"].tolist()[0] == 0.98
+    assert frame["gain_high"].tolist()[0] == 1.03
+    assert frame["gain_low"].isna().tolist() == [False, True, True]
     assert frame["baseline"].tolist() == [True, False, False]
     assert frame["feasible"].tolist() == [True, False, pd.NA]
     assert frame["pruning_saved_s"].tolist() == [0.0, 12.5, 0.0]

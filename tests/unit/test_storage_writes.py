@@ -55,11 +55,19 @@ def test_status_and_kind_are_enums_coerced_from_str() -> None:
     assert trial_record(0, ()).kind is TrialKind.SEARCH
     assert [k.value for k in TrialKind] == [
         "search",
-        "baseline",
         "ceiling",
         "unstable-attempt",
         "confirm",
+        "search-defaults",
+        "ceiling-defaults",
+        "unstable-attempt-defaults",
+        "baseline",
     ]
+    assert TrialKind.SEARCH.defaults_side is TrialKind.SEARCH_DEFAULTS
+    assert TrialKind.UNSTABLE_ATTEMPT.defaults_side is TrialKind.UNSTABLE_DEFAULTS
+    assert TrialKind.CEILING.defaults_side is TrialKind.CEILING_DEFAULTS
+    with pytest.raises(ValueError, match="'confirm' have no defaults' side"):
+        _ = TrialKind.CONFIRM.defaults_side
     assert [o.value for o in TrialOutcome] == [
         "ok",
         "failed",

@@ -14,7 +14,7 @@ from tuner._errors import TuneError
 from tuner._objectives import Objective
 from tuner._space import build_space
 from tuner._study import TuneConfig, run_study
-from tuner._windows import Windows
+from tuner._windows import Pairing
 
 SIZES = ScenarioSet(tuple(EchoWorkload(message_bytes=b, connections=4) for b in (64, 4096)))
 
@@ -28,13 +28,11 @@ def configs() -> list[TuneConfig]:
             space=build_space("echo", None, {"reactor": "select", "send_limit_bytes": "64KiB"}),
             objectives=(Objective.THROUGHPUT, Objective.P99),
             sampler="random",
-            windows=Windows(duration_s=0.3, warmup_s=0.1, repeats=4),
+            pairing=Pairing(pairs=8, window_s=0.1, ramp_s=0.02, warmup_s=0.1, process_sets=2),
             max_p99_ms=2.5,
             max_rss_mb=300.0,
             seed=17,
             stability_gate=0.4,
-            relative=False,
-            baseline_every=3,
             ceiling=False,
             prune=True,
             prune_margin=0.1,
@@ -63,7 +61,7 @@ def test_the_config_round_trips_through_the_database(tmp_path: Path, config: Tun
     rebuilt = TuneConfig.from_study(record, trials=config.trials, timeout_s=config.timeout_s)
     assert rebuilt == config
     assert rebuilt.space.to_dict() == config.space.to_dict()
-    assert rebuilt.windows == config.windows
+    assert rebuilt.pairing == config.pairing
     assert rebuilt.workload.scenarios() == config.workload.scenarios()
     # The stored parts are plain JSON.
     json.dumps([dict(record.space), record.sampler, dict(record.measurement)])
@@ -84,10 +82,9 @@ def test_a_rebuilt_config_continues_the_study(tmp_path: Path) -> None:
         workload=EchoWorkload(message_bytes=512, connections=4),
         space=build_space("echo", None, {"tcp_nodelay": "true"}),
         trials=3,
-        windows=Windows(duration_s=0.1, warmup_s=0.0, repeats=3),
+        pairing=Pairing(pairs=4, warmup_s=0.0),
         seed=1,
         ceiling=False,
-        baseline_every=0,
         stability_gate=None,
     )
     url = f"sqlite:///{tmp_path / 't.db'}"
@@ -114,3 +111,22 @@ def test_a_record_without_a_configuration_cannot_be_continued() -> None:
     )
     with pytest.raises(TuneError, match="study 'old' has no stored configuration to continue"):
         TuneConfig.from_study(bare)
+
+
+def test_a_study_measured_one_trial_at_a_time_cannot_be_continued() -> None:
+    config = configs()[2]
+    record = config.study_record()
+    old = {k: v for k, v in record.measurement.items() if k not in ("design", "pairing")}
+    old["windows"] = {"duration_s": 0.5, "warmup_s": 0.2, "repeats": 3}
+    sequential = StudyRecord(
+        name="old",
+        workload=record.workload,
+        objectives=record.objectives,
+        harness_format=1,
+        environment={},
+        space=record.space,
+        sampler=record.sampler,
+        measurement={**old, "relative": True, "baseline_every": 5},
+    )
+    with pytest.raises(TuneError, match="study 'old' was measured one trial at a time"):
+        TuneConfig.from_study(sequential)

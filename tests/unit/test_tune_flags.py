@@ -9,11 +9,11 @@ import pytest
 
 from harness import EchoWorkload, ScenarioSet, StreamWorkload
 from tuner import main
-from tuner._cli import build_parser
+from tuner._cli import _BadArguments, build_parser
 from tuner._commands.tune import TuneOptions, options_from_args
 from tuner._errors import TuneError
 from tuner._study import TuneConfig
-from tuner._windows import Windows
+from tuner._windows import CONFIRM_PAIRING, SEARCH_PAIRING, Pairing
 
 
 def tune_options(*arguments: str) -> TuneOptions:
@@ -49,15 +49,27 @@ def test_prune_margin_out_of_range_is_refused() -> None:
         tune_config("--prune", "--prune-margin", "1.5")
 
 
-def test_the_windows_and_the_confirmation_follow_the_flags() -> None:
+def test_the_pairing_and_the_confirmation_follow_the_flags() -> None:
     options = tune_options(
-        "--duration-s", "0.4", "--warmup-s", "0.1", "--repeats", "5", "--confirm-top", "3"
+        "--pairs", "12", "--window-s", "0.08", "--ramp-s", "0.02", "--warmup-s", "0.1",
+        "--process-sets", "2", "--confirm-top", "3", "--confirm-pairs", "6",
+    )  # fmt: skip
+    assert options.config.pairing == Pairing(
+        pairs=12, window_s=0.08, ramp_s=0.02, warmup_s=0.1, process_sets=2
     )
-    assert options.config.windows == Windows(duration_s=0.4, warmup_s=0.1, repeats=5)
     assert options.confirm is not None
     assert options.confirm.top == 3
-    assert options.confirm.windows == options.config.windows
+    # The confirmation's runs: the study's slices, their own pairs, one process set each
+    # (its rounds are the fresh sets of processes).
+    assert options.confirm.pairing == Pairing(pairs=6, window_s=0.08, ramp_s=0.02, warmup_s=0.1)
+    defaults = tune_options()
+    assert defaults.config.pairing == SEARCH_PAIRING
+    assert defaults.confirm is not None
+    assert defaults.confirm.pairing == CONFIRM_PAIRING
     assert tune_options("--confirm-top", "0").confirm is None
+    for gone in ("--absolute", "--baseline-every"):
+        with pytest.raises(_BadArguments, match=f"unrecognized arguments: {gone}"):
+            tune_options(gone)
 
 
 def test_bad_tune_flags_return_2_and_write_nothing(

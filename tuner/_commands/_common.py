@@ -14,7 +14,7 @@ from typing import Any
 from harness import Settings, SettingsError, Workload, make_workload, parse_size
 from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
 from tuner._statistics import DEFAULT_CONFIDENCE
-from tuner._windows import Windows
+from tuner._windows import Pairing, Windows
 
 
 class ExitCode(IntEnum):
@@ -150,6 +150,52 @@ def add_window_arguments(parser: argparse.ArgumentParser, defaults: Windows) -> 
 def windows_from_args(args: argparse.Namespace) -> Windows:
     """Raises TuneError for windows that cannot work."""
     return Windows(args.duration_s, args.warmup_s, args.repeats)
+
+
+def add_pairing_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, defaults: Pairing, what: str
+) -> None:
+    """--pairs, --ramp-s, --window-s, --warmup-s and --process-sets: the shape of every paired
+    run (`what`: e.g. "per trial")."""
+    d = defaults
+    parser.add_argument(
+        "--pairs",
+        type=typed(int),
+        default=d.pairs,
+        help=f"pairs of alternating slices {what} (default {d.pairs}; at least 2)",
+    )
+    parser.add_argument(
+        "--ramp-s",
+        type=typed(float),
+        default=d.ramp_s,
+        help="unmeasured start of every slice, seconds (default: 2x the warm-up's "
+        "measured pipeline drain, 0.01..0.5)",
+    )
+    parser.add_argument(
+        "--window-s",
+        type=typed(float),
+        default=d.window_s,
+        help="measured window of every slice, seconds (default 0.05)",
+    )
+    parser.add_argument(
+        "--warmup-s",
+        type=typed(float),
+        default=d.warmup_s,
+        help=f"unmeasured load on every group of connections first, seconds "
+        f"(default {d.warmup_s:g})",
+    )
+    parser.add_argument(
+        "--process-sets",
+        type=typed(int),
+        default=d.process_sets,
+        help=f"share the pairs over this many sets of fresh server processes "
+        f"(default {d.process_sets})",
+    )
+
+
+def pairing_from_args(args: argparse.Namespace) -> Pairing:
+    """Raises TuneError (naming the flag's parameter) for a shape that cannot work."""
+    return Pairing(args.pairs, args.window_s, args.ramp_s, args.warmup_s, args.process_sets)
 
 
 def add_lock_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,17 +9,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness import host_lock, run_trial
+from harness import host_lock, run_paired
 from storage import TrialOutcome, open_storage
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
     add_lock_arguments,
     add_output_arguments,
+    add_pairing_arguments,
     add_study_arguments,
-    add_window_arguments,
+    pairing_from_args,
     typed,
-    windows_from_args,
 )
 from tuner._confirm import DEFAULT_ROUNDS, DEFAULT_TOP, ConfirmPlan, RoundProgress, confirm_study
 from tuner._json import render_json
@@ -27,7 +27,7 @@ from tuner._report import ConfirmData, confirm_data
 from tuner._results import load_results, resolve_study
 from tuner._statistics import min_rounds_to_confirm
 from tuner._terminal import console, render_confirm, round_line
-from tuner._windows import SEARCH_WINDOWS, TrialRunner
+from tuner._windows import CONFIRM_PAIRING, PairedRunner
 from tuner._words import percent
 
 
@@ -45,10 +45,11 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "confirm",
         help="re-measure the best trials against the defaults, interleaved, before claiming a gain",
-        description="Run the top K trials of a study and Twisted's defaults again, each in a "
-        "fresh process, interleaved for a number of rounds; a candidate's gain is the median "
-        "of its paired ratios with a bootstrap confidence interval, and it is confirmed only "
-        "when the interval lies above 1. Results are stored with the study.",
+        description="Measure the top K trials of a study again, each paired against a live "
+        "server with Twisted's defaults, with fresh processes every round, for a number of "
+        "rounds; a candidate's gain is the median of its rounds' paired ratios with a "
+        "bootstrap confidence interval across the rounds, and it is confirmed only when the "
+        "interval lies above 1. Results are stored with the study.",
     )
     add_study_arguments(parser)
     add_confirm_arguments(parser, prefix="", top=DEFAULT_TOP, rounds=DEFAULT_ROUNDS, skip=False)
@@ -62,7 +63,7 @@ def add_parser(commands: Any) -> None:
         help="confirm this trial instead of the top K (repeatable; the defaults' own trial "
         "measures the noise)",
     )
-    add_window_arguments(parser, SEARCH_WINDOWS)
+    add_pairing_arguments(parser, CONFIRM_PAIRING, "per run")
     add_lock_arguments(parser)
     add_output_arguments(parser, progress=True)
     parser.set_defaults(run=run)
@@ -73,7 +74,7 @@ def options_from_args(args: argparse.Namespace) -> ConfirmOptions:
         top=args.confirm_top,
         rounds=args.confirm_rounds,
         candidates=tuple(args.candidates) if args.candidates else None,
-        windows=windows_from_args(args),
+        pairing=pairing_from_args(args),
         confidence=args.confirm_confidence,
     )
     return ConfirmOptions(
@@ -83,7 +84,7 @@ def options_from_args(args: argparse.Namespace) -> ConfirmOptions:
 
 def confirm(
     options: ConfirmOptions,
-    runner: TrialRunner = run_trial,
+    runner: PairedRunner = run_paired,
     progress: Callable[[RoundProgress], None] | None = None,
     on_start: Callable[[str, Sequence[int]], None] | None = None,
 ) -> ConfirmData:
@@ -120,11 +121,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     plan = options.plan
 
     def started(study: str, numbers: Sequence[int]) -> None:
-        runs = (len(numbers) + 1) * plan.rounds
+        runs = len(numbers) * plan.rounds
         print(
             f"confirming trials {', '.join(map(str, numbers))} of {study!r} against the "
-            f"defaults: {plan.rounds} interleaved rounds, {runs} runs, each "
-            f"{plan.windows.describe()}",
+            f"defaults: {plan.rounds} rounds, {runs} paired runs with fresh processes, each "
+            f"{plan.pairing.describe()}",
             file=sys.stderr,
         )
         if not plan.can_confirm:

@@ -43,12 +43,14 @@ from tuner._json import render_json
 from tuner._paired import PairedMeasurement
 from tuner._terminal import console, render_paired, render_trial
 from tuner._windows import (
-    MEASURE_PAIRS,
+    MEASURE_PAIRING,
     MEASURE_WINDOWS,
     PairedRunner,
     TrialRunner,
     Windows,
 )
+
+MEASURE_PAIRS = MEASURE_PAIRING.pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class MeasureOptions:
     pairs: int = MEASURE_PAIRS
     ramp_s: float | None = None
     window_s: float | None = None
+    process_sets: int = MEASURE_PAIRING.process_sets
 
     def __post_init__(self) -> None:
         if self.timeout_s is not None and self.timeout_s <= 0:
@@ -86,6 +89,8 @@ class MeasureOptions:
                 raise BadInputError("--window-s must be positive")
             if self.ramp_s is not None and not self.ramp_s >= 0:
                 raise BadInputError("--ramp-s must be 0 or more")
+            if not 1 <= self.process_sets <= self.pairs:
+                raise BadInputError(f"--process-sets must be from 1 to --pairs ({self.pairs})")
         try:
             plan_cpus(self.server_cpu, self.client_cpu)
         except ValueError as exc:
@@ -100,7 +105,7 @@ class MeasureOptions:
             return self.timeout_s
         if self.against_defaults:
             return default_paired_timeout_s(
-                self.pairs, self.window_s, self.ramp_s, w.warmup_s, scenarios
+                self.pairs, self.window_s, self.ramp_s, w.warmup_s, scenarios, self.process_sets
             )
         return default_timeout_s(w.duration_s, w.warmup_s, w.repeats, scenarios)
 
@@ -171,6 +176,13 @@ def add_parser(commands: Any) -> None:
         default=None,
         help="measured window of every slice, seconds (default 0.05)",
     )
+    paired.add_argument(
+        "--process-sets",
+        type=typed(int),
+        default=MEASURE_PAIRING.process_sets,
+        help="share the pairs over this many sets of fresh server processes "
+        f"(default {MEASURE_PAIRING.process_sets})",
+    )
     add_lock_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(run=run)
@@ -191,6 +203,7 @@ def options_from_args(args: argparse.Namespace) -> MeasureOptions:
         pairs=args.pairs,
         ramp_s=args.ramp_s,
         window_s=args.window_s,
+        process_sets=args.process_sets,
     )
 
 
@@ -240,6 +253,7 @@ def measure_against_defaults(
             timeout_s=options.bound_s,
             server_cpu=options.server_cpu,
             client_cpu=options.client_cpu,
+            process_sets=options.process_sets,
         )
     return PairedMeasurement.of(result)
 
@@ -250,7 +264,9 @@ def run_against_defaults(options: MeasureOptions) -> ExitCode:
         window = "default" if options.window_s is None else f"{options.window_s:g} s"
         print(
             f"measuring {options.workload.name} {options.workload.params()} against the "
-            f"defaults: {options.pairs} pairs of slices ({ramp} ramp + {window} window), "
+            f"defaults: {options.pairs} pairs of slices ({ramp} ramp + {window} window)"
+            + (f" over {options.process_sets} process sets" if options.process_sets > 1 else "")
+            + ", "
             f"timeout {options.bound_s:g} s",
             file=sys.stderr,
         )

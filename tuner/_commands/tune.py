@@ -10,24 +10,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness import host_lock, run_trial
+from harness import host_lock, run_paired
 from storage import open_storage
-from tuner._baseline import DEFAULT_BASELINE_EVERY
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
     add_lock_arguments,
     add_output_arguments,
+    add_pairing_arguments,
     add_study_arguments,
-    add_window_arguments,
     add_workload_arguments,
+    pairing_from_args,
     split_assignments,
     typed,
-    windows_from_args,
     workload_from_args,
 )
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
@@ -36,13 +35,13 @@ from tuner._gate import DEFAULT_STABILITY_GATE
 from tuner._json import render_json
 from tuner._objectives import Objective, parse_objectives
 from tuner._optuna import SAMPLERS
-from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_WINDOWS
+from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_PAIRS
 from tuner._report import ReportData, report_data
 from tuner._results import load_results
 from tuner._space import build_space
 from tuner._study import DEFAULT_TRIALS, ProgressCallback, StudySummary, TuneConfig, run_study
 from tuner._terminal import TrialProgressBar, console, render_report, round_line
-from tuner._windows import SEARCH_WINDOWS, TrialRunner
+from tuner._windows import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
 
 DEFAULT_CONFIRM_TOP = 2
 DEFAULT_CONFIRM_ROUNDS = 6
@@ -73,10 +72,11 @@ def add_parser(commands: Any) -> None:
         "tune",
         help="search the knobs for a workload and report the best settings",
         description="Run (or continue) an Optuna study over the knobs of a Twisted server, "
-        "storing every trial and sample in the database. Trial 0 is Twisted's defaults.",
+        "storing every trial and sample in the database. Every trial is a paired run against "
+        "a live server with Twisted's defaults; trial 0 is the defaults against themselves.",
     )
     add_workload_arguments(parser)
-    add_window_arguments(parser, SEARCH_WINDOWS)
+    add_pairing_arguments(parser, SEARCH_PAIRING, "per trial")
     add_study_arguments(parser)
     _add_search_arguments(parser)
     _add_noise_arguments(parser)
@@ -87,6 +87,10 @@ def add_parser(commands: Any) -> None:
         rounds=DEFAULT_CONFIRM_ROUNDS,
         skip=True,
     )
+    parser.add_argument(
+        "--confirm-pairs", type=typed(int), default=CONFIRM_PAIRING.pairs,
+        help=f"pairs of slices in each confirmation run (default {CONFIRM_PAIRING.pairs})",
+    )  # fmt: skip
     add_lock_arguments(parser)
     add_output_arguments(parser, progress=True)
     parser.set_defaults(run=run)
@@ -134,19 +138,11 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
-    """The noise controls: gate, drift baseline, ceiling, pruning (README: "Noise")."""
+    """The noise controls: gate, ceiling, pruning (README: "Noise")."""
     parser.add_argument(
         "--stability-gate", type=typed(float), default=DEFAULT_STABILITY_GATE,
-        help="re-run, then mark unstable, a trial whose repeats spread more than this "
-        f"fraction of their median (default {DEFAULT_STABILITY_GATE:g}; 0: off)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--baseline-every", type=typed(int), default=DEFAULT_BASELINE_EVERY,
-        help=f"re-measure the defaults every N trials (default {DEFAULT_BASELINE_EVERY}; 0: never)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--absolute", action="store_true",
-        help="optimise raw throughput instead of the ratio to the newest baseline measurement",
+        help="re-run, then mark unstable, a trial whose paired interval is wider than this "
+        f"fraction of its gain (default {DEFAULT_STABILITY_GATE:g}; 0: off)",
     )  # fmt: skip
     parser.add_argument(
         "--no-ceiling", action="store_true",
@@ -154,9 +150,8 @@ def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--prune", action="store_true",
-        help="stop trials that are clearly worse than the best early (paired test over "
-        f"windows; needs {MIN_PRUNE_WINDOWS} or more windows per trial: scenarios x repeats; "
-        "see README)",
+        help="stop trials that are clearly worse than the best early (a test over their "
+        f"pairs, from the {MIN_PRUNE_PAIRS}th; see README)",
     )  # fmt: skip
     parser.add_argument(
         "--prune-margin", type=typed(float), default=DEFAULT_PRUNE_MARGIN,
@@ -182,13 +177,11 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         sampler=args.sampler,
         trials=trials,
         timeout_s=args.timeout_s,
-        windows=windows_from_args(args),
+        pairing=pairing_from_args(args),
         max_p99_ms=args.max_p99_ms,
         max_rss_mb=args.max_rss_mb,
         seed=args.seed,
         stability_gate=args.stability_gate or None,
-        relative=not args.absolute,
-        baseline_every=args.baseline_every,
         ceiling=not args.no_ceiling,
         prune=args.prune,
         prune_margin=args.prune_margin,
@@ -201,7 +194,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
             plan = ConfirmPlan(
                 top=args.confirm_top,
                 rounds=args.confirm_rounds,
-                windows=config.windows,
+                pairing=replace(config.pairing, pairs=args.confirm_pairs, process_sets=1),
                 confidence=args.confirm_confidence,
             )
         except TuneError as exc:  # named as tune's flags: --confirm-rounds
@@ -213,7 +206,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
 
 def tune(
     options: TuneOptions,
-    runner: TrialRunner = run_trial,
+    runner: PairedRunner = run_paired,
     *,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -240,7 +233,6 @@ def run(args: argparse.Namespace) -> ExitCode:
     options = options_from_args(args)
     config = options.config
     scenarios = len(config.workload.scenarios())
-    windows = scenarios * config.windows.repeats
 
     def announce(swept: int) -> None:
         if swept:
@@ -248,24 +240,25 @@ def run(args: argparse.Namespace) -> ExitCode:
                 f"marked {swept} interrupted trial(s) from an earlier run as failed",
                 file=sys.stderr,
             )
-        each = f" for each of {scenarios} scenarios" if scenarios > 1 else ""
+        each = f", the {scenarios} scenarios in turn" if scenarios > 1 else ""
         print(
             f"tuning study {config.study!r} in {options.storage}: "
             + (f"{config.trials} trials" if config.trials else "no trial limit")
             + (f", {config.timeout_s:g} s budget" if config.timeout_s else "")
-            + f"; each {config.windows.describe()}{each}; sampler {config.sampler}",
+            + f"; each against a live defaults server, {config.pairing.describe()}{each}; "
+            f"sampler {config.sampler}",
             file=sys.stderr,
         )
-        if config.prune and windows < MIN_PRUNE_WINDOWS:
+        if config.prune and config.pairing.pairs < MIN_PRUNE_PAIRS:
             print(
-                f"note: --prune needs at least {MIN_PRUNE_WINDOWS} windows per trial "
-                f"(scenarios x repeats); with {windows} it stops no trial",
+                f"note: --prune needs at least {MIN_PRUNE_PAIRS} pairs per trial; "
+                f"with {config.pairing.pairs} it stops no trial",
                 file=sys.stderr,
             )
 
     def confirming(state: RoundProgress) -> None:
         if state.round == 1:
-            candidates = ", ".join(str(r.trial) for r in state.runs[1:])
+            candidates = ", ".join(str(r.trial) for r in state.runs)
             print(f"confirming trial(s) {candidates} against the defaults", file=sys.stderr)
         print("confirmation " + round_line(state), file=sys.stderr)
 
