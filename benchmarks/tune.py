@@ -5,10 +5,10 @@ For each workload (echo 1 KiB x16 connections, echo 64 KiB x16, stream
 RandomSampler, each into its own SQLite file, and prints per study:
 
 - the best settings (knobs changed from Twisted's defaults);
-- the gain inside the study (its ratio to the newest baseline measurement);
-- the paired gain: the winner and the defaults re-measured interleaved
-  (A B A B ..., `--pairs` rounds), median of the per-round ratios. An
-  in-study best is the luckiest of 30 noisy draws; this is the honest figure;
+- the gain inside the study (its trial's paired gain over the defaults);
+- the re-measured gain: the winner paired against the defaults again in
+  `--rounds` runs with fresh processes, median of the runs' gains. An
+  in-study best is the luckiest of 30 draws; this is the honest figure;
 - trials to reach 95% of the study's final best;
 - wall time.
 
@@ -34,10 +34,10 @@ from harness import (
     ThroughputUnit,
     Workload,
     host_lock,
-    run_trial,
+    run_paired,
 )
 from storage import open_storage
-from tuner import TuneConfig, Windows, build_space, load_results, run_study
+from tuner import CONFIRM_PAIRING, TuneConfig, build_space, load_results, run_study
 
 WORKLOADS: dict[str, Workload] = {
     "echo 1KiB x16": EchoWorkload(message_bytes=1024, connections=16),
@@ -57,32 +57,24 @@ def trials_to_95(values: list[float]) -> int:
     return len(values)
 
 
-def paired_gain(best: Settings, workload: Workload, pairs: int, windows: dict[str, float]) -> float:
-    """Median over `pairs` interleaved rounds of throughput(best) / throughput(defaults)."""
-    ratios = []
-    for _ in range(pairs):
-        baseline = run_trial(Settings(), workload, **windows)  # type: ignore[arg-type]
-        candidate = run_trial(best, workload, **windows)  # type: ignore[arg-type]
-        if baseline.ok and candidate.ok:
-            ratios.append(candidate.throughput / baseline.throughput)
-    return statistics.median(ratios) if ratios else float("nan")
+def paired_gain(best: Settings, workload: Workload, rounds: int) -> float:
+    """Median over `rounds` paired runs (fresh processes each) of the best's paired gain."""
+    gains = []
+    for _ in range(rounds):
+        result = run_paired(best, workload, pairs=CONFIRM_PAIRING.pairs)
+        if result.ok:
+            gains.append(statistics.median(result.ratios))
+    return statistics.median(gains) if gains else float("nan")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--pairs", type=int, default=5, help="interleaved re-measurement rounds")
-    parser.add_argument("--duration-s", type=float, default=0.5)
-    parser.add_argument("--warmup-s", type=float, default=0.2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="paired re-measurement rounds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", default=None, help="run only workloads whose label contains this")
     args = parser.parse_args()
-    windows = {"duration_s": args.duration_s, "warmup_s": args.warmup_s, "repeats": args.repeats}
-    print(
-        f"{args.trials} trials per study; each {args.repeats} x ({args.warmup_s:g} s warm-up + "
-        f"{args.duration_s:g} s window); paired re-measurement: {args.pairs} rounds"
-    )
+    print(f"{args.trials} paired trials per study; re-measurement: {args.rounds} paired runs")
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as directory:
         for label, workload in WORKLOADS.items():
@@ -97,7 +89,6 @@ def main() -> int:
                     sampler=sampler,
                     trials=args.trials,
                     seed=args.seed,
-                    windows=Windows(args.duration_s, args.warmup_s, args.repeats),
                 )
                 with open_storage(url) as storage:
                     summary = run_study(config, storage)
@@ -112,7 +103,7 @@ def main() -> int:
                     continue
                 values = [t.values[0] if t.values else 0.0 for t in results.trials]
                 settings = Settings.from_dict(dict(best.settings))
-                paired = paired_gain(settings, workload, args.pairs, windows)
+                paired = paired_gain(settings, workload, args.rounds)
                 changed = Settings().differences(settings)
                 unit = str(results.record.workload["throughput_unit"])
                 metric = ThroughputUnit(unit).metric
@@ -125,8 +116,8 @@ def main() -> int:
                     f"{best.number}: {best.median(metric) or 0:,.1f} {unit}"
                 )
                 print(
-                    f"  in-study gain {best.gain:.2f}x; paired re-measured gain {paired:.2f}x "
-                    f"(median of {args.pairs} interleaved rounds)"
+                    f"  in-study gain {best.gain:.2f}x; re-measured gain {paired:.2f}x "
+                    f"(median of {args.rounds} paired runs)"
                 )
                 print(f"  trials to reach 95% of the final best: {trials_to_95(values)}")
                 print(

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
     from tuner._report import ConfirmData, ReportData, report_data
     from tuner._results import StudyResults, load_results, pick_winner
     from tuner._space import SearchSpace, build_space
-    from tuner._statistics import bootstrap_median_ci, min_rounds_to_confirm
+    from tuner._statistics import (
+        PairedGain,
+        bootstrap_median_ci,
+        min_rounds_to_confirm,
+        paired_gain,
+    )
     from tuner._study import StudySummary, TrialProgress, TuneConfig, run_study
     from tuner._windows import (
         CONFIRM_PAIRING,
@@ -60,6 +65,8 @@ _HOMES = {
     "SearchSpace": "_space",
     "build_space": "_space",
     "bootstrap_median_ci": "_statistics",
+    "PairedGain": "_statistics",
+    "paired_gain": "_statistics",
     "min_rounds_to_confirm": "_statistics",
     "StudySummary": "_study",
     "TrialProgress": "_study",
@@ -82,6 +89,7 @@ __all__ = [
     "ConfirmData",
     "ConfirmPlan",
     "Objective",
+    "PairedGain",
     "PairedRunner",
     "Pairing",
     "ReportData",
@@ -104,6 +112,7 @@ __all__ = [
     "load_results",
     "main",
     "min_rounds_to_confirm",
+    "paired_gain",
     "pick_winner",
     "report_data",
     "run_study",

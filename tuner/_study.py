@@ -73,7 +73,14 @@ from tuner._optuna import (
 from tuner._pruning import DEFAULT_PRUNE_MARGIN, DEFAULT_PRUNE_P, MarginPruner, PairReporter
 from tuner._records import gain_of, paired_records, study_workload, unmeasured_record
 from tuner._space import SearchSpace
-from tuner._windows import SEARCH_PAIRING, OnPair, PairedRunner, Pairing, measure_paired
+from tuner._windows import (
+    SEARCH_PAIRING,
+    OnPair,
+    PairedRunner,
+    Pairing,
+    measure_paired,
+    search_pairing,
+)
 
 DEFAULT_TRIALS = 12
 # What `TuneConfig.measurement` stores as "design"; a study without it was measured
@@ -95,6 +102,7 @@ class TuneConfig:
     sampler: str = "tpe"
     trials: int | None = DEFAULT_TRIALS
     timeout_s: float | None = None
+    # Left at SEARCH_PAIRING, its process sets follow the workload (`search_pairing`).
     pairing: Pairing = SEARCH_PAIRING
     max_p99_ms: float | None = None
     max_rss_mb: float | None = None
@@ -106,6 +114,8 @@ class TuneConfig:
     prune_margin: float = DEFAULT_PRUNE_MARGIN
 
     def __post_init__(self) -> None:
+        if self.pairing is SEARCH_PAIRING:
+            object.__setattr__(self, "pairing", search_pairing(self.workload))
         known = {o.value for o in Objective}
         if any(o not in known for o in self.objectives):
             raise TuneError(

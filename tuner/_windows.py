@@ -11,10 +11,10 @@ defaults: `harness.run_paired`, or a fake in the tuner's unit tests;
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from harness import PairedResult, RepeatSample, Settings, TrialResult, Workload
+from harness import EchoWorkload, PairedResult, RepeatSample, Settings, TrialResult, Workload
 from tuner._errors import TuneError
 
 
@@ -133,10 +133,33 @@ class Pairing:
         return f"{self.pairs} pairs of slices ({ramp} ramp + {window} s window){sets}"
 
 
-# A study's trials: TODO measured.
+# A study's trials. A/A on the 2-CPU box (benchmarks/pairing.py, 6 trials each): one
+# trial's gain varied by sd 2.2% at echo 1 KiB x16 in 2.6 s, 5.3% on stream 1 MiB x16
+# in 3.5 s; echo 64 KiB x16 needs process sets (`search_pairing`).
 SEARCH_PAIRING = Pairing(pairs=16)
-# One round of a confirmation, per candidate: TODO measured.
+# One round of a confirmation, per candidate: its interval is taken across the rounds
+# (fresh processes each), so a round needs fewer pairs than a trial.
 CONFIRM_PAIRING = Pairing(pairs=10)
+# Echo at or above this message size gets BULK_PROCESS_SETS sets of processes per trial.
+# A/A at echo 64 KiB x16, 16 pairs, 8 trials per count (benchmarks/pairing.py): the
+# trial's gain varied by sd 8.9% with 1 set (7.1 s), 4.8% with 2 (7.7 s), 3.5% with 4
+# (9.3 s); at 1 KiB 2.2%, 2.3%, 1.8% (2.6, 3.3, 4.6 s) and on stream 1 MiB 5.3%, 4.3%,
+# 6.9%: no gain worth the time. 32 KiB lies between the sizes measured.
+BULK_ECHO_BYTES = 32 * 1024
+BULK_PROCESS_SETS = 2
+
+
+def search_pairing(workload: Workload) -> Pairing:
+    """`SEARCH_PAIRING` with the process sets `workload` needs: `BULK_PROCESS_SETS` when
+    any of its scenarios echoes messages of `BULK_ECHO_BYTES` or more (the defaults'
+    server processes there are fast or slow as a whole, one process to the next), else 1."""
+    bulk = any(
+        isinstance(s, EchoWorkload) and s.message_bytes >= BULK_ECHO_BYTES
+        for s in workload.scenarios()
+    )
+    return replace(SEARCH_PAIRING, process_sets=BULK_PROCESS_SETS if bulk else 1)
+
+
 # `twistune measure --against-defaults`: one run, looked at by a person.
 MEASURE_PAIRING = Pairing(pairs=20)
 

@@ -91,3 +91,12 @@ def test_bad_tune_flags_return_2_and_write_nothing(
     assert out == ""
     assert err == "twistune: error: unrecognized arguments: --bogus\n"
     assert not db.exists()
+
+
+def test_bulk_echo_gets_two_process_sets_unless_told() -> None:
+    assert tune_config().pairing.process_sets == 1
+    assert tune_config("--message-bytes", "64KiB").pairing.process_sets == 2
+    assert tune_config("--message-bytes", "1KiB,64KiB").pairing.process_sets == 2
+    assert tune_config("--workload", "stream").pairing.process_sets == 1
+    assert tune_config("--message-bytes", "64KiB", "--process-sets", "1").pairing.process_sets == 1
+    assert tune_config("--process-sets", "3").pairing.process_sets == 3

@@ -14,7 +14,13 @@ from typing import Any
 from harness import Settings, SettingsError, Workload, make_workload, parse_size
 from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
 from tuner._statistics import DEFAULT_CONFIDENCE
-from tuner._windows import Pairing, Windows
+from tuner._windows import (
+    BULK_ECHO_BYTES,
+    BULK_PROCESS_SETS,
+    Pairing,
+    Windows,
+    search_pairing,
+)
 
 
 class ExitCode(IntEnum):
@@ -153,10 +159,15 @@ def windows_from_args(args: argparse.Namespace) -> Windows:
 
 
 def add_pairing_arguments(
-    parser: argparse.ArgumentParser | argparse._ArgumentGroup, defaults: Pairing, what: str
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    defaults: Pairing,
+    what: str,
+    *,
+    sets_by_workload: bool = False,
 ) -> None:
     """--pairs, --ramp-s, --window-s, --warmup-s and --process-sets: the shape of every paired
-    run (`what`: e.g. "per trial")."""
+    run (`what`: e.g. "per trial"; `sets_by_workload`: no --process-sets given means
+    `search_pairing`'s rule)."""
     d = defaults
     parser.add_argument(
         "--pairs",
@@ -184,18 +195,23 @@ def add_pairing_arguments(
         help=f"unmeasured load on every group of connections first, seconds "
         f"(default {d.warmup_s:g})",
     )
+    rule = f"{BULK_PROCESS_SETS} for echo of {BULK_ECHO_BYTES // 1024} KiB or more, else 1"
     parser.add_argument(
         "--process-sets",
         type=typed(int),
-        default=d.process_sets,
-        help=f"share the pairs over this many sets of fresh server processes "
-        f"(default {d.process_sets})",
+        default=None if sets_by_workload else d.process_sets,
+        help="share the pairs over this many sets of fresh server processes "
+        f"(default {rule if sets_by_workload else d.process_sets})",
     )
 
 
-def pairing_from_args(args: argparse.Namespace) -> Pairing:
-    """Raises TuneError (naming the flag's parameter) for a shape that cannot work."""
-    return Pairing(args.pairs, args.window_s, args.ramp_s, args.warmup_s, args.process_sets)
+def pairing_from_args(args: argparse.Namespace, workload: Workload | None = None) -> Pairing:
+    """Raises TuneError (naming the flag's parameter) for a shape that cannot work. No
+    --process-sets (with `sets_by_workload`): `search_pairing(workload)`'s."""
+    sets = args.process_sets
+    if sets is None:
+        sets = search_pairing(workload).process_sets if workload is not None else 1
+    return Pairing(args.pairs, args.window_s, args.ramp_s, args.warmup_s, sets)
 
 
 def add_lock_arguments(parser: argparse.ArgumentParser) -> None:

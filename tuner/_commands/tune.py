@@ -76,7 +76,7 @@ def add_parser(commands: Any) -> None:
         "a live server with Twisted's defaults; trial 0 is the defaults against themselves.",
     )
     add_workload_arguments(parser)
-    add_pairing_arguments(parser, SEARCH_PAIRING, "per trial")
+    add_pairing_arguments(parser, SEARCH_PAIRING, "per trial", sets_by_workload=True)
     add_study_arguments(parser)
     _add_search_arguments(parser)
     _add_noise_arguments(parser)
@@ -177,7 +177,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         sampler=args.sampler,
         trials=trials,
         timeout_s=args.timeout_s,
-        pairing=pairing_from_args(args),
+        pairing=pairing_from_args(args, workload),
         max_p99_ms=args.max_p99_ms,
         max_rss_mb=args.max_rss_mb,
         seed=args.seed,
