@@ -54,7 +54,15 @@ def current_environment() -> Environment:
         optuna=_version("optuna"),
         uvloop=_version("uvloop"),
         sysctls=_sysctls(),
+        tcp_congestion_control=_congestion_control(),
     )
+
+
+def _congestion_control() -> str:
+    try:
+        return Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+    except OSError:
+        return ""
 
 
 def plan_cpus(server_cpu: int | None = None, client_cpu: int | None = None) -> CpuLayout:

@@ -93,7 +93,10 @@ def geometric_mean(values: Sequence[float]) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    """The machine and software a result was measured on."""
+    """The machine and software a result was measured on. `tcp_congestion_control` is the
+    kernel's default for new connections (net.ipv4.tcp_congestion_control; "" when it
+    cannot be read): under BBR a bulk sender's throughput changes as its connections age
+    (README: "What the designs disagree on")."""
 
     cpu_model: str
     cpu_count: int
@@ -103,6 +106,7 @@ class Environment:
     optuna: str
     uvloop: str
     sysctls: Mapping[str, int] = field(default_factory=dict)
+    tcp_congestion_control: str = ""
 
 
 @dataclass(frozen=True, slots=True)

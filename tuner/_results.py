@@ -1,11 +1,11 @@
 """A study's results as the report, the confirmation and the export read them.
 
 The best trial is the best *feasible* completed trial by the first objective
-(as stored with each trial: `TrialRecord.feasible`); its gain is median
-throughput over the newest baseline's, measured once each inside the study.
-A gain is only claimed once `twistune confirm` re-measured the candidates
-against the defaults, interleaved: the *winner* is the confirmed candidate
-with the best median paired gain, and there may be none.
+(as stored with each trial: `TrialRecord.feasible`); its gain is its paired
+run's, against a live defaults server inside the study. A gain is only
+claimed once `twistune confirm` re-measured the candidates against the
+defaults over fresh processes: the *winner* is the confirmed candidate with
+the best median paired gain, and there may be none.
 
 Everything comes from twistune's own tables, except the parameter
 importances, which are Optuna's evaluator over Optuna's trials.

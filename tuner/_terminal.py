@@ -188,8 +188,8 @@ def _confirmations(
             what = "defaults / candidate p99 latency"
         confidence = percent(max(c.record.confidence for c in confirmations))
         out.print(
-            f"confirmation (each candidate against the defaults, interleaved; gain = median "
-            f"of {what}, {confidence} bootstrap interval):"
+            f"confirmation (each candidate paired against the defaults, fresh processes each "
+            f"round; gain = median of {what}, {confidence} bootstrap interval):"
         )
         for c in confirmations:
             out.print("  " + _escape(c.line))

@@ -137,9 +137,11 @@ class Pairing:
 # trial's gain varied by sd 2.2% at echo 1 KiB x16 in 2.6 s, 5.3% on stream 1 MiB x16
 # in 3.5 s; echo 64 KiB x16 needs process sets (`search_pairing`).
 SEARCH_PAIRING = Pairing(pairs=16)
-# One round of a confirmation, per candidate: its interval is taken across the rounds
-# (fresh processes each), so a round needs fewer pairs than a trial.
-CONFIRM_PAIRING = Pairing(pairs=10)
+# One round of a confirmation, per candidate; its interval is taken across the rounds
+# (fresh processes each). With 10 pairs a round, the A/A confirmation of stream 1 MiB x16
+# over 10 rounds read 0.95x [0.91, 1.06] (benchmarks/confirm.py), wider than +-5%; a
+# trial's 16 pairs (sd 5.3% there) are kept for the rounds too.
+CONFIRM_PAIRING = Pairing(pairs=16)
 # Echo at or above this message size gets BULK_PROCESS_SETS sets of processes per trial.
 # A/A at echo 64 KiB x16, 16 pairs, 8 trials per count (benchmarks/pairing.py): the
 # trial's gain varied by sd 8.9% with 1 set (7.1 s), 4.8% with 2 (7.7 s), 3.5% with 4

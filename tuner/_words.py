@@ -16,10 +16,11 @@ from tuner._statistics import min_rounds_to_confirm
 
 NOT_CONFIRMED_YET = "not confirmed yet: run `twistune confirm`"
 GAIN_NOTE = (
-    "measured once each inside the study, not yet confirmed by an interleaved re-measurement"
+    "one paired run against the defaults inside the study, not yet confirmed over fresh processes"
 )
 CONFIRMED_GAIN_NOTE = (
-    "measured once each inside the study; the confirmation below re-measured it interleaved"
+    "one paired run against the defaults inside the study; the confirmation below re-measured "
+    "it over fresh processes"
 )
 
 

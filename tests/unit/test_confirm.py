@@ -339,7 +339,7 @@ def test_a_clearly_better_candidate_is_confirmed_and_everything_is_stored(store:
     assert verdict(results.confirmations, results.winner()).startswith("winner: trial 1, gain 1.")
 
 
-def test_runs_are_interleaved_round_by_round(store: Storage) -> None:
+def test_each_round_pairs_every_candidate_in_rotating_order(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0), (NODELAY, 1100.0)])
     one = LandscapeRunner(select_is_1_5x)
     confirm(store, one, top=1, rounds=6)

@@ -216,3 +216,17 @@ def test_with_scenarios_the_figure_is_the_geometric_mean_and_the_spread_the_wors
     # Read back from its JSON form, samples keep their scenario.
     again = TrialResult.from_dict(json.loads(json.dumps(result.to_dict())))
     assert [s.scenario for s in again.samples] == [0, 1, 0, 1]
+
+
+def test_the_environment_records_the_kernels_congestion_control() -> None:
+    from pathlib import Path
+
+    from harness import current_environment
+
+    source = Path("/proc/sys/net/ipv4/tcp_congestion_control")
+    expected = source.read_text().strip() if source.exists() else ""
+    assert current_environment().tcp_congestion_control == expected
+    # Results written before it was recorded read back with "" for it.
+    data = TWO_REPEATS.to_dict()
+    del data["environment"]["tcp_congestion_control"]
+    assert TrialResult.from_dict(data).environment.tcp_congestion_control == ""

@@ -254,7 +254,8 @@ def add_confirm_arguments(
         dest="confirm_rounds",
         type=typed(int),
         default=rounds,
-        help=f"interleaved paired rounds (default {rounds}; 6 is the fewest that can "
+        help=f"rounds of paired runs, fresh processes each (default {rounds}; 6 is the fewest "
+        "that can "
         "confirm at 95%%)",
     )
     parser.add_argument(

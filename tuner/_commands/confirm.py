@@ -1,4 +1,4 @@
-"""`twistune confirm`: re-measure a study's best trials against the defaults, interleaved
+"""`twistune confirm`: re-measure a study's best trials against the defaults, paired
 (`tuner._confirm`), store the verdicts, and print them."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class ConfirmOptions:
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "confirm",
-        help="re-measure the best trials against the defaults, interleaved, before claiming a gain",
+        help="re-measure the best trials against the defaults, paired, before claiming a gain",
         description="Measure the top K trials of a study again, each paired against a live "
         "server with Twisted's defaults, with fresh processes every round, for a number of "
         "rounds; a candidate's gain is the median of its rounds' paired ratios with a "

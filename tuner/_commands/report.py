@@ -1,7 +1,7 @@
 """`twistune report`: the baseline and the best settings side by side, and what the study found.
 
-The in-study gain is one measurement each of the best trial and the
-baseline; the confirmation section shows the interleaved re-measurement
+The in-study gain is one paired run of the best trial against the defaults;
+the confirmation section shows the re-measurement over fresh processes
 (`twistune confirm`), the only gain the report claims.
 """
 
