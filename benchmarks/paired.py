@@ -9,7 +9,8 @@ alternates, so drift hits both alike):
   - sequential (today's design): a fresh `run_trial` of the defaults,
     3 x (0.2 s warm-up + 0.5 s window), then another fresh one;
     ratio = second / first;
-  - paired: `run_paired(Settings(), ...)`, `--pairs` slice pairs; the trial's
+  - paired: `run_paired(Settings(), ...)`, `--pairs` slice pairs over the
+    process sets a study's trial uses (`tuner.search_pairing`); the trial's
     ratio is the median of its pair ratios (for the scenario set: the geometric
     mean over scenarios of each scenario's median pair ratio, as a trial's
     throughput is summarised);
@@ -48,6 +49,7 @@ from harness import (
     run_paired,
     run_trial,
 )
+from tuner import search_pairing
 
 SEQ_WINDOWS = {"duration_s": 0.5, "warmup_s": 0.2, "repeats": 3}
 
@@ -169,7 +171,9 @@ def measure_seq(
 
 
 def measure_paired(cell: Cell, workload: Workload, pairs: int, walls: Walls, tag: str) -> None:
-    result = run_paired(cell.settings, workload, pairs=pairs)
+    # The process sets a study's trial uses for this workload (2 for echo of 32 KiB or more).
+    sets = search_pairing(workload).process_sets
+    result = run_paired(cell.settings, workload, pairs=pairs, process_sets=sets)
     if not result.ok:
         cell.paired_fail += 1
         say(f"  {tag} paired FAILED: {result.status.value}: {result.reason}")

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         Pairing,
         TrialRunner,
         Windows,
+        search_pairing,
     )
     from tuner._words import confirmation_line, gain_text
 
@@ -76,6 +77,7 @@ _HOMES = {
     "CONFIRM_PAIRING": "_windows",
     "Pairing": "_windows",
     "PairedRunner": "_windows",
+    "search_pairing": "_windows",
     "TrialRunner": "_windows",
     "Windows": "_windows",
     "confirmation_line": "_words",
@@ -116,6 +118,7 @@ __all__ = [
     "pick_winner",
     "report_data",
     "run_study",
+    "search_pairing",
     "select_candidates",
 ]
 
