@@ -392,7 +392,7 @@ class _StudyRun:
         if not values or gain is None:
             return []
         return [
-            gain if o is Objective.THROUGHPUT and gain is not None else v
+            gain if o is Objective.THROUGHPUT else v
             for o, v in zip(self.config.objectives, values, strict=True)
         ]
 
