@@ -23,7 +23,7 @@ from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import Child, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
-from harness._result import PairedResult, RepeatSample, TrialStatus, paired_ratios
+from harness._result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
 from harness._runner import (
     STARTUP_ALLOWANCE_S,
     STOP_GRACE_S,
@@ -126,7 +126,7 @@ def run_paired(
 
     Open loop (`rate_msgs_s` > 0) works: a paused side sends nothing, and a
     resumed one restarts its schedule, latency counted from each request's
-    due time.
+    due time and service time from its send.
 
     Failure is data: a candidate server that crashes, hangs or makes no
     progress gives status failed or timeout with the reason and the stderr
@@ -254,7 +254,13 @@ def _attempt(
             )
             servers.append(server)
             children.append(server)
-        loadgen = Child("harness._loadgen", [], client_cpu, json.dumps({"workload": spec}))
+        own_cpu = not CpuLayout(server_cpu, client_cpu).shared
+        loadgen = Child(
+            "harness._loadgen",
+            [],
+            client_cpu,
+            json.dumps({"workload": spec, "own_cpu": own_cpu}),
+        )
         children.append(loadgen)
         try:
             ports = []

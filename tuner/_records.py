@@ -6,7 +6,7 @@ import functools
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
 import psutil
@@ -14,6 +14,10 @@ import psutil
 from harness import Settings, TrialResult, Workload, WorkloadError, make_workload
 from storage import SampleRecord, StudyRecord, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError
+
+# The sample fields storage has columns for: a harness sample's others (service time and
+# send lateness, until storage stores them) are left out of its record.
+_STORED_SAMPLE_FIELDS = frozenset(f.name for f in fields(SampleRecord))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,11 @@ def trial_record(
         started_at=began,
         finished_at=datetime.now(UTC),
         samples=tuple(
-            SampleRecord(repeat=i, **asdict(sample)) for i, sample in enumerate(result.samples, 1)
+            SampleRecord(
+                repeat=i,
+                **{k: v for k, v in asdict(sample).items() if k in _STORED_SAMPLE_FIELDS},
+            )
+            for i, sample in enumerate(result.samples, 1)
         ),
         kind=kind,
         baseline=baseline,
