@@ -149,7 +149,8 @@ async def run_slice(
     Only responses that arrive inside the window count (the group's stats
     record only then); the caller drains the group before loading another.
     Returns the window's figures: `window_s` (as measured), counts, client
-    CPU seconds, and the server's CPU seconds and peak RSS (None: unknown).
+    CPU seconds (less what an open-loop pacer spun idle), and the server's
+    CPU seconds and peak RSS (None: unknown).
     """
     stats = group.stats
     group.resume()
@@ -161,7 +162,7 @@ async def run_slice(
     await sleep(window_s)
     measured_s = clock() - wall_start
     stats.recording = False
-    cpu_s = time.process_time() - cpu_start
+    cpu_s = stats.working_cpu_s(time.process_time() - cpu_start)
     server_cpu_s, server_rss = meter.stop()
     group.pause()
     return {

@@ -6,6 +6,13 @@ opens `params["connections"]` connections with it. Protocols count only while
 Latencies are kept as integer microseconds and turned into an HDR histogram
 once per window, which keeps the per-response cost to an append.
 
+Open loop (`rate_msgs_s` > 0) keeps three figures per request, as wrk2 does:
+latency from when the request was due (no coordinated omission: a stalled
+server or a late client shows), service time from when it was actually sent,
+and the send lateness between the two (`harness._pacer` keeps it small). In
+closed loop a request is due when it is sent, so its service time is its
+latency and nothing is recorded twice.
+
 A paired run (`harness._alternation`) loads one group of connections at a
 time: its protocols `pause()` (send nothing new; what is in flight still
 comes back), `resume()`, and say when they are `idle` (nothing outstanding).
@@ -15,56 +22,97 @@ With `WindowStats(start_paused=True)` they connect paused.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import cast
 
+from harness._pacer import Pacer, Pacing, TickPacer
 from harness._wire import echo_frame, stream_request
-
-# The open-loop sender wakes at most this often; requests that fell due in
-# between are sent together, each timed from when it was due.
-OPEN_LOOP_TICK_S = 0.0005
 
 
 class WindowStats:
-    """Counters shared by every connection of one repeat."""
+    """Counters shared by every connection of one repeat.
 
-    def __init__(self, *, start_paused: bool = False) -> None:
+    `paced` is True for an open-loop group, whose `service_us` and
+    `lateness_ns` are recorded alongside `latencies_us`. Its pacer may spin
+    only with `spin` (the load generator has a CPU to itself); `in_flight`
+    counts its outstanding requests, `events` its protocols' callbacks and
+    `idle_spin_ns` the time its pacer spun with nothing else to do (see
+    `harness._pacer`).
+    """
+
+    def __init__(self, *, start_paused: bool = False, spin: bool = True) -> None:
         self.start_paused = start_paused
+        self.spin = spin
+        self.paced = False
         self.recording = False
         self.closing = False
         self.messages = 0
         self.bytes = 0
         self.errors = 0
         self.dropped = 0
+        self.events = 0
+        self.in_flight = 0
+        self.idle_spin_ns = 0
         self.latencies_us = array("q")
+        self.service_us = array("q")
+        self.lateness_ns = array("q")
 
     def start_window(self) -> None:
         self.messages = 0
         self.bytes = 0
         self.errors = 0
         self.dropped = 0
+        self.idle_spin_ns = 0
         self.latencies_us = array("q")
+        self.service_us = array("q")
+        self.lateness_ns = array("q")
         self.recording = True
+
+    def working_cpu_s(self, cpu_s: float) -> float:
+        """`cpu_s`, CPU seconds of the window, less what the pacer spun idle."""
+        return max(0.0, cpu_s - self.idle_spin_ns / 1e9)
 
 
 class EchoClient(asyncio.Protocol):
-    """Keeps `depth` requests in flight (closed loop), or sends at `rate_msgs_s` (open loop)."""
+    """Keeps `depth` requests in flight (closed loop), or sends at `rate_msgs_s` (open loop).
 
-    def __init__(self, stats: WindowStats, frame: bytes, depth: int, rate_msgs_s: float) -> None:
+    Open loop: request k is due at start + (k + `phase`) / `rate_msgs_s`, and
+    `pacer` says when to send it (`harness._pacer`). Its latency counts from
+    when it was due, its service time from when it was actually sent, and the
+    difference, the send lateness, is recorded too. The schedule starts when
+    the connection is made or resumed: nothing is due for the paused time.
+    """
+
+    def __init__(
+        self,
+        stats: WindowStats,
+        frame: bytes,
+        depth: int,
+        rate_msgs_s: float,
+        pacer: Pacing | None = None,
+        phase: float = 0.0,
+    ) -> None:
+        if rate_msgs_s and pacer is None:
+            raise ValueError("an open-loop client needs a pacer")
         self._stats = stats
         self._frame = frame
         self._frame_len = len(frame)
         self._depth = depth
-        self._rate_per_ns = rate_msgs_s / 1e9
+        self._interval_ns = 1e9 / rate_msgs_s if rate_msgs_s else 0.0
+        self._pacer = pacer
+        self._phase = phase
         self._due_ns: deque[int] = deque()  # when each outstanding request was due
+        self._sent_ns: deque[int] = deque()  # and when it was sent (open loop only)
         self._received = 0
         self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._start_ns = 0
-        self._scheduled = 0
+        self._next = 0  # the index of the next request of the schedule
+        self._epoch = 0  # a pause or resume makes the pacer's pending fire stale
         self._paused = stats.start_paused
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -73,19 +121,18 @@ class EchoClient(asyncio.Protocol):
             self._start(time.perf_counter_ns())
 
     def _start(self, now: int) -> None:
-        if self._rate_per_ns:
-            self._start_ns = now  # the schedule restarts: nothing is due for the paused time
-            self._scheduled = 0
-            self._tick()
-        else:
+        if self._pacer is None:
             self._send(self._depth - len(self._due_ns), now)
+            return
+        self._epoch += 1
+        self._start_ns = now + int(self._phase * self._interval_ns)
+        self._next = 0
+        self._pacer.schedule(self._start_ns, functools.partial(self._fire, self._epoch))
 
     def pause(self) -> None:
         """Send nothing new; replies to what is in flight still arrive and count."""
         self._paused = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._epoch += 1
 
     def resume(self) -> None:
         if self._paused and self._transport is not None:
@@ -104,19 +151,29 @@ class EchoClient(asyncio.Protocol):
         self._due_ns.extend([due_ns] * count)
         self._transport.write(self._frame if count == 1 else self._frame * count)
 
-    def _tick(self) -> None:
-        if self._paused or self._transport is None or self._transport.is_closing():
-            return
+    def _fire(self, epoch: int) -> int | None:
+        """Send every request due by now (the pacer calls this); when the next is due."""
+        transport = self._transport
+        if epoch != self._epoch or transport is None or transport.is_closing():
+            return None
+        stats = self._stats
+        start, interval, k = self._start_ns, self._interval_ns, self._next
         now = time.perf_counter_ns()
-        due = int((now - self._start_ns) * self._rate_per_ns) - self._scheduled
-        if due > 0:
-            interval_ns = 1 / self._rate_per_ns
-            first = self._scheduled + 1
-            self._due_ns.extend(self._start_ns + int((first + i) * interval_ns) for i in range(due))
-            self._scheduled += due
-            self._transport.write(self._frame if due == 1 else self._frame * due)
-        next_in_s = max(OPEN_LOOP_TICK_S, 1 / (self._rate_per_ns * 1e9))
-        self._timer = asyncio.get_running_loop().call_later(next_in_s, self._tick)
+        due = start + int(k * interval)
+        count = 0
+        while due <= now:
+            self._due_ns.append(due)
+            self._sent_ns.append(now)
+            if stats.recording:
+                stats.lateness_ns.append(now - due)
+            count += 1
+            k += 1
+            due = start + int(k * interval)
+        if count:
+            self._next = k
+            stats.in_flight += count
+            transport.write(self._frame if count == 1 else self._frame * count)
+        return due
 
     def data_received(self, data: bytes) -> None:
         stats = self._stats
@@ -129,10 +186,29 @@ class EchoClient(asyncio.Protocol):
         self._received -= done * self._frame_len
         if done > len(self._due_ns):
             stats.errors += 1  # more replies than requests: the server broke framing
+            if self._pacer is not None:
+                stats.in_flight -= len(self._due_ns)
             self._due_ns.clear()
+            self._sent_ns.clear()
             return
         now = time.perf_counter_ns()
         pop = self._due_ns.popleft
+        if self._pacer is not None:
+            stats.events += 1  # the pacer's spin turn was not idle
+            stats.in_flight -= done
+            pop_sent = self._sent_ns.popleft
+            if stats.recording:
+                stats.messages += done
+                latency = stats.latencies_us.append
+                service = stats.service_us.append
+                for _ in range(done):
+                    latency((now - pop()) // 1000)
+                    service((now - pop_sent()) // 1000)
+            else:
+                for _ in range(done):
+                    pop()
+                    pop_sent()
+            return
         if stats.recording:
             stats.messages += done
             append = stats.latencies_us.append
@@ -141,14 +217,17 @@ class EchoClient(asyncio.Protocol):
         else:
             for _ in range(done):
                 pop()
-        if not self._rate_per_ns and not self._paused:
+        if not self._paused:
             self._send(done, now)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         if not self._stats.closing:
             self._stats.dropped += 1
+        if self._pacer is not None:
+            self._stats.events += 1
+            self._stats.in_flight -= len(self._due_ns)
+            self._due_ns.clear()
+            self._sent_ns.clear()
         self._transport = None
 
 
@@ -224,13 +303,37 @@ def _int(params: Mapping[str, object], name: str) -> int:
 
 
 def echo_client(params: Mapping[str, object], stats: WindowStats) -> ProtocolFactory:
+    """Echo clients; open loop (`rate_msgs_s` > 0) paced by one `Pacer` for the group."""
+    return _echo_clients(params, stats, lambda interval_ns: Pacer(stats))
+
+
+def tick_paced_echo_client(params: Mapping[str, object], stats: WindowStats) -> ProtocolFactory:
+    """As `echo_client`, open loop paced the way it was before issue 9 (`TickPacer`), for
+    comparison; closed loop is the same."""
+    return _echo_clients(params, stats, TickPacer)
+
+
+def _echo_clients(
+    params: Mapping[str, object],
+    stats: WindowStats,
+    pacing: Callable[[float], Pacing],
+) -> ProtocolFactory:
     frame = echo_frame(_int(params, "message_bytes"))
     depth = _int(params, "pipeline_depth")
     connections = _int(params, "connections")
     rate = params.get("rate_msgs_s", 0.0)
     assert isinstance(rate, int | float)
+    if not rate:
+        return lambda: EchoClient(stats, frame, depth, 0.0)
     per_connection = rate / connections
-    return lambda: EchoClient(stats, frame, depth, per_connection)
+    stats.paced = True
+    pacer = pacing(1e9 / per_connection)
+    # Connection i's schedule is offset by i / connections of its interval, so the group's
+    # requests are due evenly spaced at `rate`, not in bursts of one per connection.
+    number = itertools.count()
+    return lambda: EchoClient(
+        stats, frame, depth, per_connection, pacer, (next(number) % connections) / connections
+    )
 
 
 def stream_client(params: Mapping[str, object], stats: WindowStats) -> ProtocolFactory:

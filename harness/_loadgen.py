@@ -1,15 +1,19 @@
 """The load-generator child: `python -m harness._loadgen --report-fd N`.
 
-Reads JSON lines on stdin: first its spec (`{"workload": {...}}`), then
-commands. `{"cmd": "run", "port": P, "params": {...}, "warmup_s": W,
-"duration_s": D}` opens the connections of the scenario `params` describe
-(one scenario's parameters) to 127.0.0.1:P, drives them for W seconds of
-discarded warm-up, then records a D-second window, and reports:
+Reads JSON lines on stdin: first its spec (`{"workload": {...}, "own_cpu":
+true}`; `own_cpu`: it has a CPU the servers do not share, so an open-loop
+pacer may spin on it, `harness._pacer`), then commands. `{"cmd": "run",
+"port": P, "params": {...}, "warmup_s": W, "duration_s": D}` opens the
+connections of the scenario `params` describe (one scenario's parameters) to
+127.0.0.1:P, drives them for W seconds of discarded warm-up, then records a
+D-second window, and reports:
 
 - `{"event": "window-start"}` when recording begins (the runner samples the
   server's CPU and memory then), then
 - `{"event": "result", ...}`: counts, the latency histogram (HDR, encoded)
-  and percentiles, and this process's CPU share of the window; or
+  and percentiles, service time and send lateness percentiles
+  (`window_summary`), and this process's CPU seconds in the window (less what
+  its pacer spun idle); or
   `{"event": "error", "detail": ...}` when it could not connect.
 
 `{"cmd": "paired", "ports": [D, C], "pids": [d, c], "scenarios": [{...}, ...],
@@ -56,16 +60,41 @@ from harness._proc_meter import ProcMeter
 # HDR histogram range: 1 us .. 1 hour, 3 significant digits.
 HISTOGRAM_HIGHEST_US = 3_600_000_000
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+# Send lateness is kept in ns (its floor is microseconds): 1 ns .. 1 minute.
+LATENESS_HIGHEST_NS = 60_000_000_000
+
+
+def _histogram(values: Any, highest: int) -> HdrHistogram:
+    histogram = HdrHistogram(1, highest, 3)
+    for value, count in collections.Counter(values).items():
+        histogram.record_value(min(max(value, 1), highest), count)
+    return histogram
 
 
 def latency_summary(latencies_us: Any) -> dict[str, Any]:
     """Percentiles in ms and the encoded HDR histogram of a window's latencies."""
-    histogram = HdrHistogram(1, HISTOGRAM_HIGHEST_US, 3)
-    for value, count in collections.Counter(latencies_us).items():
-        histogram.record_value(min(max(value, 1), HISTOGRAM_HIGHEST_US), count)
+    histogram = _histogram(latencies_us, HISTOGRAM_HIGHEST_US)
     return {
         "latency_ms": [histogram.get_value_at_percentile(p) / 1000.0 for p in PERCENTILES],
         "histogram": histogram.encode().decode("ascii") if latencies_us else "",
+    }
+
+
+def window_summary(stats: WindowStats) -> dict[str, Any]:
+    """A window's latency (`latency_summary`), its service time p50 and p99 in ms
+    (`service_ms`) and its send lateness p50 and p99 in ms (`send_lateness_ms`, None
+    in closed loop, where each request is sent when due and its service time is its
+    latency)."""
+    summary = latency_summary(stats.latencies_us)
+    if not stats.paced:
+        p50, _, p99, _ = summary["latency_ms"]
+        return {**summary, "service_ms": [p50, p99], "send_lateness_ms": None}
+    service = _histogram(stats.service_us, HISTOGRAM_HIGHEST_US)
+    lateness = _histogram(stats.lateness_ns, LATENESS_HIGHEST_NS)
+    return {
+        **summary,
+        "service_ms": [service.get_value_at_percentile(p) / 1e3 for p in (50.0, 99.0)],
+        "send_lateness_ms": [lateness.get_value_at_percentile(p) / 1e6 for p in (50.0, 99.0)],
     }
 
 
@@ -76,9 +105,10 @@ async def run_repeat(
     warmup_s: float,
     duration_s: float,
     report_fd: int,
+    own_cpu: bool = False,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    stats = WindowStats()
+    stats = WindowStats(spin=own_cpu)
     factory = resolve(workload["client_driver"])(params, stats)
     count = int(params["connections"])
     opened = await asyncio.gather(
@@ -100,7 +130,7 @@ async def run_repeat(
         wall_start = time.perf_counter()
         await asyncio.sleep(duration_s)
         window_s = time.perf_counter() - wall_start
-        cpu_s = time.process_time() - cpu_start
+        cpu_s = stats.working_cpu_s(time.process_time() - cpu_start)
         stats.recording = False
     finally:
         stats.closing = True
@@ -114,7 +144,7 @@ async def run_repeat(
         "errors": stats.errors,
         "dropped_connections": stats.dropped,
         "client_cpu_s": cpu_s,
-        **latency_summary(stats.latencies_us),
+        **window_summary(stats),
     }
 
 
@@ -125,10 +155,10 @@ class _PairedError(Exception):
 
 
 async def _open_group(
-    workload: dict[str, Any], params: dict[str, Any], port: int, side: int
+    workload: dict[str, Any], params: dict[str, Any], port: int, side: int, own_cpu: bool
 ) -> Group:
     loop = asyncio.get_running_loop()
-    stats = WindowStats(start_paused=True)
+    stats = WindowStats(start_paused=True, spin=own_cpu)
     factory = resolve(workload["client_driver"])(params, stats)
     count = int(params["connections"])
     opened = await asyncio.gather(
@@ -158,7 +188,9 @@ async def _open_group(
     return group
 
 
-async def run_paired(command: dict[str, Any], workload: dict[str, Any], report_fd: int) -> None:
+async def run_paired(
+    command: dict[str, Any], workload: dict[str, Any], report_fd: int, own_cpu: bool = False
+) -> None:
     """A paired run (see the module docstring); every message goes to `report_fd`."""
     scenarios = command["scenarios"]
     drain_timeout_s = float(command["drain_timeout_s"])
@@ -167,7 +199,7 @@ async def run_paired(command: dict[str, Any], workload: dict[str, Any], report_f
     try:
         for scenario in scenarios:
             for side, port in enumerate(command["ports"]):
-                groups[side].append(await _open_group(workload, scenario, port, side))
+                groups[side].append(await _open_group(workload, scenario, port, side, own_cpu))
         drains = []
         for index in range(len(scenarios)):
             for side in (0, 1):
@@ -183,7 +215,7 @@ async def run_paired(command: dict[str, Any], workload: dict[str, Any], report_f
         for number, planned in enumerate(slice_order(command["pairs"], len(scenarios)), 1):
             group = groups[planned.side][planned.scenario]
             figures = await run_slice(group, meters[planned.side], ramp_s, command["window_s"])
-            figures.update(latency_summary(group.stats.latencies_us))
+            figures.update(window_summary(group.stats))
             send(
                 report_fd,
                 {
@@ -220,12 +252,13 @@ def main() -> int:
     args = parser.parse_args()
     die_with_parent(args.parent_pid)
     spec = json.loads(sys.stdin.readline())
+    own_cpu = bool(spec.get("own_cpu", False))  # no other process on its CPU: pacers may spin
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     for line in sys.stdin:
         command = json.loads(line)
         if command["cmd"] == "paired":
-            loop.run_until_complete(run_paired(command, spec["workload"], args.report_fd))
+            loop.run_until_complete(run_paired(command, spec["workload"], args.report_fd, own_cpu))
             continue
         if command["cmd"] != "run":
             break
@@ -237,6 +270,7 @@ def main() -> int:
                 command["warmup_s"],
                 command["duration_s"],
                 args.report_fd,
+                own_cpu,
             )
         )
         send(args.report_fd, result)

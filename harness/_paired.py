@@ -163,7 +163,7 @@ def run_paired(
 
     Open loop (`rate_msgs_s` > 0) works: a paused side sends nothing, and a
     resumed one restarts its schedule, latency counted from each request's
-    due time.
+    due time and service time from its send.
 
     Failure is data: a candidate server that crashes, hangs or makes no
     progress gives status failed or timeout with the reason and the stderr
@@ -318,8 +318,12 @@ def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Att
             )
             servers.append(server)
             children.append(server)
+        own_cpu = not launch.layout.shared
         loadgen = Child(
-            "harness._loadgen", [], launch.layout.client_cpu, json.dumps({"workload": launch.spec})
+            "harness._loadgen",
+            [],
+            launch.layout.client_cpu,
+            json.dumps({"workload": launch.spec, "own_cpu": own_cpu}),
         )
         children.append(loadgen)
         try:

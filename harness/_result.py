@@ -17,11 +17,21 @@ from typing import Any
 from harness._settings import Settings
 from harness._workloads import ThroughputUnit
 
-RESULT_FORMAT_VERSION = 1
+# 1: the first. 2: samples add service_p50_ms, service_p99_ms, send_lateness_p50_ms and
+# send_lateness_p99_ms (a version-1 result reads back with them None).
+RESULT_FORMAT_VERSION = 2
 
 # A load generator busier than this share of its window was measuring itself,
 # not the server: such samples are flagged, not trusted.
 CLIENT_SATURATED_SHARE = 0.9
+
+# What a window measures besides its latency when it sends on a schedule (open loop).
+OPEN_LOOP_METRICS = (
+    "service_p50_ms",
+    "service_p99_ms",
+    "send_lateness_p50_ms",
+    "send_lateness_p99_ms",
+)
 
 
 class TrialStatus(enum.StrEnum):
@@ -33,7 +43,14 @@ class TrialStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RepeatSample:
-    """One measurement window of one repeat. MB are 10**6 bytes (received by the client)."""
+    """One measurement window of one repeat. MB are 10**6 bytes (received by the client).
+
+    Latency counts from when each request was due; `service_*` from when it
+    was actually sent (in closed loop, where a request is due when it is
+    sent, they are the latency's); `send_lateness_*` is sent minus due, the
+    load generator's own lateness (open loop only, else None). Both are None
+    in results from before they were measured.
+    """
 
     window_s: float
     messages: int
@@ -47,25 +64,38 @@ class RepeatSample:
     latency_histogram: str  # HdrHistogram.encode() of microsecond latencies; "" when none
     server_cpu_s: float
     server_rss_peak_bytes: int
-    client_cpu_share: float  # load generator CPU seconds / window seconds
+    # Load generator CPU seconds / window seconds, less what its open-loop pacer spun idle.
+    client_cpu_share: float
     errors: int
     dropped_connections: int
     scenario: int = 0  # index into the workload's scenarios (0 for a plain workload)
+    service_p50_ms: float | None = None
+    service_p99_ms: float | None = None
+    send_lateness_p50_ms: float | None = None
+    send_lateness_p99_ms: float | None = None
 
     @property
     def client_saturated(self) -> bool:
         return self.client_cpu_share >= CLIENT_SATURATED_SHARE
 
+    @property
+    def open_loop(self) -> bool:
+        """Sent on a schedule (its send lateness was measured)."""
+        return self.send_lateness_p99_ms is not None
+
 
 def summarise(samples: Sequence[RepeatSample], metric: str) -> float:
     """A trial's figure for `metric`: the median over each scenario's repeats, and across
-    scenarios their geometric mean (0 when any scenario's median is 0); NaN without samples.
+    scenarios their geometric mean (0 when any scenario's median is 0); NaN without samples,
+    or when a sample did not measure it (None: send lateness in closed loop).
 
     With one scenario this is the plain median. The geometric mean makes one
     trial's figure over another's equal the geometric mean of the
     per-scenario ratios, so a gain is never dominated by the scenario with
     the biggest numbers.
     """
+    if any(getattr(sample, metric) is None for sample in samples):
+        return float("nan")
     return geometric_mean(scenario_medians(samples, metric))
 
 
@@ -203,6 +233,12 @@ class TrialResult:
     def client_saturated(self) -> bool:
         return any(s.client_saturated for s in self.samples)
 
+    @property
+    def open_loop(self) -> bool:
+        """Every window sent on a schedule (`rate_msgs_s` > 0), so latency (from each
+        request's due time) and service time (from its send) are different figures."""
+        return bool(self.samples) and all(s.open_loop for s in self.samples)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, with `format_version`; `from_dict` reads it back."""
         return {
@@ -224,6 +260,7 @@ class TrialResult:
                 "throughput_unit": self.workload.get("throughput_unit"),
                 "throughput_spread": self.throughput_spread,
                 "latency_p99_ms": self.median("latency_p99_ms") if self.samples else None,
+                **{metric: _finite_or_none(self.median(metric)) for metric in OPEN_LOOP_METRICS},
                 "client_saturated": self.client_saturated,
                 "cpu_shared": self.cpu_layout.shared,
             },
@@ -340,6 +377,12 @@ class PairedResult:
     def candidate_median(self, metric: str) -> float:
         """As `defaults_median`, over the candidate's slices."""
         return summarise(self.candidate_samples, metric)
+
+    @property
+    def open_loop(self) -> bool:
+        """Every slice sent on a schedule (see `TrialResult.open_loop`)."""
+        samples = self.defaults_samples + self.candidate_samples
+        return bool(samples) and all(s.open_loop for s in samples)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (strict JSON: None where a figure is NaN)."""

@@ -85,6 +85,8 @@ class _ServerMeter:
 def _sample(report: dict[str, Any], usage: _ServerUsage, scenario: int) -> RepeatSample:
     window_s = float(report["window_s"])
     p50, p90, p99, p999 = report["latency_ms"]
+    service_p50, service_p99 = report["service_ms"]
+    lateness = report["send_lateness_ms"]
     return RepeatSample(
         window_s=window_s,
         messages=int(report["messages"]),
@@ -102,6 +104,10 @@ def _sample(report: dict[str, Any], usage: _ServerUsage, scenario: int) -> Repea
         errors=int(report["errors"]),
         dropped_connections=int(report["dropped_connections"]),
         scenario=scenario,
+        service_p50_ms=service_p50,
+        service_p99_ms=service_p99,
+        send_lateness_p50_ms=lateness[0] if lateness is not None else None,
+        send_lateness_p99_ms=lateness[1] if lateness is not None else None,
     )
 
 
@@ -198,7 +204,12 @@ def run_trial(
             json.dumps({"settings": settings.to_dict(), "workload": spec, "port": port}),
         )
         children.append(server)
-        loadgen = Child("harness._loadgen", [], layout.client_cpu, json.dumps({"workload": spec}))
+        loadgen = Child(
+            "harness._loadgen",
+            [],
+            layout.client_cpu,
+            json.dumps({"workload": spec, "own_cpu": not layout.shared}),
+        )
         children.append(loadgen)
         try:
             server_port, effective = _await_ready(server, deadline, timeout)

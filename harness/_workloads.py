@@ -94,7 +94,8 @@ class EchoWorkload:
     The client keeps `pipeline_depth` requests in flight on each of
     `connections` connections (closed loop), or, with `rate_msgs_s` > 0, sends
     at that total offered rate regardless of replies (open loop; latency then
-    counts from when each request was due, so a stall is not hidden).
+    counts from when each request was due, so a stall is not hidden, and the
+    service time from when it was sent).
     """
 
     message_bytes: int = 1 * KiB

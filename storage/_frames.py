@@ -60,9 +60,12 @@ _TRIAL_DTYPES = {
 _SAMPLE_DTYPES: dict[str, str] = {"number": "int64", "repeat": "int64", "status": "str"}
 for _field in fields(SampleRecord):
     if _field.name != "repeat":
-        _SAMPLE_DTYPES[_field.name] = {"int": "int64", "float": "float64", "str": "str"}[
-            str(_field.type)
-        ]
+        _SAMPLE_DTYPES[_field.name] = {
+            "int": "int64",
+            "float": "float64",
+            "float | None": "float64",  # NaN where not measured
+            "str": "str",
+        }[str(_field.type)]
 
 
 def trials_frame(rows: Sequence[Sequence[object]], objectives: Sequence[str]) -> pd.DataFrame:

@@ -33,7 +33,8 @@ TABLE_PREFIX = "twistune_"
 # samples' `scenario` column (0 for every earlier sample). 4: adds the
 # trials' `baseline`, `feasible` and `pruning_saved_s` and the studies'
 # `space_json`, `sampler` and `measurement_json` columns. 5: adds the trials'
-# `gain_low` and `gain_high` (the paired interval). An older file is
+# `gain_low` and `gain_high` (the paired interval) and the samples' open-loop
+# `service_*` and `send_lateness_*` columns. An older file is
 # upgraded in place when opened for writing (every column added since 1 has a
 # server default or is nullable); nothing else changes.
 SCHEMA_VERSION = 5
@@ -177,6 +178,11 @@ class SampleRow(Base):
     errors: Mapped[int] = mapped_column(Integer)
     dropped_connections: Mapped[int] = mapped_column(Integer)
     scenario: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Since schema 5, open loop only (NULL otherwise).
+    service_p50_ms: Mapped[float | None] = mapped_column(Float)
+    service_p99_ms: Mapped[float | None] = mapped_column(Float)
+    send_lateness_p50_ms: Mapped[float | None] = mapped_column(Float)
+    send_lateness_p99_ms: Mapped[float | None] = mapped_column(Float)
 
 
 class ConfirmationRow(Base):

@@ -126,7 +126,10 @@ class SampleRecord:
     measured (0 for a plain workload; with several, each repeat ran every
     scenario in turn). MB are 10**6 bytes; `latency_histogram` is the base64 HDR encoding of
     microsecond latencies ("" when none); `client_cpu_share` is load
-    generator CPU seconds per window second.
+    generator CPU seconds per window second. Open loop only (None otherwise, and for
+    samples stored before schema 5): `service_*` is the latency counted from when each
+    request was actually sent rather than due (wrk2's service time), `send_lateness_*`
+    sent minus due, the load generator's own share.
     """
 
     repeat: int
@@ -146,6 +149,10 @@ class SampleRecord:
     errors: int
     dropped_connections: int
     scenario: int = 0
+    service_p50_ms: float | None = None
+    service_p99_ms: float | None = None
+    send_lateness_p50_ms: float | None = None
+    send_lateness_p99_ms: float | None = None
 
 
 def summarise(samples: Sequence[SampleRecord], metric: str) -> float | None:

@@ -28,14 +28,17 @@ class PairedMeasurement:
         return cls(result, measured.gain, measured.low, measured.high, measured.confidence)
 
     def side(self, name: str) -> dict[str, float]:
-        """ "defaults" or "candidate": median throughput (workload's unit), p99 ms, server CPU
-        seconds per window and peak RSS bytes (NaN without samples: the renderers show
-        "-" and null)."""
+        """ "defaults" or "candidate": median throughput (workload's unit), p99 latency ms
+        (from each request's due time), p99 service time ms (from its send) and p99 send
+        lateness ms, server CPU seconds per window and peak RSS bytes (NaN without samples
+        or, for the send lateness, in closed loop: the renderers show "-" and null)."""
         r = self.result
         median = r.defaults_median if name == "defaults" else r.candidate_median
         return {
             "throughput": median(r.throughput_metric),
             "latency_p99_ms": median("latency_p99_ms"),
+            "service_p99_ms": median("service_p99_ms"),
+            "send_lateness_p99_ms": median("send_lateness_p99_ms"),
             "server_cpu_s": median("server_cpu_s"),
             "server_rss_peak_bytes": median("server_rss_peak_bytes"),
         }

@@ -10,6 +10,7 @@ into lines rather than squeezing the other columns.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
@@ -258,8 +259,10 @@ def _cell(value: object) -> str:
 
 
 def render_trial(result: TrialResult, out: Console) -> None:
-    """A table of the repeats and a summary."""
+    """A table of the repeats and a summary; in open loop with each window's service time
+    and send lateness beside its latency."""
     scenarios = result.scenario_count
+    open_loop = result.open_loop
     table = _table(f"{result.workload['name']} {result.workload['params']}")
     columns = (
         "window" if scenarios > 1 else "repeat",
@@ -296,6 +299,8 @@ def render_trial(result: TrialResult, out: Console) -> None:
         )
     if result.samples:
         out.print(table)
+    if open_loop:
+        out.print(_open_loop_table(result))
     server = "reference (uvloop, no Twisted)" if result.reference else "twisted"
     changed = Settings().differences(result.settings) if not result.reference else {}
     out.print(f"status: {result.status.value}" + (f" ({result.reason})" if result.reason else ""))
@@ -316,6 +321,16 @@ def render_trial(result: TrialResult, out: Console) -> None:
             f"{result.throughput_spread:.1%}; p99 ({what}) "
             f"{result.median('latency_p99_ms'):.3f} ms"
         )
+        if open_loop:
+            out.print(
+                f"open loop ({what}): latency (from due) p50 "
+                f"{number(result.median('latency_p50_ms'))} p99 "
+                f"{number(result.median('latency_p99_ms'))} ms, service time (from send) "
+                f"p50 {number(result.median('service_p50_ms'))} p99 "
+                f"{number(result.median('service_p99_ms'))} ms, send lateness p50 "
+                f"{_fine_ms(result.median('send_lateness_p50_ms'))} p99 "
+                f"{_fine_ms(result.median('send_lateness_p99_ms'))} ms"
+            )
     layout = result.cpu_layout
     out.print(
         f"CPUs: server {layout.server_cpu}, load generator {layout.client_cpu}"
@@ -328,11 +343,48 @@ def render_trial(result: TrialResult, out: Console) -> None:
         )
 
 
+def _open_loop_table(result: TrialResult) -> Table:
+    """Each window's latency (from the due time), service time (from the send) and send
+    lateness (send - due)."""
+    scenarios = result.scenario_count
+    table = _table("open loop: latency from each request's due time, service time from its send")
+    columns = (
+        "window" if scenarios > 1 else "repeat",
+        *(("scenario",) if scenarios > 1 else ()),
+        "latency p50 ms",
+        "latency p99 ms",
+        "service p50 ms",
+        "service p99 ms",
+        "send late p50 ms",
+        "send late p99 ms",
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    for index, s in enumerate(result.samples, 1):
+        table.add_row(
+            str(index),
+            *((str(s.scenario),) if scenarios > 1 else ()),
+            f"{s.latency_p50_ms:.3f}",
+            f"{s.latency_p99_ms:.3f}",
+            number(s.service_p50_ms),
+            number(s.service_p99_ms),
+            _fine_ms(s.send_lateness_p50_ms),
+            _fine_ms(s.send_lateness_p99_ms),
+        )
+    return table
+
+
+def _fine_ms(value: float | None) -> str:
+    """Milliseconds to a tenth of a microsecond (a send lateness is a few of them)."""
+    return "-" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
 def render_paired(measured: PairedMeasurement, out: Console) -> None:
     """A paired run: each pair's slices and ratio, both sides' figures, the median ratio."""
     result = measured.result
     unit = result.workload["throughput_unit"]
     scenarios = len(result.workload.get("scenarios") or [None])
+    open_loop = result.open_loop
     table = _table(f"{result.workload['name']} {result.workload['params']}: paired slices")
     columns = (
         "pair",
@@ -342,6 +394,7 @@ def render_paired(measured: PairedMeasurement, out: Console) -> None:
         "ratio",
         "defaults p99 ms",
         "candidate p99 ms",
+        *(("defaults service p99 ms", "candidate service p99 ms") if open_loop else ()),
     )
     for column in columns:
         table.add_column(column, justify="right")
@@ -356,6 +409,7 @@ def render_paired(measured: PairedMeasurement, out: Console) -> None:
             number(r),
             f"{d.latency_p99_ms:.3f}",
             f"{c.latency_p99_ms:.3f}",
+            *((number(d.service_p99_ms), number(c.service_p99_ms)) if open_loop else ()),
         )
     if result.ratios:
         out.print(table)
@@ -368,10 +422,17 @@ def render_paired(measured: PairedMeasurement, out: Console) -> None:
     for name in ("defaults", "candidate"):
         f = measured.side(name)
         rss = f["server_rss_peak_bytes"]
+        service = (
+            f" (service time p99 {number(f['service_p99_ms'])} ms, send lateness p99 "
+            f"{_fine_ms(f['send_lateness_p99_ms'])} ms)"
+            if open_loop
+            else ""
+        )
         out.print(
             f"{name}: median throughput {number(f['throughput'])} {unit}, p99 "
-            f"{number(f['latency_p99_ms'])} ms, server CPU {number(f['server_cpu_s'])} s per "
-            f"window, peak RSS {number(rss / 2**20 if rss is not None else None)} MiB"
+            f"{number(f['latency_p99_ms'])} ms{service}, server CPU "
+            f"{number(f['server_cpu_s'])} s per window, peak RSS "
+            f"{number(rss / 2**20 if rss is not None else None)} MiB"
         )
     if measured.ratio is not None:
         interval = (

@@ -24,16 +24,20 @@ GRANDCHILD_PID_FILE_ENV = "TWISTUNE_TEST_GRANDCHILD_PID_FILE"
 
 @dataclass(frozen=True)
 class BrokenEcho:
-    """The echo workload with one of the servers (or clients) below in place of the real one."""
+    """The echo workload with one of the servers (or clients) below in place of the real one
+    (64-byte messages on 2 connections; open loop at `rate_msgs_s` > 0)."""
 
     server_factory: str = EchoWorkload.server_factory
     client_driver: str = EchoWorkload.client_driver
     name: str = "broken-echo"
     reference_server: str = EchoWorkload.reference_server
     throughput_unit: ThroughputUnit = ThroughputUnit.MESSAGES
+    rate_msgs_s: float = 0.0
 
     def params(self) -> dict[str, int | float]:
-        return EchoWorkload(message_bytes=64, connections=2, pipeline_depth=1).params()
+        return EchoWorkload(
+            message_bytes=64, connections=2, pipeline_depth=1, rate_msgs_s=self.rate_msgs_s
+        ).params()
 
     def scenarios(self) -> tuple[BrokenEcho, ...]:
         return (self,)
@@ -75,6 +79,30 @@ def grandchild_then_hang(params: Mapping[str, object], settings: Any, reactor: A
 def failing_client(params: Mapping[str, object], stats: Any) -> Any:
     """A client driver that fails in the load-generator child."""
     raise RuntimeError("load generator failing on purpose")
+
+
+# The stalling client blocks its loop for STALL_S out of every STALL_PERIOD_S.
+STALL_S = 0.060
+STALL_PERIOD_S = 0.100
+
+
+def stalling_client(params: Mapping[str, object], stats: Any) -> Any:
+    """The echo client, in a load generator that blocks its event loop for STALL_S of every
+    STALL_PERIOD_S (a client that falls behind its schedule) while these connections live."""
+    import asyncio
+
+    from harness._clients import echo_client
+
+    loop = asyncio.get_running_loop()
+
+    def stall() -> None:
+        if stats.closing:  # the repeat is over: the next one's driver stalls its own
+            return
+        time.sleep(STALL_S)
+        loop.call_later(STALL_PERIOD_S - STALL_S, stall)
+
+    loop.call_later(STALL_PERIOD_S - STALL_S, stall)
+    return echo_client(params, stats)
 
 
 def _echo_unless(misbehave: bool, broken: type[Protocol], settings: Any, reactor: Any) -> Factory:

@@ -52,6 +52,34 @@ def test_measure_json_reports_real_numbers() -> None:
     assert "measuring stream" in run.stderr
 
 
+def test_measure_open_loop_shows_service_time_and_send_lateness() -> None:
+    open_loop = ["--connections", "2", "--message-bytes", "256", "--rate-msgs-s", "2000"]
+    runs = [
+        subprocess.run(
+            [*TWISTUNE, "measure", *open_loop, *SHORT, *output],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        for output in (["--json"], [])
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    result = json.loads(runs[0].stdout)
+    for sample in result["samples"]:
+        assert 0 < sample["service_p50_ms"] <= sample["latency_p50_ms"]
+        assert 0 < sample["service_p99_ms"] <= sample["latency_p99_ms"]
+        assert 0 < sample["send_lateness_p50_ms"] <= sample["send_lateness_p99_ms"]
+    summary = result["summary"]
+    assert 0 < summary["service_p99_ms"] <= summary["latency_p99_ms"]
+    assert summary["send_lateness_p99_ms"] > 0
+    table = runs[1].stdout
+    assert "open loop: latency from each request's due time, service time from its send" in table
+    assert "service p99 ms" in table
+    assert "open loop (median): latency (from due) p50" in table
+
+
 def test_measure_table_on_stdout() -> None:
     run = subprocess.run(
         [*TWISTUNE, "measure", *SHORT], capture_output=True, text=True, timeout=60, check=False
@@ -60,6 +88,7 @@ def test_measure_table_on_stdout() -> None:
     assert "status: ok" in run.stdout
     assert "throughput (median):" in run.stdout
     assert "settings changed from Twisted's defaults: none" in run.stdout
+    assert "open loop" not in run.stdout  # closed loop: the service time is the latency
 
 
 @pytest.mark.parametrize(

@@ -83,8 +83,17 @@ def test_stream_and_open_loop() -> None:
     open_loop = EchoWorkload(message_bytes=256, connections=2, rate_msgs_s=4000)
     result = run_paired(Settings(tcp_nodelay=True), open_loop, pairs=2, **SHORT)
     assert_ok(result, 2)
+    assert result.open_loop
+    assert not stream.open_loop
     for s in result.defaults_samples:  # about the offered 4000/s, never a flood
         assert s.throughput_msgs_s < 8000
+    for s in result.defaults_samples + result.candidate_samples:
+        # A resumed side's schedule restarts: service time (from the send) is within
+        # latency (from the due time), and the send lateness was measured.
+        assert s.service_p99_ms is not None
+        assert s.send_lateness_p99_ms is not None
+        assert s.service_p99_ms <= s.latency_p99_ms
+        assert s.send_lateness_p99_ms <= s.latency_p99_ms * 1.001 + 0.001
 
 
 def test_a_scenario_set_alternates_every_scenario() -> None:

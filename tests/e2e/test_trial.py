@@ -51,10 +51,34 @@ def assert_real_sample(sample: RepeatSample) -> None:
     assert 0 < sample.client_cpu_share <= 1.2
     assert sample.errors == 0
     assert sample.dropped_connections == 0
+    assert_service_time_and_lateness(sample)
     # The stored histogram holds exactly the window's responses.
     histogram = HdrHistogram.decode(sample.latency_histogram.encode())
     assert histogram.get_total_count() == sample.messages
     assert base64.b64decode(sample.latency_histogram)
+
+
+def assert_service_time_and_lateness(sample: RepeatSample) -> None:
+    """Service time runs from a request's send, latency from when it was due, and the send
+    is never before the due time: no service percentile above the latency's, none of the
+    send lateness either (to within a microsecond's truncation and the histograms' 0.1%)."""
+    assert sample.service_p50_ms is not None
+    assert sample.service_p99_ms is not None
+    assert 0 < sample.service_p50_ms <= sample.service_p99_ms
+    assert sample.service_p50_ms <= sample.latency_p50_ms
+    assert sample.service_p99_ms <= sample.latency_p99_ms
+    if not sample.open_loop:  # sent when due: the service time is the latency
+        assert sample.send_lateness_p50_ms is None
+        assert (sample.service_p50_ms, sample.service_p99_ms) == (
+            sample.latency_p50_ms,
+            sample.latency_p99_ms,
+        )
+        return
+    assert sample.send_lateness_p50_ms is not None
+    assert sample.send_lateness_p99_ms is not None
+    assert 0 < sample.send_lateness_p50_ms <= sample.send_lateness_p99_ms
+    assert sample.send_lateness_p50_ms <= sample.latency_p50_ms * 1.001 + 0.001
+    assert sample.send_lateness_p99_ms <= sample.latency_p99_ms * 1.001 + 0.001
 
 
 def assert_ok(result: TrialResult) -> None:
@@ -130,13 +154,55 @@ def test_timed_flush_holds_responses_back() -> None:
         assert sample.throughput_msgs_s < 1000 / 5.0
 
 
-def test_open_loop_sends_at_the_offered_rate() -> None:
+@pytest.mark.parametrize("reference", [False, True], ids=["twisted", "reference"])
+def test_open_loop_sends_at_the_offered_rate(reference: bool) -> None:
     rate = 2000.0
     workload = EchoWorkload(message_bytes=256, connections=2, pipeline_depth=1, rate_msgs_s=rate)
-    result = run_trial(Settings(), workload, **WINDOWS)
+    result = run_trial(Settings(), workload, reference=reference, **WINDOWS)
+    assert_ok(result)  # with service time and send lateness against latency, window by window
+    assert result.open_loop
+    for sample in result.samples:
+        assert sample.throughput_msgs_s == pytest.approx(rate, rel=0.1)
+    summary = result.to_dict()["summary"]
+    assert summary["service_p99_ms"] == result.median("service_p99_ms")
+    assert summary["send_lateness_p99_ms"] == result.median("send_lateness_p99_ms")
+
+
+def test_open_loop_keeps_its_schedule_through_a_slow_server() -> None:
+    # The timed flush holds each connection's replies until 20 ms after the first of them.
+    # Closed loop at depth 1 that is at most 50 round trips per second per connection;
+    # open loop the requests keep leaving when due, at the offered rate, and the hold
+    # (20 ms for the first of a batch down to nothing for the last) is in the latency and
+    # the service time alike: more than half the replies wait over 5 ms.
+    rate = 1000.0
+    workload = EchoWorkload(message_bytes=64, connections=2, pipeline_depth=1, rate_msgs_s=rate)
+    settings = Settings(write_batching=WriteBatching.TIMED_FLUSH, flush_delay_ms=20.0)
+    result = run_trial(settings, workload, **WINDOWS)
     assert_ok(result)
     for sample in result.samples:
         assert sample.throughput_msgs_s == pytest.approx(rate, rel=0.1)
+        assert sample.service_p50_ms is not None
+        assert sample.send_lateness_p99_ms is not None
+        assert sample.latency_p50_ms >= sample.service_p50_ms >= 5.0
+        assert sample.send_lateness_p99_ms < sample.service_p50_ms  # the client did not wait
+
+
+def test_a_client_that_falls_behind_shows_in_latency_not_in_service_time() -> None:
+    # The load generator blocks its loop 60 ms of every 100 ms (STALL_S, STALL_PERIOD_S):
+    # what falls due in a stall leaves when it ends. Over half the requests are due in one,
+    # most of them over 2 ms before it ends; counted from when they were due, their latency
+    # carries that wait, while their service time, from the send, does not.
+    workload = BrokenEcho(client_driver="tests.e2e.misbehaving:stalling_client", rate_msgs_s=500)
+    result = run_trial(Settings(), workload, 0.5, 0.1, 1, reference=True)
+    assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
+    for sample in result.samples:
+        assert_service_time_and_lateness(sample)
+        assert sample.service_p50_ms is not None
+        assert sample.send_lateness_p50_ms is not None
+        assert sample.send_lateness_p50_ms >= 2.0
+        assert sample.latency_p50_ms >= sample.send_lateness_p50_ms
+        assert sample.service_p50_ms < sample.latency_p50_ms / 2
+        assert sample.throughput_msgs_s == pytest.approx(500, rel=0.25)  # late, not left out
 
 
 def test_reference_server_is_measured_like_twisted() -> None:

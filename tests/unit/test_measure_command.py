@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -93,6 +94,31 @@ def test_a_given_timeout_bounds_the_trial() -> None:
     assert options.bound_s == 7.5
     measure_once(options, runner=runner)
     assert runner.calls[0]["timeout_s"] == 7.5
+
+
+def test_an_open_loop_trial_shows_service_time_and_send_lateness() -> None:
+    result = SequentialRunner()(Settings(), EchoWorkload(rate_msgs_s=2000.0), 0.1, 0.05, 2)
+    figures = {
+        "service_p50_ms": 0.5,
+        "service_p99_ms": 0.9,
+        "send_lateness_p50_ms": 0.0012,
+        "send_lateness_p99_ms": 0.0234,
+    }
+    open_loop = replace(result, samples=tuple(replace(s, **figures) for s in result.samples))
+    out = io.StringIO()
+    render_trial(open_loop, console(out))
+    text = out.getvalue()
+    assert "open loop: latency from each request's due time, service time from its send" in text
+    assert "0.0234" in text  # the send lateness to a tenth of a microsecond
+    assert (
+        "service time (from send) p50 0.500 p99 0.900 ms, send lateness p50 0.0012 p99 0.0234 ms"
+    ) in " ".join(text.split())
+    summary = json.loads(render_json(open_loop))["summary"]
+    assert summary["service_p99_ms"] == 0.9
+    assert summary["send_lateness_p50_ms"] == 0.0012
+    closed = io.StringIO()
+    render_trial(result, console(closed))  # the fake's samples carry no service time
+    assert "open loop" not in closed.getvalue()
 
 
 def test_a_failed_trial_comes_back_as_data() -> None:

@@ -9,6 +9,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -40,6 +41,7 @@ from tuner._cli import build_parser
 from tuner._commands.measure import MeasureOptions, measure_against_defaults, options_from_args
 from tuner._errors import BadInputError
 from tuner._json import render_json
+from tuner._paired import PairedMeasurement
 from tuner._terminal import console, render_paired
 
 
@@ -324,6 +326,36 @@ def test_the_paired_run_goes_through_the_runner_and_gives_the_median_ratio() -> 
     out = io.StringIO()
     render_paired(measured, console(out))
     assert "paired ratio candidate / defaults (median of 4): 1.23x" in out.getvalue()
+
+
+def test_an_open_loop_paired_run_shows_each_sides_service_time() -> None:
+    measured = measure_against_defaults(paired_options(), FakePairedRunner([1.0, 1.0]))
+    closed = io.StringIO()
+    render_paired(measured, console(closed))
+    assert "service" not in closed.getvalue()
+    figures = {"service_p99_ms": 0.25, "send_lateness_p50_ms": 0.001}
+    result = measured.result
+    open_loop = PairedMeasurement.of(
+        replace(
+            result,
+            defaults_samples=tuple(
+                replace(s, send_lateness_p99_ms=0.0123, **figures) for s in result.defaults_samples
+            ),
+            candidate_samples=tuple(
+                replace(s, send_lateness_p99_ms=0.0456, **figures) for s in result.candidate_samples
+            ),
+        )
+    )
+    assert open_loop.side("candidate")["send_lateness_p99_ms"] == 0.0456
+    out = io.StringIO()
+    render_paired(open_loop, console(out))
+    text = " ".join(out.getvalue().split())
+    assert "service p99 ms" in out.getvalue()  # the table's two service columns
+    assert "(service time p99 0.250 ms, send lateness p99 0.0123 ms)" in text
+    assert "(service time p99 0.250 ms, send lateness p99 0.0456 ms)" in text
+    data = json.loads(render_json(open_loop))
+    assert data["defaults"]["service_p99_ms"] == 0.25
+    assert data["candidate"]["samples"][0]["send_lateness_p99_ms"] == 0.0456
 
 
 def test_a_failed_paired_run_comes_back_as_data() -> None:

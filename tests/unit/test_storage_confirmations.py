@@ -249,6 +249,12 @@ def test_confirmation_times_are_normalised_to_utc() -> None:
 V4_TRIAL_COLUMNS = ("baseline", "feasible", "pruning_saved_s")
 V4_STUDY_COLUMNS = ("space_json", "sampler", "measurement_json")
 V5_TRIAL_COLUMNS = ("gain_low", "gain_high")
+V5_SAMPLE_COLUMNS = (
+    "service_p50_ms",
+    "service_p99_ms",
+    "send_lateness_p50_ms",
+    "send_lateness_p99_ms",
+)
 
 
 def make_version(db: Path, version: int) -> None:
@@ -261,6 +267,8 @@ def make_version(db: Path, version: int) -> None:
     with closing(sqlite3.connect(db)) as connection:
         for column in V5_TRIAL_COLUMNS:
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
+        for column in V5_SAMPLE_COLUMNS:
+            connection.execute(f"ALTER TABLE {TABLE_PREFIX}samples DROP COLUMN {column}")
         for column in V4_TRIAL_COLUMNS if version < 4 else ():
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
         for column in V4_STUDY_COLUMNS if version < 4 else ():
@@ -358,6 +366,11 @@ def test_a_version_4_file_gains_the_paired_interval_columns(db: Path) -> None:
             1.3,
         )
     assert set(V5_TRIAL_COLUMNS) <= columns(db, f"{TABLE_PREFIX}trials")
+    assert set(V5_SAMPLE_COLUMNS) <= columns(db, f"{TABLE_PREFIX}samples")
+    with open_storage(sqlite_url(db), create=False) as store:
+        # The samples stored before schema 5 read back with no open-loop figures.
+        first = store.trials("echo-1k")[0].samples[0]
+        assert (first.service_p50_ms, first.send_lateness_p99_ms) == (None, None)
     assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("5",)]
 
 

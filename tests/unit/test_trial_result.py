@@ -99,9 +99,54 @@ def test_to_dict_summary() -> None:
         "throughput_unit": "msgs/s",
         "throughput_spread": pytest.approx(200.0 / 1100.0),
         "latency_p99_ms": 1.5,
+        "service_p50_ms": None,  # results from before service time was measured
+        "service_p99_ms": None,
+        "send_lateness_p50_ms": None,
+        "send_lateness_p99_ms": None,
         "client_saturated": True,
         "cpu_shared": False,
     }
+
+
+OPEN_LOOP = {
+    "service_p50_ms": 0.04,
+    "service_p99_ms": 0.09,
+    "send_lateness_p50_ms": 0.0008,
+    "send_lateness_p99_ms": 0.01,
+}
+
+
+def test_open_loop_figures_summarise_and_round_trip() -> None:
+    result = trial(sample(**OPEN_LOOP), sample(**{**OPEN_LOOP, "service_p99_ms": 0.11}))
+    assert result.open_loop
+    assert result.median("service_p99_ms") == pytest.approx(0.10)
+    summary = result.to_dict()["summary"]
+    assert summary["service_p99_ms"] == pytest.approx(0.10)
+    assert summary["send_lateness_p99_ms"] == 0.01
+    assert TrialResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_closed_loop_has_service_time_but_no_send_lateness() -> None:
+    closed = trial(sample(service_p50_ms=0.5, service_p99_ms=1.5))
+    assert not closed.open_loop
+    assert closed.median("service_p99_ms") == 1.5
+    assert math.isnan(closed.median("send_lateness_p99_ms"))
+    assert closed.to_dict()["summary"]["send_lateness_p99_ms"] is None
+    # One window without a figure: the trial has none (not a median of the others).
+    mixed = trial(sample(**OPEN_LOOP), sample())
+    assert not mixed.open_loop
+    assert math.isnan(mixed.median("service_p50_ms"))
+
+
+def test_a_result_from_before_service_time_reads_back() -> None:
+    data = trial(sample(**OPEN_LOOP)).to_dict()
+    data["format_version"] = 1
+    for stored in data["samples"]:
+        for key in OPEN_LOOP:
+            del stored[key]
+    (old,) = TrialResult.from_dict(data).samples
+    assert old.service_p99_ms is None
+    assert old.send_lateness_p99_ms is None
 
 
 @pytest.mark.parametrize("version", [RESULT_FORMAT_VERSION + 1, None, "1"])
