@@ -267,6 +267,18 @@ def test_an_empty_study_gives_frames_with_the_fixed_columns(store: Storage) -> N
     ]
 
 
+def test_open_loop_service_time_and_send_lateness_are_stored(store: Storage) -> None:
+    open_loop = sample(1, service_p50_ms=0.04, service_p99_ms=0.12, send_lateness_p50_ms=0.001)
+    store.save_trials([trial(0, (open_loop, sample(2)))])
+    (stored,) = store.trials("mixed")
+    assert stored.samples[0] == open_loop
+    assert stored.samples[1].service_p50_ms is None  # closed loop: none measured
+    frame = store.samples_frame("mixed")
+    assert str(frame["service_p99_ms"].dtype) == "float64"
+    assert frame["service_p99_ms"].tolist()[0] == 0.12
+    assert frame["send_lateness_p99_ms"].isna().all()
+
+
 def test_samples_frame_one_row_per_repeat(store: Storage) -> None:
     store.save_trials(
         [
