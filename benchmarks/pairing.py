@@ -43,7 +43,9 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(workload: Workload, pairs: int, sets: Sequence[int], runs: int) -> None:
+def measure(
+    workload: Workload, pairs: int, sets: Sequence[int], runs: int, window_s: float | None
+) -> None:
     gains: dict[int, list[float]] = {s: [] for s in sets}
     widths: dict[int, list[float]] = {s: [] for s in sets}
     walls: dict[int, list[float]] = {s: [] for s in sets}
@@ -54,6 +56,7 @@ def measure(workload: Workload, pairs: int, sets: Sequence[int], runs: int) -> N
                 Settings(),
                 workload,
                 pairs=pairs,
+                window_s=window_s,
                 warmup_s=SEARCH_PAIRING.warmup_s,
                 process_sets=count,
             )
@@ -94,14 +97,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--pairs", type=int, default=SEARCH_PAIRING.pairs)
     parser.add_argument("--sets", default="1,2,4", help="comma list of process-set counts")
+    parser.add_argument("--window-s", type=float, default=None, help="each slice's window")
     args = parser.parse_args(argv)
     sets = [int(s) for s in args.sets.split(",")]
     with host_lock():
         for key in args.workload or sorted(WORKLOADS):
             name, params = WORKLOADS[key]
             workload = make_workload(name, params)  # type: ignore[arg-type]
-            print(f"{key}: {name} {params}, {args.pairs} pairs, A/A, {args.runs} runs", flush=True)
-            measure(workload, args.pairs, sets, args.runs)
+            window = "default" if args.window_s is None else f"{args.window_s:g} s"
+            print(
+                f"{key}: {name} {params}, {args.pairs} pairs, {window} windows, A/A, "
+                f"{args.runs} runs",
+                flush=True,
+            )
+            measure(workload, args.pairs, sets, args.runs, args.window_s)
     return 0
 
 
