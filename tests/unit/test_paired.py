@@ -37,6 +37,7 @@ from harness._alternation import (
 from harness._clients import WindowStats
 from harness._proc_meter import ProcMeter
 from harness._result import RepeatSample, paired_ratios
+from tests.fakes import CRASH_REASON, fake_paired
 from tuner._cli import build_parser
 from tuner._commands.measure import MeasureOptions, measure_against_defaults, options_from_args
 from tuner._errors import BadInputError
@@ -253,23 +254,8 @@ class FakePairedRunner:
                 "timeout_s": timeout_s,
             }
         )
-        d = tuple(sample(100.0) for _ in self.gains)
-        c = tuple(sample(100.0 * g) for g in self.gains)
-        return PairedResult(
-            status=self.status,
-            defaults_settings=Settings(),
-            candidate_settings=candidate,
-            workload=workload_spec(workload),
-            defaults_samples=d,
-            candidate_samples=c,
-            ratios=paired_ratios(d, c, "throughput_msgs_s"),
-            ramp_s=ramp_s or 0.01,
-            window_s=window_s or 0.05,
-            environment=current_environment(),
-            cpu_layout=CpuLayout(0, 1),
-            wall_s=1.0,
-            reason="" if self.status is TrialStatus.OK else "candidate server exited",
-        )
+        levels = [(100.0, 100.0 * g) for g in self.gains]
+        return fake_paired(candidate, workload, levels, ok=self.status is TrialStatus.OK)
 
 
 def paired_options(**changes: object) -> MeasureOptions:
@@ -364,7 +350,7 @@ def test_a_failed_paired_run_comes_back_as_data() -> None:
     assert measured.ci_low is None
     out = io.StringIO()
     render_paired(measured, console(out))
-    assert "status: failed (candidate server exited)" in out.getvalue()
+    assert f"status: failed ({CRASH_REASON})" in out.getvalue()
     json.loads(render_json(measured))
 
 
