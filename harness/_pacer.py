@@ -48,10 +48,17 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from harness._clients import WindowStats
+
+class WindowStats(Protocol):
+    """What a pacer reads and counts on its group's `harness._clients.WindowStats`."""
+
+    spin: bool  # the load generator has a CPU of its own: it may spin
+    events: int  # replies (and other socket events) seen so far
+    in_flight: int  # requests sent and not yet answered
+    idle_spin_ns: int  # spin time that found nothing to do, taken off the CPU share
+
 
 # Fire returns the perf_counter_ns() time the sender's next request is due, or None.
 Fire = Callable[[], int | None]
