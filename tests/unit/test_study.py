@@ -339,11 +339,11 @@ def test_clearly_worse_candidates_are_pruned_and_the_time_saved_is_counted(
         t.number for t in open_optuna_study(store, "s").trials if t.state is TrialState.PRUNED
     }
     assert told_pruned == {r.number for r in pruned}
-    # The time saved is stored with each trial: the pairs it did not run, at its pace
-    # (the fake's runs take 0.5 s plus 0.1 s a pair).
+    # The time saved is stored with each trial: the pairs it did not run, two slices of
+    # ramp + window each (the fake's: 0.01 s + 0.05 s).
     for record in pruned:
         ran = len(record.samples)
-        assert record.pruning_saved_s == pytest.approx((6 - ran) * (0.5 + 0.1 * ran) / ran)
+        assert record.pruning_saved_s == pytest.approx((6 - ran) * 2 * (0.01 + 0.05))
     assert summary.pruning_saved_s == pytest.approx(sum(r.pruning_saved_s for r in pruned))
     assert load_results(store, "s").pruning_saved_s == pytest.approx(summary.pruning_saved_s)
 
@@ -436,7 +436,7 @@ def test_the_pruner_pairs_scenarios(store: Storage) -> None:
         )
     kept = [r for r in records if r.status == "ok"]
     assert all(len(r.samples) == 8 for r in kept)
-    assert summary.pruning_saved_s == pytest.approx(len(pruned) * 3 * (0.5 + 0.5) / 5)
+    assert summary.pruning_saved_s == pytest.approx(len(pruned) * 3 * 2 * (0.01 + 0.05))
 
 
 # -- what each search trial's record carries (schemas 4 and 5)
