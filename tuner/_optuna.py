@@ -22,6 +22,8 @@ from tuner._records import Owner, this_process, unmeasured_record
 
 # User attribute of the enqueued trial 0 (Twisted's defaults) until it is asked.
 BASELINE_ATTR = "twistune_baseline"
+# User attribute of an enqueued strategy's trial: the strategy's name.
+STRATEGY_ATTR = "twistune_strategy"
 # User attribute of a trial: the process running it (`Owner.to_attr`), set when it is asked.
 OWNER_ATTR = "twistune_owner"
 

@@ -17,6 +17,7 @@ from tuner._objectives import Objective
 from tuner._records import is_defaults
 from tuner._results import MIN_TRIALS_FOR_IMPORTANCE, StudyResults
 from tuner._statistics import ceiling_shares
+from tuner._strategies import STRATEGIES_BY_NAME, strategy_of
 from tuner._words import (
     CONFIRMED_GAIN_NOTE,
     GAIN_NOTE,
@@ -134,6 +135,21 @@ class ReportData:
     importance_min_trials: int
     pareto_front: tuple[TrialView, ...]
     environment: Mapping[str, object]
+    folklore: tuple[FolkloreRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FolkloreRow:
+    """One strategy of the study and what it measured here: its trial's paired gain over
+    the defaults with the 95% interval (None when it did not complete or did not run)."""
+
+    strategy: str
+    claim: str
+    trial: int | None
+    status: str
+    gain: float | None
+    ci_low: float | None
+    ci_high: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +272,36 @@ def report_data(results: StudyResults) -> ReportData:
         importance_min_trials=MIN_TRIALS_FOR_IMPORTANCE,
         pareto_front=tuple(_views([results.trial(n) for n in results.pareto], metric, baseline)),
         environment=dict(record.environment),
+        folklore=folklore_check(results),
     )
+
+
+def folklore_check(results: StudyResults) -> tuple[FolkloreRow, ...]:
+    """Each strategy the study enqueued, with the first search trial that ran its settings
+    (`tuner._strategies.strategy_of`); a strategy skipped or not yet reached has no trial."""
+    stored = results.record.measurement.get("strategies", ())
+    names = [str(n) for n in stored] if isinstance(stored, list | tuple) else []
+    names = [n for n in names if n in STRATEGIES_BY_NAME]
+    first: dict[str, TrialRecord] = {}
+    for trial in sorted(results.trials, key=lambda t: t.number):
+        name = strategy_of(trial.settings, names)
+        if name is not None and name not in first:
+            first[name] = trial
+    rows = []
+    for name in names:
+        found = first.get(name)
+        rows.append(
+            FolkloreRow(
+                strategy=name,
+                claim=STRATEGIES_BY_NAME[name].claim,
+                trial=found.number if found else None,
+                status=found.status.value if found else "not run",
+                gain=found.gain if found else None,
+                ci_low=found.gain_low if found else None,
+                ci_high=found.gain_high if found else None,
+            )
+        )
+    return tuple(rows)
 
 
 def _views(

@@ -182,6 +182,29 @@ class SearchSpace:
                 params[dimension.knob] = value
         return params
 
+    def params_for(self, changes: Mapping[str, object]) -> dict[str, object]:
+        """Twisted's defaults with `changes` (knob -> value as `Settings.knob_values` spells
+        it) as Optuna parameters, for enqueueing. SpaceError naming the first changed knob
+        this space cannot express: fixed to another value, not searched for this workload,
+        or outside its range."""
+        chosen = {**Settings().to_dict(), **changes}
+        for knob, value in changes.items():
+            if knob in self.fixed:
+                fixed = getattr(self.fixed[knob], "value", self.fixed[knob])
+                if fixed != value:
+                    raise SpaceError(f"{knob} is fixed to {fixed} in this study")
+                continue
+            dimension = next((d for d in self.dimensions if d.knob == knob), None)
+            if dimension is None or not dimension.applies(self.workload, chosen):
+                raise SpaceError(f"{knob} is not searched for the {self.workload} workload")
+            if not _contains(dimension, value, chosen):
+                raise SpaceError(f"{knob}={value} is outside the searched range here")
+        return {
+            d.knob: chosen[d.knob]
+            for d in self.dimensions
+            if d.applies(self.workload, chosen) and _contains(d, chosen[d.knob], chosen)
+        }
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form, stored on the study record; `from_dict` reads it back."""
         return {

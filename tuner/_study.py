@@ -65,6 +65,7 @@ from tuner._objectives import Objective, objective_values
 from tuner._optuna import (
     BASELINE_ATTR,
     SAMPLERS,
+    STRATEGY_ATTR,
     ask,
     open_optuna_study,
     optuna_errors,
@@ -73,6 +74,7 @@ from tuner._optuna import (
 from tuner._pruning import DEFAULT_PRUNE_MARGIN, DEFAULT_PRUNE_P, MarginPruner, PairReporter
 from tuner._records import gain_of, paired_records, study_workload, unmeasured_record
 from tuner._space import SearchSpace
+from tuner._strategies import STRATEGIES_BY_NAME, plan_strategies
 from tuner._windows import (
     SEARCH_PAIRING,
     OnPair,
@@ -113,6 +115,8 @@ class TuneConfig:
     seed: int | None = None
     stability_gate: float | None = DEFAULT_STABILITY_GATE
     ceiling: bool = True
+    # Enqueued after the defaults when the study is new (`tuner._strategies`).
+    strategies: tuple[str, ...] = tuple(STRATEGIES_BY_NAME)
     # Off by default (README: "Noise").
     prune: bool = False
     prune_margin: float = DEFAULT_PRUNE_MARGIN
@@ -120,6 +124,10 @@ class TuneConfig:
     def __post_init__(self) -> None:
         if self.pairing is SEARCH_PAIRING:
             object.__setattr__(self, "pairing", search_pairing(self.workload))
+        object.__setattr__(self, "strategies", tuple(self.strategies))
+        unknown = [n for n in self.strategies if n not in STRATEGIES_BY_NAME]
+        if unknown:
+            raise TuneError(f"unknown strategy {unknown[0]!r}", parameter="strategies")
         known = {o.value for o in Objective}
         if any(o not in known for o in self.objectives):
             raise TuneError(
@@ -176,6 +184,7 @@ class TuneConfig:
             "seed": self.seed,
             "stability_gate": self.stability_gate,
             "ceiling": self.ceiling,
+            "strategies": list(self.strategies),
             "prune": self.prune,
             "prune_margin": self.prune_margin,
         }
@@ -258,6 +267,9 @@ class StudySummary:
     unstable: int = 0
     reruns: int = 0
     pruning_saved_s: float = 0.0
+    # The strategies this run enqueued (a new study), and those skipped with the reason.
+    strategies: tuple[str, ...] = ()
+    skipped_strategies: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -313,6 +325,8 @@ class _StudyRun:
     counts: _Counts = field(default_factory=_Counts)
     best: _Best = field(default_factory=_Best)
     baseline_number: int | None = None
+    strategies: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         config = self.config
@@ -336,6 +350,7 @@ class _StudyRun:
             on_start(swept)
         if not study.trials:
             study.enqueue_trial(config.space.baseline_params(), user_attrs={BASELINE_ATTR: True})
+            self._enqueue_strategies(study)
         self._resume(study)
         if config.ceiling and not storage.trial_numbers(config.study, TrialKind.CEILING):
             self._measure_ceiling()
@@ -353,7 +368,21 @@ class _StudyRun:
             unstable=c.unstable,
             reruns=c.reruns,
             pruning_saved_s=c.saved_s,
+            strategies=self.strategies,
+            skipped_strategies=self.skipped,
         )
+
+    def _enqueue_strategies(self, study: optuna.Study) -> None:
+        """Queue the chosen strategies after the defaults, skipping those that do not
+        apply here (`tuner._strategies.plan_strategies`)."""
+        planned = plan_strategies(self.config.strategies, self.config.space)
+        for plan in planned:
+            if plan.params is not None:
+                study.enqueue_trial(
+                    dict(plan.params), user_attrs={STRATEGY_ATTR: plan.strategy.name}
+                )
+        self.strategies = tuple(p.strategy.name for p in planned if p.params is not None)
+        self.skipped = tuple((p.strategy.name, p.skipped) for p in planned if p.params is None)
 
     def _resume(self, study: optuna.Study) -> None:
         """The baseline trial and the best so far, from earlier runs."""

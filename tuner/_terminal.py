@@ -21,6 +21,7 @@ from tuner._confirm import RoundProgress
 from tuner._objectives import Objective
 from tuner._paired import PairedMeasurement
 from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
+from tuner._strategies import Strategy
 from tuner._study import TrialProgress
 from tuner._words import knob_value, number, percent, ratio, share
 
@@ -89,6 +90,7 @@ def render_report(data: ReportData, out: Console) -> None:
             f"{data.pruning_saved_s:.1f} s of measurement saved"
         )
     out.print(_trial_table(f"top {len(data.top)} trials", data.top, unit))
+    _folklore_table(out, data)
     _confirmations(out, data.objectives[0], data.confirmations, data.verdict)
     if data.pareto_front:
         out.print(_trial_table("Pareto front", data.pareto_front, unit))
@@ -100,6 +102,36 @@ def render_report(data: ReportData, out: Console) -> None:
         )
     else:
         out.print(f"parameter importances: need {data.importance_min_trials} completed trials")
+
+
+def render_strategies(strategies: Sequence[Strategy], out: Console) -> None:
+    """The catalogue: each strategy's name, knobs, workloads and claim."""
+    table = _table("strategies (enqueued after the defaults by `twistune tune`)")
+    for column in ("strategy", "settings", "workloads", "claim"):
+        table.add_column(column)
+    for s in strategies:
+        settings = "\n".join(f"{k}={v}" for k, v in s.assignments.items())
+        table.add_row(s.name, settings, ", ".join(s.workloads), _escape(s.claim))
+    out.print(table)
+
+
+def _folklore_table(out: Console, data: ReportData) -> None:
+    """Each strategy's claim and its paired gain here, with the 95% interval."""
+    if not data.folklore:
+        return
+    table = _table("folklore check (each strategy's trial, paired against the defaults)")
+    for column in ("strategy", "trial", "gain [95% interval]", "claim"):
+        table.add_column(column)
+    for row in data.folklore:
+        measured = row.status
+        if row.gain is not None:
+            interval = ""
+            if row.ci_low is not None and row.ci_high is not None:
+                interval = f" [{ratio(row.ci_low)}, {ratio(row.ci_high)}]"
+            measured = f"{ratio(row.gain)}{interval}"
+        trial = "-" if row.trial is None else str(row.trial)
+        table.add_row(row.strategy, trial, measured, _escape(row.claim))
+    out.print(table)
 
 
 def _knob_table(

@@ -71,11 +71,12 @@ def our_trials(db: Path, study: str) -> dict[int, tuple[str, str, dict[str, Any]
 
 
 def optuna_states(db: Path, study: str) -> dict[int, str]:
-    """number -> Optuna's stored state (the enum's name, e.g. 'COMPLETE')."""
+    """number -> Optuna's stored state (the enum's name, e.g. 'COMPLETE'), of the trials
+    asked so far: the strategies still enqueued wait as WAITING trials, not yet run."""
     rows = query(
         db,
         "SELECT t.number, t.state FROM trials t JOIN studies s ON s.study_id = t.study_id "
-        "WHERE s.study_name = ? ORDER BY t.number",
+        "WHERE s.study_name = ? AND t.state != 'WAITING' ORDER BY t.number",
         (study,),
     )
     return dict(rows)

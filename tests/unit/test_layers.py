@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset({"_errors", "_objectives", "_statistics", "_words", "_windows", "_atomic_file"}),
     ),
     ("study parts", frozenset({"_space", "_records", "_optuna", "_pruning"})),
-    ("study phases", frozenset({"_gate", "_baseline", "_ceiling"})),
+    ("study phases", frozenset({"_gate", "_ceiling", "_strategies"})),
     ("study and results", frozenset({"_study", "_results"})),
     ("confirmation", frozenset({"_confirm"})),
     ("command data", frozenset({"_report", "_analysis", "_paired"})),
@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "_commands.export",
                 "_commands.analyze",
                 "_commands.measure",
+                "_commands.strategies",
             }
         ),
     ),

@@ -107,5 +107,9 @@ def test_a_running_trial_without_an_owner_counts_as_dead(store: Storage) -> None
 def test_every_trial_the_loop_runs_records_its_owner(store: Storage) -> None:
     me = str(this_process())
     assert [r.owner for r in store.trials("s")] == [me, me]
-    asked = open_optuna_study(store, "s").trials
+    trials = open_optuna_study(store, "s").trials
+    asked = [t for t in trials if t.state.is_finished()]
+    assert len(asked) == 2
     assert all(Owner.from_attr(t.user_attrs[OWNER_ATTR]) == this_process() for t in asked)
+    # The strategies still enqueued have not been asked: no owner yet.
+    assert all(OWNER_ATTR not in t.user_attrs for t in trials if not t.state.is_finished())

@@ -47,6 +47,7 @@ def config(**overrides: object) -> TuneConfig:
         "ceiling": False,
         "stability_gate": None,
         "prune": False,
+        "strategies": (),
     }
     pairs = overrides.pop("pairs", 6)
     values["pairing"] = Pairing(pairs=pairs, warmup_s=0.0)  # type: ignore[arg-type]
@@ -481,3 +482,67 @@ def test_a_pruned_trial_stores_the_time_it_saved_and_the_frame_shows_it(store: S
     for record in records:
         assert frame.loc[record.number, "pruning_saved_s"] == pytest.approx(record.pruning_saved_s)
         assert frame.loc[record.number, "status"] == record.status.value
+
+
+# -- strategies (tuner._strategies)
+
+
+def test_strategies_are_enqueued_in_order_after_the_defaults(store: Storage) -> None:
+    from tuner._strategies import STRATEGIES_BY_NAME
+
+    names = ("small-message-combo", "small-stream-chunks", "nodelay", "select-reactor")
+    runner = StudyRunner()
+    summary = run_study(config(trials=4, strategies=names), store, runner)
+    # small-stream-chunks is meant for stream: skipped on echo, and said why.
+    assert summary.strategies == ("small-message-combo", "nodelay", "select-reactor")
+    assert summary.skipped_strategies == (("small-stream-chunks", "meant for stream"),)
+    assert runner.calls == [
+        Settings(),
+        *(STRATEGIES_BY_NAME[n].settings for n in summary.strategies),
+    ]
+    study = open_optuna_study(store, "s")
+    assert [t.user_attrs.get("twistune_strategy") for t in study.trials[1:4]] == list(
+        summary.strategies
+    )
+    # The report's folklore check: each strategy, its claim and what its trial measured.
+    rows = report_data(load_results(store, "s")).folklore
+    assert [r.strategy for r in rows] == list(names)
+    by_name = {r.strategy: r for r in rows}
+    assert by_name["small-stream-chunks"].trial is None
+    assert by_name["small-stream-chunks"].status == "not run"
+    combo = by_name["small-message-combo"]
+    assert combo.trial == 1
+    assert combo.claim == STRATEGIES_BY_NAME["small-message-combo"].claim
+    # select 1.5x and TCP_NODELAY 1.2x in the fake landscape.
+    assert combo.gain == pytest.approx(1.8, rel=0.01)
+    assert combo.ci_low is not None
+    assert combo.ci_low <= (combo.gain or 0) <= (combo.ci_high or 0)
+
+
+def test_a_strategy_is_skipped_where_its_knobs_do_not_apply(store: Storage) -> None:
+    fixed = build_space("echo", None, {"reactor": "epoll"})
+    summary = run_study(
+        config(trials=2, space=fixed, strategies=("select-reactor", "nodelay")),
+        store,
+        StudyRunner(),
+    )
+    assert summary.strategies == ("nodelay",)
+    assert summary.skipped_strategies == (
+        ("select-reactor", "reactor is fixed to epoll in this study"),
+    )
+    # A resumed study enqueues nothing again.
+    again = run_study(config(trials=1, space=fixed, strategies=("nodelay",)), store, StudyRunner())
+    assert again.strategies == ()
+
+
+def test_unknown_strategies_are_refused() -> None:
+    from tuner._strategies import parse_strategies
+
+    assert parse_strategies("none") == ()
+    assert parse_strategies("all")[0] == "select-reactor"
+    assert parse_strategies("nodelay, select-reactor") == ("nodelay", "select-reactor")
+    with pytest.raises(TuneError, match="unknown strategy 'folk'") as caught:
+        parse_strategies("nodelay,folk")
+    assert caught.value.parameter == "strategies"
+    with pytest.raises(TuneError, match="unknown strategy 'folk'"):
+        config(strategies=("folk",))

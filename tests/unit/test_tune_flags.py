@@ -100,3 +100,35 @@ def test_bulk_echo_gets_two_process_sets_unless_told() -> None:
     assert tune_config("--workload", "stream").pairing.process_sets == 1
     assert tune_config("--message-bytes", "64KiB", "--process-sets", "1").pairing.process_sets == 1
     assert tune_config("--process-sets", "3").pairing.process_sets == 3
+
+
+def test_strategies_flag_and_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tuner._strategies import STRATEGIES_BY_NAME
+
+    assert tune_config().strategies == tuple(STRATEGIES_BY_NAME)
+    assert tune_config("--strategies", "none").strategies == ()
+    assert tune_config("--strategies", "nodelay,joined-writes").strategies == (
+        "nodelay",
+        "joined-writes",
+    )
+    db = tmp_path / "t.db"
+    assert main(["tune", "--strategies", "folk", "--storage", f"sqlite:///{db}"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("twistune: error: --strategies: unknown strategy 'folk'; choose all")
+    assert err.count("\n") == 1
+    assert not db.exists()
+
+    assert main(["strategies", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in listed] == list(STRATEGIES_BY_NAME)
+    assert listed[0] == {
+        "name": "select-reactor",
+        "assignments": {"reactor": "select"},
+        "claim": STRATEGIES_BY_NAME["select-reactor"].claim,
+        "workloads": ["echo", "stream"],
+    }
+    assert main(["strategies"]) == 0
+    assert "small-message-combo" in capsys.readouterr().out

@@ -39,6 +39,7 @@ from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_PAIRS
 from tuner._report import ReportData, report_data
 from tuner._results import load_results
 from tuner._space import build_space
+from tuner._strategies import parse_strategies
 from tuner._study import DEFAULT_TRIALS, ProgressCallback, StudySummary, TuneConfig, run_study
 from tuner._terminal import TrialProgressBar, console, render_report, round_line
 from tuner._windows import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
@@ -135,6 +136,11 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="start no trial after this many seconds",
     )  # fmt: skip
     parser.add_argument("--seed", type=typed(int), default=None, help="sampler seed")
+    parser.add_argument(
+        "--strategies", default="all", metavar="all|none|NAME,...",
+        help="named starting points enqueued after the defaults in a new study "
+        "(default all; `twistune strategies` lists them)",
+    )  # fmt: skip
 
 
 def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,6 +189,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         seed=args.seed,
         stability_gate=args.stability_gate or None,
         ceiling=not args.no_ceiling,
+        strategies=parse_strategies(args.strategies),
         prune=args.prune,
         prune_margin=args.prune_margin,
     )
@@ -267,6 +274,10 @@ def run(args: argparse.Namespace) -> ExitCode:
             f"ran {s.trials_run} trials in {s.wall_s:.1f} s ({s.failed} failed, {s.pruned} pruned)",
             file=sys.stderr,
         )
+        if s.strategies:
+            print(f"strategies tried first: {', '.join(s.strategies)}", file=sys.stderr)
+        for name, reason in s.skipped_strategies:
+            print(f"strategy {name} skipped: {reason}", file=sys.stderr)
 
     unit = "ms" if config.objectives[0] is Objective.P99 else config.workload.throughput_unit.value
     with TrialProgressBar(enabled=options.progress, planned=config.trials, unit=unit) as bar:
