@@ -16,8 +16,9 @@ from storage import ConfirmationRecord, TrialRecord
 from tuner._objectives import Objective
 from tuner._records import is_defaults
 from tuner._results import MIN_TRIALS_FOR_IMPORTANCE, StudyResults
+from tuner._space import SearchSpace
 from tuner._statistics import ceiling_shares
-from tuner._strategies import STRATEGIES_BY_NAME, strategy_of
+from tuner._strategies import STRATEGIES_BY_NAME, plan_strategies, strategy_of
 from tuner._words import (
     CONFIRMED_GAIN_NOTE,
     GAIN_NOTE,
@@ -287,15 +288,20 @@ def folklore_check(results: StudyResults) -> tuple[FolkloreRow, ...]:
         name = strategy_of(trial.settings, names)
         if name is not None and name not in first:
             first[name] = trial
+    skipped: dict[str, str] = {}
+    if results.record.space:
+        space = SearchSpace.from_dict(results.record.space)
+        skipped = {p.strategy.name: p.skipped for p in plan_strategies(names, space) if p.skipped}
     rows = []
     for name in names:
         found = first.get(name)
+        not_run = f"skipped: {skipped[name]}" if name in skipped else "not run yet"
         rows.append(
             FolkloreRow(
                 strategy=name,
                 claim=STRATEGIES_BY_NAME[name].claim,
                 trial=found.number if found else None,
-                status=found.status.value if found else "not run",
+                status=found.status.value if found else not_run,
                 gain=found.gain if found else None,
                 ci_low=found.gain_low if found else None,
                 ci_high=found.gain_high if found else None,

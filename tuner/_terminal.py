@@ -21,13 +21,14 @@ from tuner._confirm import RoundProgress
 from tuner._objectives import Objective
 from tuner._paired import PairedMeasurement
 from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
-from tuner._strategies import Strategy
 from tuner._study import TrialProgress
 from tuner._words import knob_value, number, percent, ratio, share
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from tuner._strategies import Strategy
 
 PLAIN_WIDTH = 120
 

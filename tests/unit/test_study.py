@@ -509,7 +509,7 @@ def test_strategies_are_enqueued_in_order_after_the_defaults(store: Storage) -> 
     assert [r.strategy for r in rows] == list(names)
     by_name = {r.strategy: r for r in rows}
     assert by_name["small-stream-chunks"].trial is None
-    assert by_name["small-stream-chunks"].status == "not run"
+    assert by_name["small-stream-chunks"].status == "skipped: meant for stream"
     combo = by_name["small-message-combo"]
     assert combo.trial == 1
     assert combo.claim == STRATEGIES_BY_NAME["small-message-combo"].claim
