@@ -103,7 +103,7 @@ class ReportData:
     """Everything `twistune report` shows (and `tune` prints at its end).
 
     Shares of the ceiling are fractions; `gain` is the best trial's in-study
-    gain over the newest baseline; `confirmations` the newest of each
+    paired gain over the defaults; `confirmations` the newest of each
     candidate, best gain first; `winner` the confirmed winner's trial number
     (None when there is no confirmation or none was confirmed); `verdict`
     says which in words.

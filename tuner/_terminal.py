@@ -73,13 +73,13 @@ def render_report(data: ReportData, out: Console) -> None:
         out.print("the baseline trial did not complete: no gain can be stated")
     else:
         out.print(
-            f"throughput ({unit}, median of the repeats): baseline {number(baseline.throughput)}"
-            f" -> best {number(best.throughput)}; best / newest baseline measurement "
+            f"throughput ({unit}, median of the slices): baseline {number(baseline.throughput)}"
+            f" -> best {number(best.throughput)}; best / the defaults beside it "
             f"[bold]{ratio(data.gain)}[/bold] ({data.gain_note})"
         )
         if data.objectives[0] is Objective.P99:
             out.print(
-                f"p99 latency (ms, median of the repeats): baseline "
+                f"p99 latency (ms, median of the slices): baseline "
                 f"{number(baseline.latency_p99_ms)} -> best {number(best.latency_p99_ms)}"
             )
     _scenario_table(out, data)

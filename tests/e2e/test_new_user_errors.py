@@ -78,9 +78,7 @@ def test_the_text_report_names_each_number_with_its_unit_and_fits_its_width(
     # The top table: throughput in the workload's unit beside the gain, a ratio.
     assert re.search(r"throughput\s+msgs/s", text), text
     assert "gain (x baseline)" in text
-    assert re.search(
-        r"throughput \(msgs/s, median of the repeats\): baseline [\d,.]+ -> best", text
-    )
+    assert re.search(r"throughput \(msgs/s, median of the slices\): baseline [\d,.]+ -> best", text)
     top = text[text.index("top ") :]
     ratios = re.findall(r"│\s*(\d+\.\d\d)x\s*│", top)
     assert ratios, top  # every gain is printed as a ratio with its "x"
