@@ -49,7 +49,7 @@ from harness import (
     run_paired,
     run_trial,
 )
-from tuner import search_pairing
+from tuner import paired_gain, search_pairing
 
 SEQ_WINDOWS = {"duration_s": 0.5, "warmup_s": 0.2, "repeats": 3}
 
@@ -122,15 +122,11 @@ class Walls:
     paired: list[float] = field(default_factory=list)
 
 
-def paired_ratio(result: PairedResult, scenarios: int) -> float:
-    """Median pair ratio; with scenarios, the geometric mean of each scenario's median."""
-    if scenarios == 1:
-        return statistics.median(result.ratios)
-    medians = []
-    for k in range(scenarios):
-        mine = [r for i, r in enumerate(result.ratios) if i % scenarios == k]
-        medians.append(statistics.median(mine))
-    return math.exp(sum(math.log(m) for m in medians) / len(medians))
+def paired_ratio(result: PairedResult) -> float:
+    """The trial's gain as a study computes it (`tuner.paired_gain`): the median pair
+    ratio; with scenarios, the geometric mean of each scenario's median."""
+    gain = paired_gain(result.ratios, [s.scenario for s in result.candidate_samples]).gain
+    return float("nan") if gain is None else gain
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:
@@ -178,8 +174,7 @@ def measure_paired(cell: Cell, workload: Workload, pairs: int, walls: Walls, tag
         cell.paired_fail += 1
         say(f"  {tag} paired FAILED: {result.status.value}: {result.reason}")
         return
-    scenarios = len(list(workload.scenarios()))
-    ratio = paired_ratio(result, scenarios)
+    ratio = paired_ratio(result)
     cell.paired.append(ratio)
     cell.ramps.append(result.ramp_s)
     walls.paired.append(result.wall_s)

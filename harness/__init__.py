@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness._environment import current_environment, plan_cpus
     from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
-    from harness._paired import default_paired_timeout_s, run_paired
+    from harness._paired import DEFAULT_WINDOW_S, default_paired_timeout_s, run_paired
     from harness._result import (
         CLIENT_SATURATED_SHARE,
         RESULT_FORMAT_VERSION,
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT_SATURATED_SHARE",
+    "DEFAULT_WINDOW_S",
     "KNOBS",
     "KNOBS_BY_NAME",
     "LOCK_PATH",

@@ -278,9 +278,7 @@ class _Run:
         self.defaults += attempt.defaults[:complete]
         self.candidate += attempt.candidate[:complete]
         self.set_pairs.append(complete)
-        self.ramp_s = (
-            max(self.ramp_s, attempt.ramp_s) if len(self.set_pairs) > 1 else attempt.ramp_s
-        )
+        self.ramp_s = max(self.ramp_s, attempt.ramp_s)
         self.stopped = attempt.stopped
         if attempt.stderr_tail:
             self.stderr_tail = attempt.stderr_tail

@@ -317,31 +317,20 @@ def fake_paired(
     )
 
 
-class StudyRunner:
-    """A paired runner over `fake_throughput`; records every call's candidate settings.
+class PairedFake:
+    """What the paired fakes share: `harness.run_paired`'s signature, every call's arguments
+    (`arguments`, a dict each) and the pairs asked for (`pairs`); a subclass says what each
+    run's pairs measure (`levels`) and whether it completes."""
 
-    Fails runs whose candidate has a send limit under 8 KiB, like a crashing
-    server. `drift(call)` scales both sides of every pair by call number (a
-    machine slowing down: it cancels in the ratios); `spread(settings,
-    attempt)` spreads the candidate's pairs evenly over that fraction of its
-    level (so it sets the paired interval's width); `scenario_factor(settings,
-    k)` scales scenario k's throughput. The reference server measures 3000
-    msgs/s.
-    """
-
-    def __init__(
-        self,
-        drift: Callable[[int], float] = lambda call: 1.0,
-        spread: Callable[[Settings, int], float] = lambda settings, attempt: 0.02,
-        scenario_factor: Callable[[Settings, int], float] = lambda settings, k: 1.0,
-    ) -> None:
-        self.calls: list[Settings] = []
-        self.references = 0
-        self.attempts: dict[Settings, int] = {}
+    def __init__(self) -> None:
+        self.arguments: list[dict[str, object]] = []
         self.pairs: list[int] = []
-        self.drift = drift
-        self.spread = spread
-        self.scenario_factor = scenario_factor
+
+    def levels(
+        self, candidate: Settings, workload: Workload, pairs: int, reference: bool
+    ) -> tuple[list[tuple[float, float]], bool]:
+        """(defaults, candidate) msgs/s of each pair, and whether the run completes."""
+        raise NotImplementedError
 
     def __call__(
         self,
@@ -359,11 +348,56 @@ class StudyRunner:
         reference: bool = False,
         on_pair: OnPair | None = None,
     ) -> PairedResult:
+        self.arguments.append(
+            {
+                "candidate": candidate,
+                "pairs": pairs,
+                "ramp_s": ramp_s,
+                "window_s": window_s,
+                "warmup_s": warmup_s,
+                "timeout_s": timeout_s,
+                "process_sets": process_sets,
+                "reference": reference,
+            }
+        )
+        self.pairs.append(pairs)
+        levels, ok = self.levels(candidate, workload, pairs, reference)
+        return fake_paired(candidate, workload, levels, ok=ok, reference=reference, on_pair=on_pair)
+
+
+class StudyRunner(PairedFake):
+    """A paired runner over `fake_throughput`; records every call's candidate settings.
+
+    Fails runs whose candidate has a send limit under 8 KiB, like a crashing
+    server. `drift(call)` scales both sides of every pair by call number (a
+    machine slowing down: it cancels in the ratios); `spread(settings,
+    attempt)` spreads the candidate's pairs evenly over that fraction of its
+    level (so it sets the paired interval's width); `scenario_factor(settings,
+    k)` scales scenario k's throughput. The reference server measures 3000
+    msgs/s.
+    """
+
+    def __init__(
+        self,
+        drift: Callable[[int], float] = lambda call: 1.0,
+        spread: Callable[[Settings, int], float] = lambda settings, attempt: 0.02,
+        scenario_factor: Callable[[Settings, int], float] = lambda settings, k: 1.0,
+    ) -> None:
+        super().__init__()
+        self.calls: list[Settings] = []
+        self.references = 0
+        self.attempts: dict[Settings, int] = {}
+        self.drift = drift
+        self.spread = spread
+        self.scenario_factor = scenario_factor
+
+    def levels(
+        self, candidate: Settings, workload: Workload, pairs: int, reference: bool
+    ) -> tuple[list[tuple[float, float]], bool]:
         if reference:
             self.references += 1
         else:
             self.calls.append(candidate)
-        self.pairs.append(pairs)
         speed = self.drift(len(self.calls))
         attempt = self.attempts[candidate] = self.attempts.get(candidate, 0) + 1
         spread = self.spread(candidate, attempt)
@@ -376,13 +410,10 @@ class StudyRunner:
             mine = 3000.0 if reference else fake_throughput(candidate)
             mine *= 1.0 if reference else self.scenario_factor(candidate, scenario)
             levels.append((base * speed, mine * speed * (1 + offset)))
-        failed = candidate.send_limit_bytes < 8192 and not reference
-        return fake_paired(
-            candidate, workload, levels, ok=not failed, reference=reference, on_pair=on_pair
-        )
+        return levels, candidate.send_limit_bytes >= 8192 or reference
 
 
-class LandscapeRunner:
+class LandscapeRunner(PairedFake):
     """A paired runner: candidate and defaults from `landscape(settings)`, each run (a fresh
     set of processes) times seeded noise exp(N(0, noise)) per side, and each pair times
     exp(N(0, noise / 3)); fails the runs in `fail_calls` (0-based call indices).
@@ -402,27 +433,13 @@ class LandscapeRunner:
         self.rng = random.Random(seed)
         self.fail_calls = set(fail_calls)
         self.calls: list[Settings] = []
-        self.pairs: list[int] = []
+        super().__init__()
 
-    def __call__(
-        self,
-        candidate: Settings,
-        workload: Workload,
-        *,
-        pairs: int,
-        ramp_s: float | None = None,
-        window_s: float | None = None,
-        warmup_s: float = 0.2,
-        timeout_s: float | None = None,
-        server_cpu: int | None = None,
-        client_cpu: int | None = None,
-        process_sets: int = 1,
-        reference: bool = False,
-        on_pair: OnPair | None = None,
-    ) -> PairedResult:
+    def levels(
+        self, candidate: Settings, workload: Workload, pairs: int, reference: bool
+    ) -> tuple[list[tuple[float, float]], bool]:
         index = len(self.calls)
         self.calls.append(candidate)
-        self.pairs.append(pairs)
         gauss = self.rng.gauss
         base = self.landscape(Settings()) * math.exp(gauss(0.0, self.noise))
         mine = self.landscape(candidate) * math.exp(gauss(0.0, self.noise))
@@ -433,9 +450,7 @@ class LandscapeRunner:
             )
             for _ in range(pairs)
         ]
-        return fake_paired(
-            candidate, workload, levels, ok=index not in self.fail_calls, on_pair=on_pair
-        )
+        return levels, index not in self.fail_calls
 
 
 # -- storage records

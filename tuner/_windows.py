@@ -14,7 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from harness import EchoWorkload, PairedResult, RepeatSample, Settings, TrialResult, Workload
+from harness import (
+    DEFAULT_WINDOW_S,
+    EchoWorkload,
+    PairedResult,
+    RepeatSample,
+    Settings,
+    TrialResult,
+    Workload,
+)
 from tuner._errors import TuneError
 
 
@@ -128,7 +136,7 @@ class Pairing:
     def describe(self) -> str:
         """e.g. "16 pairs of slices (measured ramp + 0.05 s window)"."""
         ramp = "measured" if self.ramp_s is None else f"{self.ramp_s:g} s"
-        window = "0.05" if self.window_s is None else f"{self.window_s:g}"
+        window = f"{DEFAULT_WINDOW_S if self.window_s is None else self.window_s:g}"
         sets = f" over {self.process_sets} process sets" if self.process_sets > 1 else ""
         return f"{self.pairs} pairs of slices ({ramp} ramp + {window} s window){sets}"
 

@@ -8,7 +8,13 @@ import inspect
 import pytest
 
 from harness import run_paired, run_trial
-from tests.fakes import LandscapeRunner, RecordingRunner, SequentialRunner, StudyRunner
+from tests.fakes import (
+    LandscapeRunner,
+    PairedFake,
+    RecordingRunner,
+    SequentialRunner,
+    StudyRunner,
+)
 from tuner._windows import PairedRunner, TrialRunner
 
 
@@ -22,7 +28,7 @@ def test_fakes_take_the_trial_runner_parameters(fake: type) -> None:
     assert parameters(fake.__call__) == parameters(TrialRunner.__call__)
 
 
-@pytest.mark.parametrize("fake", [StudyRunner, LandscapeRunner])
+@pytest.mark.parametrize("fake", [PairedFake, StudyRunner, LandscapeRunner])
 def test_fakes_take_the_paired_runner_parameters(fake: type) -> None:
     assert parameters(fake.__call__) == parameters(PairedRunner.__call__)
 

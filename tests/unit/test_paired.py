@@ -8,7 +8,6 @@ import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -37,7 +36,7 @@ from harness._alternation import (
 from harness._clients import WindowStats
 from harness._proc_meter import ProcMeter
 from harness._result import RepeatSample, paired_ratios
-from tests.fakes import CRASH_REASON, fake_paired
+from tests.fakes import CRASH_REASON, PairedFake
 from tuner._cli import build_parser
 from tuner._commands.measure import MeasureOptions, measure_against_defaults, options_from_args
 from tuner._errors import BadInputError
@@ -219,43 +218,18 @@ def test_a_paired_result_is_strict_json() -> None:
     assert result.defaults_median("throughput_msgs_s") == 50.0
 
 
-class FakePairedRunner:
-    """`PairedRunner`: records its call, returns pairs of 100 vs 100 * `gains[i]` msgs/s."""
+class FakePairedRunner(PairedFake):
+    """Pairs of 100 vs 100 * `gains[i]` msgs/s; fails unless `status` is OK."""
 
     def __init__(self, gains: list[float], status: TrialStatus = TrialStatus.OK) -> None:
+        super().__init__()
         self.gains = gains
         self.status = status
-        self.calls: list[dict[str, object]] = []
 
-    def __call__(
-        self,
-        candidate: Settings,
-        workload: Workload,
-        *,
-        pairs: int,
-        ramp_s: float | None = None,
-        window_s: float | None = None,
-        warmup_s: float = 0.2,
-        timeout_s: float | None = None,
-        server_cpu: int | None = None,
-        client_cpu: int | None = None,
-        process_sets: int = 1,
-        reference: bool = False,
-        on_pair: Callable[[int, RepeatSample, RepeatSample], bool] | None = None,
-    ) -> PairedResult:
-        self.calls.append(
-            {
-                "candidate": candidate,
-                "pairs": pairs,
-                "process_sets": process_sets,
-                "ramp_s": ramp_s,
-                "window_s": window_s,
-                "warmup_s": warmup_s,
-                "timeout_s": timeout_s,
-            }
-        )
-        levels = [(100.0, 100.0 * g) for g in self.gains]
-        return fake_paired(candidate, workload, levels, ok=self.status is TrialStatus.OK)
+    def levels(
+        self, candidate: Settings, workload: Workload, pairs: int, reference: bool
+    ) -> tuple[list[tuple[float, float]], bool]:
+        return [(100.0, 100.0 * g) for g in self.gains], self.status is TrialStatus.OK
 
 
 def paired_options(**changes: object) -> MeasureOptions:
@@ -296,7 +270,7 @@ def test_the_flags_become_paired_options() -> None:
 def test_the_paired_run_goes_through_the_runner_and_gives_the_median_ratio() -> None:
     runner = FakePairedRunner([1.1, 1.2, 1.3, 1.25])
     measured = measure_against_defaults(paired_options(), runner)
-    (call,) = runner.calls
+    (call,) = runner.arguments
     assert call["candidate"] == Settings(tcp_nodelay=True)
     assert (call["pairs"], call["ramp_s"], call["window_s"]) == (4, 0.02, 0.04)
     assert call["timeout_s"] == paired_options().bound_s

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
-from harness import Settings, SettingsError, Workload, make_workload, parse_size
+from harness import DEFAULT_WINDOW_S, Settings, SettingsError, Workload, make_workload, parse_size
 from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
 from tuner._statistics import DEFAULT_CONFIDENCE
 from tuner._windows import (
@@ -186,7 +186,7 @@ def add_pairing_arguments(
         "--window-s",
         type=typed(float),
         default=d.window_s,
-        help="measured window of every slice, seconds (default 0.05)",
+        help=f"measured window of every slice, seconds (default {DEFAULT_WINDOW_S:g})",
     )
     parser.add_argument(
         "--warmup-s",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import (
+    DEFAULT_WINDOW_S,
     KNOBS,
     PairedResult,
     Settings,
@@ -38,7 +39,7 @@ from tuner._commands._common import (
     windows_from_args,
     workload_from_args,
 )
-from tuner._errors import BadInputError
+from tuner._errors import BadInputError, TuneError
 from tuner._json import render_json
 from tuner._paired import PairedMeasurement
 from tuner._terminal import console, render_paired, render_trial
@@ -46,11 +47,10 @@ from tuner._windows import (
     MEASURE_PAIRING,
     MEASURE_WINDOWS,
     PairedRunner,
+    Pairing,
     TrialRunner,
     Windows,
 )
-
-MEASURE_PAIRS = MEASURE_PAIRING.pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,7 @@ class MeasureOptions:
     # unmeasured `ramp_s` and a measured `window_s` (None: the harness's defaults);
     # the warm-up is `windows.warmup_s`.
     against_defaults: bool = False
-    pairs: int = MEASURE_PAIRS
+    pairs: int = MEASURE_PAIRING.pairs
     ramp_s: float | None = None
     window_s: float | None = None
     process_sets: int = MEASURE_PAIRING.process_sets
@@ -83,18 +83,21 @@ class MeasureOptions:
         if self.against_defaults:
             if self.reference:
                 raise BadInputError("--reference and --against-defaults cannot go together")
-            if self.pairs < 2:
-                raise BadInputError("--pairs must be at least 2 (an interval needs 2 ratios)")
-            if self.window_s is not None and not self.window_s > 0:
-                raise BadInputError("--window-s must be positive")
-            if self.ramp_s is not None and not self.ramp_s >= 0:
-                raise BadInputError("--ramp-s must be 0 or more")
-            if not 1 <= self.process_sets <= self.pairs:
-                raise BadInputError(f"--process-sets must be from 1 to --pairs ({self.pairs})")
+            try:
+                _ = self.pairing  # its own checks, as tune's and confirm's flags get them
+            except TuneError as exc:
+                raise BadInputError(exc.for_flags()) from None
         try:
             plan_cpus(self.server_cpu, self.client_cpu)
         except ValueError as exc:
             raise BadInputError(str(exc)) from None
+
+    @property
+    def pairing(self) -> Pairing:
+        """The paired run's shape (TuneError for one that cannot work)."""
+        return Pairing(
+            self.pairs, self.window_s, self.ramp_s, self.windows.warmup_s, self.process_sets
+        )
 
     @property
     def bound_s(self) -> float:
@@ -160,8 +163,8 @@ def add_parser(commands: Any) -> None:
     paired.add_argument(
         "--pairs",
         type=typed(int),
-        default=MEASURE_PAIRS,
-        help=f"slice pairs (default {MEASURE_PAIRS}; at least 2)",
+        default=MEASURE_PAIRING.pairs,
+        help=f"slice pairs (default {MEASURE_PAIRING.pairs}; at least 2)",
     )
     paired.add_argument(
         "--ramp-s",
@@ -174,7 +177,7 @@ def add_parser(commands: Any) -> None:
         "--window-s",
         type=typed(float),
         default=None,
-        help="measured window of every slice, seconds (default 0.05)",
+        help=f"measured window of every slice, seconds (default {DEFAULT_WINDOW_S:g})",
     )
     paired.add_argument(
         "--process-sets",
@@ -260,14 +263,9 @@ def measure_against_defaults(
 
 def run_against_defaults(options: MeasureOptions) -> ExitCode:
     def started() -> None:
-        ramp = "measured" if options.ramp_s is None else f"{options.ramp_s:g} s"
-        window = "default" if options.window_s is None else f"{options.window_s:g} s"
         print(
             f"measuring {options.workload.name} {options.workload.params()} against the "
-            f"defaults: {options.pairs} pairs of slices ({ramp} ramp + {window} window)"
-            + (f" over {options.process_sets} process sets" if options.process_sets > 1 else "")
-            + ", "
-            f"timeout {options.bound_s:g} s",
+            f"defaults: {options.pairing.describe()}, timeout {options.bound_s:g} s",
             file=sys.stderr,
         )
 
