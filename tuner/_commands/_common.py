@@ -164,10 +164,11 @@ def add_pairing_arguments(
     what: str,
     *,
     sets_by_workload: bool = False,
+    warmup: bool = True,
 ) -> None:
     """--pairs, --ramp-s, --window-s, --warmup-s and --process-sets: the shape of every paired
     run (`what`: e.g. "per trial"; `sets_by_workload`: no --process-sets given means
-    `search_pairing`'s rule)."""
+    `search_pairing`'s rule; `warmup` False: the command has its own --warmup-s)."""
     d = defaults
     parser.add_argument(
         "--pairs",
@@ -188,13 +189,14 @@ def add_pairing_arguments(
         default=d.window_s,
         help=f"measured window of every slice, seconds (default {DEFAULT_WINDOW_S:g})",
     )
-    parser.add_argument(
-        "--warmup-s",
-        type=typed(float),
-        default=d.warmup_s,
-        help=f"unmeasured load on every group of connections first, seconds "
-        f"(default {d.warmup_s:g})",
-    )
+    if warmup:
+        parser.add_argument(
+            "--warmup-s",
+            type=typed(float),
+            default=d.warmup_s,
+            help=f"unmeasured load on every group of connections first, seconds "
+            f"(default {d.warmup_s:g})",
+        )
     rule = f"{BULK_PROCESS_SETS} for echo of {BULK_ECHO_BYTES // 1024} KiB or more, else 1"
     parser.add_argument(
         "--process-sets",

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import (
-    DEFAULT_WINDOW_S,
     KNOBS,
     PairedResult,
     Settings,
@@ -32,6 +31,7 @@ from tuner._commands._common import (
     ExitCode,
     add_lock_arguments,
     add_output_arguments,
+    add_pairing_arguments,
     add_window_arguments,
     add_workload_arguments,
     settings_from_assignments,
@@ -160,32 +160,7 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="measure the --set settings against a live server with Twisted's defaults",
     )
-    paired.add_argument(
-        "--pairs",
-        type=typed(int),
-        default=MEASURE_PAIRING.pairs,
-        help=f"slice pairs (default {MEASURE_PAIRING.pairs}; at least 2)",
-    )
-    paired.add_argument(
-        "--ramp-s",
-        type=typed(float),
-        default=None,
-        help="unmeasured start of every slice, seconds (default: 2x the warm-up's "
-        "measured pipeline drain, 0.01..0.5)",
-    )
-    paired.add_argument(
-        "--window-s",
-        type=typed(float),
-        default=None,
-        help=f"measured window of every slice, seconds (default {DEFAULT_WINDOW_S:g})",
-    )
-    paired.add_argument(
-        "--process-sets",
-        type=typed(int),
-        default=MEASURE_PAIRING.process_sets,
-        help="share the pairs over this many sets of fresh server processes "
-        f"(default {MEASURE_PAIRING.process_sets})",
-    )
+    add_pairing_arguments(paired, MEASURE_PAIRING, "against the defaults", warmup=False)
     add_lock_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(run=run)
