@@ -15,7 +15,7 @@ from harness import KNOBS
 from storage import ConfirmationRecord, TrialRecord
 from tuner._objectives import Objective
 from tuner._records import is_defaults
-from tuner._results import MIN_TRIALS_FOR_IMPORTANCE, StudyResults
+from tuner._results import IMPORTANCE_QUANTILE, MIN_TRIALS_FOR_IMPORTANCE, StudyResults
 from tuner._space import SearchSpace
 from tuner._statistics import ceiling_shares
 from tuner._strategies import STRATEGIES_BY_NAME, plan_strategies, strategy_of
@@ -133,7 +133,10 @@ class ReportData:
     winner: int | None
     verdict: str
     importances: Mapping[str, float] | None
-    importance_min_trials: int
+    # Why there are no importances (empty when there are); `importance_quantile`: the
+    # top share of trials PED-ANOVA compares with all of them.
+    importance_note: str
+    importance_quantile: float
     pareto_front: tuple[TrialView, ...]
     environment: Mapping[str, object]
     folklore: tuple[FolkloreRow, ...] = ()
@@ -270,11 +273,21 @@ def report_data(results: StudyResults) -> ReportData:
         winner=winner.candidate if winner is not None else None,
         verdict=verdict(results.confirmations, winner),
         importances=results.importances,
-        importance_min_trials=MIN_TRIALS_FOR_IMPORTANCE,
+        importance_note=_importance_note(results),
+        importance_quantile=IMPORTANCE_QUANTILE,
         pareto_front=tuple(_views([results.trial(n) for n in results.pareto], metric, baseline)),
         environment=dict(record.environment),
         folklore=folklore_check(results),
     )
+
+
+def _importance_note(results: StudyResults) -> str:
+    if results.importances:
+        return ""
+    completed = len(results.feasible)
+    if completed < MIN_TRIALS_FOR_IMPORTANCE:
+        return f"need {MIN_TRIALS_FOR_IMPORTANCE} completed trials, have {completed}"
+    return "no knob sets the top trials apart"
 
 
 def folklore_check(results: StudyResults) -> tuple[FolkloreRow, ...]:

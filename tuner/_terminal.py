@@ -98,11 +98,12 @@ def render_report(data: ReportData, out: Console) -> None:
     if data.importances:
         ranked = sorted(data.importances.items(), key=lambda kv: -kv[1])
         out.print(
-            "parameter importances (fANOVA, share of the first objective's variance): "
+            f"parameter importances (PED-ANOVA, how much each knob sets the top "
+            f"{data.importance_quantile:.0%} of trials apart, as shares): "
             + ", ".join(f"{k} {v:.2f}" for k, v in ranked)
         )
     else:
-        out.print(f"parameter importances: need {data.importance_min_trials} completed trials")
+        out.print(f"parameter importances: {data.importance_note}")
 
 
 def render_strategies(strategies: Sequence[Strategy], out: Console) -> None:
