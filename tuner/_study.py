@@ -59,6 +59,7 @@ from harness import (
 )
 from storage import Storage, StudyRecord, TrialKind, TrialOutcome, TrialRecord
 from tuner._ceiling import ceiling_settings
+from tuner._convergence import DEFAULT_CONVERGENCE_WINDOW, Convergence, TrialGain, convergence
 from tuner._errors import TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE, measure_gated
 from tuner._objectives import Objective, objective_values
@@ -89,6 +90,8 @@ from tuner._windows import (
 # to 1.33x) and by trial 20 (1.15x to 1.37x); two unseeded 12-trial `twistune tune` runs
 # found 1.19x (confirmed 1.15x) and nothing. 20 trials, ~55 s, buys the margin.
 DEFAULT_TRIALS = 20
+# The user attributes that mark a trial as enqueued rather than sampled.
+ENQUEUED_ATTRS = frozenset({BASELINE_ATTR, STRATEGY_ATTR})
 # What `TuneConfig.measurement` stores as "design"; a study without it was measured
 # one trial at a time by an earlier twistune, and its gains are not comparable.
 PAIRED_DESIGN = "paired"
@@ -120,6 +123,10 @@ class TuneConfig:
     # Off by default (README: "Noise").
     prune: bool = False
     prune_margin: float = DEFAULT_PRUNE_MARGIN
+    # Stop once the gain still to be had is within the noise (`tuner._convergence`); a
+    # run option like `trials`, not stored with the study.
+    until_converged: bool = False
+    convergence_window: int = DEFAULT_CONVERGENCE_WINDOW
 
     def __post_init__(self) -> None:
         if self.pairing is SEARCH_PAIRING:
@@ -152,6 +159,12 @@ class TuneConfig:
                 "must be positive (0 on the command line: off)",
             ),
             (0 <= self.prune_margin < 1, "prune_margin", "must be at least 0 and below 1"),
+            (self.convergence_window >= 1, "convergence_window", "must be at least 1 trial"),
+            (
+                not self.until_converged or objectives[0] is Objective.THROUGHPUT,
+                "until_converged",
+                "needs throughput as the first objective (it compares paired gains)",
+            ),
             (self.max_p99_ms is None or self.max_p99_ms > 0, "max_p99_ms", "must be positive"),
             (self.max_rss_mb is None or self.max_rss_mb > 0, "max_rss_mb", "must be positive"),
         )
@@ -270,6 +283,8 @@ class StudySummary:
     # The strategies this run enqueued (a new study), and those skipped with the reason.
     strategies: tuple[str, ...] = ()
     skipped_strategies: tuple[tuple[str, str], ...] = ()
+    # Why the loop stopped: its trial or time budget, or the stop rule's verdict.
+    stop_reason: str = ""
 
 
 @dataclass(slots=True)
@@ -327,6 +342,7 @@ class _StudyRun:
     baseline_number: int | None = None
     strategies: tuple[str, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()
+    stop_reason: str = ""
 
     def __post_init__(self) -> None:
         config = self.config
@@ -354,7 +370,7 @@ class _StudyRun:
         self._resume(study)
         if config.ceiling and not storage.trial_numbers(config.study, TrialKind.CEILING):
             self._measure_ceiling()
-        while not self._budget_spent():
+        while not self._budget_spent(study):
             self._search_trial(study)
         c = self.counts
         return StudySummary(
@@ -370,6 +386,7 @@ class _StudyRun:
             pruning_saved_s=c.saved_s,
             strategies=self.strategies,
             skipped_strategies=self.skipped,
+            stop_reason=self.stop_reason,
         )
 
     def _enqueue_strategies(self, study: optuna.Study) -> None:
@@ -394,12 +411,44 @@ class _StudyRun:
             if record is not None and record.gain is not None and record.feasible is not False:
                 self._note_best(trial.number, trial.values[0], record)
 
-    def _budget_spent(self) -> bool:
+    def _budget_spent(self, study: optuna.Study) -> bool:
+        """Whether the loop stops now, with the reason in `stop_reason`."""
         config = self.config
         if config.trials is not None and self.counts.run >= config.trials:
+            self.stop_reason = f"ran the {config.trials} trials asked for"
             return True
         elapsed = time.monotonic() - self.started
-        return config.timeout_s is not None and elapsed >= config.timeout_s
+        if config.timeout_s is not None and elapsed >= config.timeout_s:
+            self.stop_reason = f"spent the {config.timeout_s:g} s budget"
+            return True
+        if config.until_converged and self.counts.run:
+            verdict = self._convergence(study)
+            self.stop_reason = verdict.reason
+            return verdict.converged
+        return False
+
+    def _convergence(self, study: optuna.Study) -> Convergence:
+        """The stop rule over the study's completed, feasible search trials; the enqueued
+        ones (defaults, strategies) are those numbered up to the last with an attribute."""
+        enqueued = 1 + max(
+            (
+                t.number
+                for t in study.get_trials(deepcopy=False)
+                if ENQUEUED_ATTRS & set(t.user_attrs)
+            ),
+            default=-1,
+        )
+        gains = [
+            TrialGain(r.number, r.gain, r.gain_low, r.gain_high)
+            for r in self.storage.trials(self.config.study)
+            if r.kind is TrialKind.SEARCH
+            and r.status is TrialOutcome.OK
+            and r.feasible is not False
+            and r.gain is not None
+            and r.gain_low is not None
+            and r.gain_high is not None
+        ]
+        return convergence(gains, enqueued, self.config.convergence_window)
 
     def _measure(
         self, settings: Settings, *, reference: bool = False, on_pair: OnPair | None = None

@@ -19,7 +19,17 @@ TUNER = Path(__file__).resolve().parents[2] / "tuner"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "values and statistics",
-        frozenset({"_errors", "_objectives", "_statistics", "_words", "_windows", "_atomic_file"}),
+        frozenset(
+            {
+                "_errors",
+                "_objectives",
+                "_statistics",
+                "_words",
+                "_windows",
+                "_atomic_file",
+                "_convergence",
+            }
+        ),
     ),
     ("study parts", frozenset({"_space", "_records", "_optuna", "_pruning"})),
     ("study phases", frozenset({"_gate", "_ceiling", "_strategies"})),

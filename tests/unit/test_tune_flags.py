@@ -86,11 +86,24 @@ def test_bad_tune_flags_return_2_and_write_nothing(
     assert capsys.readouterr().err.startswith(
         "twistune: error: --confirm-rounds must be at least 2"
     )
+    assert main(["tune", "--until-converged", "--objective", "latency", *storage]) == 2
+    assert capsys.readouterr().err == (
+        "twistune: error: --until-converged needs throughput as the first objective "
+        "(it compares paired gains)\n"
+    )
     assert main(["tune", "--bogus", *storage]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err == "twistune: error: unrecognized arguments: --bogus\n"
     assert not db.exists()
+
+
+def test_until_converged_is_bounded_by_100_trials_unless_told() -> None:
+    config = tune_config("--until-converged")
+    assert (config.until_converged, config.trials) == (True, 100)
+    assert tune_config("--until-converged", "--trials", "40").trials == 40
+    assert tune_config("--until-converged", "--timeout-s", "60").trials is None
+    assert not tune_config().until_converged
 
 
 def test_bulk_echo_gets_two_process_sets_unless_told() -> None:

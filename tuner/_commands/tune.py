@@ -30,6 +30,7 @@ from tuner._commands._common import (
     workload_from_args,
 )
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
+from tuner._convergence import CONVERGE_MAX_TRIALS, DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import BadInputError, TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
 from tuner._json import render_json
@@ -137,6 +138,12 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--seed", type=typed(int), default=None, help="sampler seed")
     parser.add_argument(
+        "--until-converged", action="store_true",
+        help=f"stop once the last {DEFAULT_CONVERGENCE_WINDOW} trials raised the best gain by "
+        "no more than the noise of its paired run (half its 95%% interval); at most --trials "
+        f"(default {CONVERGE_MAX_TRIALS} with this flag) or --timeout-s",
+    )  # fmt: skip
+    parser.add_argument(
         "--strategies", default="all", metavar="all|none|NAME,...",
         help="named starting points enqueued after the defaults in a new study "
         "(default all; `twistune strategies` lists them)",
@@ -174,7 +181,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         raise BadInputError("give --objective or --objectives, not both")
     trials = args.trials
     if trials is None and args.timeout_s is None:
-        trials = DEFAULT_TRIALS
+        trials = CONVERGE_MAX_TRIALS if args.until_converged else DEFAULT_TRIALS
     config = TuneConfig(
         study=args.study or TuneConfig.default_name(workload),
         workload=workload,
@@ -192,6 +199,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         strategies=parse_strategies(args.strategies),
         prune=args.prune,
         prune_margin=args.prune_margin,
+        until_converged=args.until_converged,
     )
     if args.confirm_top < 0:
         raise BadInputError("--confirm-top must be 0 (skip) or more")
@@ -250,6 +258,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         each = f", the {scenarios} scenarios in turn" if scenarios > 1 else ""
         print(
             f"tuning study {config.study!r} in {options.storage}: "
+            + ("until converged, at most " if config.until_converged else "")
             + (f"{config.trials} trials" if config.trials else "no trial limit")
             + (f", {config.timeout_s:g} s budget" if config.timeout_s else "")
             + f"; each against a live defaults server, {config.pairing.describe()}{each}; "
@@ -274,6 +283,8 @@ def run(args: argparse.Namespace) -> ExitCode:
             f"ran {s.trials_run} trials in {s.wall_s:.1f} s ({s.failed} failed, {s.pruned} pruned)",
             file=sys.stderr,
         )
+        if config.until_converged:
+            print(f"stopped: {s.stop_reason}", file=sys.stderr)
         if s.strategies:
             print(f"strategies tried first: {', '.join(s.strategies)}", file=sys.stderr)
         for name, reason in s.skipped_strategies:
