@@ -27,7 +27,7 @@ def gains(values: list[float], half_width: float = 0.02) -> list[TrialGain]:
 def test_a_flat_search_converges_once_the_window_is_searched() -> None:
     flat = [1.0] + [1.2, 1.21, 1.19, 1.2] + [1.2] * 9
     assert not convergence(gains(flat[:14]), enqueued=5, window=WINDOW).converged
-    verdict = convergence(gains(flat + [1.21]), enqueued=5, window=WINDOW)
+    verdict = convergence(gains([*flat, 1.21]), enqueued=5, window=WINDOW)
     assert verdict.converged
     assert verdict.improvement == pytest.approx(0.0)
     assert verdict.error == pytest.approx(0.02)
