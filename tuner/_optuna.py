@@ -24,6 +24,8 @@ from tuner._records import Owner, this_process, unmeasured_record
 BASELINE_ATTR = "twistune_baseline"
 # User attribute of an enqueued strategy's trial: the strategy's name.
 STRATEGY_ATTR = "twistune_strategy"
+# User attribute of a candidate enqueued from an earlier study: "study#trial".
+TRANSFER_ATTR = "twistune_transfer"
 # User attribute of a trial: the process running it (`Owner.to_attr`), set when it is asked.
 OWNER_ATTR = "twistune_owner"
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 
-from harness import KNOBS
+from harness import KNOBS, SettingsError
 from storage import ConfirmationRecord, TrialRecord
 from tuner._objectives import Objective
 from tuner._records import is_defaults
@@ -19,6 +19,7 @@ from tuner._results import IMPORTANCE_QUANTILE, MIN_TRIALS_FOR_IMPORTANCE, Study
 from tuner._space import SearchSpace
 from tuner._statistics import ceiling_shares
 from tuner._strategies import STRATEGIES_BY_NAME, plan_strategies, strategy_of
+from tuner._transfer import transferred_of
 from tuner._words import (
     CONFIRMED_GAIN_NOTE,
     GAIN_NOTE,
@@ -140,6 +141,7 @@ class ReportData:
     pareto_front: tuple[TrialView, ...]
     environment: Mapping[str, object]
     folklore: tuple[FolkloreRow, ...] = ()
+    transfer: tuple[TransferRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,23 @@ class FolkloreRow:
 
     strategy: str
     claim: str
+    trial: int | None
+    status: str
+    gain: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRow:
+    """A candidate taken from an earlier study: its trial and gain there (confirmed or
+    in-study), and its trial here with the paired gain and 95% interval (None when it
+    did not complete or has not run)."""
+
+    study: str
+    source_trial: int
+    source_gain: float | None
+    confirmed_there: bool
     trial: int | None
     status: str
     gain: float | None
@@ -278,6 +297,7 @@ def report_data(results: StudyResults) -> ReportData:
         pareto_front=tuple(_views([results.trial(n) for n in results.pareto], metric, baseline)),
         environment=dict(record.environment),
         folklore=folklore_check(results),
+        transfer=transfer_check(results),
     )
 
 
@@ -318,6 +338,32 @@ def folklore_check(results: StudyResults) -> tuple[FolkloreRow, ...]:
                 gain=found.gain if found else None,
                 ci_low=found.gain_low if found else None,
                 ci_high=found.gain_high if found else None,
+            )
+        )
+    return tuple(rows)
+
+
+def transfer_check(results: StudyResults) -> tuple[TransferRow, ...]:
+    """Each candidate the study took from an earlier one, with the first search trial
+    here that ran its settings."""
+    rows = []
+    for candidate in transferred_of(results.record.measurement):
+        try:
+            wanted = candidate.settings.knob_values()
+        except SettingsError:
+            wanted = {}
+        here = next((t for t in results.trials if dict(t.settings) == wanted), None)
+        rows.append(
+            TransferRow(
+                study=candidate.study,
+                source_trial=candidate.trial,
+                source_gain=candidate.gain,
+                confirmed_there=candidate.confirmed,
+                trial=here.number if here else None,
+                status=here.status.value if here else "not run yet",
+                gain=here.gain if here else None,
+                ci_low=here.gain_low if here else None,
+                ci_high=here.gain_high if here else None,
             )
         )
     return tuple(rows)

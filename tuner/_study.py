@@ -67,6 +67,7 @@ from tuner._optuna import (
     BASELINE_ATTR,
     SAMPLERS,
     STRATEGY_ATTR,
+    TRANSFER_ATTR,
     ask,
     open_optuna_study,
     optuna_errors,
@@ -76,6 +77,7 @@ from tuner._pruning import DEFAULT_PRUNE_MARGIN, DEFAULT_PRUNE_P, MarginPruner, 
 from tuner._records import gain_of, paired_records, study_workload, unmeasured_record
 from tuner._space import SearchSpace
 from tuner._strategies import STRATEGIES_BY_NAME, plan_strategies
+from tuner._transfer import TransferPlan, Transferred, plan_transfer
 from tuner._windows import (
     SEARCH_PAIRING,
     OnPair,
@@ -91,7 +93,7 @@ from tuner._windows import (
 # found 1.19x (confirmed 1.15x) and nothing. 20 trials, ~55 s, buys the margin.
 DEFAULT_TRIALS = 20
 # The user attributes that mark a trial as enqueued rather than sampled.
-ENQUEUED_ATTRS = frozenset({BASELINE_ATTR, STRATEGY_ATTR})
+ENQUEUED_ATTRS = frozenset({BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR})
 # What `TuneConfig.measurement` stores as "design"; a study without it was measured
 # one trial at a time by an earlier twistune, and its gains are not comparable.
 PAIRED_DESIGN = "paired"
@@ -120,6 +122,9 @@ class TuneConfig:
     ceiling: bool = True
     # Enqueued after the defaults when the study is new (`tuner._strategies`).
     strategies: tuple[str, ...] = tuple(STRATEGIES_BY_NAME)
+    # A new study also enqueues the best candidates of the nearest earlier studies in the
+    # same database, after the strategies (`tuner._transfer`).
+    transfer: bool = True
     # Off by default (README: "Noise").
     prune: bool = False
     prune_margin: float = DEFAULT_PRUNE_MARGIN
@@ -198,6 +203,7 @@ class TuneConfig:
             "stability_gate": self.stability_gate,
             "ceiling": self.ceiling,
             "strategies": list(self.strategies),
+            "transfer": self.transfer,
             "prune": self.prune,
             "prune_margin": self.prune_margin,
         }
@@ -234,7 +240,7 @@ class TuneConfig:
             trials=trials,
             timeout_s=timeout_s,
             pairing=Pairing(**stored["pairing"]),
-            **{k: v for k, v in stored.items() if k not in ("design", "pairing")},
+            **{k: v for k, v in stored.items() if k not in ("design", "pairing", "transferred")},
         )
 
 
@@ -285,6 +291,11 @@ class StudySummary:
     skipped_strategies: tuple[tuple[str, str], ...] = ()
     # Why the loop stopped: its trial or time budget, or the stop rule's verdict.
     stop_reason: str = ""
+    # A new study's transfer: the earlier studies drawn on (name, distance), the
+    # candidates enqueued, and those skipped with the reason.
+    transfer_sources: tuple[tuple[str, float], ...] = ()
+    transferred: tuple[Transferred, ...] = ()
+    skipped_transfer: tuple[tuple[Transferred, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -343,6 +354,7 @@ class _StudyRun:
     strategies: tuple[str, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()
     stop_reason: str = ""
+    transfer: TransferPlan = field(default_factory=TransferPlan)
 
     def __post_init__(self) -> None:
         config = self.config
@@ -352,7 +364,12 @@ class _StudyRun:
 
     def run(self, on_start: Callable[[int], None] | None) -> StudySummary:
         config, storage = self.config, self.storage
-        stored = storage.ensure_study(config.study_record())
+        record = config.study_record()
+        if config.transfer and storage.study(config.study) is None:
+            self.transfer = self._plan_transfer(record)
+            chosen = [c.to_dict() for c in self.transfer.candidates]
+            record = replace(record, measurement={**record.measurement, "transferred": chosen})
+        stored = storage.ensure_study(record)
         if stored.measurement.get("design") != PAIRED_DESIGN and storage.trials(config.study):
             raise TuneError(sequential_study(config.study))
         pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
@@ -367,6 +384,9 @@ class _StudyRun:
         if not study.trials:
             study.enqueue_trial(config.space.baseline_params(), user_attrs={BASELINE_ATTR: True})
             self._enqueue_strategies(study)
+            for candidate, params in self.transfer.chosen:
+                attr = f"{candidate.study}#{candidate.trial}"
+                study.enqueue_trial(dict(params), user_attrs={TRANSFER_ATTR: attr})
         self._resume(study)
         if config.ceiling and not storage.trial_numbers(config.study, TrialKind.CEILING):
             self._measure_ceiling()
@@ -387,7 +407,18 @@ class _StudyRun:
             strategies=self.strategies,
             skipped_strategies=self.skipped,
             stop_reason=self.stop_reason,
+            transfer_sources=self.transfer.sources,
+            transferred=self.transfer.candidates,
+            skipped_transfer=self.transfer.skipped,
         )
+
+    def _plan_transfer(self, record: StudyRecord) -> TransferPlan:
+        """What this new study takes from earlier ones, not repeating the defaults or a
+        strategy it enqueues."""
+        space = self.config.space
+        strategies = plan_strategies(self.config.strategies, space)
+        taken = [space.baseline_params(), *(p.params for p in strategies if p.params is not None)]
+        return plan_transfer(self.storage, record, space, PAIRED_DESIGN, taken)
 
     def _enqueue_strategies(self, study: optuna.Study) -> None:
         """Queue the chosen strategies after the defaults, skipping those that do not

@@ -92,6 +92,7 @@ def render_report(data: ReportData, out: Console) -> None:
         )
     out.print(_trial_table(f"top {len(data.top)} trials", data.top, unit))
     _folklore_table(out, data)
+    _transfer_table(out, data)
     _confirmations(out, data.objectives[0], data.confirmations, data.verdict)
     if data.pareto_front:
         out.print(_trial_table("Pareto front", data.pareto_front, unit))
@@ -127,13 +128,33 @@ def _folklore_table(out: Console, data: ReportData) -> None:
     for row in data.folklore:
         measured = row.status
         if row.gain is not None:
-            interval = ""
-            if row.ci_low is not None and row.ci_high is not None:
-                interval = f" [{ratio(row.ci_low)}, {ratio(row.ci_high)}]"
-            measured = f"{ratio(row.gain)}{interval}"
+            measured = ratio(row.gain) + _interval(row.ci_low, row.ci_high)
         trial = "-" if row.trial is None else str(row.trial)
         table.add_row(row.strategy, trial, measured, _escape(row.claim))
     out.print(table)
+
+
+def _transfer_table(out: Console, data: ReportData) -> None:
+    """Each candidate taken from an earlier study: what it measured there and here."""
+    if not data.transfer:
+        return
+    table = _table("transfer check (earlier studies' candidates, paired against the defaults)")
+    for column in ("from study", "its trial", "gain there", "trial here", "gain here [95%]"):
+        table.add_column(column)
+    for row in data.transfer:
+        there = "-" if row.source_gain is None else ratio(row.source_gain)
+        there += " (confirmed)" if row.confirmed_there else " (in-study)"
+        here = row.status
+        if row.gain is not None:
+            here = ratio(row.gain) + _interval(row.ci_low, row.ci_high)
+        trial = "-" if row.trial is None else str(row.trial)
+        table.add_row(_escape(row.study), str(row.source_trial), there, trial, here)
+    out.print(table)
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    """ " [low, high]" as ratios, or "" without an interval."""
+    return "" if low is None or high is None else f" [{ratio(low)}, {ratio(high)}]"
 
 
 def _knob_table(

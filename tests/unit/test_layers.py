@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         ),
     ),
     ("study parts", frozenset({"_space", "_records", "_optuna", "_pruning"})),
-    ("study phases", frozenset({"_gate", "_ceiling", "_strategies"})),
+    ("study phases", frozenset({"_gate", "_ceiling", "_strategies", "_transfer"})),
     ("study and results", frozenset({"_study", "_results"})),
     ("confirmation", frozenset({"_confirm"})),
     ("command data", frozenset({"_report", "_analysis", "_paired"})),

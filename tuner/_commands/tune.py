@@ -148,6 +148,11 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="named starting points enqueued after the defaults in a new study "
         "(default all; `twistune strategies` lists them)",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-transfer", action="store_true",
+        help="in a new study, do not try the best candidates of the nearest earlier studies "
+        "in the database first",
+    )  # fmt: skip
 
 
 def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
@@ -197,6 +202,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         stability_gate=args.stability_gate or None,
         ceiling=not args.no_ceiling,
         strategies=parse_strategies(args.strategies),
+        transfer=not args.no_transfer,
         prune=args.prune,
         prune_margin=args.prune_margin,
         until_converged=args.until_converged,
@@ -244,6 +250,24 @@ def tune(
         return TuneData(summary, report_data(load_results(storage, config.study)))
 
 
+def transfer_lines(summary: StudySummary) -> list[str]:
+    """What a new study took from earlier ones, one line per study drawn on and per
+    candidate skipped."""
+    lines = [
+        f"drew on earlier study {name!r} (distance {distance:.2f}): "
+        + (
+            ", ".join(f"trial {c.trial}" for c in summary.transferred if c.study == name)
+            or "no candidate new here"
+        )
+        for name, distance in summary.transfer_sources
+    ]
+    lines += [
+        f"transferred trial {c.trial} of {c.study!r} skipped: {reason}"
+        for c, reason in summary.skipped_transfer
+    ]
+    return lines
+
+
 def run(args: argparse.Namespace) -> ExitCode:
     options = options_from_args(args)
     config = options.config
@@ -289,6 +313,8 @@ def run(args: argparse.Namespace) -> ExitCode:
             print(f"strategies tried first: {', '.join(s.strategies)}", file=sys.stderr)
         for name, reason in s.skipped_strategies:
             print(f"strategy {name} skipped: {reason}", file=sys.stderr)
+        for line in transfer_lines(s):
+            print(line, file=sys.stderr)
 
     unit = "ms" if config.objectives[0] is Objective.P99 else config.workload.throughput_unit.value
     with TrialProgressBar(enabled=options.progress, planned=config.trials, unit=unit) as bar:
