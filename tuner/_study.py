@@ -16,6 +16,12 @@ each in its own module:
   `stability_gate` (a fraction of its gain) is re-run once with fresh
   processes, then stored as unstable (both attempts kept) and told to
   Optuna as failed.
+- `tuner._strategies` and `tuner._transfer`: a new study enqueues, after the
+  defaults, the named strategies and then the best candidates of the nearest
+  earlier studies in the database.
+- `tuner._convergence` (`until_converged`): after each trial, stop once the
+  last searched trials raised the best gain by no more than the best trial's
+  paired noise.
 - `tuner._pruning` (`prune`, off by default): after each pair a
   single-objective study reports the pair's ratio to `MarginPruner`, which
   stops a candidate clearly worse than the best; the time saved is stored.
