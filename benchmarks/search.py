@@ -31,9 +31,10 @@ writes a JSON file under `--out/WORKLOAD/` and prints as it goes:
 the oracle's best configuration with its gain and interval; for each
 sampler, the best in-study gain by trial 10, 20 and 30, the trials to reach
 95% of its own final best, of the best any study on that workload reached,
-and of the oracle's best; the geometric mean gain of its sampled (not
-enqueued) trials; the median and largest sampling seconds of a sampled
-trial beside the median trial's wall time; the confirmed winner's gain and
+and of the oracle's best; how many of its sampled (not enqueued) trials came
+within 95% of that common best, and their geometric mean gain; the median
+and largest sampling seconds of a sampled trial beside the median trial's
+wall time; the confirmed winner's gain and
 its ratio to the oracle's best (target: at least 0.95); and each phase's
 wall time. An in-study best is the luckiest of its trials; only the
 confirmation re-measures it.
@@ -525,12 +526,12 @@ def summarize_workload(directory: Path) -> None:
             f"({oracle['failed']} failed), {oracle['rounds']} rounds a stage, "
             f"{oracle['pairing']}; wall {walls}"
         )
-        say(f"  {'configuration':<60} {'rounds':>6} {'median':>7}  interval")
+        say(f"  {'median':>7} {'interval':<18} {'rounds':>6}  configuration")
         for row in rows[:8]:
             usable = [g for g in row["gains"] if g is not None]
             say(
-                f"  {row['label'][:60]:<60} {len(usable):>6} {fmt(row['median']):>7} "
-                f"{interval(row['low'], row['high'])}"
+                f"  {fmt(row['median']):>7} {interval(row['low'], row['high']):<18} "
+                f"{len(usable):>6}  {row['label']}"
             )
         say(f"  oracle best: {rows[0]['label']} ({changes_text(rows[0]['changes'])})")
     studies = {
@@ -545,13 +546,14 @@ def summarize_workload(directory: Path) -> None:
         say(
             f"studies ({', '.join(studies)}): in-study gains; t95 = trials to 95% of: its own "
             f"final best / the best any study here reached ({fmt(common)}) / the oracle's best "
-            f"({fmt(oracle_best)}); '>N' never"
+            f"({fmt(oracle_best)}); '>N' never; near = sampled trials within 95% of that "
+            "common best"
         )
         budgets = " ".join(f"{'@' + str(b):>6}" for b in BUDGETS)
         say(
             f"  {'sampler':<10} {budgets} "
             f"{'t95 own':>7} {'common':>6} "
-            f"{'oracle':>6} {'gmean sampled':>13} {'ask s med':>9} {'max':>6} "
+            f"{'oracle':>6} {'near':>4} {'gmean sampled':>13} {'ask s med':>9} {'max':>6} "
             f"{'trial s':>7} {'fail':>4} {'wall s':>6}"
         )
         for sampler, data in studies.items():
@@ -561,13 +563,14 @@ def summarize_workload(directory: Path) -> None:
             sampled = [t for t in data["trials"] if t["number"] >= data["enqueued"]]
             usable = [t["gain"] for t in sampled if t["gain"]]
             gmean = math.exp(statistics.fmean(math.log(g) for g in usable)) if usable else None
+            near = sum(g >= TARGET * common for g in usable) if common else 0
             asks = [t["sampling_s"] for t in sampled if t["sampling_s"] is not None]
             trial_walls = [t["wall_s"] for t in data["trials"] if t["status"] == "ok"]
 
             by_budget = " ".join(f"{fmt(best_by(gains, b)):>6}" for b in BUDGETS)
             say(
                 f"  {sampler:<10} {by_budget} {t95(gains, final):>7} {t95(gains, common):>6} "
-                f"{t95(gains, oracle_best):>6} {fmt(gmean):>13} "
+                f"{t95(gains, oracle_best):>6} {near:>4} {fmt(gmean):>13} "
                 f"{fmt(statistics.median(asks) if asks else None):>9} "
                 f"{fmt(max(asks) if asks else None, '.2f'):>6} "
                 f"{fmt(statistics.median(trial_walls) if trial_walls else None, '.2f'):>7} "
