@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
     from tuner._errors import BadInputError, ResultsError, SpaceError, TuneError
     from tuner._objectives import Objective
+    from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, SamplerChoice
     from tuner._report import ConfirmData, ReportData, report_data
     from tuner._results import StudyResults, load_results, pick_winner
     from tuner._space import SearchSpace, build_space
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         min_rounds_to_confirm,
         paired_gain,
     )
+    from tuner._strategies import STRATEGIES, Strategy, plan_strategies
     from tuner._study import StudySummary, TrialProgress, TuneConfig, run_study
     from tuner._windows import (
         CONFIRM_PAIRING,
@@ -57,6 +59,9 @@ _HOMES = {
     "SpaceError": "_errors",
     "TuneError": "_errors",
     "Objective": "_objectives",
+    "DEFAULT_SAMPLER": "_optuna",
+    "SAMPLERS": "_optuna",
+    "SamplerChoice": "_optuna",
     "ConfirmData": "_report",
     "ReportData": "_report",
     "report_data": "_report",
@@ -69,6 +74,9 @@ _HOMES = {
     "PairedGain": "_statistics",
     "paired_gain": "_statistics",
     "min_rounds_to_confirm": "_statistics",
+    "STRATEGIES": "_strategies",
+    "Strategy": "_strategies",
+    "plan_strategies": "_strategies",
     "StudySummary": "_study",
     "TrialProgress": "_study",
     "TuneConfig": "_study",
@@ -86,7 +94,10 @@ _HOMES = {
 
 __all__ = [
     "CONFIRM_PAIRING",
+    "DEFAULT_SAMPLER",
+    "SAMPLERS",
     "SEARCH_PAIRING",
+    "STRATEGIES",
     "BadInputError",
     "ConfirmData",
     "ConfirmPlan",
@@ -97,8 +108,10 @@ __all__ = [
     "ReportData",
     "ResultsError",
     "RoundProgress",
+    "SamplerChoice",
     "SearchSpace",
     "SpaceError",
+    "Strategy",
     "StudyResults",
     "StudySummary",
     "TrialProgress",
@@ -116,6 +129,7 @@ __all__ = [
     "min_rounds_to_confirm",
     "paired_gain",
     "pick_winner",
+    "plan_strategies",
     "report_data",
     "run_study",
     "search_pairing",

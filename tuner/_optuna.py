@@ -1,6 +1,9 @@
 """Optuna, as the study loop and the results use it: the study in twistune's database,
 the samplers, the objectives' directions, and trials a killed tuner left behind.
 
+`SAMPLERS` are the choices of `--sampler`; benchmarks/search.py compares them on
+real workloads (README: "Samplers" has its figures).
+
 Optuna writes through its own engine on the same database: `optuna_errors`
 turns what that engine raises (a read-only, locked or full file) into the
 same one-line `storage.StorageError` twistune's own writes give.
@@ -8,8 +11,11 @@ same one-line `storage.StorageError` twistune's own writes give.
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import optuna
@@ -30,19 +36,108 @@ TRANSFER_ATTR = "twistune_transfer"
 OWNER_ATTR = "twistune_owner"
 
 
+# Trials TPE draws at random before it models (Optuna's default is 10). Enqueued trials
+# count: they complete, and TPE counts completed and pruned trials, so with the defaults
+# and the strategies (8 trials for echo, 7 for stream) the model starts at once.
+FAST_STARTUP_TRIALS = 4
+
+
 def _tpe(seed: int | None) -> optuna.samplers.BaseSampler:
     # Constraints reach TPE through Trial.set_constraint (Optuna 5), not a callback.
     return optuna.samplers.TPESampler(multivariate=True, seed=seed)
 
 
-SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
-    "tpe": _tpe,
-    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+def _tpe_fast(seed: int | None) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(
+        multivariate=True, n_startup_trials=FAST_STARTUP_TRIALS, seed=seed
+    )
+
+
+def _tpe_group(seed: int | None) -> optuna.samplers.BaseSampler:
+    # `group` is experimental in Optuna 5: its warning says so, not that anything is wrong.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed)
+
+
+def _gp(seed: int | None) -> optuna.samplers.BaseSampler:
+    # The objective is a noisy measurement: the GP estimates the noise (the default).
+    # Knobs outside the space every trial shares (flush_delay_ms, producer_resume_bytes,
+    # whose range follows read_buffer_bytes) are drawn at random, silently.
+    return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
+
+
+def _cmaes(seed: int | None) -> optuna.samplers.BaseSampler:
     # CMA-ES handles the numeric knobs; categorical ones (reactor, batching) go to TPE.
-    "cmaes": lambda seed: optuna.samplers.CmaEsSampler(
+    return optuna.samplers.CmaEsSampler(
         seed=seed, independent_sampler=_tpe(seed), warn_independent_sampling=False
-    ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerChoice:
+    """A sampler `--sampler` offers: its `summary` (one phrase, for the help), how to
+    `build` it from a seed (None: unseeded), whether it optimises one objective only, and
+    the `extra` module it needs beyond twistune's own dependencies ("" : none), with the
+    pip extra that installs it."""
+
+    name: str
+    summary: str
+    build: Callable[[int | None], optuna.samplers.BaseSampler]
+    single_objective: bool = False
+    extra: str = ""
+
+    def missing(self) -> str | None:
+        """The one-line reason it cannot run here (its extra module does not import), or
+        None. Imports the module (torch: about a second), as the sampler will: an install
+        that is present but broken is caught here too, not by a traceback mid-study."""
+        if not self.extra:
+            return None
+        try:
+            importlib.import_module(self.extra)
+        except Exception as exc:  # ImportError, or OSError from a missing shared library
+            return (
+                f"sampler {self.name} needs {self.extra}, which does not import here "
+                f"({type(exc).__name__}): pip install 'twistune[{self.name}]', "
+                "or choose another sampler"
+            )
+        return None
+
+
+SAMPLERS: dict[str, SamplerChoice] = {
+    choice.name: choice
+    for choice in (
+        SamplerChoice("tpe", "multivariate TPE, 10 start-up trials", _tpe),
+        SamplerChoice(
+            "tpe-fast", f"multivariate TPE, {FAST_STARTUP_TRIALS} start-up trials", _tpe_fast
+        ),
+        SamplerChoice("tpe-group", "multivariate TPE grouping conditional knobs", _tpe_group),
+        SamplerChoice(
+            "gp", "Gaussian-process Bayesian optimisation (needs torch)", _gp, extra="torch"
+        ),
+        SamplerChoice(
+            "cmaes",
+            "CMA-ES on numeric knobs, TPE on the others (one objective)",
+            _cmaes,
+            single_objective=True,
+        ),
+        SamplerChoice(
+            "random", "uniform random search", lambda seed: optuna.samplers.RandomSampler(seed=seed)
+        ),
+    )
 }
+# benchmarks/search.py (README: "Samplers"): gp found the most, but needs torch, which is
+# not a dependency; of the rest tpe-fast did best. tpe's two extra random start-up trials
+# (after the enqueued defaults and strategies) measured 0.12x-0.36x in all four studies.
+DEFAULT_SAMPLER = "tpe-fast"
+
+
+def sampler_help() -> str:
+    """`--sampler`'s help: every choice with its phrase, the default marked."""
+    return "; ".join(
+        f"{c.name}: {c.summary}{' (default)' if c.name == DEFAULT_SAMPLER else ''}"
+        for c in SAMPLERS.values()
+    )
 
 
 def direction(objective: Objective) -> StudyDirection:

@@ -71,6 +71,7 @@ from tuner._gate import DEFAULT_STABILITY_GATE, measure_gated
 from tuner._objectives import Objective, objective_values
 from tuner._optuna import (
     BASELINE_ATTR,
+    DEFAULT_SAMPLER,
     SAMPLERS,
     STRATEGY_ATTR,
     TRANSFER_ATTR,
@@ -116,7 +117,7 @@ class TuneConfig:
     workload: Workload
     space: SearchSpace
     objectives: tuple[Objective, ...] = (Objective.THROUGHPUT,)
-    sampler: str = "tpe"
+    sampler: str = DEFAULT_SAMPLER
     trials: int | None = DEFAULT_TRIALS
     timeout_s: float | None = None
     # Left at SEARCH_PAIRING, its process sets follow the workload (`search_pairing`).
@@ -155,12 +156,18 @@ class TuneConfig:
         object.__setattr__(self, "objectives", objectives)
         if not objectives or len(set(objectives)) != len(objectives):
             raise TuneError(f"objectives {objectives!r}: choose one or both of throughput, p99")
-        if self.sampler not in SAMPLERS:
+        choice = SAMPLERS.get(self.sampler)
+        if choice is None:
             raise TuneError(
                 f"unknown sampler {self.sampler!r}; samplers are: {', '.join(SAMPLERS)}"
             )
-        if self.sampler == "cmaes" and len(objectives) > 1:
-            raise TuneError("the cmaes sampler optimises one objective; use tpe or random")
+        if choice.single_objective and len(objectives) > 1:
+            raise TuneError(
+                f"the {self.sampler} sampler optimises one objective; use tpe or random"
+            )
+        missing = choice.missing()
+        if missing is not None:
+            raise TuneError(missing, parameter="sampler")
         checks = (
             (self.trials is None or self.trials >= 1, "trials", "must be at least 1"),
             (self.timeout_s is None or self.timeout_s > 0, "timeout_s", "must be positive"),
@@ -302,6 +309,9 @@ class StudySummary:
     transfer_sources: tuple[tuple[str, float], ...] = ()
     transferred: tuple[Transferred, ...] = ()
     skipped_transfer: tuple[tuple[Transferred, str], ...] = ()
+    # Per trial run, in order: (trial number, seconds from asking Optuna for it to its
+    # settings): the sampler's work plus Optuna's writes of the trial and its parameters.
+    sampling_s: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(slots=True)
@@ -312,6 +322,7 @@ class _Counts:
     unstable: int = 0
     reruns: int = 0
     saved_s: float = 0.0
+    sampling_s: list[tuple[int, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -382,7 +393,11 @@ class _StudyRun:
         if self.reporter is not None:
             pruner = MarginPruner(config.prune_margin)
         study = open_optuna_study(
-            storage, config.study, config.objectives, SAMPLERS[config.sampler](config.seed), pruner
+            storage,
+            config.study,
+            config.objectives,
+            SAMPLERS[config.sampler].build(config.seed),
+            pruner,
         )
         swept = settle_interrupted(study, storage, config.study)
         if on_start is not None:
@@ -416,6 +431,7 @@ class _StudyRun:
             transfer_sources=self.transfer.sources,
             transferred=self.transfer.candidates,
             skipped_transfer=self.transfer.skipped,
+            sampling_s=tuple(c.sampling_s),
         )
 
     def _plan_transfer(self, record: StudyRecord) -> TransferPlan:
@@ -530,6 +546,7 @@ class _StudyRun:
 
     def _search_trial(self, study: optuna.Study) -> None:
         config, storage = self.config, self.storage
+        asked = time.perf_counter()
         trial = ask(study)
         is_baseline = bool(trial.user_attrs.get(BASELINE_ATTR))
         began = datetime.now(UTC)
@@ -539,6 +556,7 @@ class _StudyRun:
             if is_baseline:
                 config.space.suggest(trial)  # records the enqueued defaults as its params
         except SettingsError as exc:
+            self.counts.sampling_s.append((trial.number, time.perf_counter() - asked))
             storage.save_trial(
                 unmeasured_record(
                     config.study, trial.number, TrialOutcome.PRUNED, str(exc), {}, began
@@ -547,6 +565,7 @@ class _StudyRun:
             study.tell(trial, state=TrialState.PRUNED)
             self.counts.pruned += 1
             return
+        self.counts.sampling_s.append((trial.number, time.perf_counter() - asked))
         hook = self.reporter.hook(trial) if self.reporter is not None else None
         try:
             gated = measure_gated(

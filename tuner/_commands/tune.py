@@ -35,7 +35,7 @@ from tuner._errors import BadInputError, TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
 from tuner._json import render_json
 from tuner._objectives import Objective, parse_objectives
-from tuner._optuna import SAMPLERS
+from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, sampler_help
 from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_PAIRS
 from tuner._report import ReportData, report_data
 from tuner._results import load_results
@@ -109,8 +109,8 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="hold a knob at one value (repeatable)",
     )  # fmt: skip
     parser.add_argument(
-        "--sampler", default="tpe", choices=sorted(SAMPLERS),
-        help="tpe (multivariate, default), random or cmaes",
+        "--sampler", default=DEFAULT_SAMPLER, choices=list(SAMPLERS), metavar="NAME",
+        help=sampler_help(),
     )  # fmt: skip
     parser.add_argument(
         "--objective", choices=("throughput", "latency"), default=None,

@@ -1,0 +1,670 @@
+"""Does a 30-trial study find what an exhaustive look finds? Samplers against an oracle grid.
+
+One workload per invocation (a key of `WORKLOADS`; none is the README's
+default echo 1 KiB x16), in phases (`--phases`, a comma list), each of which
+writes a JSON file under `--out/WORKLOAD/` and prints as it goes:
+
+- `oracle`: the grid, every configuration a paired run against Twisted's
+  defaults (`harness.run_paired` with the study's pairing; the gain as a
+  study computes it, `tuner.paired_gain`), interleaved: each round runs
+  every configuration once, the order rotating from round to round, so
+  drift hits all alike. Stage 1: each knob alone at a couple of notable
+  values, and every strategy that applies (`tuner.plan_strategies`);
+  stage 2: the pairwise combinations of stage 1's best four, with stage 1's
+  best three again; stage 3: the best three over all, again. Each stage
+  runs `--rounds` rounds. A configuration's gain is the median of its
+  rounds' gains, with a 95% bootstrap interval across them; the oracle's
+  best is the highest median.
+- `study`: for each sampler in `--samplers`, a fresh `--trials`-trial study
+  as `twistune tune` runs it (the defaults, the strategies, then the
+  sampler; stability gate on, no ceiling: it does not change the search),
+  each into its own SQLite file `--out/WORKLOAD/SAMPLER.db`. Stored per
+  trial: its paired gain and interval, its wall time, and the seconds from
+  asking Optuna for it to its settings (`StudySummary.sampling_s`: the
+  sampler's work plus Optuna's writes; the random sampler's figure is the
+  floor of those writes).
+- `confirm`: for each sampler in `--samplers`, its stored study's two best
+  distinct candidates re-measured as `twistune tune` confirms them (6
+  rounds, fresh processes each); the confirmed winner and its gain.
+
+`--summarize` reads every JSON file under `--out` and prints, per workload:
+the oracle's best configuration with its gain and interval; for each
+sampler, the best in-study gain by trial 10, 20 and 30, the trials to reach
+95% of its own final best, of the best any study on that workload reached,
+and of the oracle's best; how many of its sampled (not enqueued) trials came
+within 95% of that common best, and their geometric mean gain; the median
+and largest sampling seconds of a sampled trial beside the median trial's
+wall time; the confirmed winner's gain and
+its ratio to the oracle's best (target: at least 0.95); and each phase's
+wall time. An in-study best is the luckiest of its trials; only the
+confirmation re-measures it.
+
+Every phase stops by itself; all traffic is on 127.0.0.1 (the harness). It
+holds the host's measurement lock; on a shared machine wrap each run in the
+shared lock too, one workload and a few samplers per run (a 30-trial study
+of a 3 s trial takes about 1.5 minutes, the oracle about 5):
+
+    flock /tmp/twistune-heavy.lock python benchmarks/search.py echo4k-x64 --phases oracle
+    flock /tmp/twistune-heavy.lock python benchmarks/search.py echo4k-x64 --phases study \\
+        --samplers tpe,tpe-fast,random
+    flock /tmp/twistune-heavy.lock python benchmarks/search.py echo4k-x64 --phases confirm \\
+        --samplers tpe
+    python benchmarks/search.py --summarize
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    Settings,
+    SettingsError,
+    Workload,
+    available_reactors,
+    host_lock,
+    make_workload,
+    run_paired,
+)
+from storage import open_storage
+from tuner import (
+    CONFIRM_PAIRING,
+    DEFAULT_SAMPLER,
+    SAMPLERS,
+    STRATEGIES,
+    ConfirmPlan,
+    PairedRunner,
+    Pairing,
+    SearchSpace,
+    SpaceError,
+    TrialProgress,
+    TuneConfig,
+    TuneError,
+    bootstrap_median_ci,
+    build_space,
+    confirm_study,
+    load_results,
+    paired_gain,
+    plan_strategies,
+    run_study,
+    search_pairing,
+)
+
+WORKLOADS: dict[str, tuple[str, dict[str, Any]]] = {
+    # Many connections, mid-size messages, pipelined.
+    "echo4k-x64": ("echo", {"message_bytes": 4096, "connections": 64}),
+    # Small messages, few connections, one request in flight: latency-bound.
+    "echo256-x4-d1": ("echo", {"message_bytes": 256, "connections": 4, "pipeline_depth": 1}),
+    # A scenario set: small and larger messages whose best settings differ.
+    "sizes1k-16k": ("echo", {"message_bytes": [1024, 16384], "connections": 16}),
+    # Bulk download from a push producer, few connections.
+    "stream256k-x4": ("stream", {"response_bytes": 262144, "connections": 4}),
+}
+DEFAULT_OUT = Path("/tmp/search-results")
+# As `twistune tune` confirms: its --confirm-top and --confirm-rounds defaults.
+CONFIRM_TOP = 2
+CONFIRM_ROUNDS = 6
+# The oracle's stage 2 combines the best this many of stage 1 in pairs, and re-measures
+# the best FINALISTS of stage 1 beside them; stage 3 re-measures the FINALISTS over all.
+COMBINE_TOP = 4
+FINALISTS = 3
+BUDGETS = (10, 20, 30)
+TARGET = 0.95
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def workload_of(key: str) -> Workload:
+    name, params = WORKLOADS[key]
+    return make_workload(name, params)
+
+
+# -- the oracle
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A configuration of the grid: Twisted's defaults with `assignments` (as `--set`
+    spells them)."""
+
+    label: str
+    assignments: Mapping[str, str]
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_strings(self.assignments)
+
+    def changes(self) -> dict[str, object]:
+        """The knobs it changes from the defaults, JSON-ready."""
+        mine, defaults = self.settings.knob_values(), Settings().knob_values()
+        return {k: v for k, v in mine.items() if v != defaults[k]}
+
+    def key(self) -> str:
+        return json.dumps(self.changes(), sort_keys=True)
+
+
+def single_knobs(workload: str) -> list[Candidate]:
+    """Each knob alone at a couple of notable values (DESIGN.md's table): every reactor
+    but the default, small and large read buffers and send limits, 4 MiB socket buffers
+    (each alone), TCP_NODELAY; for echo the write batchings, for stream the producer."""
+    singles = [
+        Candidate(f"reactor={r.value}", {"reactor": r.value})
+        for r in available_reactors()
+        if r.value != Settings().reactor.value
+    ]
+    values = {
+        "read_buffer_bytes": ("16KiB", "256KiB"),
+        "send_limit_bytes": ("32KiB", "512KiB"),
+        "so_sndbuf_bytes": ("4MiB",),
+        "so_rcvbuf_bytes": ("4MiB",),
+        "tcp_nodelay": ("true",),
+    }
+    if workload == "echo":
+        values["write_batching"] = ("joined", "write-sequence")
+    if workload == "stream":
+        values["producer_chunk_bytes"] = ("4KiB", "256KiB")  # the default is 16 KiB
+        values["producer_resume_bytes"] = ("32KiB",)
+    for knob, choices in values.items():
+        singles += [Candidate(f"{knob}={v}", {knob: v}) for v in choices]
+    if workload == "echo":
+        singles.append(
+            Candidate(
+                "timed-flush 0.1 ms", {"write_batching": "timed-flush", "flush_delay_ms": "0.1"}
+            )
+        )
+    return singles
+
+
+def searchable(candidate: Candidate, space: SearchSpace) -> str | None:
+    """Why the study could not propose `candidate` (None: it could)."""
+    try:
+        space.params_for(candidate.changes())
+    except (SpaceError, SettingsError) as exc:
+        return str(exc)
+    return None
+
+
+def stage_one(space: SearchSpace) -> list[Candidate]:
+    """The single knobs and the strategies that apply, one per distinct settings."""
+    candidates = single_knobs(space.workload)
+    candidates += [
+        Candidate(f"strategy {p.strategy.name}", p.strategy.assignments)
+        for p in plan_strategies([s.name for s in STRATEGIES], space)
+        if p.params is not None
+    ]
+    chosen: dict[str, Candidate] = {}
+    for candidate in candidates:
+        reason = searchable(candidate, space)
+        key = candidate.key()
+        if reason is not None or not candidate.changes():
+            say(f"  oracle: {candidate.label} left out: {reason or 'the defaults'}")
+        elif key in chosen:  # a strategy of one knob: one configuration, both names
+            same = chosen[key]
+            chosen[key] = replace(same, label=f"{same.label} (= {candidate.label})")
+        else:
+            chosen[key] = candidate
+    return list(chosen.values())
+
+
+def combinations(best: Sequence[Candidate], known: set[str], space: SearchSpace) -> list[Candidate]:
+    """Pairwise merges of `best`: none where both set one knob to different values, none
+    the study could not propose, none already in `known` (keys)."""
+    merged = []
+    for a, b in itertools.combinations(best, 2):
+        clash = [
+            k for k in a.assignments if k in b.assignments and a.assignments[k] != b.assignments[k]
+        ]
+        if clash:
+            continue
+        candidate = Candidate(f"{a.label} + {b.label}", {**a.assignments, **b.assignments})
+        try:
+            key = candidate.key()
+        except SettingsError:
+            continue
+        if key in known or searchable(candidate, space) is not None:
+            continue
+        known.add(key)
+        merged.append(candidate)
+    return merged
+
+
+@dataclass
+class Grid:
+    """Every configuration's gain per round it ran in (None: the run failed)."""
+
+    workload: Workload
+    pairing: Pairing
+    runner: PairedRunner = run_paired
+    gains: dict[str, list[float | None]] = field(default_factory=dict)
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    runs: int = 0
+
+    def measure(self, candidates: Sequence[Candidate], rounds: int, stage: str) -> None:
+        """`rounds` rounds, each running every candidate once, the order rotating."""
+        for candidate in candidates:
+            self.candidates[candidate.label] = candidate
+        for index in range(rounds):
+            shift = index % len(candidates)
+            for candidate in list(candidates[shift:]) + list(candidates[:shift]):
+                self.gains.setdefault(candidate.label, []).append(self._run(candidate))
+            say(
+                f"  oracle {stage} round {index + 1}/{rounds}: best so far "
+                + ", ".join(f"{label} {gain:.3f}x" for label, gain in self.ranked()[:3])
+            )
+
+    def _run(self, candidate: Candidate) -> float | None:
+        p = self.pairing
+        result = self.runner(
+            candidate.settings,
+            self.workload,
+            pairs=p.pairs,
+            ramp_s=p.ramp_s,
+            window_s=p.window_s,
+            warmup_s=p.warmup_s,
+            process_sets=p.process_sets,
+        )
+        self.runs += 1
+        if not result.ok:
+            say(f"    {candidate.label}: {result.status.value}: {result.reason}")
+            return None
+        return paired_gain(result.ratios, [s.scenario for s in result.candidate_samples]).gain
+
+    def median(self, label: str) -> float | None:
+        usable = [g for g in self.gains.get(label, []) if g is not None]
+        return statistics.median(usable) if usable else None
+
+    def ranked(self, among: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """(label, median gain), best first, over `among` (None: all)."""
+        labels = self.gains if among is None else among
+        rows = [(label, self.median(label)) for label in labels]
+        return sorted(((label, g) for label, g in rows if g is not None), key=lambda r: -r[1])
+
+
+def run_oracle(key: str, rounds: int, runner: PairedRunner = run_paired) -> dict[str, Any]:
+    workload = workload_of(key)
+    space = build_space(workload.name)
+    grid = Grid(workload, search_pairing(workload), runner)
+    walls: dict[str, float] = {}
+    first = stage_one(space)
+    say(f"oracle stage 1: {len(first)} configurations x {rounds} rounds")
+    started = time.monotonic()
+    grid.measure(first, rounds, "stage 1")
+    walls["stage 1"] = time.monotonic() - started
+    top = [grid.candidates[label] for label, _ in grid.ranked([c.label for c in first])]
+    known = {c.key() for c in first}
+    merged = combinations(top[:COMBINE_TOP], known, space)
+    second = merged + top[:FINALISTS]
+    say(f"oracle stage 2: {len(merged)} combinations + stage 1's best {FINALISTS}")
+    started = time.monotonic()
+    grid.measure(second, rounds, "stage 2")
+    walls["stage 2"] = time.monotonic() - started
+    finalists = [grid.candidates[label] for label, _ in grid.ranked()[:FINALISTS]]
+    say(f"oracle stage 3: the best {FINALISTS} again")
+    started = time.monotonic()
+    grid.measure(finalists, rounds, "stage 3")
+    walls["stage 3"] = time.monotonic() - started
+    rows: list[dict[str, Any]] = []
+    for label, candidate in grid.candidates.items():
+        usable = [g for g in grid.gains[label] if g is not None]
+        low, high = bootstrap_median_ci(usable) if len(usable) >= 2 else (None, None)
+        rows.append(
+            {
+                "label": label,
+                "changes": candidate.changes(),
+                "gains": grid.gains[label],
+                "median": grid.median(label),
+                "low": low,
+                "high": high,
+            }
+        )
+    rows.sort(key=lambda r: -(r["median"] or 0.0))
+    return {
+        "workload": key,
+        "params": WORKLOADS[key][1],
+        "rounds": rounds,
+        "pairing": grid.pairing.describe(),
+        "runs": grid.runs,
+        "failed": sum(g is None for gains in grid.gains.values() for g in gains),
+        "candidates": rows,
+        "wall_s": walls,
+    }
+
+
+# -- the studies
+
+
+def study_config(key: str, sampler: str, trials: int, seed: int) -> TuneConfig:
+    workload = workload_of(key)
+    return TuneConfig(
+        study=f"{key} {sampler}",
+        workload=workload,
+        space=build_space(workload.name),
+        sampler=sampler,
+        trials=trials,
+        seed=seed,
+        ceiling=False,
+    )
+
+
+def run_one_study(
+    key: str, sampler: str, trials: int, seed: int, db: Path, runner: PairedRunner = run_paired
+) -> dict[str, Any]:
+    config = study_config(key, sampler, trials, seed)
+    db.unlink(missing_ok=True)  # a fresh study every time
+
+    def progress(p: TrialProgress) -> None:
+        best = "-" if p.best_gain is None else f"{p.best_gain:.3f}x"
+        say(f"  {sampler} trial {p.done}/{p.planned}: {p.last_status}, best {best}")
+
+    with open_storage(f"sqlite:///{db}") as storage:
+        summary = run_study(config, storage, runner, progress=progress)
+        records = sorted(storage.trials(config.study), key=lambda r: r.number)
+    sampling = dict(summary.sampling_s)
+    defaults = Settings().knob_values()
+    enqueued = 1 + len(summary.strategies)
+    return {
+        "workload": key,
+        "sampler": sampler,
+        "seed": seed,
+        "db": str(db),
+        "study": config.study,
+        "enqueued": enqueued,
+        "strategies": list(summary.strategies),
+        "wall_s": summary.wall_s,
+        "failed": summary.failed,
+        "pruned": summary.pruned,
+        "unstable": summary.unstable,
+        "reruns": summary.reruns,
+        "trials": [
+            {
+                "number": r.number,
+                "status": r.status.value,
+                "gain": r.gain if r.values else None,
+                "low": r.gain_low,
+                "high": r.gain_high,
+                "wall_s": r.wall_s,
+                "sampling_s": sampling.get(r.number),
+                "changes": {k: v for k, v in r.settings.items() if defaults.get(k) != v},
+            }
+            for r in records
+        ],
+    }
+
+
+def run_confirm(
+    key: str, sampler: str, db: Path, runner: PairedRunner = run_paired
+) -> dict[str, Any]:
+    if not db.exists():
+        raise SystemExit(f"no study database {db}: run --phases study --samplers {sampler}")
+    config = study_config(key, sampler, 1, 0)
+    plan = ConfirmPlan(
+        top=CONFIRM_TOP,
+        rounds=CONFIRM_ROUNDS,
+        pairing=replace(config.pairing, pairs=CONFIRM_PAIRING.pairs, process_sets=1),
+    )
+    started = time.monotonic()
+    with open_storage(f"sqlite:///{db}") as storage:
+        confirm_study(
+            storage,
+            config.study,
+            plan,
+            runner=runner,
+            progress=lambda r: say(
+                f"  confirm {sampler} round {r.round}/{r.rounds}: "
+                + ", ".join(
+                    f"#{run.trial} {'-' if run.ratio is None else f'{run.ratio:.3f}x'}"
+                    for run in r.runs
+                )
+            ),
+        )
+        results = load_results(storage, config.study)
+    wall = time.monotonic() - started
+    winner = results.winner()
+    defaults = Settings().knob_values()
+    return {
+        "workload": key,
+        "sampler": sampler,
+        "wall_s": wall,
+        "candidates": [
+            {
+                "trial": c.candidate,
+                "in_study_gain": results.trial(c.candidate).gain,
+                "gain": c.gain,
+                "low": c.ci_low,
+                "high": c.ci_high,
+                "rounds": c.rounds,
+                "confirmed": c.confirmed,
+                "changes": {
+                    k: v
+                    for k, v in results.trial(c.candidate).settings.items()
+                    if defaults.get(k) != v
+                },
+            }
+            for c in results.confirmations
+        ],
+        "winner": None if winner is None else winner.candidate,
+        "winner_gain": None if winner is None else winner.gain,
+    }
+
+
+# -- the summary
+
+
+def trials_to(gains: Sequence[float | None], target: float) -> int | None:
+    """1-based count of trials until the running best first reaches `target`; None if never."""
+    best = -math.inf
+    for count, gain in enumerate(gains, 1):
+        best = max(best, gain if gain is not None else -math.inf)
+        if best >= target:
+            return count
+    return None
+
+
+def t95(gains: Sequence[float | None], target: float | None) -> str:
+    """Trials to reach `TARGET` of `target`, as the table shows it ('>N': never)."""
+    if target is None:
+        return "-"
+    count = trials_to(gains, TARGET * target)
+    return f">{len(gains)}" if count is None else str(count)
+
+
+def best_by(gains: Sequence[float | None], n: int) -> float | None:
+    usable = [g for g in gains[:n] if g is not None]
+    return max(usable) if usable else None
+
+
+def fmt(value: float | None, spec: str = ".3f", none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def interval(low: float | None, high: float | None) -> str:
+    return "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
+
+
+def changes_text(changes: Mapping[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in changes.items()) or "the defaults"
+
+
+def summarize(out: Path) -> int:
+    directories = sorted(p for p in out.iterdir() if p.is_dir()) if out.exists() else []
+    if not directories:
+        say(f"no results under {out}")
+        return 1
+    for directory in directories:
+        summarize_workload(directory)
+    return 0
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def summarize_workload(directory: Path) -> None:
+    key = directory.name
+    say(f"== {key}: {WORKLOADS.get(key, ('?', {}))}")
+    oracle_file = directory / "oracle.json"
+    oracle_best: float | None = None
+    if oracle_file.exists():
+        oracle = load(oracle_file)
+        rows = oracle["candidates"]
+        oracle_best = rows[0]["median"]
+        walls = ", ".join(f"{k} {v:.0f} s" for k, v in oracle["wall_s"].items())
+        say(
+            f"oracle: {len(rows)} configurations, {oracle['runs']} paired runs "
+            f"({oracle['failed']} failed), {oracle['rounds']} rounds a stage, "
+            f"{oracle['pairing']}; wall {walls}"
+        )
+        say(f"  {'median':>7} {'interval':<18} {'rounds':>6}  configuration")
+        for row in rows[:8]:
+            usable = [g for g in row["gains"] if g is not None]
+            say(
+                f"  {fmt(row['median']):>7} {interval(row['low'], row['high']):<18} "
+                f"{len(usable):>6}  {row['label']}"
+            )
+        say(f"  oracle best: {rows[0]['label']} ({changes_text(rows[0]['changes'])})")
+    studies = {
+        p.stem.removeprefix("study-"): load(p) for p in sorted(directory.glob("study-*.json"))
+    }
+    confirms = {
+        p.stem.removeprefix("confirm-"): load(p) for p in sorted(directory.glob("confirm-*.json"))
+    }
+    if studies:
+        series = {s: [t["gain"] for t in d["trials"]] for s, d in studies.items()}
+        common = max((g for gains in series.values() for g in gains if g is not None), default=None)
+        say(
+            f"studies ({', '.join(studies)}): in-study gains; t95 = trials to 95% of: its own "
+            f"final best / the best any study here reached ({fmt(common)}) / the oracle's best "
+            f"({fmt(oracle_best)}); '>N' never; near = sampled trials within 95% of that "
+            "common best"
+        )
+        budgets = " ".join(f"{'@' + str(b):>6}" for b in BUDGETS)
+        say(
+            f"  {'sampler':<10} {budgets} "
+            f"{'t95 own':>7} {'common':>6} "
+            f"{'oracle':>6} {'near':>4} {'gmean sampled':>13} {'ask s med':>9} {'max':>6} "
+            f"{'trial s':>7} {'fail':>4} {'wall s':>6}"
+        )
+        for sampler, data in studies.items():
+            gains = series[sampler]
+            n = len(gains)
+            final = best_by(gains, n)
+            sampled = [t for t in data["trials"] if t["number"] >= data["enqueued"]]
+            usable = [t["gain"] for t in sampled if t["gain"]]
+            gmean = math.exp(statistics.fmean(math.log(g) for g in usable)) if usable else None
+            near = sum(g >= TARGET * common for g in usable) if common else 0
+            asks = [t["sampling_s"] for t in sampled if t["sampling_s"] is not None]
+            trial_walls = [t["wall_s"] for t in data["trials"] if t["status"] == "ok"]
+
+            by_budget = " ".join(f"{fmt(best_by(gains, b)):>6}" for b in BUDGETS)
+            say(
+                f"  {sampler:<10} {by_budget} {t95(gains, final):>7} {t95(gains, common):>6} "
+                f"{t95(gains, oracle_best):>6} {near:>4} {fmt(gmean):>13} "
+                f"{fmt(statistics.median(asks) if asks else None):>9} "
+                f"{fmt(max(asks) if asks else None, '.2f'):>6} "
+                f"{fmt(statistics.median(trial_walls) if trial_walls else None, '.2f'):>7} "
+                f"{data['failed'] + data['unstable']:>4} {data['wall_s']:>6.0f}"
+            )
+        for sampler, data in studies.items():
+            best = max(
+                (t for t in data["trials"] if t["gain"] is not None),
+                key=lambda t: t["gain"],
+                default=None,
+            )
+            if best is not None:
+                say(
+                    f"  {sampler} best trial #{best['number']}: {best['gain']:.3f}x"
+                    f"{interval(best['low'], best['high'])} ({changes_text(best['changes'])})"
+                )
+    for sampler, data in confirms.items():
+        say(f"confirmation of the {sampler} study ({data['wall_s']:.0f} s):")
+        for c in data["candidates"]:
+            verdict = "confirmed" if c["confirmed"] else "not confirmed"
+            say(
+                f"  trial #{c['trial']}: in-study {fmt(c['in_study_gain'])}x, re-measured "
+                f"{fmt(c['gain'])}x{interval(c['low'], c['high'])} over {c['rounds']} rounds, "
+                f"{verdict} ({changes_text(c['changes'])})"
+            )
+        gain = data["winner_gain"] if data["winner_gain"] is not None else 1.0
+        winner = f"trial #{data['winner']}" if data["winner"] is not None else "none (defaults)"
+        ratio = "-" if oracle_best is None else f"{gain / oracle_best:.3f}"
+        met = (
+            "" if oracle_best is None else (" met" if gain / oracle_best >= TARGET else " NOT met")
+        )
+        say(
+            f"  winner {winner}: confirmed gain {gain:.3f}x; / oracle best {fmt(oracle_best)}x "
+            f"= {ratio} (target >= {TARGET}{met})"
+        )
+    say()
+
+
+# -- the command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", nargs="?", choices=sorted(WORKLOADS))
+    parser.add_argument("--phases", default="oracle,study,confirm", help="comma list")
+    parser.add_argument(
+        "--samplers",
+        default=f"{DEFAULT_SAMPLER},random",
+        help=f"comma list of {', '.join(SAMPLERS)} (study and confirm phases)",
+    )
+    parser.add_argument("--trials", type=int, default=30, help="trials per study")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per oracle stage")
+    parser.add_argument("--seed", type=int, default=1, help="every study's sampler seed")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--summarize", action="store_true", help="print the tables and stop")
+    args = parser.parse_args(argv)
+    if args.summarize:
+        return summarize(args.out)
+    if args.workload is None:
+        parser.error("give a workload, or --summarize")
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
+    bad = [p for p in phases if p not in ("oracle", "study", "confirm")]
+    bad += [s for s in samplers if s not in SAMPLERS]
+    if bad:
+        parser.error(f"unknown phase or sampler {bad[0]!r}")
+    for sampler in samplers:  # refuse a sampler that cannot run here before measuring
+        try:
+            study_config(args.workload, sampler, args.trials, args.seed)
+        except TuneError as exc:
+            print(f"search.py: {exc.for_flags()}", file=sys.stderr)
+            return 2
+    directory = args.out / args.workload
+    directory.mkdir(parents=True, exist_ok=True)
+    say(f"{args.workload}: {WORKLOADS[args.workload]}; phases {', '.join(phases)}")
+    with host_lock():  # no other measurement between this run's trials
+        if "oracle" in phases:
+            started = time.monotonic()
+            result = run_oracle(args.workload, args.rounds)
+            (directory / "oracle.json").write_text(json.dumps(result, indent=1))
+            say(f"oracle: {time.monotonic() - started:.0f} s")
+        for sampler in samplers if "study" in phases else ():
+            result = run_one_study(
+                args.workload, sampler, args.trials, args.seed, directory / f"{sampler}.db"
+            )
+            (directory / f"study-{sampler}.json").write_text(json.dumps(result, indent=1))
+            say(f"study {sampler}: {result['wall_s']:.0f} s")
+        for sampler in samplers if "confirm" in phases else ():
+            result = run_confirm(args.workload, sampler, directory / f"{sampler}.db")
+            (directory / f"confirm-{sampler}.json").write_text(json.dumps(result, indent=1))
+            say(f"confirm {sampler}: {result['wall_s']:.0f} s")
+    summarize_workload(directory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
