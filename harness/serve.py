@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness._gc import tune_gc
+from harness._gc import PeriodicCollection, tune_gc
 from harness._settings import Reactor, Settings
 from harness._socket_options import SettingRefusedError
 from harness._tuned_transport import TunedPort
@@ -70,4 +70,11 @@ def listen_tcp(
     return listening
 
 
-__all__ = ["SettingRefusedError", "TunedPort", "install_reactor", "listen_tcp", "tune_gc"]
+__all__ = [
+    "PeriodicCollection",
+    "SettingRefusedError",
+    "TunedPort",
+    "install_reactor",
+    "listen_tcp",
+    "tune_gc",
+]

@@ -7,6 +7,7 @@ collector back as it found it (enabled, thresholds, nothing frozen).
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -74,6 +75,16 @@ def test_collection_off_with_a_full_collection_every_period() -> None:
     clock.advance(1.0)
     assert full_collections() == before + 4
     assert not gc.isenabled()  # stopping the collections does not turn automatic ones on
+
+
+def test_no_reactor_is_installed() -> None:
+    # The unit tier runs with no reactor; tune_gc must not install the default one.
+    loop = tune_gc(Settings(gc_collect_every_ms=10.0), Clock())
+    assert loop is not None
+    assert loop.running
+    loop.stop()
+    assert not loop.running
+    assert "twisted.internet.reactor" not in sys.modules
 
 
 def test_collection_off_and_freeze_together() -> None:
