@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 from twisted.internet import abstract, tcp
@@ -22,6 +24,7 @@ from harness._settings import (
     default_reactor,
     parse_size,
 )
+from harness._settings_file import load_settings, settings_to_text
 
 NUMERIC_KNOBS = [knob for knob in KNOBS if knob.kind in ("int", "float")]
 
@@ -488,3 +491,31 @@ def test_knob_values_are_to_dict_without_the_format_version() -> None:
     assert list(values) == [knob.name for knob in KNOBS]
     assert {"format_version": SETTINGS_FORMAT_VERSION, **values} == settings.to_dict()
     assert values["reactor"] == settings.reactor.value  # JSON-ready, not the enum
+
+
+# --- exported files -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("file_format", ["toml", "json", "env"])
+@pytest.mark.parametrize("settings", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
+def test_every_knob_round_trips_through_every_file_format(
+    tmp_path: Path, file_format: str, settings: Settings
+) -> None:
+    path = tmp_path / f"tuned.{file_format}"
+    path.write_text(settings_to_text(settings, file_format, {"study": "s"}))
+    assert load_settings(path) == settings
+
+
+def test_gc_knobs_in_exported_files(tmp_path: Path) -> None:
+    off = Settings(gc_freeze=True, gc_collect_every_ms=100.0)
+    toml = settings_to_text(off, "toml", {})
+    assert "gc_freeze = true\n" in toml
+    assert "gc_collect_every_ms = 100.0\n" in toml
+    assert "# gc_threshold0: unset" in toml  # TOML has no null
+    env = settings_to_text(Settings(gc_threshold0=7000), "env", {})
+    assert "TWISTUNE_GC_THRESHOLD0=7000\n" in env
+    assert "TWISTUNE_GC_FREEZE=false\n" in env
+    assert "TWISTUNE_GC_COLLECT_EVERY_MS=unset\n" in env
+    document = json.loads(settings_to_text(off, "json", {}))
+    assert document["settings"]["gc_collect_every_ms"] == 100.0
+    assert document["settings"]["gc_threshold0"] is None
