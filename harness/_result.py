@@ -171,6 +171,10 @@ class TrialResult:
     server was the no-Twisted reference (the ceiling), not Twisted.
     `effective_socket_buffers` are SO_SNDBUF/SO_RCVBUF as the kernel reported
     them on the listening socket (Linux reports double the request).
+    `effective_gc` is the Twisted server's garbage collector once the GC knobs
+    were applied, as it reported it when ready: `gc_threshold0`..`gc_threshold2`,
+    `gc_enabled` (1 or 0), `gc_frozen_objects` (empty for the reference server,
+    and for results stored before it was reported).
     """
 
     status: TrialStatus
@@ -184,6 +188,7 @@ class TrialResult:
     stderr_tail: str = ""
     reference: bool = False
     effective_socket_buffers: Mapping[str, int] = field(default_factory=dict)
+    effective_gc: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -254,6 +259,7 @@ class TrialResult:
             "wall_s": self.wall_s,
             "stderr_tail": self.stderr_tail,
             "effective_socket_buffers": dict(self.effective_socket_buffers),
+            "effective_gc": dict(self.effective_gc),
             # Strict JSON: None, not NaN, when a failed trial has no samples.
             "summary": {
                 "throughput": self.throughput if self.samples else None,
@@ -284,6 +290,7 @@ class TrialResult:
             wall_s=data["wall_s"],
             stderr_tail=data["stderr_tail"],
             effective_socket_buffers=data["effective_socket_buffers"],
+            effective_gc=data.get("effective_gc", {}),
         )
 
 

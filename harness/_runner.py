@@ -169,6 +169,7 @@ def run_trial(
         reason: str = "",
         stderr_tail: str = "",
         effective: dict[str, int] | None = None,
+        effective_gc: dict[str, int] | None = None,
     ) -> TrialResult:
         return TrialResult(
             status=status,
@@ -182,6 +183,7 @@ def run_trial(
             stderr_tail=stderr_tail,
             reference=reference,
             effective_socket_buffers=effective or {},
+            effective_gc=effective_gc or {},
         )
 
     if not reference and settings.reactor not in available_reactors():
@@ -195,6 +197,7 @@ def run_trial(
     children: list[Child] = []
     samples: list[RepeatSample] = []
     effective: dict[str, int] = {}
+    effective_gc: dict[str, int] = {}
     failure: _TrialFailure | None = None
     try:
         server = Child(
@@ -212,7 +215,7 @@ def run_trial(
         )
         children.append(loadgen)
         try:
-            server_port, effective = _await_ready(server, deadline, timeout)
+            server_port, effective, effective_gc = _await_ready(server, deadline, timeout)
             meter = _ServerMeter(server.pid)
             windows = [(r, i) for r in range(1, repeats + 1) for i in range(len(scenarios))]
             for repeat, scenario in windows:
@@ -235,11 +238,15 @@ def run_trial(
         for child in children:
             child.close()
     if failure is not None:
-        return result(failure.status, samples, failure.reason, tails, effective)
-    return result(TrialStatus.OK, samples, "", tails, effective)
+        return result(failure.status, samples, failure.reason, tails, effective, effective_gc)
+    return result(TrialStatus.OK, samples, "", tails, effective, effective_gc)
 
 
-def _await_ready(server: Child, deadline: float, timeout: float) -> tuple[int, dict[str, int]]:
+def _await_ready(
+    server: Child, deadline: float, timeout: float
+) -> tuple[int, dict[str, int], dict[str, int]]:
+    """(port, socket buffers as applied, collector state) from the server's ready report;
+    _TrialFailure when it reports an error, exits or times out first."""
     try:
         message = server.read(deadline)
     except ChannelTimeoutError:
@@ -257,7 +264,7 @@ def _await_ready(server: Child, deadline: float, timeout: float) -> tuple[int, d
             kind, "server failed to start"
         )
         raise _TrialFailure(TrialStatus.FAILED, f"{label}: {message.get('detail', '')}")
-    return int(message["port"]), dict(message.get("effective", {}))
+    return int(message["port"]), dict(message.get("effective", {})), dict(message.get("gc", {}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,10 @@
 Reads its spec (settings, workload) as one JSON line on stdin, starts listening on
 127.0.0.1 (port 0 unless told), and reports on the report pipe:
 
-- `{"event": "ready", "port": P, "effective": {...}}` once it accepts connections;
+- `{"event": "ready", "port": P, "effective": {...}, "gc": {...}}` once it accepts
+  connections: `effective` the socket buffers the kernel applied, `gc` (twisted
+  mode only) the collector's state once the GC knobs are applied
+  (`harness._gc.gc_state`);
 - `{"event": "error", "kind": "bind" | "settings-refused" | "startup", "detail": ...}`
   when it cannot start (then exits 3).
 
@@ -47,7 +50,8 @@ def _log_warnings_to_stderr() -> None:
 
 
 def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
-    from harness.serve import SettingRefusedError, install_reactor, listen_tcp
+    from harness._gc import gc_state
+    from harness.serve import SettingRefusedError, install_reactor, listen_tcp, tune_gc
 
     settings = Settings.from_dict(spec["settings"])
     reactor = install_reactor(settings)
@@ -64,9 +68,15 @@ def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
     except SettingRefusedError as exc:
         send(report_fd, {"event": "error", "kind": "settings-refused", "detail": str(exc)})
         return STARTUP_FAILED
+    tune_gc(settings, reactor)
     send(
         report_fd,
-        {"event": "ready", "port": port.getHost().port, "effective": port.effective_socket_buffers},
+        {
+            "event": "ready",
+            "port": port.getHost().port,
+            "effective": port.effective_socket_buffers,
+            "gc": gc_state(),
+        },
     )
     reactor.run()
     return 0
@@ -77,7 +87,8 @@ def run_reference(spec: dict[str, Any], report_fd: int) -> int:
 
     Of the settings only the socket knobs act (`tuned_listener`: SO_SNDBUF,
     SO_RCVBUF, TCP_NODELAY on the listening socket, inherited by accepted
-    ones); the others only label the trial. uvloop itself turns Nagle off on
+    ones); the others, the garbage-collector knobs among them, only label the
+    trial. uvloop itself turns Nagle off on
     every connection it accepts, so tcp_nodelay=false cannot turn it back on.
     """
     import asyncio

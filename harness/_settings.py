@@ -5,7 +5,9 @@
 and one `KnobSpec` giving its type, unit and allowed range. Validation,
 parsing from strings and (later) the tuner's search space are all driven by it.
 
-`Settings()` is the baseline: every default equals Twisted's own default.
+`Settings()` is the baseline: every default equals Twisted's own default, and
+the garbage-collector knobs' defaults leave Python's collector as the
+interpreter starts it (automatic, thresholds (700, 10, 10) on CPython 3.11).
 """
 
 from __future__ import annotations
@@ -216,6 +218,35 @@ KNOBS: tuple[KnobSpec, ...] = (
         high=65535,
         log=True,
     ),
+    KnobSpec(
+        "gc_threshold0",
+        "int",
+        "gc.set_threshold(N, ...): net new container objects that trigger a generation-0 "
+        "collection (the other two thresholds are kept). Unset: the interpreter's own "
+        "(700 on CPython 3.11). Not with gc_collect_every_ms (collection is then off).",
+        unit="objects",
+        low=1,
+        high=1_000_000_000,
+        log=True,
+        optional=True,
+    ),
+    KnobSpec(
+        "gc_freeze",
+        "bool",
+        "gc.freeze() once the server listens, before the reactor runs: every object from "
+        "start-up moves to the permanent generation, which collections no longer traverse.",
+    ),
+    KnobSpec(
+        "gc_collect_every_ms",
+        "float",
+        "Automatic collection off (gc.disable()) and a full gc.collect() from the reactor "
+        "every this many milliseconds (a LoopingCall). Unset: automatic collection.",
+        unit="ms",
+        low=1.0,
+        high=600_000.0,
+        log=True,
+        optional=True,
+    ),
 )
 
 KNOBS_BY_NAME: Mapping[str, KnobSpec] = {knob.name: knob for knob in KNOBS}
@@ -223,11 +254,14 @@ KNOBS_BY_NAME: Mapping[str, KnobSpec] = {knob.name: knob for knob in KNOBS}
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Every knob of one trial; `Settings()` equals Twisted's own defaults.
+    """Every knob of one trial; `Settings()` equals Twisted's own defaults, with Python's
+    garbage collector left as the interpreter starts it.
 
     Raises `SettingsError` on construction when a value has the wrong type or
-    lies outside its knob's range (see `KNOBS`). A reactor this platform lacks
-    is a valid value: `run_trial` reports it as unavailable.
+    lies outside its knob's range (see `KNOBS`), or for knobs that cannot go
+    together (a flush delay without timed flush, a resume level at or above the
+    pause level, a gen-0 threshold with automatic collection off). A reactor
+    this platform lacks is a valid value: `run_trial` reports it as unavailable.
     """
 
     reactor: Reactor = field(default_factory=default_reactor)
@@ -241,6 +275,9 @@ class Settings:
     producer_resume_bytes: int = 0
     producer_chunk_bytes: int = 16384
     listen_backlog: int = 50
+    gc_threshold0: int | None = None
+    gc_freeze: bool = False
+    gc_collect_every_ms: float | None = None
 
     def __post_init__(self) -> None:
         for knob in KNOBS:
@@ -263,6 +300,11 @@ class Settings:
             raise SettingsError(
                 f"producer_resume_bytes: {self.producer_resume_bytes} must be below "
                 f"read_buffer_bytes ({self.read_buffer_bytes}), the level that pauses the producer"
+            )
+        if self.gc_threshold0 is not None and self.gc_collect_every_ms is not None:
+            raise SettingsError(
+                "gc_threshold0: applies only to automatic collection, which "
+                "gc_collect_every_ms turns off; leave one of them unset"
             )
 
     def knob_values(self) -> dict[str, object]:

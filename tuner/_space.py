@@ -9,8 +9,31 @@ measured on the dev box (DESIGN.md); socket buffers are powers of two or
 
 Conditional knobs: `flush_delay_ms` only with `write_batching=timed-flush`;
 `write_batching` only for echo; the producer knobs only for stream;
-`listen_backlog` only when a space file asks for it (it matters only for
-connection storms, which no built-in workload makes).
+`gc_threshold0` only while `gc_collect_every_ms` is unset (automatic
+collection on).
+
+Searched only when a space file asks for them (`ASKED_FOR_ONLY`):
+`listen_backlog` (it matters only for connection storms, which no built-in
+workload makes) and the garbage-collector knobs, `gc_threshold0`, `gc_freeze`
+and `gc_collect_every_ms`, none of which gained on a built-in workload
+(benchmarks/gc.py on the 2-CPU box, paired, 32-48 pairs each; README,
+"Garbage collector"):
+
+- the defaults' server ran no collection at all over a trial (echo 1 KiB and
+  64 KiB x16, stream 1 MiB x16) or 1.4 a second, 0.007% of its CPU (echo
+  1 KiB x128): its requests free what they allocate, so there is nothing for
+  a threshold or a freeze to save. Thresholds 100, 7000 and 70000 and the
+  freeze read 0.97-1.01 against A/A rows of 0.99-1.01, and the freeze beside
+  the best non-GC settings changed them by no more than the noise;
+- collection off with a full collect every 100 ms only costs (7.3-7.8% of
+  the server's CPU; 0.5-0.6% every 1000 ms; under 0.1% with the freeze), and
+  a paired run cannot see that cost: both servers share the server CPU, so a
+  candidate's collections while it idles land in the defaults' slices, and
+  at echo 64 KiB it read a false 1.08x [1.055, 1.125]. A study searching it
+  would be misled.
+
+A space file that names one of them searches it, over the choices below
+(`--fix` takes any value the knob allows).
 
 A space file looks like:
 
@@ -49,6 +72,10 @@ from tuner._errors import SpaceError
 
 KiB = 1024
 MiB = 1024 * KiB
+
+# Knobs in the built-in space that no workload searches unless a space file names them
+# (see the module docstring for why).
+ASKED_FOR_ONLY = frozenset({"listen_backlog", "gc_threshold0", "gc_freeze", "gc_collect_every_ms"})
 
 DimensionKind = Literal["categorical", "int", "float"]
 
@@ -149,6 +176,21 @@ def builtin_dimensions() -> tuple[Dimension, ...]:
             workloads=frozenset({"stream"}),
         ),
         Dimension("listen_backlog", "int", low=16, high=4096, log=True, workloads=frozenset()),
+        # Before gc_threshold0, which applies only while this one is unset.
+        Dimension(
+            "gc_collect_every_ms",
+            "categorical",
+            (None, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0),
+            workloads=frozenset(),
+        ),
+        Dimension(
+            "gc_threshold0",
+            "categorical",
+            (None, 100, 300, 1000, 3000, 10_000, 30_000, 100_000, 300_000, 1_000_000),
+            workloads=frozenset(),
+            when=("gc_collect_every_ms", None),
+        ),
+        Dimension("gc_freeze", "categorical", (False, True), workloads=frozenset()),
     )
 
 
@@ -382,7 +424,7 @@ def _narrow(
     if unknown:
         raise SpaceError(f"{where}: unknown key {unknown[0]!r}; expected {sorted(allowed_keys)}")
     applies_here = dimension.workloads is None or workload in dimension.workloads
-    if not applies_here and dimension.knob == "listen_backlog":
+    if not applies_here and dimension.knob in ASKED_FOR_ONLY:
         dimension = replace(dimension, workloads=None)  # asked for by name: search it
     if dimension.kind == "categorical":
         choices = entry.get("choices")

@@ -6,6 +6,7 @@ Windows are sub-second; assertions are on what the trial produced.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from harness import (
     available_reactors,
     run_trial,
 )
+from tests.e2e.gc_watch import GC_STATS_FILE_ENV
 from tests.e2e.misbehaving import GRANDCHILD_PID_FILE_ENV, BrokenEcho
 
 pytestmark = pytest.mark.e2e
@@ -119,6 +121,63 @@ def test_every_knob_changed_is_applied() -> None:
         "so_sndbuf_bytes": 2 * 256 * 1024,
         "so_rcvbuf_bytes": 2 * 512 * 1024,
     }
+
+
+def _interpreter_gc_threshold() -> list[int]:
+    """What a fresh interpreter starts with (700, 10, 10 on CPython 3.11)."""
+    code = "import gc, json; print(json.dumps(gc.get_threshold()))"
+    return json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, check=True, text=True
+        ).stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("knobs", "enabled", "threshold0", "frozen"),
+    [
+        ({}, 1, None, False),
+        ({"gc_threshold0": 70_000, "gc_freeze": True}, 1, 70_000, True),
+        ({"gc_collect_every_ms": 1000.0}, 0, None, False),
+    ],
+    ids=["defaults", "threshold-freeze", "collection-off"],
+)
+def test_gc_knobs_are_applied_in_the_server(
+    knobs: dict[str, object], enabled: int, threshold0: int | None, frozen: bool
+) -> None:
+    result = run_trial(Settings(**knobs), SMALL_ECHO, **WINDOWS)  # type: ignore[arg-type]
+    assert_ok(result)
+    python = _interpreter_gc_threshold()
+    state = dict(result.effective_gc)
+    assert [state.pop(f"gc_threshold{g}") for g in range(3)] == [
+        python[0] if threshold0 is None else threshold0,
+        *python[1:],
+    ]
+    assert state.pop("gc_enabled") == enabled
+    # Start-up leaves some 30,000 objects tracked: a freeze takes them all, no freeze none.
+    frozen_objects = state.pop("gc_frozen_objects")
+    assert frozen_objects > 10_000 if frozen else frozen_objects == 0
+    assert state == {}
+    assert TrialResult.from_dict(result.to_dict()).effective_gc == result.effective_gc
+
+
+def test_collection_off_collects_every_period_in_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats_file = tmp_path / "gc.json"
+    monkeypatch.setenv(GC_STATS_FILE_ENV, str(stats_file))
+    workload = BrokenEcho(server_factory="tests.e2e.gc_watch:watched_echo")
+    result = run_trial(Settings(gc_collect_every_ms=50.0), workload, **WINDOWS)
+    assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
+    stats = json.loads(stats_file.read_text())
+    assert stats["enabled"] is False
+    gen0, gen1, full = stats["collections"]
+    assert (gen0, gen1) == (0, 0)  # no automatic collection while the reactor ran
+    # One full collection per 50 ms of running, less the one that had not come yet; the
+    # reactor runs its timers late under load, never early.
+    expected = stats["running_s"] / 0.050
+    assert expected > 10
+    assert 0.5 * expected <= full <= expected + 1
 
 
 def test_stream_producer_knobs_run() -> None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 from twisted.internet import abstract, tcp
@@ -22,6 +24,7 @@ from harness._settings import (
     default_reactor,
     parse_size,
 )
+from harness._settings_file import load_settings, settings_to_text
 
 NUMERIC_KNOBS = [knob for knob in KNOBS if knob.kind in ("int", "float")]
 
@@ -30,7 +33,9 @@ def _other_reactor() -> Reactor:
     return Reactor.ASYNCIO if default_reactor() is Reactor.SELECT else Reactor.SELECT
 
 
-def _every_knob_changed() -> Settings:
+def _every_knob_changed(collection_off: bool = False) -> Settings:
+    """Every knob off its default but one: gc_threshold0 and gc_collect_every_ms exclude each
+    other, so `collection_off` picks which of the two is changed."""
     return Settings(
         reactor=_other_reactor(),
         read_buffer_bytes=256 * KiB,
@@ -43,6 +48,9 @@ def _every_knob_changed() -> Settings:
         producer_resume_bytes=32 * KiB,
         producer_chunk_bytes=64 * KiB,
         listen_backlog=1024,
+        gc_threshold0=None if collection_off else 7000,
+        gc_freeze=True,
+        gc_collect_every_ms=100.0 if collection_off else None,
     )
 
 
@@ -68,8 +76,18 @@ def test_baseline_equals_twisted_defaults() -> None:
     assert settings.producer_resume_bytes == 0
 
 
+def test_baseline_leaves_the_garbage_collector_as_python_starts_it() -> None:
+    settings = Settings()
+    assert settings.gc_threshold0 is None  # the interpreter's own (700 on CPython 3.11)
+    assert settings.gc_freeze is False
+    assert settings.gc_collect_every_ms is None  # automatic collection
+
+
 def test_every_knob_changed_really_changes_every_knob() -> None:
-    assert set(Settings().differences(_every_knob_changed())) == set(KNOBS_BY_NAME)
+    changed = set(Settings().differences(_every_knob_changed()))
+    assert changed == set(KNOBS_BY_NAME) - {"gc_collect_every_ms"}
+    changed |= set(Settings().differences(_every_knob_changed(collection_off=True)))
+    assert changed == set(KNOBS_BY_NAME)
 
 
 def test_differences_names_only_changed_knobs() -> None:
@@ -142,6 +160,8 @@ def test_allowed_text() -> None:
     assert KNOBS_BY_NAME["so_sndbuf_bytes"].allowed() == "4096..67108864 bytes or unset"
     assert KNOBS_BY_NAME["flush_delay_ms"].allowed() == "0.01..100 ms or unset"
     assert KNOBS_BY_NAME["tcp_nodelay"].allowed() == "true or false"
+    assert KNOBS_BY_NAME["gc_threshold0"].allowed() == "1..1000000000 objects or unset"
+    assert KNOBS_BY_NAME["gc_collect_every_ms"].allowed() == "1..600000 ms or unset"
     assert KNOBS_BY_NAME["write_batching"].allowed() == (
         "per-message, write-sequence, joined, timed-flush"
     )
@@ -207,10 +227,42 @@ def test_producer_resume_just_below_read_buffer_is_accepted() -> None:
     assert Settings(producer_resume_bytes=65535).producer_resume_bytes == 65535
 
 
+def test_gc_threshold_with_collection_off_is_refused() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings(gc_threshold0=7000, gc_collect_every_ms=100.0)
+    assert str(caught.value) == (
+        "gc_threshold0: applies only to automatic collection, which gc_collect_every_ms "
+        "turns off; leave one of them unset"
+    )
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"gc_threshold0": 100, "gc_freeze": True},
+        {"gc_collect_every_ms": 1000.0, "gc_freeze": True},
+        {"gc_collect_every_ms": 250},  # an int for a float knob, as TOML writes it
+    ],
+)
+def test_gc_knobs_that_go_together(knobs: dict[str, object]) -> None:
+    settings = Settings(**knobs)  # type: ignore[arg-type]
+    assert {name: getattr(settings, name) for name in knobs} == knobs
+
+
+@pytest.mark.parametrize("threshold", [0, -1])  # 0 would turn automatic collection off
+def test_gc_threshold_zero_or_negative_is_refused(threshold: int) -> None:
+    with pytest.raises(SettingsError, match=rf"^gc_threshold0: {threshold} is not valid"):
+        Settings(gc_threshold0=threshold)
+
+
 # --- round trips --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("settings", [Settings(), _every_knob_changed()], ids=["baseline", "all"])
+ROUND_TRIPS = [Settings(), _every_knob_changed(), _every_knob_changed(collection_off=True)]
+ROUND_TRIP_IDS = ["baseline", "all", "all-collection-off"]
+
+
+@pytest.mark.parametrize("settings", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
 def test_dict_round_trip(settings: Settings) -> None:
     data = settings.to_dict()
     assert data["format_version"] == SETTINGS_FORMAT_VERSION
@@ -218,7 +270,7 @@ def test_dict_round_trip(settings: Settings) -> None:
     assert Settings.from_dict(data) == settings
 
 
-@pytest.mark.parametrize("settings", [Settings(), _every_knob_changed()], ids=["baseline", "all"])
+@pytest.mark.parametrize("settings", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
 def test_json_round_trip(settings: Settings) -> None:
     text = settings.to_json()
     assert '"format_version": 1' in text
@@ -250,7 +302,7 @@ def test_from_dict_refuses_unknown_knob() -> None:
         Settings.from_dict({"format_version": 1, "buffer_size": 4096})
     message = str(caught.value)
     assert message.startswith("unknown knob 'buffer_size'; knobs are: reactor, read_buffer_bytes")
-    assert message.endswith("listen_backlog")
+    assert message.endswith("listen_backlog, gc_threshold0, gc_freeze, gc_collect_every_ms")
 
 
 def test_from_dict_refuses_bad_value() -> None:
@@ -286,6 +338,12 @@ def test_from_json_refuses_non_objects(text: str) -> None:
         ("so_sndbuf_bytes", "unset", None),
         ("so_rcvbuf_bytes", "UNSET", None),
         ("listen_backlog", "128", 128),
+        ("gc_threshold0", "7000", 7000),
+        ("gc_threshold0", "unset", None),
+        ("gc_freeze", "yes", True),
+        ("gc_collect_every_ms", "100", 100.0),
+        ("gc_collect_every_ms", "2.5", 2.5),
+        ("gc_collect_every_ms", "unset", None),
         ("reactor", "select", Reactor.SELECT),
         ("reactor", "asyncio", Reactor.ASYNCIO),
         ("write_batching", "write-sequence", WriteBatching.WRITE_SEQUENCE),
@@ -339,6 +397,9 @@ def test_from_strings_other_knob_keeps_timed_flush_delay() -> None:
         ("listen_backlog", "unset"),  # not optional
         ("tcp_nodelay", "maybe"),
         ("flush_delay_ms", "soon"),
+        ("gc_freeze", "sometimes"),
+        ("gc_threshold0", "often"),
+        ("gc_collect_every_ms", "1s"),  # milliseconds, no unit suffix
     ],
 )
 def test_from_strings_unparsable_value_names_the_knob(name: str, text: str) -> None:
@@ -367,6 +428,16 @@ def test_from_strings_parsed_but_invalid_value_names_the_knob(
 def test_from_strings_unknown_knob() -> None:
     with pytest.raises(SettingsError, match=r"^unknown knob 'nodelay'; knobs are: reactor, "):
         Settings.from_strings({"nodelay": "true"})
+
+
+def test_from_strings_threshold_onto_collection_off_is_refused() -> None:
+    base = Settings(gc_collect_every_ms=100.0)
+    with pytest.raises(SettingsError, match=r"^gc_threshold0: applies only to automatic"):
+        Settings.from_strings({"gc_threshold0": "7000"}, base=base)
+    turned_on = Settings.from_strings(
+        {"gc_threshold0": "7000", "gc_collect_every_ms": "unset"}, base=base
+    )
+    assert (turned_on.gc_threshold0, turned_on.gc_collect_every_ms) == (7000, None)
 
 
 def test_from_strings_timed_flush_without_delay_is_refused() -> None:
@@ -420,3 +491,31 @@ def test_knob_values_are_to_dict_without_the_format_version() -> None:
     assert list(values) == [knob.name for knob in KNOBS]
     assert {"format_version": SETTINGS_FORMAT_VERSION, **values} == settings.to_dict()
     assert values["reactor"] == settings.reactor.value  # JSON-ready, not the enum
+
+
+# --- exported files -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("file_format", ["toml", "json", "env"])
+@pytest.mark.parametrize("settings", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
+def test_every_knob_round_trips_through_every_file_format(
+    tmp_path: Path, file_format: str, settings: Settings
+) -> None:
+    path = tmp_path / f"tuned.{file_format}"
+    path.write_text(settings_to_text(settings, file_format, {"study": "s"}))
+    assert load_settings(path) == settings
+
+
+def test_gc_knobs_in_exported_files(tmp_path: Path) -> None:
+    off = Settings(gc_freeze=True, gc_collect_every_ms=100.0)
+    toml = settings_to_text(off, "toml", {})
+    assert "gc_freeze = true\n" in toml
+    assert "gc_collect_every_ms = 100.0\n" in toml
+    assert "# gc_threshold0: unset" in toml  # TOML has no null
+    env = settings_to_text(Settings(gc_threshold0=7000), "env", {})
+    assert "TWISTUNE_GC_THRESHOLD0=7000\n" in env
+    assert "TWISTUNE_GC_FREEZE=false\n" in env
+    assert "TWISTUNE_GC_COLLECT_EVERY_MS=unset\n" in env
+    document = json.loads(settings_to_text(off, "json", {}))
+    assert document["settings"]["gc_collect_every_ms"] == 100.0
+    assert document["settings"]["gc_threshold0"] is None

@@ -26,6 +26,21 @@ def test_each_workload_searches_only_the_knobs_that_act_on_it() -> None:
     assert "listen_backlog" not in knobs("echo") | knobs("stream")
 
 
+@pytest.mark.parametrize("workload", ["echo", "stream"])
+def test_gc_knobs_are_not_searched_by_default(workload: str) -> None:
+    # benchmarks/gc.py: no gain on any built-in workload (tuner/_space.py's docstring).
+    assert not {"gc_threshold0", "gc_freeze", "gc_collect_every_ms"} & knobs(workload)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    trial = study.ask()
+    settings = build_space(workload).suggest(trial)
+    assert not {"gc_threshold0", "gc_freeze", "gc_collect_every_ms"} & set(trial.params)
+    assert (settings.gc_threshold0, settings.gc_freeze, settings.gc_collect_every_ms) == (
+        None,
+        False,
+        None,
+    )
+
+
 def test_reactors_are_the_available_ones_and_buffers_stop_at_the_kernel_cap() -> None:
     space = {d.knob: d for d in build_space("echo").dimensions}
     assert space["reactor"].choices == tuple(r.value for r in available_reactors())
@@ -90,6 +105,48 @@ def test_listen_backlog_is_searched_when_a_space_file_asks(tmp_path: Path) -> No
     assert "listen_backlog" in {k for k, _ in build_space("echo", path).describe()}
 
 
+GC_SPACE = (
+    '[knobs.gc_collect_every_ms]\nchoices = ["unset", 1000]\n'
+    '[knobs.gc_threshold0]\nchoices = ["unset", "3000", 100000]\n'
+    "[knobs.gc_freeze]\nchoices = [false, true]\n"
+)
+
+
+@pytest.mark.parametrize("workload", ["echo", "stream"])
+def test_gc_knobs_are_searched_when_a_space_file_asks(tmp_path: Path, workload: str) -> None:
+    path = tmp_path / "space.toml"
+    path.write_text(GC_SPACE)
+    space = build_space(workload, path)
+    rows = dict(space.describe())
+    assert rows["gc_collect_every_ms"] == "{unset, 1000}"
+    assert rows["gc_threshold0"] == "{unset, 3000, 100000}"
+    assert rows["gc_freeze"] == "{False, True}"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=11))
+    study.enqueue_trial(space.baseline_params())
+    assert space.suggest(study.ask()) == Settings()
+    seen = set()
+    for _ in range(60):
+        trial = study.ask()
+        settings = space.suggest(trial)  # never a threshold with collection off
+        study.tell(trial, 0.0)
+        off = settings.gc_collect_every_ms is not None
+        assert ("gc_threshold0" in trial.params) == (not off)
+        seen.add((settings.gc_collect_every_ms, settings.gc_threshold0, settings.gc_freeze))
+    assert {(1000, None, True), (None, 3000, False), (None, 100000, True)} <= seen
+
+
+def test_a_fixed_collection_off_stops_the_threshold_being_searched(tmp_path: Path) -> None:
+    path = tmp_path / "space.toml"
+    path.write_text(GC_SPACE)
+    space = build_space("echo", path, {"gc_collect_every_ms": "250"})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=4))
+    for _ in range(10):
+        trial = study.ask()
+        settings = space.suggest(trial)
+        assert settings.gc_collect_every_ms == 250.0
+        assert "gc_threshold0" not in trial.params
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -105,6 +162,9 @@ def test_listen_backlog_is_searched_when_a_space_file_asks(tmp_path: Path) -> No
         ('[knobs.so_sndbuf_bytes]\nchoices = ["3000"]\n', "so_sndbuf_bytes: 3000 is not valid"),
         ('[knobs.tcp_nodelay]\nvalue = "maybe"\n', "tcp_nodelay: 'maybe' is not valid"),
         ("[knobs.producer_resume_bytes]\nhigh = 10\n", "high is set by read_buffer_bytes"),
+        ("[knobs.gc_threshold0]\nchoices = [0]\n", "gc_threshold0: 0 is not valid"),
+        ("[knobs.gc_threshold0]\nchoices = [7000]\n", "7000 is not searchable here"),
+        ("[knobs.gc_threshold0]\nlow = 100\n", "unknown key 'low'"),
     ],
 )
 def test_bad_space_files_are_refused_in_one_line(tmp_path: Path, text: str, message: str) -> None:
@@ -127,6 +187,10 @@ def test_missing_space_file(tmp_path: Path) -> None:
         ({"bogus": "1"}, "--fix bogus: unknown knob"),
         ({"read_buffer_bytes": "12"}, "read_buffer_bytes: 12 is not valid"),
         ({"write_batching": "timed-flush", "flush_delay_ms": "500"}, "flush_delay_ms: 500.0"),
+        (
+            {"gc_threshold0": "7000", "gc_collect_every_ms": "100"},
+            "fixed knobs do not form valid settings: gc_threshold0: applies only to automatic",
+        ),
     ],
 )
 def test_bad_fixes_are_refused(fixes: dict[str, str], message: str) -> None:
@@ -151,7 +215,7 @@ def test_a_space_round_trips_through_its_json_form(
     path = tmp_path / "space.toml"
     path.write_text(
         '[knobs.read_buffer_bytes]\nlow = "16KiB"\nhigh = "512KiB"\n'
-        "[knobs.listen_backlog]\nlow = 64\nhigh = 1024\n"
+        "[knobs.listen_backlog]\nlow = 64\nhigh = 1024\n" + GC_SPACE
     )
     space = build_space(workload, path, fixes)
     stored = json.loads(json.dumps(space.to_dict()))
