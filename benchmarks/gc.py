@@ -69,7 +69,7 @@ from harness import (
     run_paired,
     run_trial,
 )
-from tuner import paired_gain, search_pairing
+from tuner import measure_paired, paired_gain, search_pairing
 
 MiB = 1024 * 1024
 
@@ -269,6 +269,12 @@ def main() -> int:
         return 0
     if args.workload is None:
         parser.error("--workload is required (unless --report-from)")
+    with host_lock():  # the whole benchmark: no other measurement between its runs
+        return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
+    """The census and the interleaved paired rounds of the workload's variants."""
     workload, census_workload, fast = WORKLOADS[args.workload]
     settings = variants(fast)
     if args.variants:
@@ -295,15 +301,7 @@ def main() -> int:
         shift = round_index * 3 % len(names)
         for name in names[shift:] + names[:shift]:
             cell = cells[name]
-            result = run_paired(
-                cell.settings,
-                workload,
-                pairs=pairing.pairs,
-                window_s=pairing.window_s,
-                ramp_s=pairing.ramp_s,
-                warmup_s=pairing.warmup_s,
-                process_sets=pairing.process_sets,
-            )
+            result = measure_paired(run_paired, cell.settings, workload, pairing)
             if not result.ok:
                 cell.failures += 1
                 say(
@@ -327,7 +325,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if "--report-from" in sys.argv:
-        sys.exit(main())
-    with host_lock():  # the whole benchmark: no other measurement between its runs
-        sys.exit(main())
+    sys.exit(main())

@@ -93,6 +93,7 @@ from tuner import (
     build_space,
     confirm_study,
     load_results,
+    measure_paired,
     paired_gain,
     plan_strategies,
     run_study,
@@ -147,8 +148,7 @@ class Candidate:
 
     def changes(self) -> dict[str, object]:
         """The knobs it changes from the defaults, JSON-ready."""
-        mine, defaults = self.settings.knob_values(), Settings().knob_values()
-        return {k: v for k, v in mine.items() if v != defaults[k]}
+        return self.settings.changed_knobs()
 
     def key(self) -> str:
         return json.dumps(self.changes(), sort_keys=True)
@@ -264,16 +264,7 @@ class Grid:
             )
 
     def _run(self, candidate: Candidate) -> float | None:
-        p = self.pairing
-        result = self.runner(
-            candidate.settings,
-            self.workload,
-            pairs=p.pairs,
-            ramp_s=p.ramp_s,
-            window_s=p.window_s,
-            warmup_s=p.warmup_s,
-            process_sets=p.process_sets,
-        )
+        result = measure_paired(self.runner, candidate.settings, self.workload, self.pairing)
         self.runs += 1
         if not result.ok:
             say(f"    {candidate.label}: {result.status.value}: {result.reason}")

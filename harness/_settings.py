@@ -370,6 +370,11 @@ class Settings:
             values["flush_delay_ms"] = None
         return cls(**values)  # type: ignore[arg-type]
 
+    def changed_knobs(self) -> dict[str, object]:
+        """The knobs that differ from `Settings()`, as `knob_values` spells them."""
+        defaults = Settings().knob_values()
+        return {k: v for k, v in self.knob_values().items() if v != defaults[k]}
+
     def differences(self, other: Settings) -> dict[str, tuple[object, object]]:
         """Knobs whose values differ: name -> (self's value, other's value)."""
         return {

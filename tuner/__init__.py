@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         Pairing,
         TrialRunner,
         Windows,
+        measure_paired,
         search_pairing,
     )
     from tuner._words import confirmation_line, gain_text
@@ -86,6 +87,7 @@ _HOMES = {
     "Pairing": "_windows",
     "PairedRunner": "_windows",
     "search_pairing": "_windows",
+    "measure_paired": "_windows",
     "TrialRunner": "_windows",
     "Windows": "_windows",
     "confirmation_line": "_words",
@@ -126,6 +128,7 @@ __all__ = [
     "gain_text",
     "load_results",
     "main",
+    "measure_paired",
     "min_rounds_to_confirm",
     "paired_gain",
     "pick_winner",

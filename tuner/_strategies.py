@@ -37,8 +37,7 @@ class Strategy:
 
     def changes(self) -> dict[str, object]:
         """The knobs it sets, as `Settings.knob_values` spells them."""
-        mine, defaults = self.settings.knob_values(), Settings().knob_values()
-        return {k: v for k, v in mine.items() if v != defaults[k]}
+        return self.settings.changed_knobs()
 
 
 BULK_BUFFERS = {"tcp_nodelay": "true", "so_sndbuf_bytes": "4MiB", "so_rcvbuf_bytes": "4MiB"}

@@ -26,6 +26,7 @@ from typing import Any
 from harness import Settings, SettingsError
 from storage import ConfirmationRecord, Storage, StudyRecord, TrialOutcome, TrialRecord
 from tuner._errors import SpaceError
+from tuner._records import settings_of
 from tuner._space import SearchSpace
 
 NEAREST_STUDIES = 2
@@ -168,10 +169,12 @@ def best_candidates(
         for t in completed
         if t.number not in newest or newest[t.number].confirmed
     ]
-    defaults = Settings().knob_values()
     found: list[Transferred] = []
     for trial, gain, was_confirmed in picked:
-        changes = {k: v for k, v in trial.settings.items() if defaults.get(k, v) != v}
+        try:
+            changes = settings_of(trial).changed_knobs()
+        except SettingsError:  # knobs this twistune no longer reads
+            continue
         if not changes or any(f.trial == trial.number for f in found):
             continue
         found.append(Transferred(name, trial.number, gain, was_confirmed, changes))

@@ -21,17 +21,6 @@ from tuner._study import TuneConfig, run_study
 from tuner._windows import Pairing
 
 NAMES = list(SAMPLERS)
-HAS_TORCH = importlib.util.find_spec("torch") is not None
-
-
-def needs_extra(name: str) -> list[pytest.MarkDecorator]:
-    extra = SAMPLERS[name].extra
-    if extra and importlib.util.find_spec(extra) is None:
-        return [pytest.mark.skip(reason=f"{extra} is not installed (pip install '.[{name}]')")]
-    return []
-
-
-SAMPLER_PARAMS = [pytest.param(name, marks=needs_extra(name)) for name in NAMES]
 
 
 @pytest.fixture
@@ -67,7 +56,7 @@ def test_the_choices_and_their_help() -> None:
     assert f"{DEFAULT_SAMPLER}: {SAMPLERS[DEFAULT_SAMPLER].summary} (default)" in text
 
 
-@pytest.mark.parametrize("name", SAMPLER_PARAMS)
+@pytest.mark.parametrize("name", NAMES)
 def test_each_name_builds_its_sampler(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # building one warns of nothing (experimental, ...)
@@ -87,7 +76,7 @@ def test_each_name_builds_its_sampler(name: str) -> None:
         assert sampler._group is True  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("name", SAMPLER_PARAMS)
+@pytest.mark.parametrize("name", NAMES)
 def test_each_sampler_runs_a_study_past_its_start_up_trials(store: Storage, name: str) -> None:
     # 14 trials: the defaults, 2 strategies, then 11 sampled; TPE and GP model from the
     # 11th completed trial on (10 start-up trials), so the last ones are modelled.
@@ -119,7 +108,6 @@ def test_cmaes_refuses_two_objectives_and_the_others_take_them() -> None:
         assert config(name, 2, objectives=("throughput", "p99")).sampler == name
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
 def test_gp_runs_a_two_objective_study(store: Storage) -> None:
     summary = run_study(
         config("gp", trials=11, objectives=("throughput", "p99")), store, StudyRunner()
