@@ -538,7 +538,7 @@ def summarize_workload(directory: Path) -> None:
             f"studies ({', '.join(studies)}): in-study gains; t95 = trials to 95% of: its own "
             f"final best / the best any study here reached ({fmt(common)}) / the oracle's best "
             f"({fmt(oracle_best)}); '>N' never; near = sampled trials within 95% of that "
-            "common best"
+            "common best; fail = trials told to Optuna as failed, the unstable among them"
         )
         budgets = " ".join(f"{'@' + str(b):>6}" for b in BUDGETS)
         say(
@@ -565,7 +565,7 @@ def summarize_workload(directory: Path) -> None:
                 f"{fmt(statistics.median(asks) if asks else None):>9} "
                 f"{fmt(max(asks) if asks else None, '.2f'):>6} "
                 f"{fmt(statistics.median(trial_walls) if trial_walls else None, '.2f'):>7} "
-                f"{data['failed'] + data['unstable']:>4} {data['wall_s']:>6.0f}"
+                f"{data['failed']:>4} {data['wall_s']:>6.0f}"
             )
         for sampler, data in studies.items():
             best = max(
