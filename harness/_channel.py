@@ -40,10 +40,6 @@ class ChannelClosedError(Exception):
     """The child closed its report pipe (it exited or crashed), or wrote a malformed message."""
 
 
-# Longest single wait on a report pipe, seconds (see MessageReader.read).
-SIGNAL_SLICE_S = 0.1
-
-
 class ChannelTimeoutError(Exception):
     """No complete message arrived before the deadline."""
 
@@ -67,13 +63,9 @@ class MessageReader:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ChannelTimeoutError
-            # Waits in short slices: Ctrl-C delivered to another thread of this process
-            # (a library's C thread) does not interrupt this select, and Python runs the
-            # handler only when the main thread returns to it. A CI run's Ctrl-C test
-            # waited out a 30 s window that way, twice.
-            ready, _, _ = select.select([self._fd], [], [], min(remaining, SIGNAL_SLICE_S))
+            ready, _, _ = select.select([self._fd], [], [], remaining)
             if not ready:
-                continue
+                raise ChannelTimeoutError
             chunk = os.read(self._fd, 65536)
             if not chunk:
                 self._closed = True
