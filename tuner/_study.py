@@ -83,7 +83,7 @@ from tuner._optuna import (
 from tuner._pruning import DEFAULT_PRUNE_MARGIN, DEFAULT_PRUNE_P, MarginPruner, PairReporter
 from tuner._records import gain_of, paired_records, study_workload, unmeasured_record
 from tuner._space import SearchSpace
-from tuner._strategies import STRATEGIES_BY_NAME, plan_strategies
+from tuner._strategies import STRATEGIES_BY_NAME, Planned, plan_strategies
 from tuner._transfer import TransferPlan, Transferred, plan_transfer
 from tuner._windows import (
     SEARCH_PAIRING,
@@ -370,6 +370,7 @@ class _StudyRun:
     baseline_number: int | None = None
     strategies: tuple[str, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()
+    planned: tuple[Planned, ...] = ()
     stop_reason: str = ""
     transfer: TransferPlan = field(default_factory=TransferPlan)
 
@@ -382,6 +383,7 @@ class _StudyRun:
     def run(self, on_start: Callable[[int], None] | None) -> StudySummary:
         config, storage = self.config, self.storage
         record = config.study_record()
+        self.planned = plan_strategies(config.strategies, config.space)
         if config.transfer and storage.study(config.study) is None:
             self.transfer = self._plan_transfer(record)
             chosen = [c.to_dict() for c in self.transfer.candidates]
@@ -438,14 +440,13 @@ class _StudyRun:
         """What this new study takes from earlier ones, not repeating the defaults or a
         strategy it enqueues."""
         space = self.config.space
-        strategies = plan_strategies(self.config.strategies, space)
-        taken = [space.baseline_params(), *(p.params for p in strategies if p.params is not None)]
+        taken = [space.baseline_params(), *(p.params for p in self.planned if p.params is not None)]
         return plan_transfer(self.storage, record, space, PAIRED_DESIGN, taken)
 
     def _enqueue_strategies(self, study: optuna.Study) -> None:
         """Queue the chosen strategies after the defaults, skipping those that do not
-        apply here (`tuner._strategies.plan_strategies`)."""
-        planned = plan_strategies(self.config.strategies, self.config.space)
+        apply here (`tuner._strategies.plan_strategies`, planned once in `run`)."""
+        planned = self.planned
         for plan in planned:
             if plan.params is not None:
                 study.enqueue_trial(

@@ -3,13 +3,12 @@ SQLite, a fake paired runner whose landscape the test sets)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from harness import EchoWorkload, Settings, Workload
-from storage import Storage, open_storage
+from storage import Storage
 from tests.fakes import PairedFake
 from tuner._convergence import TrialGain, convergence
 from tuner._errors import TuneError
@@ -66,12 +65,6 @@ class Landscape(PairedFake):
         self.gains.append(gain)
         spread = [0.04 * (k / (pairs - 1) - 0.5) for k in range(pairs)]
         return [(1000.0, 1000.0 * gain * (1 + s)) for s in spread], True
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    with open_storage(f"sqlite:///{tmp_path / 't.db'}") as storage:
-        yield storage
 
 
 def config(trials: int = 60, **overrides: object) -> TuneConfig:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
 
 import optuna
 import pytest
 
 from harness import EchoWorkload, Settings
-from storage import Storage, open_storage
+from storage import Storage
 from tests.fakes import StudyRunner, fake_throughput
 from tuner._errors import TuneError
 from tuner._optuna import DEFAULT_SAMPLER, FAST_STARTUP_TRIALS, SAMPLERS, sampler_help
@@ -21,12 +19,6 @@ from tuner._study import TuneConfig, run_study
 from tuner._windows import Pairing
 
 NAMES = list(SAMPLERS)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    with open_storage(f"sqlite:///{tmp_path / 't.db'}") as storage:
-        yield storage
 
 
 def config(sampler: str, trials: int, **overrides: object) -> TuneConfig:

@@ -6,7 +6,6 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from harness import EchoWorkload, PairedResult, ScenarioSet, Settings
-from storage import Storage, StudyMismatchError, TrialKind, TrialOutcome, open_storage
+from storage import Storage, StudyMismatchError, TrialKind, TrialOutcome
 from tests.fakes import StudyRunner, fake_throughput
 from tuner._errors import TuneError
 from tuner._optuna import BASELINE_ATTR, open_optuna_study
@@ -28,12 +27,6 @@ from tuner._study import TuneConfig, run_study
 from tuner._windows import Pairing
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    with open_storage(f"sqlite:///{tmp_path / 't.db'}") as storage:
-        yield storage
 
 
 def config(**overrides: object) -> TuneConfig:

@@ -5,8 +5,6 @@ sets)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,7 @@ from harness import (
     WriteBatching,
     workload_spec,
 )
-from storage import ConfirmationRecord, Storage, open_storage
+from storage import ConfirmationRecord, Storage
 from tests.fakes import PairedFake, stored_trial
 from tuner._json import render_json
 from tuner._report import report_data
@@ -50,12 +48,6 @@ class Landscape(PairedFake):
         gain *= 1.3 if candidate.read_buffer_bytes >= 256 * KiB else 1.0
         spread = [0.02 * (k / (pairs - 1) - 0.5) for k in range(pairs)]
         return [(1000.0, 1000.0 * gain * (1 + s)) for s in spread], True
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    with open_storage(f"sqlite:///{tmp_path / 't.db'}") as storage:
-        yield storage
 
 
 def config(study: str, workload: Workload, **overrides: object) -> TuneConfig:
