@@ -29,7 +29,7 @@ from typing import Any
 
 from harness import Settings, StreamWorkload, workload_spec
 from harness._children import Child, stop_all
-from harness._runner import _await_ready
+from harness._servers import await_ready as _await_ready
 
 
 def run(

@@ -82,6 +82,10 @@ class Child:
     def read(self, deadline: float) -> dict[str, Any]:
         return self.reader.read(deadline)
 
+    def wait_ready(self, deadline: float) -> dict[str, Any]:
+        """The child's first report: its "ready" (or "error") message (`harness._servers`)."""
+        return self.read(deadline)
+
     def exit_code(self) -> int | None:
         return self.process.poll()
 
@@ -120,3 +124,13 @@ def stop_all(children: list[Child], grace_s: float) -> None:
     deadline = time.monotonic() + grace_s
     for child in children:
         child.stop(max(0.0, deadline - time.monotonic()))
+
+
+def exit_reason(child: Child, when: str, who: str = "server", grace_s: float = 1.0) -> str:
+    """Why `child` stopped, for a failed trial's reason: its exit code or signal `when`."""
+    try:
+        code = child.process.wait(timeout=grace_s)
+    except Exception:
+        return f"{who} stopped reporting {when}"
+    how = f"signal {-code}" if code < 0 else f"code {code}"
+    return f"{who} exited with {how} {when}"

@@ -39,6 +39,7 @@ import collections
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvloop
@@ -98,6 +99,16 @@ def window_summary(stats: WindowStats) -> dict[str, Any]:
     }
 
 
+def client_factory(
+    workload: dict[str, Any], params: dict[str, Any], stats: WindowStats
+) -> Callable[[], Any]:
+    """The workload's client driver called for one scenario's `params`, with the text of a
+    user's own server workload (its request, ...) beside them."""
+    driver = resolve(workload["client_driver"])
+    factory: Callable[[], Any] = driver({**params, **workload.get("target", {})}, stats)
+    return factory
+
+
 async def run_repeat(
     workload: dict[str, Any],
     params: dict[str, Any],
@@ -109,7 +120,7 @@ async def run_repeat(
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     stats = WindowStats(spin=own_cpu)
-    factory = resolve(workload["client_driver"])(params, stats)
+    factory = client_factory(workload, params, stats)
     count = int(params["connections"])
     opened = await asyncio.gather(
         *(loop.create_connection(factory, "127.0.0.1", port) for _ in range(count)),
@@ -159,7 +170,7 @@ async def _open_group(
 ) -> Group:
     loop = asyncio.get_running_loop()
     stats = WindowStats(start_paused=True, spin=own_cpu)
-    factory = resolve(workload["client_driver"])(params, stats)
+    factory = client_factory(workload, params, stats)
     count = int(params["connections"])
     opened = await asyncio.gather(
         *(loop.create_connection(factory, "127.0.0.1", port) for _ in range(count)),

@@ -24,15 +24,8 @@ from harness._children import Child, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
 from harness._result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
-from harness._runner import (
-    STARTUP_ALLOWANCE_S,
-    STOP_GRACE_S,
-    _await_ready,
-    _exit_reason,
-    _sample,
-    _ServerUsage,
-    _TrialFailure,
-)
+from harness._runner import STARTUP_ALLOWANCE_S, STOP_GRACE_S, _exit_reason, _sample, _ServerUsage
+from harness._servers import _TrialFailure, await_ready, start_server
 from harness._settings import Settings, available_reactors
 from harness._workloads import Workload, WorkloadError, workload_spec
 
@@ -307,12 +300,11 @@ def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Att
     children: list[Child] = []
     try:
         for side, settings in enumerate((launch.defaults, launch.candidate)):
-            mode = "reference" if launch.reference and side == CANDIDATE else "twisted"
-            server = Child(
-                "harness._server_child",
-                ["--mode", mode],
+            server = start_server(
+                settings,
+                launch.spec,
                 launch.layout.server_cpu,
-                json.dumps({"settings": settings.to_dict(), "workload": launch.spec, "port": 0}),
+                reference=launch.reference and side == CANDIDATE,
             )
             servers.append(server)
             children.append(server)
@@ -328,7 +320,7 @@ def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Att
             ports = []
             for side, server in enumerate(servers):
                 try:
-                    ports.append(_await_ready(server, deadline, timeout)[0])
+                    ports.append(await_ready(server, deadline, timeout)[0])
                 except _TrialFailure as exc:
                     raise _SideFailure(
                         side, exc.status, f"{SIDE_NAMES[side]} {exc.reason}"

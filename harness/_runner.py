@@ -21,11 +21,12 @@ from typing import Any
 import psutil
 
 from harness._channel import ChannelClosedError, ChannelTimeoutError
-from harness._children import Child, stop_all
+from harness._children import Child, exit_reason, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
 from harness._proc_meter import ProcMeter
 from harness._result import RepeatSample, TrialResult, TrialStatus
+from harness._servers import _TrialFailure, await_ready, start_server
 from harness._settings import Settings, available_reactors
 from harness._workloads import Workload, workload_spec
 
@@ -41,13 +42,6 @@ def default_timeout_s(
     """A deadline generous enough for a healthy trial: start-up plus twice the windows
     (`repeats` of each of `scenarios`)."""
     return STARTUP_ALLOWANCE_S + 2.0 * repeats * scenarios * (warmup_s + duration_s)
-
-
-class _TrialFailure(Exception):
-    def __init__(self, status: TrialStatus, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +194,7 @@ def run_trial(
     effective_gc: dict[str, int] = {}
     failure: _TrialFailure | None = None
     try:
-        server = Child(
-            "harness._server_child",
-            ["--mode", "reference" if reference else "twisted"],
-            layout.server_cpu,
-            json.dumps({"settings": settings.to_dict(), "workload": spec, "port": port}),
-        )
+        server = start_server(settings, spec, layout.server_cpu, reference=reference, port=port)
         children.append(server)
         loadgen = Child(
             "harness._loadgen",
@@ -215,7 +204,7 @@ def run_trial(
         )
         children.append(loadgen)
         try:
-            server_port, effective, effective_gc = _await_ready(server, deadline, timeout)
+            server_port, effective, effective_gc = await_ready(server, deadline, timeout)
             meter = _ServerMeter(server.pid)
             windows = [(r, i) for r in range(1, repeats + 1) for i in range(len(scenarios))]
             for repeat, scenario in windows:
@@ -240,31 +229,6 @@ def run_trial(
     if failure is not None:
         return result(failure.status, samples, failure.reason, tails, effective, effective_gc)
     return result(TrialStatus.OK, samples, "", tails, effective, effective_gc)
-
-
-def _await_ready(
-    server: Child, deadline: float, timeout: float
-) -> tuple[int, dict[str, int], dict[str, int]]:
-    """(port, socket buffers as applied, collector state) from the server's ready report;
-    _TrialFailure when it reports an error, exits or times out first."""
-    try:
-        message = server.read(deadline)
-    except ChannelTimeoutError:
-        raise _TrialFailure(
-            TrialStatus.TIMEOUT,
-            f"server did not report ready within the {timeout:g} s trial timeout",
-        ) from None
-    except ChannelClosedError:
-        raise _TrialFailure(
-            TrialStatus.FAILED, _exit_reason(server, "before it was ready")
-        ) from None
-    if message.get("event") == "error":
-        kind = message.get("kind", "startup")
-        label = {"bind": "bind failed", "settings-refused": "setting refused by the kernel"}.get(
-            kind, "server failed to start"
-        )
-        raise _TrialFailure(TrialStatus.FAILED, f"{label}: {message.get('detail', '')}")
-    return int(message["port"]), dict(message.get("effective", {})), dict(message.get("gc", {}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,12 +302,7 @@ def _read_loadgen(
 
 
 def _exit_reason(child: Child, when: str, who: str = "server") -> str:
-    try:
-        code = child.process.wait(timeout=STOP_GRACE_S)
-    except Exception:
-        return f"{who} stopped reporting {when}"
-    how = f"signal {-code}" if code < 0 else f"code {code}"
-    return f"{who} exited with {how} {when}"
+    return exit_reason(child, when, who, STOP_GRACE_S)
 
 
 def _stderr_tails(children: list[Child]) -> str:

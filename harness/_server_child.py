@@ -59,7 +59,8 @@ def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
     from twisted.internet.error import CannotListenError
 
     workload = spec["workload"]
-    factory = resolve(workload["server_factory"])(workload["params"], settings, reactor)
+    params = {**workload["params"], **workload.get("target", {})}
+    factory = resolve(workload["server_factory"])(params, settings, reactor)
     try:
         port = listen_tcp(reactor, spec.get("port", 0), factory, settings, "127.0.0.1")
     except CannotListenError as exc:

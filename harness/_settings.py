@@ -219,6 +219,25 @@ KNOBS: tuple[KnobSpec, ...] = (
         log=True,
     ),
     KnobSpec(
+        "http_access_log",
+        "bool",
+        "twisted.web's access log: one combined-log line per request, written by "
+        "HTTPFactory.log (to the log file given, else the Twisted log). Twisted: on. It "
+        "changes what the application records, so it is searched only when asked for.",
+    ),
+    KnobSpec(
+        "http_request_timeout_s",
+        "float",
+        "twisted.web's idle timeout, HTTPFactory(timeout=...): a connection idle this long is "
+        "closed; every read resets the timer. Twisted: 60. Unset: never (idle connections "
+        "are not reaped). It changes behaviour, so it is searched only when asked for.",
+        unit="s",
+        low=0.1,
+        high=3600.0,
+        log=True,
+        optional=True,
+    ),
+    KnobSpec(
         "gc_threshold0",
         "int",
         "gc.set_threshold(N, ...): net new container objects that trigger a generation-0 "
@@ -275,6 +294,8 @@ class Settings:
     producer_resume_bytes: int = 0
     producer_chunk_bytes: int = 16384
     listen_backlog: int = 50
+    http_access_log: bool = True
+    http_request_timeout_s: float | None = 60.0
     gc_threshold0: int | None = None
     gc_freeze: bool = False
     gc_collect_every_ms: float | None = None

@@ -4,7 +4,8 @@ Three formats, one content: every knob (one spelling) plus a metadata table
 (`twistune`: study, trial, workload, gain, environment) that loaders ignore.
 
 - TOML: `format_version`, a `[settings]` table (unset knobs are omitted: TOML
-  has no null), a `[twistune]` table.
+  has no null; one whose default is set, such as http_request_timeout_s, is
+  written as "unset"), a `[twistune]` table.
 - JSON: `{"format_version": 1, "settings": {...}, "twistune": {...}}`.
 - env: `TWISTUNE_<KNOB>=value` lines (`unset` for unset knobs), metadata as
   `#` comments; for process managers and containers.
@@ -24,6 +25,7 @@ from pathlib import Path
 from harness._settings import KNOBS, SETTINGS_FORMAT_VERSION, Settings, SettingsError
 
 ENV_PREFIX = "TWISTUNE_"
+OPTIONAL_KNOBS = frozenset(knob.name for knob in KNOBS if knob.optional)
 FORMATS = ("toml", "json", "env")
 
 
@@ -38,8 +40,11 @@ def settings_to_text(settings: Settings, file_format: str, metadata: Mapping[str
         return json.dumps(document, indent=2) + "\n"
     if file_format == "toml":
         lines = [f"format_version = {SETTINGS_FORMAT_VERSION}", "", "[settings]"]
+        defaults = Settings().knob_values()
         for name, value in settings.knob_values().items():
-            if value is None:
+            if value is None and defaults[name] is not None:
+                lines.append(f'{name} = "unset"  # off (Twisted: {_toml_value(defaults[name])})')
+            elif value is None:
                 lines.append(f"# {name}: unset (left to the kernel / Twisted)")
             else:
                 lines.append(f"{name} = {_toml_value(value)}")
@@ -89,7 +94,10 @@ def load_settings(path: str | Path) -> Settings:
     try:
         if suffix == "toml":
             document = tomllib.loads(text)
-            values = dict(document.get("settings", {}))
+            values = {  # TOML has no null: an optional knob turned off is spelled "unset"
+                k: None if v == "unset" and k in OPTIONAL_KNOBS else v
+                for k, v in dict(document.get("settings", {})).items()
+            }
             values["format_version"] = document.get("format_version", SETTINGS_FORMAT_VERSION)
             return Settings.from_dict(values)
         if suffix == "json":

@@ -41,6 +41,7 @@ class ThroughputUnit(enum.StrEnum):
 
     MESSAGES = "msgs/s"
     BYTES = "MB/s"
+    REQUESTS = "req/s"
 
     @property
     def metric(self) -> str:
@@ -72,6 +73,11 @@ class Workload(Protocol):
 
     def scenarios(self) -> tuple[Workload, ...]:
         """The parameter sets a trial measures: `(self,)`, or a `ScenarioSet`'s members."""
+        ...
+
+    def target(self) -> dict[str, object]:
+        """What a user's own server workload names (its server, client and request, as
+        text; see `OwnServerWorkload.target`); empty for the built-in workloads."""
         ...
 
 
@@ -123,6 +129,9 @@ class EchoWorkload:
     def scenarios(self) -> tuple[SingleWorkload, ...]:
         return (self,)
 
+    def target(self) -> dict[str, object]:
+        return {}
+
 
 @dataclass(frozen=True, slots=True)
 class StreamWorkload:
@@ -153,8 +162,62 @@ class StreamWorkload:
     def scenarios(self) -> tuple[SingleWorkload, ...]:
         return (self,)
 
+    def target(self) -> dict[str, object]:
+        return {}
 
-SingleWorkload = EchoWorkload | StreamWorkload
+
+@dataclass(frozen=True, slots=True)
+class HttpWorkload:
+    """HTTP/1.1 GETs against a twisted.web `Site` serving a built-in resource.
+
+    The resource answers every GET with `response_bytes` of body, framed by
+    Content-Length or, with `chunked` = 1, by `Transfer-Encoding: chunked`
+    (the body then goes out in one `request.write` per 16 KiB). Each of
+    `connections` connections keeps `pipeline_depth` requests in flight
+    (closed loop; 1 by default, since twisted.web serves pipelined requests
+    one at a time), or with `rate_msgs_s` > 0 requests are sent at that total
+    rate (open loop). With `keep_alive` = 0 every request says `Connection:
+    close` and goes on a new connection. The client parses responses with
+    httptools and counts a status of 400 or more, or a malformed response,
+    as an error.
+    """
+
+    response_bytes: int = 1 * KiB
+    chunked: int = 0
+    keep_alive: int = 1
+    connections: int = 16
+    pipeline_depth: int = 1
+    rate_msgs_s: float = 0.0
+
+    name: ClassVar[str] = "http"
+    server_factory: ClassVar[str] = "harness._http_server:build_factory"
+    reference_server: ClassVar[str] = "harness._reference_http:http_protocol_factory"
+    client_driver: ClassVar[str] = "harness._http_client:http_client"
+    throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.REQUESTS
+
+    def __post_init__(self) -> None:
+        _require("response_bytes", self.response_bytes, 0, 1024 * MiB, "bytes")
+        _require("chunked", self.chunked, 0, 1, "(0: Content-Length, 1: chunked)")
+        _require("keep_alive", self.keep_alive, 0, 1, "(0: a connection per request)")
+        _require("connections", self.connections, 1, 4096, "connections")
+        _require("pipeline_depth", self.pipeline_depth, 1, 1024, "requests")
+        _require(
+            "rate_msgs_s", self.rate_msgs_s, 0, 10_000_000, "req/s (0: closed loop)", integer=False
+        )
+        if self.pipeline_depth > 1 and not self.keep_alive:
+            raise WorkloadError("pipeline_depth: pipelining needs keep_alive=1")
+
+    def params(self) -> dict[str, int | float]:
+        return asdict(self)
+
+    def scenarios(self) -> tuple[SingleWorkload, ...]:
+        return (self,)
+
+    def target(self) -> dict[str, object]:
+        return {}
+
+
+SingleWorkload = EchoWorkload | StreamWorkload | HttpWorkload
 
 # More scenarios than this make every trial long and the product of a few
 # comma lists grows fast: refused with the count, before anything runs.
@@ -226,17 +289,26 @@ class ScenarioSet:
     def scenarios(self) -> tuple[SingleWorkload, ...]:
         return self.members
 
+    def target(self) -> dict[str, object]:
+        return {}
 
-WORKLOADS: Mapping[str, type[EchoWorkload] | type[StreamWorkload]] = {
+
+BuiltinWorkload = type[EchoWorkload] | type[StreamWorkload] | type[HttpWorkload]
+
+WORKLOADS: Mapping[str, BuiltinWorkload] = {
     EchoWorkload.name: EchoWorkload,
     StreamWorkload.name: StreamWorkload,
+    HttpWorkload.name: HttpWorkload,
 }
 
 ParamValue = int | float | Sequence[int | float]
 
 
-def make_workload(name: str, params: Mapping[str, ParamValue]) -> Workload:
-    """A built-in workload by name with the given parameters (others take defaults).
+def make_workload(
+    name: str, params: Mapping[str, ParamValue], target: Mapping[str, object] | None = None
+) -> Workload:
+    """A built-in workload by name with the given parameters (others take defaults), or,
+    with a `target` (what `Workload.target()` gave), the user's own server workload.
 
     A parameter given as a sequence of several values makes a `ScenarioSet`:
     the product of every parameter's values (e.g. message_bytes [1024, 65536]
@@ -244,6 +316,16 @@ def make_workload(name: str, params: Mapping[str, ParamValue]) -> Workload:
     unknown name, an unknown parameter, an empty list, a value out of range,
     or more than `MAX_SCENARIOS` scenarios.
     """
+    if target:
+        from harness._own_workload import OwnServerWorkload
+
+        scalars = {k: v for k, v in params.items() if isinstance(v, int | float)}
+        if len(scalars) != len(params):
+            raise WorkloadError(f"workload {name}: a user's own server has one scenario")
+        workload = OwnServerWorkload.from_target(dict(target), scalars)
+        if workload.name != name:
+            raise WorkloadError(f"workload {name}: its target is a {workload.name}")
+        return workload
     try:
         cls = WORKLOADS[name]
     except KeyError:
@@ -264,9 +346,7 @@ def make_workload(name: str, params: Mapping[str, ParamValue]) -> Workload:
     return scenarios[0] if len(scenarios) == 1 else ScenarioSet(scenarios)
 
 
-def _product(
-    cls: type[EchoWorkload] | type[StreamWorkload], params: Mapping[str, ParamValue]
-) -> tuple[SingleWorkload, ...]:
+def _product(cls: BuiltinWorkload, params: Mapping[str, ParamValue]) -> tuple[SingleWorkload, ...]:
     """`cls` under every combination of the values in `params` (a scalar is one value)."""
     names = list(params)
     choices = [
@@ -301,4 +381,5 @@ def workload_spec(workload: Workload) -> dict[str, object]:
         "reference_server": workload.reference_server,
         "client_driver": workload.client_driver,
         "throughput_unit": workload.throughput_unit.value,
+        **({"target": target} if (target := workload.target()) else {}),
     }

@@ -75,7 +75,21 @@ MiB = 1024 * KiB
 
 # Knobs in the built-in space that no workload searches unless a space file names them
 # (see the module docstring for why).
-ASKED_FOR_ONLY = frozenset({"listen_backlog", "gc_threshold0", "gc_freeze", "gc_collect_every_ms"})
+ASKED_FOR_ONLY = frozenset(
+    {
+        "listen_backlog",
+        "gc_threshold0",
+        "gc_freeze",
+        "gc_collect_every_ms",
+        "http_access_log",
+        "http_request_timeout_s",
+    }
+)
+# twisted.web servers: the built-in http workload and a user's resource (served from a Site
+# twistune builds, so its HTTPFactory's access log and timeout can be set).
+WEB_WORKLOADS = frozenset({"http", "resource"})
+# Where an asked-for knob applies (absent: every workload).
+ASKED_FOR_WORKLOADS = {"http_access_log": WEB_WORKLOADS, "http_request_timeout_s": WEB_WORKLOADS}
 
 DimensionKind = Literal["categorical", "int", "float"]
 
@@ -144,7 +158,14 @@ def builtin_dimensions() -> tuple[Dimension, ...]:
         Dimension("send_limit_bytes", "int", low=4 * KiB, high=1 * MiB, log=True),
         Dimension("so_sndbuf_bytes", "categorical", (None, *_powers_of_two(4 * KiB, sndbuf_cap))),
         Dimension("so_rcvbuf_bytes", "categorical", (None, *_powers_of_two(4 * KiB, rcvbuf_cap))),
-        Dimension("tcp_nodelay", "categorical", (False, True)),
+        # Not for twisted.web: HTTPChannel.connectionMade turns Nagle off on every
+        # connection (Twisted 24.10+), after the transport applied the knob.
+        Dimension(
+            "tcp_nodelay",
+            "categorical",
+            (False, True),
+            workloads=frozenset({"echo", "stream", "factory", "command"}),
+        ),
         Dimension(
             "write_batching",
             "categorical",
@@ -191,6 +212,13 @@ def builtin_dimensions() -> tuple[Dimension, ...]:
             when=("gc_collect_every_ms", None),
         ),
         Dimension("gc_freeze", "categorical", (False, True), workloads=frozenset()),
+        Dimension("http_access_log", "categorical", (True, False), workloads=frozenset()),
+        Dimension(
+            "http_request_timeout_s",
+            "categorical",
+            (60.0, None, 1.0, 10.0, 600.0),
+            workloads=frozenset(),
+        ),
     )
 
 
@@ -425,7 +453,12 @@ def _narrow(
         raise SpaceError(f"{where}: unknown key {unknown[0]!r}; expected {sorted(allowed_keys)}")
     applies_here = dimension.workloads is None or workload in dimension.workloads
     if not applies_here and dimension.knob in ASKED_FOR_ONLY:
-        dimension = replace(dimension, workloads=None)  # asked for by name: search it
+        where_it_applies = ASKED_FOR_WORKLOADS.get(dimension.knob)
+        if where_it_applies is not None and workload not in where_it_applies:
+            raise SpaceError(
+                f"{where}: applies only to the {', '.join(sorted(where_it_applies))} workloads"
+            )
+        dimension = replace(dimension, workloads=where_it_applies)  # asked for: search it
     if dimension.kind == "categorical":
         choices = entry.get("choices")
         if not isinstance(choices, list) or not choices:

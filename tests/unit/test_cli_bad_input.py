@@ -21,7 +21,7 @@ ERROR = "twistune: error: "
             "read_buffer_bytes: 'lots' is not valid; allowed: 1024..16777216",
         ),
         (["--set", "listen_backlog=0"], "listen_backlog: 0 is not valid"),
-        (["--workload", "http"], "unknown workload 'http'; workloads are: "),
+        (["--workload", "gopher"], "unknown workload 'gopher'; workloads are: "),
         (
             ["--workload", "stream", "--message-bytes", "10"],
             "workload stream: unknown parameter 'message_bytes'; "

@@ -48,6 +48,8 @@ def _every_knob_changed(collection_off: bool = False) -> Settings:
         producer_resume_bytes=32 * KiB,
         producer_chunk_bytes=64 * KiB,
         listen_backlog=1024,
+        http_access_log=False,
+        http_request_timeout_s=None,
         gc_threshold0=None if collection_off else 7000,
         gc_freeze=True,
         gc_collect_every_ms=100.0 if collection_off else None,
@@ -302,7 +304,10 @@ def test_from_dict_refuses_unknown_knob() -> None:
         Settings.from_dict({"format_version": 1, "buffer_size": 4096})
     message = str(caught.value)
     assert message.startswith("unknown knob 'buffer_size'; knobs are: reactor, read_buffer_bytes")
-    assert message.endswith("listen_backlog, gc_threshold0, gc_freeze, gc_collect_every_ms")
+    assert message.endswith(
+        "listen_backlog, http_access_log, http_request_timeout_s, gc_threshold0, gc_freeze, "
+        "gc_collect_every_ms"
+    )
 
 
 def test_from_dict_refuses_bad_value() -> None:

@@ -11,6 +11,7 @@ from harness._workloads import (
     MAX_SCENARIOS,
     WORKLOADS,
     EchoWorkload,
+    HttpWorkload,
     ScenarioSet,
     StreamWorkload,
     ThroughputUnit,
@@ -42,7 +43,7 @@ def test_stream_defaults() -> None:
 
 
 def test_registry_names() -> None:
-    assert dict(WORKLOADS) == {"echo": EchoWorkload, "stream": StreamWorkload}
+    assert dict(WORKLOADS) == {"echo": EchoWorkload, "stream": StreamWorkload, "http": HttpWorkload}
 
 
 @pytest.mark.parametrize(
@@ -129,8 +130,8 @@ def test_bounds_are_inclusive(
 
 def test_make_workload_unknown_name() -> None:
     with pytest.raises(WorkloadError) as caught:
-        make_workload("http", {})
-    assert str(caught.value) == "unknown workload 'http'; workloads are: echo, stream"
+        make_workload("gopher", {})
+    assert str(caught.value) == "unknown workload 'gopher'; workloads are: echo, stream, http"
 
 
 @pytest.mark.parametrize(

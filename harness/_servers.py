@@ -1,0 +1,78 @@
+"""Starting a trial's server and waiting until it is ready: one way for every workload.
+
+`start_server` starts the Twisted server child (`harness._server_child`), the
+no-Twisted reference server, or, for a user's command, the user's program
+itself (`harness._command`); `await_ready` waits for the server's ready report
+and turns what went wrong into `_TrialFailure` (status and reason), as data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from harness._channel import ChannelClosedError, ChannelTimeoutError
+from harness._children import Child, exit_reason
+from harness._result import TrialStatus
+from harness._settings import Settings
+
+
+class _TrialFailure(Exception):
+    def __init__(self, status: TrialStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def is_command(spec: Mapping[str, Any]) -> bool:
+    """True when the workload is a user's unmodified program (`--command`)."""
+    target = spec.get("target") or {}
+    return bool(target.get("kind") == "command")
+
+
+def start_server(
+    settings: Settings,
+    spec: Mapping[str, Any],
+    cpu: int | None,
+    *,
+    reference: bool = False,
+    port: int = 0,
+) -> Child:
+    """The server of one side of a trial, started (ended by the caller's `stop_all`)."""
+    if is_command(spec) and not reference:
+        from harness._command import start_command
+
+        return start_command(settings, spec, cpu, port)
+    return Child(
+        "harness._server_child",
+        ["--mode", "reference" if reference else "twisted"],
+        cpu,
+        json.dumps({"settings": settings.to_dict(), "workload": dict(spec), "port": port}),
+    )
+
+
+def await_ready(
+    server: Child, deadline: float, timeout: float
+) -> tuple[int, dict[str, int], dict[str, int]]:
+    """(port, socket buffers as applied, collector state) from the server's ready report;
+    _TrialFailure when it reports an error, exits or times out first."""
+    try:
+        message = server.wait_ready(deadline)
+    except ChannelTimeoutError:
+        raise _TrialFailure(
+            TrialStatus.TIMEOUT,
+            f"server did not report ready within the {timeout:g} s trial timeout",
+        ) from None
+    except ChannelClosedError:
+        raise _TrialFailure(
+            TrialStatus.FAILED, exit_reason(server, "before it was ready")
+        ) from None
+    if message.get("event") == "error":
+        kind = message.get("kind", "startup")
+        label = {
+            "bind": "bind failed",
+            "settings-refused": "setting refused by the kernel",
+        }.get(kind, "server failed to start")
+        raise _TrialFailure(TrialStatus.FAILED, f"{label}: {message.get('detail', '')}")
+    return int(message["port"]), dict(message.get("effective", {})), dict(message.get("gc", {}))
