@@ -59,10 +59,11 @@ def await_ready(
     _TrialFailure when it reports an error, exits or times out first."""
     try:
         message = server.wait_ready(deadline)
-    except ChannelTimeoutError:
+    except ChannelTimeoutError as exc:
+        why = f" ({exc})" if str(exc) else ""  # a command's server says what it saw
         raise _TrialFailure(
             TrialStatus.TIMEOUT,
-            f"server did not report ready within the {timeout:g} s trial timeout",
+            f"server did not report ready within the {timeout:g} s trial timeout{why}",
         ) from None
     except ChannelClosedError:
         raise _TrialFailure(
