@@ -13,6 +13,9 @@ The public face (other packages import only these names):
   defaults, in alternating slices.
 - Settings files: `settings_to_text` (what `twistune export` writes) and
   `load_settings(path)`; `harness.serve` applies them in a Twisted program.
+- A user's unmodified program: `shim_env(settings)` is the environment that
+  applies `settings` to it from outside (`harness._patch`), except the knobs
+  in `NOT_APPLIED_TO_COMMANDS` (knob -> why).
 
 Errors: `SettingsError` (a knob or value) and `WorkloadError` (a workload or
 parameter) are both ValueErrors raised on construction, before anything runs.
@@ -33,9 +36,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from harness._command import shim_env
     from harness._environment import current_environment, plan_cpus
     from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
     from harness._paired import DEFAULT_WINDOW_S, default_paired_timeout_s, run_paired
+    from harness._patch import NOT_APPLIED_TO_COMMANDS
     from harness._result import (
         CLIENT_SATURATED_SHARE,
         RESULT_FORMAT_VERSION,
@@ -83,6 +88,7 @@ __all__ = [
     "KNOBS_BY_NAME",
     "LOCK_PATH",
     "MAX_SCENARIOS",
+    "NOT_APPLIED_TO_COMMANDS",
     "RESULT_FORMAT_VERSION",
     "SETTINGS_FORMAT_VERSION",
     "WORKLOADS",
@@ -120,6 +126,7 @@ __all__ = [
     "run_paired",
     "run_trial",
     "settings_to_text",
+    "shim_env",
     "workload_spec",
 ]
 
@@ -131,6 +138,8 @@ _MODULES = (
     "_result",
     "_environment",
     "_host_lock",
+    "_patch",
+    "_command",
     "_runner",
     "_paired",
 )

@@ -73,7 +73,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -93,6 +93,11 @@ NOT_APPLICABLE = (
 )
 # Knobs of twisted.web's HTTPFactory, which the shim does not patch.
 NOT_APPLIED_HTTP = ("http_access_log", "http_request_timeout_s")
+# Every knob the shim leaves alone, and why (`twistune run` says so).
+NOT_APPLIED_TO_COMMANDS: Mapping[str, str] = {
+    **dict.fromkeys(NOT_APPLICABLE, "it describes twistune's own servers"),
+    **dict.fromkeys(NOT_APPLIED_HTTP, "twistune does not patch twisted.web"),
+}
 
 _REACTOR_NAMES = {
     "EPollReactor": Reactor.EPOLL.value,
@@ -414,6 +419,7 @@ def start_from_environment(environ: dict[str, str] | Any = None) -> ShimState | 
 __all__ = [
     "NOT_APPLICABLE",
     "NOT_APPLIED_HTTP",
+    "NOT_APPLIED_TO_COMMANDS",
     "REPORT_FD_ENV",
     "SETTINGS_ENV",
     "Reporter",

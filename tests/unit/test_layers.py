@@ -49,6 +49,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "_commands.analyze",
                 "_commands.measure",
                 "_commands.strategies",
+                "_commands.run",
             }
         ),
     ),

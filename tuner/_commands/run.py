@@ -10,9 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import Settings, available_reactors, default_reactor, load_settings
-from harness._command import shim_env
-from harness._patch import NOT_APPLICABLE, NOT_APPLIED_HTTP
+from harness import (
+    NOT_APPLIED_TO_COMMANDS,
+    Settings,
+    available_reactors,
+    default_reactor,
+    load_settings,
+    shim_env,
+)
 from tuner._commands._common import ExitCode
 from tuner._errors import BadInputError
 
@@ -71,10 +76,8 @@ def plan_lines(settings: Settings) -> list[str]:
     lines = []
     for name, value in changed.items():
         text = f"{name} = {_text(value)}"
-        if name in NOT_APPLICABLE:
-            lines.append(f"not applied: {text} (it describes twistune's own servers)")
-        elif name in NOT_APPLIED_HTTP:
-            lines.append(f"not applied: {text} (twistune does not patch twisted.web)")
+        if name in NOT_APPLIED_TO_COMMANDS:
+            lines.append(f"not applied: {text} ({NOT_APPLIED_TO_COMMANDS[name]})")
         elif name == "reactor":
             lines.append(
                 f"{text}: installed before the program (Twisted's default here: "
