@@ -41,13 +41,12 @@ def _twistune_shim() -> None:
     ours = sys.modules.pop("sitecustomize", None)
     try:
         importlib.import_module("sitecustomize")  # the next one on the path, if any
-    except ImportError as exc:
-        if exc.name != "sitecustomize":
+    except Exception as exc:
+        if not (isinstance(exc, ImportError) and exc.name == "sitecustomize"):
             _site_error(exc)
+        # site's `import sitecustomize` reads the module back from sys.modules.
         if ours is not None:
             sys.modules["sitecustomize"] = ours
-    except Exception as exc:
-        _site_error(exc)
 
     before = set(sys.modules)
     sys.path.insert(0, root)
