@@ -1,9 +1,10 @@
 """Before a study of a user's own server: the probe, and what it changes in the study.
 
-`checked_config(config)` starts the user's server once with Twisted's defaults
+`probed(workload)` starts the user's server once with Twisted's defaults
 (`harness.probe_server`) and either refuses the study with the probe's one
-line (`BadInputError`: exit 2, nothing written) or returns the config with
-the knobs the server sets itself taken out of its search space. Built-in
+line (`BadInputError`: exit 2, nothing written); `checked_config(config)`
+then returns the study's config with the knobs the server sets itself taken
+out of its search space. Built-in
 workloads are not probed: their servers are twistune's own.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from harness import OwnServerWorkload, ProbeResult, probe_server
+from harness import OwnServerWorkload, ProbeResult, Workload, probe_server
 from tuner._errors import BadInputError
 from tuner._study import TuneConfig
 
@@ -25,17 +26,26 @@ class Probed:
     dropped: frozenset[str] = frozenset()
 
 
-def checked_config(config: TuneConfig) -> Probed:
-    """`config` after probing its workload's server (see the module docstring)."""
-    if not isinstance(config.workload, OwnServerWorkload):
-        return Probed(config)
-    probe = probe_server(config.workload)
+def probed(workload: Workload) -> ProbeResult | None:
+    """The probe of a user's own server (None for a built-in workload); BadInputError, with
+    the probe's one line, when the server cannot be tuned."""
+    if not isinstance(workload, OwnServerWorkload):
+        return None
+    probe = probe_server(workload)
     if probe.error is not None:
-        flag = f"--{config.workload.name}"
+        flag = f"--{workload.name}"
         error = probe.error
         raise BadInputError(
-            error if error.startswith(flag) else f"{flag} {config.workload.server}: {error}"
+            error if error.startswith(flag) else f"{flag} {workload.server}: {error}"
         )
+    return probe
+
+
+def checked_config(config: TuneConfig) -> Probed:
+    """`config` after probing its workload's server (see the module docstring)."""
+    probe = probed(config.workload)
+    if probe is None:
+        return Probed(config)
     searched = {d.knob for d in config.space.dimensions}
     dropped = probe.overridden & searched
     if not dropped:
