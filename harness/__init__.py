@@ -4,8 +4,11 @@ The public face (other packages import only these names):
 
 - `Settings` and its knobs (`KNOBS`, `Reactor`, `WriteBatching`), validated on
   construction; `Settings()` is Twisted's defaults.
-- Workloads: `EchoWorkload`, `StreamWorkload`, `ScenarioSet` (one workload
-  under several parameter sets), `make_workload`.
+- Workloads: `EchoWorkload`, `StreamWorkload`, `HttpWorkload` (twisted.web),
+  `ScenarioSet` (one workload under several parameter sets), `make_workload`;
+  and a user's own server, `OwnServerWorkload` (a protocol factory, a
+  twisted.web resource or a whole program, `ServerKind`), checked before a
+  study by `probe_server` (`ProbeResult`: one line on what is wrong).
 - `run_trial(settings, workload, ...) -> TrialResult`, under `host_lock()`:
   one measurement per host at a time (`HostBusyError` when asked not to wait).
 - `run_paired(candidate, workload, pairs=...) -> PairedResult`, under
@@ -39,8 +42,10 @@ if TYPE_CHECKING:
     from harness._command import shim_env
     from harness._environment import current_environment, plan_cpus
     from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
+    from harness._own_workload import BUILTIN_CLIENTS, OwnServerWorkload, ServerKind
     from harness._paired import DEFAULT_WINDOW_S, default_paired_timeout_s, run_paired
     from harness._patch import NOT_APPLIED_TO_COMMANDS
+    from harness._probe import ProbeResult, probe_server
     from harness._result import (
         CLIENT_SATURATED_SHARE,
         RESULT_FORMAT_VERSION,
@@ -72,6 +77,7 @@ if TYPE_CHECKING:
         MAX_SCENARIOS,
         WORKLOADS,
         EchoWorkload,
+        HttpWorkload,
         ScenarioSet,
         StreamWorkload,
         ThroughputUnit,
@@ -82,6 +88,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BUILTIN_CLIENTS",
     "CLIENT_SATURATED_SHARE",
     "DEFAULT_WINDOW_S",
     "KNOBS",
@@ -96,12 +103,16 @@ __all__ = [
     "EchoWorkload",
     "Environment",
     "HostBusyError",
+    "HttpWorkload",
     "KnobSpec",
     "LockHolder",
+    "OwnServerWorkload",
     "PairedResult",
+    "ProbeResult",
     "Reactor",
     "RepeatSample",
     "ScenarioSet",
+    "ServerKind",
     "Settings",
     "SettingsError",
     "StreamWorkload",
@@ -123,6 +134,7 @@ __all__ = [
     "parse_knob_value",
     "parse_size",
     "plan_cpus",
+    "probe_server",
     "run_paired",
     "run_trial",
     "settings_to_text",
@@ -135,6 +147,7 @@ _MODULES = (
     "_settings",
     "_settings_file",
     "_workloads",
+    "_own_workload",
     "_result",
     "_environment",
     "_host_lock",
@@ -142,6 +155,7 @@ _MODULES = (
     "_command",
     "_runner",
     "_paired",
+    "_probe",
 )
 
 
