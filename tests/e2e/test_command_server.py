@@ -119,6 +119,22 @@ def test_a_tac_under_twistd_without_nodaemon_or_pidfile(
     assert not list(tmp_path.glob("*.pid"))
 
 
+def test_twisted_web_under_twistd_shows_it_turns_nagle_off_itself(
+    servers: list[Child], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    command = f"{TWISTD} web --listen tcp:{{port}}:interface=127.0.0.1 --path ."
+    server = start(servers, command, Settings(read_buffer_bytes=128 * KiB))
+    port, _, _ = ready(server)
+    connection = server.read(time.monotonic() + 2)
+    assert connection["event"] == "connection"
+    assert connection["tcp_nodelay"] is True  # HTTPChannel.connectionMade; tcp_nodelay=false
+    assert connection["read_buffer_bytes"] == 128 * KiB
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert sock.makefile("rb").readline().startswith(b"HTTP/1.0 200")
+
+
 def test_a_program_that_exits_at_once_fails_with_its_code_and_output(
     servers: list[Child],
 ) -> None:
