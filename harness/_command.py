@@ -296,6 +296,12 @@ class CommandChild(Child):
     def send_line(self, line: str) -> None:
         """The program's stdin is /dev/null: nothing is sent."""
 
+    def signal_group(self, signum: int) -> None:
+        """Signal the command's process group (led by the process started, whichever
+        process `pid` names)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
     def read(self, deadline: float) -> dict[str, Any]:
         """The next report not consumed by `wait_ready` (the first connection's, another
         port's), then the shim's next one."""
@@ -350,9 +356,31 @@ class CommandChild(Child):
         if event == "error" and port in (None, self.port):
             return message
         if event == "ready" and port == self.port:
-            return message
+            return self._adopt(message)
         self._pending.append(message)
         return None
+
+    def _adopt(self, ready: dict[str, Any]) -> dict[str, Any]:
+        """`ready`, with `pid` taken to be the process that listens: the program's own,
+        or, for a command that starts its server in a process of its own in its process
+        group (`sh -c "python server.py"`), that one, so the runner meters the server.
+        An error message for a server outside the process group (it would outlive
+        `stop()`)."""
+        pid = ready.get("pid")
+        if not isinstance(pid, int) or pid == self.pid:
+            return ready
+        try:
+            group = os.getpgid(pid)
+        except OSError:
+            group = None
+        if group != self.process.pid:
+            return self._error(
+                f"the server on port {self.port} runs in process {pid}, outside the "
+                "command's process group: twistune cannot stop or meter it"
+            )
+        self.notes.append(f"the server is process {pid}, started by the command's {self.pid}")
+        self.pid = pid
+        return ready
 
     def _try_connect(self) -> socket.socket | None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

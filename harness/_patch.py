@@ -413,7 +413,21 @@ def start_from_environment(environ: dict[str, str] | Any = None) -> ShimState | 
             os.set_inheritable(fd, False)  # not for the program's own children
         except (ValueError, OSError):
             fd = None
+        _die_with_parent()
     return start(settings_json, Reporter(fd))
+
+
+def _die_with_parent() -> None:
+    """In a trial: SIGKILL this process when its parent dies (Linux PR_SET_PDEATHSIG).
+    The runner sets it on the command it starts; a server that command starts (`sh -c
+    "python server.py"`) gets it here, so a runner killed outright leaves no server."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 __all__ = [

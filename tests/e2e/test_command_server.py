@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -135,6 +136,16 @@ def test_twisted_web_under_twistd_shows_it_turns_nagle_off_itself(
         assert sock.makefile("rb").readline().startswith(b"HTTP/1.0 200")
 
 
+def test_a_server_started_by_a_shell_is_the_process_metered(servers: list[Child]) -> None:
+    server = start(servers, f"sh -c '{PYTHON} {PROGRAMS / 'line_echo.py'} {{port}}; exit 0'")
+    shell = server.pid
+    port, _, _ = ready(server)
+    assert server.pid != shell
+    assert str(PROGRAMS / "line_echo.py") in psutil.Process(server.pid).cmdline()
+    assert psutil.Process(server.pid).ppid() == shell
+    assert ask(port, b"x\n") == "echo: x\n"
+
+
 def test_a_program_that_exits_at_once_fails_with_its_code_and_output(
     servers: list[Child],
 ) -> None:
@@ -216,3 +227,37 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+RUNNER = """
+import sys, time
+from harness._command import start_command
+from harness._settings import Settings
+spec = {"target": {"kind": "command", "server": sys.argv[1]}}
+server = start_command(Settings(), spec, None, 0)
+server.wait_ready(time.monotonic() + 15)
+print(server.pid, server.process.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("shell", [False, True])
+def test_the_program_dies_with_a_runner_killed_outright(shell: bool) -> None:
+    command = f"{PYTHON} {PROGRAMS / 'line_echo.py'} {{port}}"
+    if shell:
+        command = f"sh -c {shlex.quote(command + '; exit 0')}"
+    with subprocess.Popen(
+        [sys.executable, "-c", RUNNER, command], stdout=subprocess.PIPE, text=True
+    ) as runner:
+        try:
+            assert runner.stdout is not None
+            pids = [int(p) for p in runner.stdout.readline().split()]
+            assert len(pids) == 2
+            assert (pids[0] != pids[1]) is shell
+        finally:
+            runner.kill()
+            runner.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not [pid for pid in pids if alive(pid)]
