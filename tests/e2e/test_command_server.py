@@ -146,6 +146,25 @@ def test_a_server_started_by_a_shell_is_the_process_metered(servers: list[Child]
     assert ask(port, b"x\n") == "echo: x\n"
 
 
+def test_a_buffer_the_kernel_caps_fails_the_trial_as_refused(servers: list[Child]) -> None:
+    rmem_max = Path("/proc/sys/net/core/rmem_max")
+    if not rmem_max.exists() or int(rmem_max.read_text()) >= 64 * 1024 * KiB:
+        pytest.skip("needs Linux with net.core.rmem_max below 64 MiB")
+    settings = Settings(so_rcvbuf_bytes=64 * 1024 * KiB)
+    server = start(servers, f"{PYTHON} {PROGRAMS / 'line_echo.py'} {{port}}", settings)
+    with pytest.raises(_TrialFailure) as failure:
+        ready(server)
+    assert failure.value.status is TrialStatus.FAILED
+    assert failure.value.reason.startswith("setting refused by the kernel: so_rcvbuf_bytes=")
+
+
+def test_collection_off_with_a_periodic_collect_is_reported(servers: list[Child]) -> None:
+    settings = Settings(gc_collect_every_ms=50.0)
+    server = start(servers, f"{PYTHON} {PROGRAMS / 'line_echo.py'} {{port}}", settings)
+    _, _, gc = ready(server)
+    assert gc["gc_enabled"] == 0
+
+
 def test_a_program_that_exits_at_once_fails_with_its_code_and_output(
     servers: list[Child],
 ) -> None:
