@@ -4,7 +4,7 @@ The public face (other packages import only these names):
 
 - `Settings` and its knobs (`KNOBS`, `Reactor`, `WriteBatching`), validated on
   construction; `Settings()` is Twisted's defaults.
-- Workloads: `EchoWorkload`, `StreamWorkload`, `ScenarioSet` (one workload
+- Workloads: `EchoWorkload`, `StreamWorkload`, `HttpWorkload`, `ScenarioSet` (one workload
   under several parameter sets), `make_workload`.
 - `run_trial(settings, workload, ...) -> TrialResult`, under `host_lock()`:
   one measurement per host at a time (`HostBusyError` when asked not to wait).
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
         MAX_SCENARIOS,
         WORKLOADS,
         EchoWorkload,
+        HttpWorkload,
         ScenarioSet,
         StreamWorkload,
         ThroughputUnit,
@@ -90,6 +91,7 @@ __all__ = [
     "EchoWorkload",
     "Environment",
     "HostBusyError",
+    "HttpWorkload",
     "KnobSpec",
     "LockHolder",
     "PairedResult",
