@@ -37,10 +37,15 @@ class ExitCode(IntEnum):
 # parameter is refused by make_workload.
 WORKLOAD_FLAGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "message_bytes": ("message size in bytes (K/KiB/M/MiB suffixes); echo", parse_size),
-    "connections": ("concurrent connections; echo, stream", int),
-    "pipeline_depth": ("requests in flight per connection; echo", int),
-    "rate_msgs_s": ("offered rate for open-loop latency, 0 = closed loop; echo", float),
-    "response_bytes": ("bytes per response (K/KiB/M/MiB suffixes); stream", parse_size),
+    "connections": ("concurrent connections; echo, stream, http", int),
+    "pipeline_depth": ("requests in flight per connection; echo, http", int),
+    "rate_msgs_s": ("offered rate for open-loop latency, 0 = closed loop; echo, http", float),
+    "response_bytes": (
+        "bytes per response (K/KiB/M/MiB suffixes); stream, http (its body)",
+        parse_size,
+    ),
+    "chunked": ("1: chunked responses, 0: Content-Length (default); http", int),
+    "keep_alive": ("0: a new connection per request, 1: keep-alive (default); http", int),
 }
 
 
@@ -112,7 +117,7 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workload", default="echo", help="echo (default) or stream")
+    parser.add_argument("--workload", default="echo", help="echo (default), stream or http")
     for name, (text, kind) in WORKLOAD_FLAGS.items():
         parser.add_argument(
             "--" + name.replace("_", "-"),
