@@ -26,6 +26,7 @@ from harness import (
     Settings,
     TrialResult,
     TrialStatus,
+    make_workload,
     run_paired,
     run_trial,
     workload_spec,
@@ -116,6 +117,15 @@ def test_a_trial_with_a_connection_per_request_on_both_servers() -> None:
             # the servers' expected closes were not counted as dropped.
             assert sample.messages > 40
             assert_served(sample, 1024)
+
+
+def test_a_scenario_set_is_served_from_one_server_each_scenario_its_own_body() -> None:
+    workload = make_workload("http", {"response_bytes": [512, 20_000], "connections": 2})
+    result = run_trial(Settings(), workload, **WINDOWS)
+    assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
+    assert [s.scenario for s in result.samples] == [0, 1, 0, 1]
+    for sample in result.samples:
+        assert_served(sample, (512, 20_000)[sample.scenario])
 
 
 def test_a_pipelined_open_loop_trial() -> None:
