@@ -4,8 +4,11 @@ The public face (other packages import only these names):
 
 - `Settings` and its knobs (`KNOBS`, `Reactor`, `WriteBatching`), validated on
   construction; `Settings()` is Twisted's defaults.
-- Workloads: `EchoWorkload`, `StreamWorkload`, `HttpWorkload`, `ScenarioSet` (one workload
-  under several parameter sets), `make_workload`.
+- Workloads: `EchoWorkload`, `StreamWorkload`, `HttpWorkload` (twisted.web),
+  `ScenarioSet` (one workload under several parameter sets), `make_workload`;
+  and a user's own server, `OwnServerWorkload` (a protocol factory, a
+  twisted.web resource or a whole program, `ServerKind`), checked before a
+  study by `probe_server` (`ProbeResult`: one line on what is wrong).
 - `run_trial(settings, workload, ...) -> TrialResult`, under `host_lock()`:
   one measurement per host at a time (`HostBusyError` when asked not to wait).
 - `run_paired(candidate, workload, pairs=...) -> PairedResult`, under
@@ -35,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness._environment import current_environment, plan_cpus
     from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
+    from harness._own_workload import BUILTIN_CLIENTS, OwnServerWorkload, ServerKind
     from harness._paired import DEFAULT_WINDOW_S, default_paired_timeout_s, run_paired
+    from harness._probe import ProbeResult, probe_server
     from harness._result import (
         CLIENT_SATURATED_SHARE,
         RESULT_FORMAT_VERSION,
@@ -78,6 +83,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BUILTIN_CLIENTS",
     "CLIENT_SATURATED_SHARE",
     "DEFAULT_WINDOW_S",
     "KNOBS",
@@ -94,10 +100,13 @@ __all__ = [
     "HttpWorkload",
     "KnobSpec",
     "LockHolder",
+    "OwnServerWorkload",
     "PairedResult",
+    "ProbeResult",
     "Reactor",
     "RepeatSample",
     "ScenarioSet",
+    "ServerKind",
     "Settings",
     "SettingsError",
     "StreamWorkload",
@@ -119,6 +128,7 @@ __all__ = [
     "parse_knob_value",
     "parse_size",
     "plan_cpus",
+    "probe_server",
     "run_paired",
     "run_trial",
     "settings_to_text",
@@ -130,11 +140,13 @@ _MODULES = (
     "_settings",
     "_settings_file",
     "_workloads",
+    "_own_workload",
     "_result",
     "_environment",
     "_host_lock",
     "_runner",
     "_paired",
+    "_probe",
 )
 
 

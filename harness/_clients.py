@@ -175,15 +175,20 @@ class EchoClient(asyncio.Protocol):
             transport.write(self._frame if count == 1 else self._frame * count)
         return due
 
-    def data_received(self, data: bytes) -> None:
-        stats = self._stats
+    def _complete(self, data: bytes) -> int:
+        """How many replies `data` completes (an echo reply is as long as its request)."""
         self._received += len(data)
         done = self._received // self._frame_len
+        self._received -= done * self._frame_len
+        return done
+
+    def data_received(self, data: bytes) -> None:
+        stats = self._stats
+        done = self._complete(data)
         if stats.recording:
             stats.bytes += len(data)
         if not done:
             return
-        self._received -= done * self._frame_len
         if done > len(self._due_ns):
             stats.errors += 1  # more replies than requests: the server broke framing
             if self._pacer is not None:
@@ -317,22 +322,28 @@ def _echo_clients(
     params: Mapping[str, object],
     stats: WindowStats,
     pacing: Callable[[float], Pacing],
+    *,
+    frame: bytes | None = None,
+    protocol: type[EchoClient] = EchoClient,
 ) -> ProtocolFactory:
-    frame = echo_frame(_int(params, "message_bytes"))
+    """`protocol` clients sending `frame` (default: the echo frame of `message_bytes`)."""
+    if frame is None:
+        frame = echo_frame(_int(params, "message_bytes"))
     depth = _int(params, "pipeline_depth")
     connections = _int(params, "connections")
     rate = params.get("rate_msgs_s", 0.0)
     assert isinstance(rate, int | float)
+    request = frame
     if not rate:
-        return lambda: EchoClient(stats, frame, depth, 0.0)
+        return lambda: protocol(stats, request, depth, 0.0)
     per_connection = rate / connections
     stats.paced = True
     pacer = pacing(1e9 / per_connection)
     # Connection i's schedule is offset by i / connections of its interval, so the group's
     # requests are due evenly spaced at `rate`, not in bursts of one per connection.
     number = itertools.count()
-    return lambda: EchoClient(
-        stats, frame, depth, per_connection, pacer, (next(number) % connections) / connections
+    return lambda: protocol(
+        stats, request, depth, per_connection, pacer, (next(number) % connections) / connections
     )
 
 

@@ -62,6 +62,11 @@ _METHOD = re.compile(r"[A-Z]+")
 PORT_PLACEHOLDER = "{port}"
 
 
+class OwnServerError(Exception):
+    """The user's factory or resource could not be built (raised in the server child, which
+    reports it as a "user-code" error); the message says why, in one line."""
+
+
 def is_import_path(text: str) -> bool:
     """True for "package.module:name" (the name may be dotted: "module:Class.build")."""
     return _IMPORT_PATH.fullmatch(text) is not None

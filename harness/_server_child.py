@@ -7,8 +7,13 @@ Reads its spec (settings, workload) as one JSON line on stdin, starts listening 
   connections: `effective` the socket buffers the kernel applied, `gc` (twisted
   mode only) the collector's state once the GC knobs are applied
   (`harness._gc.gc_state`);
-- `{"event": "error", "kind": "bind" | "settings-refused" | "startup", "detail": ...}`
-  when it cannot start (then exits 3).
+- `{"event": "error", "kind": "bind" | "settings-refused" | "user-code" | "startup",
+  "detail": ...}` when it cannot start (then exits 3); "user-code": a user's own
+  factory or resource could not be built (`harness._own_server`), the detail one line;
+- `{"event": "connection", "tcp_nodelay": bool}` (twisted mode) once, for the
+  first accepted connection after its protocol's `connectionMade`: what the
+  socket's TCP_NODELAY reads then, so a server that sets it itself (twisted.web
+  turns it on) is seen.
 
 It runs until SIGTERM. In `twisted` mode the reactor is installed before
 anything imports `twisted.internet.reactor`; `reference` mode never imports
@@ -29,8 +34,9 @@ from typing import Any, cast
 
 from harness._channel import resolve, send
 from harness._child_guard import die_with_parent
+from harness._own_workload import OwnServerError
 from harness._settings import Settings
-from harness._socket_options import SettingRefusedError, tuned_listener
+from harness._socket_options import SettingRefusedError, connection_report, tuned_listener
 
 STARTUP_FAILED = 3
 
@@ -60,7 +66,11 @@ def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
 
     workload = spec["workload"]
     params = {**workload["params"], **workload.get("target", {})}
-    factory = resolve(workload["server_factory"])(params, settings, reactor)
+    try:
+        factory = resolve(workload["server_factory"])(params, settings, reactor)
+    except OwnServerError as exc:
+        send(report_fd, {"event": "error", "kind": "user-code", "detail": str(exc)})
+        return STARTUP_FAILED
     try:
         port = listen_tcp(reactor, spec.get("port", 0), factory, settings, "127.0.0.1")
     except CannotListenError as exc:
@@ -69,6 +79,7 @@ def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
     except SettingRefusedError as exc:
         send(report_fd, {"event": "error", "kind": "settings-refused", "detail": str(exc)})
         return STARTUP_FAILED
+    port.on_first_connection = lambda sock: send(report_fd, connection_report(sock))
     tune_gc(settings, reactor)
     send(
         report_fd,

@@ -74,5 +74,8 @@ def await_ready(
             "bind": "bind failed",
             "settings-refused": "setting refused by the kernel",
         }.get(kind, "server failed to start")
-        raise _TrialFailure(TrialStatus.FAILED, f"{label}: {message.get('detail', '')}")
+        detail = message.get("detail", "")
+        if kind == "user-code":  # one line naming the flag and what is wrong already
+            raise _TrialFailure(TrialStatus.FAILED, detail)
+        raise _TrialFailure(TrialStatus.FAILED, f"{label}: {detail}")
     return int(message["port"]), dict(message.get("effective", {})), dict(message.get("gc", {}))

@@ -77,3 +77,10 @@ def tuned_listener(
         sock.close()
         raise
     return sock, effective
+
+
+def connection_report(sock: socket.socket) -> dict[str, object]:
+    """The `{"event": "connection", ...}` report of an accepted socket: its TCP_NODELAY as
+    read now (`harness._server_child`)."""
+    nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    return {"event": "connection", "tcp_nodelay": bool(nodelay)}

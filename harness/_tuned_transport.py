@@ -17,6 +17,7 @@ Any workload's protocol factory runs on it unchanged.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.internet import abstract, tcp
@@ -81,6 +82,11 @@ class TunedServer(ResumeAtWatermark, tcp.Server):
         self._resume_bytes = settings.producer_resume_bytes
         if settings.tcp_nodelay:
             self.setTcpNoDelay(True)
+        observer = server.on_first_connection
+        if observer is not None:
+            server.on_first_connection = None
+            # After the protocol's connectionMade, which runs once this returns.
+            reactor.callLater(0, observer, sock)
 
 
 class TunedPort(tcp.Port):
@@ -94,6 +100,9 @@ class TunedPort(tcp.Port):
         super().__init__(port, factory, settings.listen_backlog, interface, reactor)
         self.settings = settings
         self.effective_socket_buffers: dict[str, int] = {}
+        # Called once, with the socket of the first accepted connection, after its
+        # protocol's connectionMade.
+        self.on_first_connection: Callable[[socket.socket], object] | None = None
 
     def createInternetSocket(self) -> socket.socket:
         sock: socket.socket = super().createInternetSocket()

@@ -128,15 +128,26 @@ def check_same_study(stored: StudyRecord, given: StudyRecord) -> None:
     """Raise `StudyMismatchError` unless `given` may resume `stored`."""
     differences = []
     # Compare JSON forms: the stored side went through JSON (tuples became lists).
-    stored_workload = (stored.workload.get("name"), stored.workload.get("params"))
+    # A user's own server workload's server, client and request are its `target`.
+    stored_workload = [stored.workload.get(key) for key in ("name", "params", "target")]
     given_workload = json.loads(
-        json_text([given.workload.get("name"), given.workload.get("params")], "workload")
-    )
-    if list(stored_workload) != given_workload:
-        differences.append(
-            f"workload {stored_workload[0]} {json.dumps(stored_workload[1], sort_keys=True)} "
-            f"(given {given_workload[0]} {json.dumps(given_workload[1], sort_keys=True)})"
+        json_text(
+            [
+                given.workload.get("name"),
+                given.workload.get("params"),
+                given.workload.get("target"),
+            ],
+            "workload",
         )
+    )
+    if stored_workload != given_workload:
+
+        def shown(workload: list[Any]) -> str:
+            name, params, target = workload
+            server = f" {target.get('server')}" if isinstance(target, dict) else ""
+            return f"{name}{server} {json.dumps(params, sort_keys=True)}"
+
+        differences.append(f"workload {shown(stored_workload)} (given {shown(given_workload)})")
     if stored.objectives != given.objectives:
         differences.append(
             f"objectives {', '.join(stored.objectives)} (given {', '.join(given.objectives)})"

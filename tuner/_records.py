@@ -206,7 +206,8 @@ def study_workload(record: StudyRecord) -> Workload:
         if not values or any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
             raise ResultsError(f"study {record.name!r}: workload parameter {key}={value!r}")
         numbers[str(key)] = value
+    target = record.workload.get("target")
     try:
-        return make_workload(name, numbers)
+        return make_workload(name, numbers, target if isinstance(target, Mapping) else None)
     except WorkloadError as exc:
         raise ResultsError(f"study {record.name!r}: its stored workload: {exc}") from None

@@ -9,6 +9,10 @@ measured on the dev box (DESIGN.md); socket buffers are powers of two or
 
 Conditional knobs: `flush_delay_ms` only with `write_batching=timed-flush`;
 `write_batching` only for echo; the producer knobs only for stream;
+`tcp_nodelay` not for twisted.web (http, resource: `HTTPChannel` turns Nagle
+off on every connection itself, after the transport applied the knob), nor
+for a user's factory or program that the probe sees setting it itself
+(`SearchSpace.without`);
 `gc_threshold0` only while `gc_collect_every_ms` is unset (automatic
 collection on).
 
@@ -321,6 +325,11 @@ class SearchSpace:
             return cls(str(data["workload"]), dimensions, fixed)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise SpaceError(f"the stored search space is not readable: {exc!r}") from None
+
+    def without(self, knobs: frozenset[str]) -> SearchSpace:
+        """This space no longer searching `knobs` (a server that sets them itself); a knob
+        the user fixed stays fixed."""
+        return replace(self, dimensions=tuple(d for d in self.dimensions if d.knob not in knobs))
 
     def describe(self) -> list[tuple[str, str]]:
         """(knob, values) rows for the dimensions that may apply, then the fixed knobs."""

@@ -40,6 +40,10 @@ class Strategy:
         return self.settings.changed_knobs()
 
 
+# Where the transport-level strategies apply besides echo and stream: twisted.web and a
+# user's own server get the same transport and socket knobs.
+ANY_SERVER = ("echo", "stream", "http", "factory", "resource", "command")
+
 BULK_BUFFERS = {"tcp_nodelay": "true", "so_sndbuf_bytes": "4MiB", "so_rcvbuf_bytes": "4MiB"}
 
 STRATEGIES: tuple[Strategy, ...] = (
@@ -48,7 +52,7 @@ STRATEGIES: tuple[Strategy, ...] = (
         {"reactor": "select"},
         "select beats epoll once the server saturates: it pays no epoll_ctl for every start "
         "and stop of writing (1.22x at echo 1 KiB x16, 1.15x at 64 KiB x128)",
-        ("echo", "stream"),
+        ANY_SERVER,
     ),
     Strategy(
         "joined-writes",
@@ -69,28 +73,28 @@ STRATEGIES: tuple[Strategy, ...] = (
         {"tcp_nodelay": "true"},
         "turning Nagle off stops replies waiting for the client's ACK "
         "(1.76x at echo 64 KiB x1; 1.02x at 1 KiB x16)",
-        ("echo", "stream"),
+        ANY_SERVER,
     ),
     Strategy(
         "big-socket-buffers",
         {"so_sndbuf_bytes": "4MiB", "so_rcvbuf_bytes": "4MiB"},
         "fixed 4 MiB socket buffers beat the kernel's autotuning for bulk traffic on many "
         "connections (2.42x at echo 64 KiB x128)",
-        ("echo", "stream"),
+        ANY_SERVER,
     ),
     Strategy(
         "bulk-buffers",
         {**BULK_BUFFERS, "read_buffer_bytes": "256KiB"},
         "bulk transfer wants big buffers everywhere: TCP_NODELAY, 4 MiB socket buffers, "
         "256 KiB reads (1.94x at echo 64 KiB x1; 0.49x at 1 KiB x16)",
-        ("echo", "stream"),
+        ANY_SERVER,
     ),
     Strategy(
         "select-bulk-buffers",
         {**BULK_BUFFERS, "read_buffer_bytes": "256KiB", "reactor": "select"},
         "select with big buffers everywhere beats any single knob on bulk traffic "
         "(3.1x at echo 64 KiB x16, 2.08x at 64 KiB x128)",
-        ("echo", "stream"),
+        ANY_SERVER,
     ),
     Strategy(
         "small-stream-chunks",

@@ -143,6 +143,8 @@ class TuneConfig:
     def __post_init__(self) -> None:
         if self.pairing is SEARCH_PAIRING:
             object.__setattr__(self, "pairing", search_pairing(self.workload))
+        if not self.workload.reference_server:  # a user's own server has no reference
+            object.__setattr__(self, "ceiling", False)
         object.__setattr__(self, "strategies", tuple(self.strategies))
         unknown = [n for n in self.strategies if n not in STRATEGIES_BY_NAME]
         if unknown:
@@ -203,7 +205,8 @@ class TuneConfig:
             return ",".join(map(number, value)) if isinstance(value, list) else number(value)
 
         params = " ".join(f"{k}={shown(v)}" for k, v in workload.params().items())
-        return f"{workload.name} {params}"
+        server = workload.target().get("server")
+        return f"{workload.name} {server} {params}" if server else f"{workload.name} {params}"
 
     def measurement(self) -> dict[str, object]:
         """The measurement settings, JSON-ready, as stored on the study record."""

@@ -213,7 +213,10 @@ def _ceiling_line(out: Console, data: ReportData) -> None:
     """The best reference configuration, and where baseline and best stand against it."""
     ceiling, unit = data.ceiling, data.throughput_unit
     if ceiling is None or ceiling.throughput is None:
-        out.print("ceiling: not measured (the reference server did not run)")
+        out.print(
+            "ceiling: not measured (--no-ceiling, the reference server failed, or your own "
+            "server, which has no reference)"
+        )
         return
     options = ", ".join(f"{k}={v}" for k, v in data.ceiling_socket_options.items())
     options = options or "kernel-default socket options"

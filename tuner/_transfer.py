@@ -91,8 +91,9 @@ def workload_distance(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
     """How far apart two stored workloads (`harness.workload_spec`) lie: inf for another
     kind, else the mean, both ways, of each scenario's distance to the nearest scenario
     of the other, a scenario's distance being the sum over its parameters of
-    |log2(1 + x) - log2(1 + y)| (octaves: 1 KiB and 2 KiB messages are 1 apart)."""
-    if a.get("name") != b.get("name"):
+    |log2(1 + x) - log2(1 + y)| (octaves: 1 KiB and 2 KiB messages are 1 apart). A user's
+    own servers are apart (inf) unless their server, client and request are the same."""
+    if a.get("name") != b.get("name") or a.get("target") != b.get("target"):
         return math.inf
     mine, theirs = _scenarios(a), _scenarios(b)
     if not mine or not theirs:

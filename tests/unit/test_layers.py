@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     ("study parts", frozenset({"_space", "_records", "_optuna", "_pruning"})),
     ("study phases", frozenset({"_gate", "_ceiling", "_strategies", "_transfer"})),
-    ("study and results", frozenset({"_study", "_results"})),
+    ("study and results", frozenset({"_study", "_results", "_own_server"})),
     ("confirmation", frozenset({"_confirm"})),
     ("command data", frozenset({"_report", "_analysis", "_paired"})),
     ("renderers", frozenset({"_json", "_terminal"})),

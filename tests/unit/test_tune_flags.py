@@ -161,7 +161,7 @@ def test_strategies_flag_and_command(tmp_path: Path, capsys: pytest.CaptureFixtu
         "name": "select-reactor",
         "assignments": {"reactor": "select"},
         "claim": STRATEGIES_BY_NAME["select-reactor"].claim,
-        "workloads": ["echo", "stream"],
+        "workloads": ["echo", "stream", "http", "factory", "resource", "command"],
     }
     assert main(["strategies"]) == 0
     assert "small-message-combo" in capsys.readouterr().out

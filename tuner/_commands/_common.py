@@ -11,7 +11,17 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
-from harness import DEFAULT_WINDOW_S, Settings, SettingsError, Workload, make_workload, parse_size
+from harness import (
+    DEFAULT_WINDOW_S,
+    OwnServerWorkload,
+    ServerKind,
+    Settings,
+    SettingsError,
+    Workload,
+    WorkloadError,
+    make_workload,
+    parse_size,
+)
 from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
 from tuner._statistics import DEFAULT_CONFIDENCE
 from tuner._windows import (
@@ -37,16 +47,19 @@ class ExitCode(IntEnum):
 # parameter is refused by make_workload.
 WORKLOAD_FLAGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "message_bytes": ("message size in bytes (K/KiB/M/MiB suffixes); echo", parse_size),
-    "connections": ("concurrent connections; echo, stream, http", int),
-    "pipeline_depth": ("requests in flight per connection; echo, http", int),
-    "rate_msgs_s": ("offered rate for open-loop latency, 0 = closed loop; echo, http", float),
-    "response_bytes": (
-        "bytes per response (K/KiB/M/MiB suffixes); stream, http (its body)",
-        parse_size,
+    "connections": ("concurrent connections; every workload", int),
+    "pipeline_depth": ("requests in flight per connection; echo, http, your own server", int),
+    "rate_msgs_s": (
+        "offered rate (msgs or requests a second) for open-loop latency, 0 = closed loop; "
+        "echo, http, your own server",
+        float,
     ),
-    "chunked": ("1: chunked responses, 0: Content-Length (default); http", int),
-    "keep_alive": ("0: a new connection per request, 1: keep-alive (default); http", int),
+    "response_bytes": ("bytes per response (K/KiB/M/MiB suffixes); stream, http", parse_size),
+    "chunked": ("1: the response body chunked, 0: Content-Length (default); http", int),
+    "keep_alive": ("1: keep-alive (default), 0: a connection per request; http", int),
 }
+# The parameters of a user's own server workload (--factory, --resource, --command).
+OWN_SERVER_PARAMS = ("connections", "pipeline_depth", "rate_msgs_s", "keep_alive")
 
 
 def typed(kind: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -117,7 +130,9 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workload", default="echo", help="echo (default), stream or http")
+    parser.add_argument(
+        "--workload", default=None, help="echo (default), stream or http: a built-in server"
+    )
     for name, (text, kind) in WORKLOAD_FLAGS.items():
         parser.add_argument(
             "--" + name.replace("_", "-"),
@@ -126,14 +141,94 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=f"{text}; a comma list (e.g. 1KiB,64KiB) makes one scenario per value",
         )
+    own = parser.add_argument_group("your own server (instead of --workload; README)")
+    servers = own.add_mutually_exclusive_group()
+    servers.add_argument(
+        "--factory", metavar="MODULE:CALLABLE",
+        help="a callable returning your IProtocolFactory, imported from this directory "
+        "as python -m would; needs --client",
+    )  # fmt: skip
+    servers.add_argument(
+        "--resource", metavar="MODULE:CALLABLE",
+        help="a callable returning your twisted.web resource, served from a Site; "
+        "driven by the http client (--method, --path, --header, --body)",
+    )  # fmt: skip
+    servers.add_argument(
+        "--command", metavar="COMMAND", dest="server_command",  # "command": the subcommand
+        help="your unmodified program, e.g. \"twistd -n -y app.tac\"; it must listen on "
+        "{port}, which twistune fills in (settings reach it from outside: README)",
+    )  # fmt: skip
+    own.add_argument(
+        "--client", metavar="CLIENT",
+        help="framed, line or http (default for --resource and --command), or "
+        "MODULE:CALLABLE, your own asyncio client driver (README)",
+    )  # fmt: skip
+    own.add_argument(
+        "--request", default="ping",
+        help="framed and line clients: each request's text (default ping)",
+    )  # fmt: skip
+    own.add_argument("--method", default="GET", help="http client: request method (default GET)")
+    own.add_argument("--path", default="/", help="http client: request path (default /)")
+    own.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'",
+        help="http client: a request header (repeat for more)",
+    )  # fmt: skip
+    own.add_argument(
+        "--body", default="", help="http client: the request body, or @FILE to read it from"
+    )
 
 
 def workload_from_args(args: argparse.Namespace) -> Workload:
     """The workload the flags describe; raises WorkloadError for a bad name or parameter."""
-    params = {
+    given = {
         name: getattr(args, name) for name in WORKLOAD_FLAGS if getattr(args, name) is not None
     }
-    return make_workload(args.workload, params)
+    servers = {
+        ServerKind.FACTORY: args.factory,
+        ServerKind.RESOURCE: args.resource,
+        ServerKind.COMMAND: args.server_command,
+    }
+    kind = next((k for k, server in servers.items() if server is not None), None)
+    if kind is None:
+        return make_workload(args.workload or "echo", given)
+    flag = f"--{kind.value}"
+    if args.workload is not None:
+        raise WorkloadError(f"give --workload or {flag}, not both")
+    for name, value in given.items():
+        if name not in OWN_SERVER_PARAMS:
+            raise WorkloadError(f"--{name.replace('_', '-')}: not a parameter of {flag}")
+        if isinstance(value, list):
+            raise WorkloadError(f"--{name.replace('_', '-')}: {flag} takes one value")
+    client = args.client
+    if client is None:
+        if kind is ServerKind.FACTORY:
+            raise WorkloadError("--factory needs --client: framed, line, http or MODULE:CALLABLE")
+        client = "http"
+    return OwnServerWorkload(
+        kind,
+        servers[kind],
+        client=client,
+        request=args.request,
+        method=args.method,
+        path=args.path,
+        headers=tuple(args.header),
+        body=_body(args.body),
+        **given,
+    )
+
+
+def _body(text: str) -> str:
+    """`--body`: the text, or with a leading @ the named file's content."""
+    if not text.startswith("@"):
+        return text
+    path = text[1:]
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        raise WorkloadError(f"--body {text}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise WorkloadError(f"--body {text}: not UTF-8 text") from None
 
 
 def add_window_arguments(parser: argparse.ArgumentParser, defaults: Windows) -> None:

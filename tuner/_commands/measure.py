@@ -41,6 +41,7 @@ from tuner._commands._common import (
 )
 from tuner._errors import BadInputError, TuneError
 from tuner._json import render_json
+from tuner._own_server import probed
 from tuner._paired import PairedMeasurement
 from tuner._terminal import console, render_paired, render_trial
 from tuner._windows import (
@@ -191,10 +192,12 @@ def measure_once(
     on_start: Callable[[], None] | None = None,
 ) -> TrialResult:
     """Run the trial through `runner` under the host's measurement lock; its failure comes
-    back as data in the result. `on_start()` once the lock is held. HostBusyError when
+    back as data in the result. A user's own server is probed first (BadInputError: it
+    cannot be measured). `on_start()` once the lock is held. HostBusyError when
     another measurement runs and `options.wait` is False."""
     w = options.windows
     with host_lock(wait=options.wait):
+        probed(options.workload)
         if on_start is not None:
             on_start()
         return runner(
@@ -219,6 +222,7 @@ def measure_against_defaults(
     its failure comes back as data. `on_start()` once the lock is held. HostBusyError
     when another measurement runs and `options.wait` is False."""
     with host_lock(wait=options.wait):
+        probed(options.workload)
         if on_start is not None:
             on_start()
         result = runner(

@@ -36,6 +36,7 @@ from tuner._gate import DEFAULT_STABILITY_GATE
 from tuner._json import render_json
 from tuner._objectives import Objective, parse_objectives
 from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, sampler_help
+from tuner._own_server import Probed, checked_config
 from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_PAIRS
 from tuner._report import ReportData, report_data
 from tuner._results import load_results
@@ -233,21 +234,28 @@ def tune(
     on_start: Callable[[int], None] | None = None,
     on_searched: Callable[[StudySummary], None] | None = None,
     on_confirm: Callable[[RoundProgress], None] | None = None,
+    on_probed: Callable[[Probed], None] | None = None,
 ) -> TuneData:
     """Run the study, confirm its best candidates (unless `options.confirm` is None), and
-    report. Callbacks: `on_start(swept)` before the first trial, `progress` after each,
+    report. A user's own server is probed first (`tuner._own_server`; BadInputError when it
+    cannot be tuned, before the database is opened). Callbacks: `on_probed` after that
+    probe, `on_start(swept)` before the first trial, `progress` after each,
     `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round.
     Holds the host's measurement lock throughout (HostBusyError: busy and not `wait`)."""
-    config = options.config
-    with host_lock(wait=options.wait), open_storage(options.storage) as storage:
-        summary = run_study(config, storage, runner, progress=progress, on_start=on_start)
-        if on_searched is not None:
-            on_searched(summary)
-        if options.confirm is not None:
-            confirm_study(
-                storage, config.study, options.confirm, runner=runner, progress=on_confirm
-            )
-        return TuneData(summary, report_data(load_results(storage, config.study)))
+    with host_lock(wait=options.wait):
+        probed = checked_config(options.config)  # before the database is opened
+        if on_probed is not None and probed.probe is not None:
+            on_probed(probed)
+        config = probed.config
+        with open_storage(options.storage) as storage:
+            summary = run_study(config, storage, runner, progress=progress, on_start=on_start)
+            if on_searched is not None:
+                on_searched(summary)
+            if options.confirm is not None:
+                confirm_study(
+                    storage, config.study, options.confirm, runner=runner, progress=on_confirm
+                )
+            return TuneData(summary, report_data(load_results(storage, config.study)))
 
 
 def transfer_lines(summary: StudySummary) -> list[str]:
@@ -296,6 +304,20 @@ def run(args: argparse.Namespace) -> ExitCode:
                 file=sys.stderr,
             )
 
+    def probed(p: Probed) -> None:
+        assert p.probe is not None
+        print(
+            f"probed the server with Twisted's defaults: {p.probe.replies} replies in "
+            f"{p.probe.window_s:g} s, no errors",
+            file=sys.stderr,
+        )
+        if p.dropped:
+            print(
+                f"not searched: {', '.join(sorted(p.dropped))} (the server sets "
+                "TCP_NODELAY on every connection itself)",
+                file=sys.stderr,
+            )
+
     def confirming(state: RoundProgress) -> None:
         if state.round == 1:
             candidates = ", ".join(str(r.trial) for r in state.runs)
@@ -324,6 +346,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             on_start=announce,
             on_searched=searched,
             on_confirm=confirming,  # always: the confirmation's rounds take minutes
+            on_probed=probed,
         )
     if options.json:
         print(render_json(data.report))
