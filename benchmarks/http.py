@@ -26,9 +26,22 @@ One part per invocation (`--part`), each printing its figures as it goes:
   timeout, which it leaves alone unless asked (they change what the server
   does).
 
+Measured on the 2-CPU box (one run each, 2026-12): `cpu`, 2 rounds of 16 pairs:
+select 1.142x [1.099, 1.156], access log off 1.254x [1.238, 1.268], select with
+the log off 1.497x [1.472, 1.521] and with no idle timeout as well 1.625x
+[1.593, 1.670] (23,635 req/s), 256 KiB reads 1.108x, uvloop with the log off
+1.211x; the client's CPU share against the fastest 16% (max 20%), against the
+defaults 14%. `ceiling`, 40 pairs: reference / defaults 12.65x [12.43, 12.82]
+and 13.30x [13.03, 13.45] in two runs, with the client at 100% in the
+reference's slices (so a lower bound). `tune`: winner 1.12x [1.10, 1.13]
+(select, small reads); with `--ask-http-knobs` 1.60x [1.56, 1.62] (select,
+access log off, no timeout) in one run, but 1.19x [1.18, 1.20] in another
+whose 20 trials never kept the access log off among its best (the sampler's
+draws, seed unset).
+
 All traffic is on 127.0.0.1; every part stops by itself. On a shared machine
-wrap each invocation in the shared lock (each part took 1-4 minutes on the
-2-CPU box):
+wrap each invocation in the shared lock (`cpu` took 38 s, `ceiling` 6 s,
+`tune` 94 s on the 2-CPU box):
 
     flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http.py --part cpu
     flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http.py --part ceiling
