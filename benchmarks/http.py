@@ -35,9 +35,9 @@ defaults 14%. `ceiling`, 40 pairs: reference / defaults 12.65x [12.43, 12.82]
 and 13.30x [13.03, 13.45] in two runs, with the client at 100% in the
 reference's slices (so a lower bound). `tune`: winner 1.12x [1.10, 1.13]
 (select, small reads); with `--ask-http-knobs` 1.60x [1.56, 1.62] (select,
-access log off, no timeout) in one run, but 1.19x [1.18, 1.20] in another
-whose 20 trials never kept the access log off among its best (the sampler's
-draws, seed unset).
+access log off, no timeout) in one run, but 1.19x [1.18, 1.20] in another,
+whose top 5 trials all had the access log on (the sampler's draws, seed
+unset; both runs before the transport strategies applied to http).
 
 All traffic is on 127.0.0.1; every part stops by itself. On a shared machine
 wrap each invocation in the shared lock (`cpu` took 38 s, `ceiling` 6 s,
