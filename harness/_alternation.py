@@ -130,7 +130,13 @@ class Group:
         return clock() - start
 
     def close(self) -> None:
+        """Abort every connection; a protocol with a `close()` (one that opens connections of
+        its own, as the http client without keep-alive does) is asked to stop first."""
         self.stats.closing = True
+        for protocol in self.protocols:
+            close = getattr(protocol, "close", None)
+            if close is not None:
+                close()
         for transport in self.transports:
             transport.abort()
 

@@ -126,7 +126,9 @@ async def run_repeat(
         *(loop.create_connection(factory, "127.0.0.1", port) for _ in range(count)),
         return_exceptions=True,
     )
-    transports = [t for t, _ in (o for o in opened if not isinstance(o, BaseException))]
+    good = [o for o in opened if not isinstance(o, BaseException)]
+    transports = [t for t, _ in good]
+    protocols = [p for _, p in good]
     failures = [o for o in opened if isinstance(o, BaseException)]
     try:
         if failures:
@@ -145,6 +147,10 @@ async def run_repeat(
         stats.recording = False
     finally:
         stats.closing = True
+        for protocol in protocols:  # one that reconnects has a transport not in `transports`
+            close = getattr(protocol, "close", None)
+            if close is not None:
+                close()
         for transport in transports:
             transport.abort()
     return {

@@ -42,6 +42,9 @@ class BrokenEcho:
     def scenarios(self) -> tuple[BrokenEcho, ...]:
         return (self,)
 
+    def target(self) -> dict[str, object]:
+        return {}
+
 
 def hang_at_start(params: Mapping[str, object], settings: Any, reactor: Any) -> Factory:
     time.sleep(3600)

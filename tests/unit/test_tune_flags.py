@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import EchoWorkload, ScenarioSet, StreamWorkload
+from harness import EchoWorkload, HttpWorkload, ScenarioSet, StreamWorkload
 from tuner import main
 from tuner._cli import _BadArguments, build_parser
 from tuner._commands.tune import TuneOptions, options_from_args
@@ -35,6 +35,26 @@ def test_a_comma_list_makes_one_scenario_per_value_and_names_them_all() -> None:
     assert config.study == (
         "echo message_bytes=1024,65536 connections=1,16 pipeline_depth=8 rate_msgs_s=0"
     )
+
+
+def test_the_http_workload_and_its_flags() -> None:
+    config = tune_config(
+        "--workload", "http", "--response-bytes", "4KiB", "--chunked", "1", "--keep-alive", "0",
+        "--connections", "8", "--rate-msgs-s", "500",
+    )  # fmt: skip
+    assert config.workload == HttpWorkload(
+        response_bytes=4096, chunked=1, keep_alive=0, connections=8, rate_msgs_s=500.0
+    )
+    assert config.study == (
+        "http response_bytes=4096 chunked=1 keep_alive=0 connections=8 pipeline_depth=1 "
+        "rate_msgs_s=500"
+    )
+    both = tune_config("--workload", "http", "--chunked", "0,1")
+    assert both.workload.scenarios() == (HttpWorkload(chunked=0), HttpWorkload(chunked=1))
+    with pytest.raises(ValueError, match="pipelining needs keep_alive=1"):
+        tune_config("--workload", "http", "--keep-alive", "0", "--pipeline-depth", "4")
+    with pytest.raises(ValueError, match="chunked: 2 is not valid"):
+        tune_config("--workload", "http", "--chunked", "2")
 
 
 def test_sizes_are_named_in_full() -> None:
