@@ -81,3 +81,27 @@ def test_tune_command_stores_a_short_study(tmp_path: Path) -> None:
         frame = storage.samples_frame(report["study"])
     assert (frame["throughput_msgs_s"] > 0).all()
     assert (frame["errors"] == 0).all()
+
+
+def test_tune_a_tac_application_under_twistd(tmp_path: Path) -> None:
+    """The .tac runs unmodified under twistd; twistune adds --nodaemon's partner --pidfile=
+    (both servers of a paired run share this directory) and reaches it through the shim."""
+    db = tmp_path / "tac.db"
+    twistd = shlex.quote(str(Path(sys.executable).parent / "twistd"))
+    command = f"env TAC_PORT={{port}} {twistd} -n -y {shlex.quote(str(PROGRAMS / 'app.tac'))}"
+    done = twistune(
+        "tune", "--command", command, "--client", "line", "--trials", "3",
+        "--storage", url_of(db), *PAIRS, "--confirm-top", "0", "--stability-gate", "0",
+        "--connections", "4", "--no-progress", "--json",
+        cwd=tmp_path,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    with open_storage(url_of(db), create=False) as storage:
+        trials = storage.trials_frame(report["study"])
+        frame = storage.samples_frame(report["study"])
+    assert list(trials["status"]) == ["ok", "ok", "ok"]
+    assert (frame["throughput_msgs_s"] > 0).all()
+    assert (frame["errors"] == 0).all()
+    assert not (tmp_path / "twistd.pid").exists()

@@ -51,6 +51,54 @@ def test_a_line_receiver_factory_is_tuned_and_stored(tmp_path: Path) -> None:
     assert frame["number"].nunique() == 3
 
 
+GREET = [
+    "--resource", "web_resource:make_root", "--method", "POST", "--path", "/api/greet",
+    "--header", "X-Api-Key: secret", "--header", "Content-Type: application/json",
+    "--body", '{"name": "twisted"}',
+]  # fmt: skip
+
+
+def test_a_twisted_web_resource_is_tuned_from_a_request_template(tmp_path: Path) -> None:
+    db = tmp_path / "web.db"
+    done = twistune(
+        "tune", *GREET, "--trials", "3", "--storage", url_of(db), *PAIRS, *QUICK,
+        "--no-progress", "--json",
+        cwd=OWN,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    with open_storage(url_of(db), create=False) as storage:
+        study = storage.study(report["study"])
+        assert study is not None
+        assert study.workload["target"]["method"] == "POST"
+        assert study.space is not None
+        searched = {d["knob"] for d in study.space["dimensions"]}
+        frame = storage.samples_frame(report["study"])
+    # twisted.web turns Nagle off itself: the knob is not searched.
+    assert "tcp_nodelay" not in searched
+    assert "reactor" in searched
+    # The resource answered every templated request with 200: a wrong key, body or path
+    # would have been counted as errors.
+    assert (frame["throughput_msgs_s"] > 0).all()
+    assert (frame["errors"] == 0).all()
+
+
+def test_a_wrong_request_template_is_refused_before_any_trial(tmp_path: Path) -> None:
+    db = tmp_path / "never.db"
+    wrong_key = [a if a != "X-Api-Key: secret" else "X-Api-Key: guess" for a in GREET]
+    done = twistune("tune", *wrong_key, "--storage", url_of(db), cwd=OWN)
+    assert done.returncode == 2
+    assert done.stderr.startswith("twistune: error: --resource web_resource:make_root: ")
+    assert "were errors" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not db.exists()
+    done = twistune(
+        "tune", "--resource", "web_resource:not_a_resource", "--storage", url_of(db), cwd=OWN
+    )
+    assert done.returncode == 2
+    assert "returned a builtins.object, not a twisted.web resource" in done.stderr
+
+
 def test_a_factory_class_and_a_framed_protocol_are_measured_paired() -> None:
     workload = OwnServerWorkload(
         ServerKind.FACTORY, "framed_server:make_factory", client="framed", connections=4
