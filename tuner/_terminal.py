@@ -325,7 +325,7 @@ def render_trial(result: TrialResult, out: Console) -> None:
     columns = (
         "window" if scenarios > 1 else "repeat",
         *(("scenario",) if scenarios > 1 else ()),
-        "msgs/s",
+        "req/s" if result.workload.get("throughput_unit") == "req/s" else "msgs/s",
         "MB/s",
         "p50 ms",
         "p90 ms",
