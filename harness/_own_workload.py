@@ -37,7 +37,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from harness._workloads import ThroughputUnit, WorkloadError, _require
+from harness._workloads import ThroughputUnit, WorkloadError, _require_traffic
 
 
 class ServerKind(enum.StrEnum):
@@ -144,16 +144,11 @@ class OwnServerWorkload:
                     raise WorkloadError(f"--header: {header!r} is not of the form 'Name: value'")
         if self.client in ("framed", "line") and ("\n" in self.request or "\r" in self.request):
             raise WorkloadError("--request: one line, without CR or LF")
-        _require("connections", self.connections, 1, 4096, "connections")
-        _require("pipeline_depth", self.pipeline_depth, 1, 1024, "requests")
-        _require(
-            "rate_msgs_s", self.rate_msgs_s, 0, 10_000_000, "req/s (0: closed loop)", integer=False
+        _require_traffic(
+            self.connections, self.pipeline_depth, self.rate_msgs_s, "req/s", self.keep_alive
         )
-        _require("keep_alive", self.keep_alive, 0, 1, "(0: a connection per request)")
         if not self.keep_alive and self.client != "http":
             raise WorkloadError("keep_alive: only the http client opens a connection per request")
-        if self.pipeline_depth > 1 and not self.keep_alive:
-            raise WorkloadError("pipeline_depth: pipelining needs keep_alive=1")
 
     @property
     def name(self) -> str:

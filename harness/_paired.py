@@ -25,7 +25,7 @@ from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
 from harness._result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
 from harness._runner import STARTUP_ALLOWANCE_S, STOP_GRACE_S, _exit_reason, _sample, _ServerUsage
-from harness._servers import _TrialFailure, await_ready, start_server
+from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
 from harness._settings import Settings, available_reactors
 from harness._workloads import Workload, WorkloadError, workload_spec
 
@@ -308,13 +308,7 @@ def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Att
             )
             servers.append(server)
             children.append(server)
-        own_cpu = not launch.layout.shared
-        loadgen = Child(
-            "harness._loadgen",
-            [],
-            launch.layout.client_cpu,
-            json.dumps({"workload": launch.spec, "own_cpu": own_cpu}),
-        )
+        loadgen = start_loadgen(launch.spec, launch.layout)
         children.append(loadgen)
         try:
             ports = []

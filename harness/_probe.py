@@ -13,7 +13,6 @@ twisted.web's do, overrides `tcp_nodelay`, which a study must then not search.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from harness._children import Child, stop_all
 from harness._environment import plan_cpus
 from harness._host_lock import under_host_lock
 from harness._runner import STOP_GRACE_S, _run_repeat, _ServerMeter, _Window
-from harness._servers import _TrialFailure, await_ready, start_server
+from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
 from harness._settings import Settings
 from harness._workloads import Workload, workload_spec
 
@@ -63,12 +62,7 @@ def probe_server(workload: Workload, timeout_s: float = PROBE_TIMEOUT_S) -> Prob
     try:
         server = start_server(Settings(), spec, layout.server_cpu)
         children.append(server)
-        loadgen = Child(
-            "harness._loadgen",
-            [],
-            layout.client_cpu,
-            json.dumps({"workload": spec, "own_cpu": not layout.shared}),
-        )
+        loadgen = start_loadgen(spec, layout)
         children.append(loadgen)
         try:
             port, _, _ = await_ready(server, deadline, timeout_s)

@@ -26,7 +26,7 @@ from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
 from harness._proc_meter import ProcMeter
 from harness._result import RepeatSample, TrialResult, TrialStatus
-from harness._servers import _TrialFailure, await_ready, start_server
+from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
 from harness._settings import Settings, available_reactors
 from harness._workloads import Workload, workload_spec
 
@@ -196,12 +196,7 @@ def run_trial(
     try:
         server = start_server(settings, spec, layout.server_cpu, reference=reference, port=port)
         children.append(server)
-        loadgen = Child(
-            "harness._loadgen",
-            [],
-            layout.client_cpu,
-            json.dumps({"workload": spec, "own_cpu": not layout.shared}),
-        )
+        loadgen = start_loadgen(spec, layout)
         children.append(loadgen)
         try:
             server_port, effective, effective_gc = await_ready(server, deadline, timeout)

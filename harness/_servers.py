@@ -14,7 +14,7 @@ from typing import Any
 
 from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import Child, exit_reason
-from harness._result import TrialStatus
+from harness._result import CpuLayout, TrialStatus
 from harness._settings import Settings
 
 
@@ -49,6 +49,17 @@ def start_server(
         ["--mode", "reference" if reference else "twisted"],
         cpu,
         json.dumps({"settings": settings.to_dict(), "workload": dict(spec), "port": port}),
+    )
+
+
+def start_loadgen(spec: Mapping[str, Any], layout: CpuLayout) -> Child:
+    """The load-generator child for `spec`'s workload, on the layout's client CPU (its
+    open-loop pacer may spin there unless the CPU is shared with the servers)."""
+    return Child(
+        "harness._loadgen",
+        [],
+        layout.client_cpu,
+        json.dumps({"workload": dict(spec), "own_cpu": not layout.shared}),
     )
 
 

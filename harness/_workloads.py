@@ -91,6 +91,24 @@ def _require(
         raise WorkloadError(f"{name}: {value!r} is not valid; allowed: {allowed} {unit}")
 
 
+def _require_traffic(
+    connections: object,
+    pipeline_depth: object,
+    rate_msgs_s: object,
+    unit: str,
+    keep_alive: object = 1,
+) -> None:
+    """Raise WorkloadError unless the client's load parameters are valid: connections,
+    requests in flight per connection, the open-loop rate in `unit` (0: closed loop), and
+    keep-alive (0/1; pipelining needs it)."""
+    _require("connections", connections, 1, 4096, "connections")
+    _require("pipeline_depth", pipeline_depth, 1, 1024, "requests")
+    _require("rate_msgs_s", rate_msgs_s, 0, 10_000_000, f"{unit} (0: closed loop)", integer=False)
+    _require("keep_alive", keep_alive, 0, 1, "(0: a connection per request)")
+    if pipeline_depth != 1 and not keep_alive:
+        raise WorkloadError("pipeline_depth: pipelining needs keep_alive=1")
+
+
 @dataclass(frozen=True, slots=True)
 class EchoWorkload:
     """Framed request/response echo.
@@ -117,11 +135,7 @@ class EchoWorkload:
 
     def __post_init__(self) -> None:
         _require("message_bytes", self.message_bytes, 1, 16 * MiB, "bytes")
-        _require("connections", self.connections, 1, 4096, "connections")
-        _require("pipeline_depth", self.pipeline_depth, 1, 1024, "requests")
-        _require(
-            "rate_msgs_s", self.rate_msgs_s, 0, 10_000_000, "msgs/s (0: closed loop)", integer=False
-        )
+        _require_traffic(self.connections, self.pipeline_depth, self.rate_msgs_s, "msgs/s")
 
     def params(self) -> dict[str, int | float]:
         return asdict(self)
@@ -198,14 +212,9 @@ class HttpWorkload:
     def __post_init__(self) -> None:
         _require("response_bytes", self.response_bytes, 0, 1024 * MiB, "bytes")
         _require("chunked", self.chunked, 0, 1, "(0: Content-Length, 1: chunked)")
-        _require("keep_alive", self.keep_alive, 0, 1, "(0: a connection per request)")
-        _require("connections", self.connections, 1, 4096, "connections")
-        _require("pipeline_depth", self.pipeline_depth, 1, 1024, "requests")
-        _require(
-            "rate_msgs_s", self.rate_msgs_s, 0, 10_000_000, "req/s (0: closed loop)", integer=False
+        _require_traffic(
+            self.connections, self.pipeline_depth, self.rate_msgs_s, "req/s", self.keep_alive
         )
-        if self.pipeline_depth > 1 and not self.keep_alive:
-            raise WorkloadError("pipeline_depth: pipelining needs keep_alive=1")
 
     def params(self) -> dict[str, int | float]:
         return asdict(self)
