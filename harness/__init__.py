@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         Workload,
         WorkloadError,
         make_workload,
+        require_reference,
         workload_spec,
     )
 
@@ -135,6 +136,7 @@ __all__ = [
     "parse_size",
     "plan_cpus",
     "probe_server",
+    "require_reference",
     "run_paired",
     "run_trial",
     "settings_to_text",

@@ -14,18 +14,30 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.5
 
 
-def die_with_parent(parent_pid: int) -> None:
-    if sys.platform == "linux":
-        import ctypes
-        import signal
+def parent_death_signal() -> Callable[[], object] | None:
+    """A call that makes the kernel SIGKILL the calling process when its parent dies
+    (Linux `PR_SET_PDEATHSIG`, which survives exec), resolved now, so that it is safe to
+    make between fork and exec; None where there is no such thing."""
+    if sys.platform != "linux":
+        return None
+    import ctypes
+    import functools
+    import signal
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return functools.partial(prctl, _PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    request = parent_death_signal()
+    if request is not None:
+        request()
     else:
         threading.Thread(target=_watch, args=(parent_pid,), daemon=True).start()
     if os.getppid() != parent_pid:  # the parent died before the request took effect

@@ -23,6 +23,9 @@ from typing import IO, Any
 from harness._channel import MessageReader
 
 STDERR_TAIL_LINES = 20
+# Time a child gets to exit after SIGTERM before its group is killed, and to be reaped
+# when its reason for stopping is asked.
+STOP_GRACE_S = 1.0
 
 
 def _child_env() -> dict[str, str]:
@@ -126,7 +129,7 @@ def stop_all(children: list[Child], grace_s: float) -> None:
         child.stop(max(0.0, deadline - time.monotonic()))
 
 
-def exit_reason(child: Child, when: str, who: str = "server", grace_s: float = 1.0) -> str:
+def exit_reason(child: Child, when: str, who: str = "server", grace_s: float = STOP_GRACE_S) -> str:
     """Why `child` stopped, for a failed trial's reason: its exit code or signal `when`."""
     try:
         code = child.process.wait(timeout=grace_s)

@@ -307,9 +307,15 @@ def _int(params: Mapping[str, object], name: str) -> int:
     return value
 
 
+def group_pacer(stats: WindowStats) -> Callable[[float], Pacing]:
+    """The pacing of an open-loop group: one `Pacer` for all its connections, whatever
+    their interval."""
+    return lambda interval_ns: Pacer(stats)
+
+
 def echo_client(params: Mapping[str, object], stats: WindowStats) -> ProtocolFactory:
     """Echo clients; open loop (`rate_msgs_s` > 0) paced by one `Pacer` for the group."""
-    return _echo_clients(params, stats, lambda interval_ns: Pacer(stats))
+    return _echo_clients(params, stats, group_pacer(stats))
 
 
 def tick_paced_echo_client(params: Mapping[str, object], stats: WindowStats) -> ProtocolFactory:

@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import os
 import random
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness._channel import ChannelClosedError, ChannelTimeoutError, MessageReader
+from harness._child_guard import parent_death_signal
 from harness._children import Child
 from harness._own_workload import PORT_PLACEHOLDER
 from harness._patch import REPORT_FD_ENV, SETTINGS_ENV
@@ -79,7 +78,6 @@ _TWISTD_LONG_FLAGS = (
     "debug", "spew", "help", "version", "help-reactors",
 )  # fmt: skip
 
-_PR_SET_PDEATHSIG = 1
 _handed_out: collections.deque[int] = collections.deque(maxlen=64)
 
 
@@ -217,13 +215,6 @@ def command_argv(command: str, port: int) -> tuple[list[str], list[str]]:
     return twistd_argv(argv)
 
 
-def _prctl() -> Any:
-    if sys.platform != "linux":
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl
-
-
 class CommandChild(Child):
     """The user's program, running (see the module docstring); `stop()` ends its process
     group as for every child. `notes` say what twistune put in its command line, `argv`
@@ -243,11 +234,11 @@ class CommandChild(Child):
         read_fd, write_fd = os.pipe()
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115  # closed in close()
         parent = os.getpid()
-        prctl = _prctl()
+        die_with_us = parent_death_signal()
 
         def in_child() -> None:  # between fork and exec: no allocation-heavy work
-            if prctl is not None:
-                prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if die_with_us is not None:
+                die_with_us()
             if os.getppid() != parent:
                 os._exit(1)
             if cpu is not None:

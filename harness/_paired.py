@@ -20,14 +20,14 @@ from typing import Any
 
 from harness._alternation import CANDIDATE, DEFAULTS, MAX_RAMP_S, SIDE_NAMES
 from harness._channel import ChannelClosedError, ChannelTimeoutError
-from harness._children import Child, stop_all
+from harness._children import STOP_GRACE_S, Child, exit_reason, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
 from harness._result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
-from harness._runner import STARTUP_ALLOWANCE_S, STOP_GRACE_S, _exit_reason, _sample, _ServerUsage
+from harness._runner import STARTUP_ALLOWANCE_S, _sample, _ServerUsage
 from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
 from harness._settings import Settings, available_reactors
-from harness._workloads import Workload, WorkloadError, workload_spec
+from harness._workloads import Workload, WorkloadError, require_reference, workload_spec
 
 # A slice's measured window when none is given: 50 ms (DESIGN.md, "Measurement
 # protocol": the A/A ratio's sd was 0.9% over 30 such pairs at 1 KiB).
@@ -168,7 +168,8 @@ def run_paired(
 
     Raises ValueError only for arguments that could never work (pairs < 1,
     process_sets < 1 or above pairs, non-positive windows, a CPU not
-    available here); WorkloadError for a workload with no scenarios.
+    available here); WorkloadError for a workload with no scenarios, or with
+    `reference` for one that has no reference server.
     """
     window = DEFAULT_WINDOW_S if window_s is None else window_s
     if not (isinstance(pairs, int) and pairs >= 1):
@@ -181,6 +182,8 @@ def run_paired(
         raise ValueError(f"ramp_s must be 0 or more; got {ramp_s}")
     if not (warmup_s >= 0 and math.isfinite(warmup_s)):
         raise ValueError(f"warmup_s must be 0 or more; got {warmup_s}")
+    if reference:
+        require_reference(workload)
     spec = workload_spec(workload)
     scenarios = [dict(s.params()) for s in workload.scenarios()]
     if not scenarios:
@@ -361,7 +364,7 @@ def _follow(
             raise _SideFailure(
                 None,
                 TrialStatus.FAILED,
-                _exit_reason(loadgen, f"during {label}", who="load generator"),
+                exit_reason(loadgen, f"during {label}", who="load generator"),
             ) from None
         event = message.get("event")
         if event == "done":
@@ -423,7 +426,7 @@ def _raise_if_exited(servers: list[Child], label: str, suspect: int | None = Non
             raise _SideFailure(
                 side,
                 TrialStatus.FAILED,
-                _exit_reason(server, f"during {label}", who=f"{SIDE_NAMES[side]} server"),
+                exit_reason(server, f"during {label}", who=f"{SIDE_NAMES[side]} server"),
             )
 
 

@@ -77,6 +77,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from harness._child_guard import parent_death_signal
 from harness._gc import PeriodicCollection, gc_state, tune_gc
 from harness._settings import Reactor, Settings, SettingsError, default_reactor
 from harness._socket_options import SettingRefusedError, apply_socket_buffers
@@ -413,21 +414,12 @@ def start_from_environment(environ: dict[str, str] | Any = None) -> ShimState | 
             os.set_inheritable(fd, False)  # not for the program's own children
         except (ValueError, OSError):
             fd = None
-        _die_with_parent()
+        # The runner sets it on the command it starts; a server that command starts
+        # (`sh -c "python server.py"`) asks here, so a runner killed outright leaves none.
+        die_with_us = parent_death_signal()
+        if die_with_us is not None:
+            die_with_us()
     return start(settings_json, Reporter(fd))
-
-
-def _die_with_parent() -> None:
-    """In a trial: SIGKILL this process when its parent dies (Linux PR_SET_PDEATHSIG).
-    The runner sets it on the command it starts; a server that command starts (`sh -c
-    "python server.py"`) gets it here, so a runner killed outright leaves no server."""
-    if sys.platform != "linux":
-        return
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 __all__ = [

@@ -17,11 +17,11 @@ connection's outstanding requests are forgotten, as for echo. No Twisted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from harness._clients import EchoClient, ProtocolFactory, WindowStats, _echo_clients
-from harness._pacer import Pacer, Pacing
-from harness._wire import HEADER_BYTES
+from harness._clients import EchoClient, ProtocolFactory, WindowStats, _echo_clients, group_pacer
+from harness._pacer import Pacing
+from harness._wire import HEADER_BYTES, frame_end
 
 
 class FramedClient(EchoClient):
@@ -53,11 +53,7 @@ class FramedClient(EchoClient):
             done += 1
             offset = end
         del partial[:offset]
-        self._needed = (
-            HEADER_BYTES
-            if len(partial) < HEADER_BYTES
-            else HEADER_BYTES + int.from_bytes(partial[:HEADER_BYTES], "big")
-        )
+        self._needed = frame_end(partial)
         return done
 
 
@@ -66,18 +62,6 @@ class LineClient(EchoClient):
 
     def _complete(self, data: bytes) -> int:
         return data.count(b"\n")
-
-
-def _client(
-    cls: type[EchoClient], request: bytes
-) -> Callable[[Mapping[str, object], WindowStats], ProtocolFactory]:
-    def driver(params: Mapping[str, object], stats: WindowStats) -> ProtocolFactory:
-        def pacer(interval_ns: float) -> Pacing:
-            return Pacer(stats)
-
-        return _echo_clients(params, stats, pacer, frame=request, protocol=cls)
-
-    return driver
 
 
 def _request_text(params: Mapping[str, object]) -> bytes:
@@ -90,9 +74,10 @@ def framed_client(params: Mapping[str, object], stats: WindowStats) -> ProtocolF
     """`--client framed`: each request the `request` text as one frame."""
     payload = _request_text(params)
     frame = len(payload).to_bytes(HEADER_BYTES, "big") + payload
-    return _client(FramedClient, frame)(params, stats)
+    return _echo_clients(params, stats, group_pacer(stats), frame=frame, protocol=FramedClient)
 
 
 def line_client(params: Mapping[str, object], stats: WindowStats) -> ProtocolFactory:
     """`--client line`: each request the `request` text and CRLF."""
-    return _client(LineClient, _request_text(params) + b"\r\n")(params, stats)
+    request = _request_text(params) + b"\r\n"
+    return _echo_clients(params, stats, group_pacer(stats), frame=request, protocol=LineClient)

@@ -21,19 +21,17 @@ from typing import Any
 import psutil
 
 from harness._channel import ChannelClosedError, ChannelTimeoutError
-from harness._children import Child, exit_reason, stop_all
+from harness._children import STOP_GRACE_S, Child, exit_reason, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
 from harness._proc_meter import ProcMeter
 from harness._result import RepeatSample, TrialResult, TrialStatus
 from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
 from harness._settings import Settings, available_reactors
-from harness._workloads import Workload, workload_spec
+from harness._workloads import Workload, require_reference, workload_spec
 
 # Time allowed for both children to start, on top of the measurement time.
 STARTUP_ALLOWANCE_S = 10.0
-# Time a child gets to exit after SIGTERM before its group is killed.
-STOP_GRACE_S = 1.0
 
 
 def default_timeout_s(
@@ -138,13 +136,16 @@ def run_trial(
     with the samples so far (a tuner stopping a clearly worse candidate early).
 
     Raises ValueError only for arguments that could never work (non-positive
-    durations, repeats < 1, a CPU not available here).
+    durations, repeats < 1, a CPU not available here; WorkloadError: `reference`
+    for a workload that has no reference server).
     """
     if not (duration_s > 0 and warmup_s >= 0 and repeats >= 1 and math.isfinite(duration_s)):
         raise ValueError(
             f"need duration_s > 0, warmup_s >= 0 and repeats >= 1; got {duration_s}, "
             f"{warmup_s}, {repeats}"
         )
+    if reference:
+        require_reference(workload)
     spec = workload_spec(workload)
     scenarios = [dict(scenario.params()) for scenario in workload.scenarios()]
     timeout = (
@@ -215,7 +216,7 @@ def run_trial(
         except _TrialFailure as exc:
             failure = exc
         except psutil.NoSuchProcess:
-            failure = _TrialFailure(TrialStatus.FAILED, _exit_reason(server, "during measurement"))
+            failure = _TrialFailure(TrialStatus.FAILED, exit_reason(server, "during measurement"))
     finally:
         stop_all(children, STOP_GRACE_S)
         tails = _stderr_tails(children)
@@ -263,7 +264,7 @@ def _run_repeat(
         meter.start()
         message = _read_loadgen(server, loadgen, label, deadline, timeout)
     if server.exit_code() is not None:
-        raise _TrialFailure(TrialStatus.FAILED, _exit_reason(server, f"during {label}"))
+        raise _TrialFailure(TrialStatus.FAILED, exit_reason(server, f"during {label}"))
     if message.get("event") != "result":
         raise _TrialFailure(
             TrialStatus.FAILED, f"load generator failed in {label}: {message.get('detail')}"
@@ -290,14 +291,10 @@ def _read_loadgen(
         ) from None
     except ChannelClosedError:
         if server.exit_code() is not None:
-            reason = _exit_reason(server, f"during {label}")
+            reason = exit_reason(server, f"during {label}")
         else:
-            reason = _exit_reason(loadgen, f"during {label}", who="load generator")
+            reason = exit_reason(loadgen, f"during {label}", who="load generator")
         raise _TrialFailure(TrialStatus.FAILED, reason) from None
-
-
-def _exit_reason(child: Child, when: str, who: str = "server") -> str:
-    return exit_reason(child, when, who, STOP_GRACE_S)
 
 
 def _stderr_tails(children: list[Child]) -> str:

@@ -375,6 +375,16 @@ def _product(cls: BuiltinWorkload, params: Mapping[str, ParamValue]) -> tuple[Si
     )
 
 
+def require_reference(workload: Workload) -> None:
+    """Raise WorkloadError unless `workload` has a reference server (the ceiling): a
+    user's own server has none."""
+    if not workload.reference_server:
+        raise WorkloadError(
+            f"the {workload.name} workload has no reference server: the ceiling is measured "
+            "for twistune's built-in workloads only"
+        )
+
+
 def workload_spec(workload: Workload) -> dict[str, object]:
     """The JSON-ready description of a workload that the children receive and results carry.
 

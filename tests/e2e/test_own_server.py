@@ -99,7 +99,7 @@ def test_a_wrong_request_template_is_refused_before_any_trial(tmp_path: Path) ->
     assert "returned a builtins.object, not a twisted.web resource" in done.stderr
 
 
-def test_a_factory_class_and_a_framed_protocol_are_measured_paired() -> None:
+def test_a_framed_protocol_is_measured_paired() -> None:
     workload = OwnServerWorkload(
         ServerKind.FACTORY, "framed_server:make_factory", client="framed", connections=4
     )
@@ -213,3 +213,15 @@ def test_a_server_that_crashes_under_some_settings_fails_those_trials_as_data(
     for number in (1, 2):  # the study went on after the first failure
         assert by_number.loc[number, "status"] == "failed"
         assert "candidate server exited with code 7" in by_number.loc[number, "reason"]
+
+
+def test_there_is_no_ceiling_to_measure_for_your_own_server() -> None:
+    done = twistune(
+        "measure", "--factory", "line_server:make_factory", "--client", "line", "--reference",
+        cwd=OWN,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "twistune: error: the factory workload has no reference server: the ceiling is "
+        "measured for twistune's built-in workloads only"
+    )

@@ -291,3 +291,13 @@ def test_bad_scenario_lists_are_refused_in_one_line(
 def test_a_scenario_set_checks_its_members(members: tuple[EchoWorkload, ...], message: str) -> None:
     with pytest.raises(WorkloadError, match=message):
         ScenarioSet(members)
+
+
+def test_a_users_own_server_has_no_reference_to_run() -> None:
+    import harness
+
+    workload = harness.OwnServerWorkload(harness.ServerKind.FACTORY, "app:make", client="line")
+    with pytest.raises(WorkloadError, match="the factory workload has no reference server"):
+        harness.run_trial(harness.Settings(), workload, reference=True)
+    with pytest.raises(WorkloadError, match="the factory workload has no reference server"):
+        harness.run_paired(harness.Settings(), workload, pairs=2, reference=True)

@@ -24,6 +24,7 @@ from harness import (
     default_timeout_s,
     host_lock,
     plan_cpus,
+    require_reference,
     run_paired,
     run_trial,
 )
@@ -168,9 +169,12 @@ def add_parser(commands: Any) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> MeasureOptions:
+    workload = workload_from_args(args)
+    if args.reference:
+        require_reference(workload)  # before the probe and the announcement
     return MeasureOptions(
         settings=settings_from_assignments(args.assignments),
-        workload=workload_from_args(args),
+        workload=workload,
         windows=windows_from_args(args),
         timeout_s=args.timeout_s,
         reference=args.reference,
