@@ -9,9 +9,12 @@ once per window, which keeps the per-response cost to an append.
 Open loop (`rate_msgs_s` > 0) keeps three figures per request, as wrk2 does:
 latency from when the request was due (no coordinated omission: a stalled
 server or a late client shows), service time from when it was actually sent,
-and the send lateness between the two (`harness._pacer` keeps it small). In
-closed loop a request is due when it is sent, so its service time is its
-latency and nothing is recorded twice.
+and the send lateness between the two (`harness._pacer` keeps it small). All
+three are recorded together, when the reply arrives while recording, so they
+describe the same requests: per request, latency = lateness + service time,
+and no percentile of either part exceeds the latency's. In closed loop a
+request is due when it is sent, so its service time is its latency and
+nothing is recorded twice.
 
 A paired run (`harness._alternation`) loads one group of connections at a
 time: its protocols `pause()` (send nothing new; what is in flight still
@@ -164,8 +167,6 @@ class EchoClient(asyncio.Protocol):
         while due <= now:
             self._due_ns.append(due)
             self._sent_ns.append(now)
-            if stats.recording:
-                stats.lateness_ns.append(now - due)
             count += 1
             k += 1
             due = start + int(k * interval)
@@ -206,9 +207,12 @@ class EchoClient(asyncio.Protocol):
                 stats.messages += done
                 latency = stats.latencies_us.append
                 service = stats.service_us.append
+                lateness = stats.lateness_ns.append
                 for _ in range(done):
-                    latency((now - pop()) // 1000)
-                    service((now - pop_sent()) // 1000)
+                    due, sent = pop(), pop_sent()
+                    latency((now - due) // 1000)
+                    service((now - sent) // 1000)
+                    lateness(sent - due)
             else:
                 for _ in range(done):
                     pop()

@@ -297,8 +297,6 @@ class HttpClient(asyncio.Protocol):
         self._spent = True
         self._due_ns.append(due)
         self._sent_ns.append(now)
-        if self._stats.recording:
-            self._stats.lateness_ns.append(now - due)
         transport.write(self._request)
 
     def _fire(self, epoch: int) -> int | None:
@@ -318,8 +316,6 @@ class HttpClient(asyncio.Protocol):
             if self._keep_alive:
                 self._due_ns.append(due)
                 self._sent_ns.append(now)
-                if stats.recording:
-                    stats.lateness_ns.append(now - due)
             else:
                 self._queued.append(due)
             count += 1
@@ -391,6 +387,7 @@ class HttpClient(asyncio.Protocol):
             stats.messages += 1
             stats.latencies_us.append((self._now - due) // 1000)
             stats.service_us.append((self._now - sent) // 1000)
+            stats.lateness_ns.append(sent - due)
 
 
 def _number(params: Mapping[str, object], name: str, default: float) -> float:

@@ -48,8 +48,9 @@ class RepeatSample:
     Latency counts from when each request was due; `service_*` from when it
     was actually sent (in closed loop, where a request is due when it is
     sent, they are the latency's); `send_lateness_*` is sent minus due, the
-    load generator's own lateness (open loop only, else None). Both are None
-    in results from before they were measured.
+    load generator's own lateness (open loop only, else None). All three are
+    over the same requests, those answered in the window. Both are None in
+    results from before they were measured.
     """
 
     window_s: float
