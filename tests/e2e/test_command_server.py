@@ -176,7 +176,7 @@ def test_a_program_that_exits_at_once_fails_with_its_code_and_output(
     assert failure.value.status is TrialStatus.FAILED
     assert "exited with code 3 before it listened on port" in failure.value.reason
     assert failure.value.reason.endswith(": no config file")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # found when it exited, not at a deadline
 
 
 def test_a_program_that_never_listens_times_out(servers: list[Child]) -> None:
@@ -186,7 +186,7 @@ def test_a_program_that_never_listens_times_out(servers: list[Child]) -> None:
         ready(server, timeout=1.5)
     assert failure.value.status is TrialStatus.TIMEOUT
     assert f"nothing accepted connections on port {server.port}" in failure.value.reason
-    assert 1.4 < time.monotonic() - started < 3
+    assert 1.4 < time.monotonic() - started < 1.5 + 3
 
 
 def test_a_listener_that_ignores_pythonpath_did_not_load_the_settings(
@@ -237,7 +237,7 @@ def test_stop_ends_what_the_program_started(servers: list[Child]) -> None:
     servers.remove(server)
     server.stop(1.0)
     server.close()
-    assert not [pid for pid in family if alive(pid)]
+    assert not still_alive(family)
 
 
 def alive(pid: int) -> bool:
@@ -246,6 +246,15 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def still_alive(pids: list[int], within_s: float = 5.0) -> list[int]:
+    """Those of `pids` still running after up to `within_s` seconds: a killed process may
+    not have exited the instant its kill returned."""
+    deadline = time.monotonic() + within_s
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return [pid for pid in pids if alive(pid)]
 
 
 RUNNER = """
@@ -276,7 +285,4 @@ def test_the_program_dies_with_a_runner_killed_outright(shell: bool) -> None:
         finally:
             runner.kill()
             runner.wait(timeout=10)
-    deadline = time.monotonic() + 5
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not [pid for pid in pids if alive(pid)]
+    assert not still_alive(pids)

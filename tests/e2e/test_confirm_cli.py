@@ -4,12 +4,12 @@ A real one-trial study (the baseline only), then the defaults confirmed as
 both A and B: real server and load-generator processes, interleaved, the
 results read back from the SQLite file, the report and the export.
 
-Why `--confidence 0.99` here: an A/A interval at 95% excludes 1 about one run
-in twenty *by definition* (more for the percentile bootstrap of a median of
-few rounds), so asserting that it contains 1 at 95% would make this test fail
-by chance that often. At 99% with 12 rounds it fails by chance about one run
-in fifty under pure noise; a systematic bias between the first and second run
-of a pair (which interleaving is meant to expose) would fail it reliably. That
+An A/A interval excludes 1 by chance: at 99% with 12 rounds, about one run
+in fifty under pure noise (the percentile bootstrap of a median of few
+rounds undercovers), so this test does not assert that it contains 1.
+It asserts that it reaches within 5% of 1: a first/second-run bias of that
+size (which interleaving is meant to expose) fails it, while chance alone
+would need the median of 12 rounds to sit several of its spreads away. That
 no gain is claimed does not rest on chance: a candidate with the defaults'
 settings is never confirmed, at any confidence.
 """
@@ -49,6 +49,8 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
         "--no-progress",
         "--confirm-top",
         "0",
+        "--stability-gate",  # trial 0 is confirmed below, however noisy its short run was
+        "0",
         *WORKLOAD,
         *PAIRS,
         *storage,
@@ -76,7 +78,8 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
     assert found["candidate"] == 0
     assert found["rounds"] + found["dropped_rounds"] == ROUNDS
     assert found["rounds"] >= 8, found  # enough to judge at 99%; a failed run is dropped
-    assert found["ci_low"] <= 1 <= found["ci_high"], found
+    assert found["ci_low"] <= 1.05, found  # no bias to either side of a pair
+    assert found["ci_high"] >= 1 / 1.05, found
     assert found["ci_low"] <= found["gain"] <= found["ci_high"]
     assert found["confirmed"] is False
     assert data["winner"] is None

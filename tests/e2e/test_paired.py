@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 
@@ -34,7 +35,9 @@ SMALL_ECHO = EchoWorkload(message_bytes=512, connections=4, pipeline_depth=4)
 
 
 def assert_real(sample: RepeatSample, window_s: float) -> None:
-    assert sample.window_s == pytest.approx(window_s, abs=0.02)
+    # The window as measured: never shorter than asked (to uvloop's 1 ms timers), longer by
+    # however long the load generator was held up at its end, within reason.
+    assert window_s - 0.002 <= sample.window_s < window_s + 0.25
     assert sample.messages > 0
     assert sample.bytes_received > 0
     assert sample.throughput_msgs_s == pytest.approx(sample.messages / sample.window_s)
@@ -53,8 +56,10 @@ def assert_ok(result: PairedResult, pairs: int) -> None:
     assert len(result.ratios) == pairs
     for s in (*result.defaults_samples, *result.candidate_samples):
         assert_real(s, result.window_s)
-    # Sanity only: both sides served, nothing absurd. No speed is asserted.
-    assert all(math.isfinite(r) and 0.3 < r < 3 for r in result.ratios), result.ratios
+    # Sanity only: both sides served, nothing absurd. No speed is asserted, and one 30 ms
+    # slice the machine took from a server is not absurd: the median is judged.
+    assert all(math.isfinite(r) and r > 0 for r in result.ratios), result.ratios
+    assert 0.5 < statistics.median(result.ratios) < 2, result.ratios
     assert result.defaults_settings == Settings()
     assert result.restarts == 0
     json.dumps(result.to_dict(), allow_nan=False)

@@ -31,7 +31,7 @@ from harness import (
     run_trial,
 )
 from tests.e2e.gc_watch import GC_STATS_FILE_ENV
-from tests.e2e.misbehaving import GRANDCHILD_PID_FILE_ENV, BrokenEcho
+from tests.e2e.misbehaving import GRANDCHILD_PID_FILE_ENV, STALL_S, BrokenEcho
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,9 @@ SMALL_STREAM = StreamWorkload(response_bytes=256 * 1024, connections=4)
 
 
 def assert_real_sample(sample: RepeatSample) -> None:
-    assert sample.window_s == pytest.approx(WINDOWS["duration_s"], rel=0.2)
+    # The window as measured: never shorter than asked (to uvloop's 1 ms timers), longer by
+    # however long the load generator was held up at its end, within reason.
+    assert WINDOWS["duration_s"] - 0.002 <= sample.window_s < WINDOWS["duration_s"] + 0.25
     assert sample.messages > 0
     assert sample.bytes_received > 0
     assert sample.throughput_msgs_s == pytest.approx(sample.messages / sample.window_s)
@@ -58,6 +60,20 @@ def assert_real_sample(sample: RepeatSample) -> None:
     histogram = HdrHistogram.decode(sample.latency_histogram.encode())
     assert histogram.get_total_count() == sample.messages
     assert base64.b64decode(sample.latency_histogram)
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    """Whether process `pid` is gone (or a zombie) within `seconds`: a killed process may
+    not have been reaped the instant its kill returned."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def assert_service_time_and_lateness(sample: RepeatSample) -> None:
@@ -81,6 +97,20 @@ def assert_service_time_and_lateness(sample: RepeatSample) -> None:
     assert 0 < sample.send_lateness_p50_ms <= sample.send_lateness_p99_ms
     assert sample.send_lateness_p50_ms <= sample.latency_p50_ms * 1.001 + 0.001
     assert sample.send_lateness_p99_ms <= sample.latency_p99_ms * 1.001 + 0.001
+
+
+SLACK_S = 0.05
+
+
+def assert_offered(sample: RepeatSample, rate: float, connections: int, held_s: float) -> None:
+    """Open loop at `rate` msgs/s, replies held up to `held_s` seconds (by the server or the
+    client): the window's replies answer the requests due from `held_s` before it began to
+    its end (nothing leaves before it is due; one request per connection is due at the
+    start), less those still held at its end. Each edge is allowed SLACK_S more, for a
+    machine that held the load generator or the server up there."""
+    duration_s = WINDOWS["duration_s"]
+    assert rate * (duration_s - held_s - SLACK_S) <= sample.messages
+    assert sample.messages <= rate * (sample.window_s + held_s + SLACK_S) + connections
 
 
 def assert_ok(result: TrialResult) -> None:
@@ -210,7 +240,7 @@ def test_timed_flush_holds_responses_back() -> None:
     # One request in flight, each answer held for 5 ms: every round trip takes at least that.
     for sample in result.samples:
         assert sample.latency_p50_ms >= 5.0
-        assert sample.throughput_msgs_s < 1000 / 5.0
+        assert sample.messages <= sample.window_s / 0.005 + 1
 
 
 @pytest.mark.parametrize("reference", [False, True], ids=["twisted", "reference"])
@@ -221,7 +251,7 @@ def test_open_loop_sends_at_the_offered_rate(reference: bool) -> None:
     assert_ok(result)  # with service time and send lateness against latency, window by window
     assert result.open_loop
     for sample in result.samples:
-        assert sample.throughput_msgs_s == pytest.approx(rate, rel=0.1)
+        assert_offered(sample, rate, workload.connections, held_s=0.0)
     summary = result.to_dict()["summary"]
     assert summary["service_p99_ms"] == result.median("service_p99_ms")
     assert summary["send_lateness_p99_ms"] == result.median("send_lateness_p99_ms")
@@ -239,11 +269,11 @@ def test_open_loop_keeps_its_schedule_through_a_slow_server() -> None:
     result = run_trial(settings, workload, **WINDOWS)
     assert_ok(result)
     for sample in result.samples:
-        assert sample.throughput_msgs_s == pytest.approx(rate, rel=0.1)
+        assert_offered(sample, rate, workload.connections, held_s=0.020)
         assert sample.service_p50_ms is not None
-        assert sample.send_lateness_p99_ms is not None
+        assert sample.send_lateness_p50_ms is not None
         assert sample.latency_p50_ms >= sample.service_p50_ms >= 5.0
-        assert sample.send_lateness_p99_ms < sample.service_p50_ms  # the client did not wait
+        assert sample.send_lateness_p50_ms < 1.0  # the client did not wait for the server
 
 
 def test_a_client_that_falls_behind_shows_in_latency_not_in_service_time() -> None:
@@ -261,7 +291,9 @@ def test_a_client_that_falls_behind_shows_in_latency_not_in_service_time() -> No
         assert sample.send_lateness_p50_ms >= 2.0
         assert sample.latency_p50_ms >= sample.send_lateness_p50_ms
         assert sample.service_p50_ms < sample.latency_p50_ms / 2
-        assert sample.throughput_msgs_s == pytest.approx(500, rel=0.25)  # late, not left out
+        # Late, not left out: but for a stall at either edge of the window, all came back.
+        assert sample.messages >= 500 * (0.5 - STALL_S - SLACK_S)
+        assert sample.messages <= 500 * (sample.window_s + STALL_S + SLACK_S) + 1
 
 
 def test_reference_server_is_measured_like_twisted() -> None:
@@ -283,11 +315,11 @@ def test_a_server_that_hangs_at_start_times_out() -> None:
 
 def test_a_server_that_hangs_under_load_times_out() -> None:
     workload = BrokenEcho(server_factory="tests.e2e.misbehaving:hang_on_data")
-    result = run_trial(Settings(), workload, timeout_s=10.0, **WINDOWS)
+    result = run_trial(Settings(), workload, timeout_s=30.0, **WINDOWS)
     assert result.status is TrialStatus.TIMEOUT
-    assert "no progress" in result.reason
-    # Found out after the first window, not at the deadline.
-    assert result.wall_s < 4.0
+    # Found out in the first window, not at the deadline.
+    assert "no progress: nothing received in repeat 1's" in result.reason, result.reason
+    assert result.wall_s < 15.0
 
 
 def test_a_server_that_crashes_is_a_failed_trial_with_its_stderr() -> None:
@@ -302,11 +334,11 @@ def test_the_whole_process_group_is_ended(tmp_path: Path, monkeypatch: pytest.Mo
     pid_file = tmp_path / "grandchild.pid"
     monkeypatch.setenv(GRANDCHILD_PID_FILE_ENV, str(pid_file))
     workload = BrokenEcho(server_factory="tests.e2e.misbehaving:grandchild_then_hang")
-    result = run_trial(Settings(), workload, timeout_s=2.0, **WINDOWS)
+    result = run_trial(Settings(), workload, timeout_s=5.0, **WINDOWS)
     assert result.status is TrialStatus.TIMEOUT
     grandchild = int(pid_file.read_text())
     # The grandchild was reparented away from us; only the group kill could end it.
-    assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == "zombie"
+    assert gone_within(grandchild, 5.0)
 
 
 def test_a_load_generator_that_fails_is_a_failed_trial_with_its_stderr() -> None:

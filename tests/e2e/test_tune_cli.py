@@ -34,10 +34,12 @@ from tests.e2e.cli import PAIRS, TWISTUNE, WORKLOAD, twistune, url_of
 
 pytestmark = pytest.mark.e2e
 
-# Confirmation and the stability gate are exercised by the shared study (and
-# the unit tier); the other runs skip them, so their trials' statuses do not
-# depend on how noisy a 0.2 s window was.
-QUICK = ["--confirm-top", "0", "--stability-gate", "0"]
+# Confirmation is exercised by the shared study; the other runs skip it. No run
+# here keeps the stability gate (tests/unit/test_study.py re-runs and marks a noisy
+# trial unstable): the trials' statuses must not depend on how noisy a 30 ms slice
+# was on a shared machine, where a baseline left unstable states no gain.
+NO_GATE = ["--stability-gate", "0"]
+QUICK = ["--confirm-top", "0", *NO_GATE]
 STUDY = "echo message_bytes=512 connections=4 pipeline_depth=8 rate_msgs_s=0"
 OPTUNA_TABLES = {"studies", "trials", "trial_params", "trial_values"}
 OUR_TABLES = {"twistune_studies", "twistune_trials", "twistune_samples", "twistune_meta"}
@@ -116,6 +118,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Tuned:
         "--json",
         *WORKLOAD,
         *PAIRS,
+        *NO_GATE,
         "--storage",
         url_of(db),
         timeout=90,
@@ -137,8 +140,9 @@ def test_tune_reports_json_and_stores_every_trial(tuned: Tuned) -> None:
     assert sum(report["trials"].values()) == 4
     assert report["baseline"]["number"] == 0
     assert report["baseline"]["settings"] == default_knobs()
-    # Trial 0 is the defaults paired against the defaults: a gain near 1 (the noise).
-    assert 0.8 < report["baseline"]["gain"] < 1.25
+    # Trial 0 is the defaults paired against the defaults: a gain near 1, give or take the
+    # noise of 4 pairs of 30 ms slices on a shared machine.
+    assert 2 / 3 < report["baseline"]["gain"] < 1.5
     best = report["best"]
     assert best["status"] == "ok"
     assert best["values"][0] > 0
@@ -362,7 +366,7 @@ def _stored_count(db: Path) -> int:
 
 def test_killed_tuner_leaves_an_interrupted_trial_the_next_run_records(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
-    slow = ["--pairs", "40", "--window-s", "0.05"]
+    slow = ["--pairs", "40", "--window-s", "0.05", "--no-ceiling"]
     with subprocess.Popen(
         [
             *TWISTUNE,
@@ -381,7 +385,7 @@ def test_killed_tuner_leaves_an_interrupted_trial_the_next_run_records(tmp_path:
     ) as tuner:
         try:
             children: list[psutil.Process] = []
-            deadline = time.monotonic() + 40
+            deadline = time.monotonic() + 120  # a bound on a hang: about 15 s here
             while time.monotonic() < deadline and tuner.poll() is None:
                 time.sleep(0.1)
                 if _stored_count(db) < 2:
