@@ -44,8 +44,8 @@ class WindowStats:
     `lateness_ns` are recorded alongside `latencies_us`. Its pacer may spin
     only with `spin` (the load generator has a CPU to itself); `in_flight`
     counts its outstanding requests, `events` its protocols' callbacks and
-    `idle_spin_ns` the time its pacer spun with nothing else to do (see
-    `harness._pacer`).
+    `idle_spin_ns` the CPU time (the loop thread's, in nanoseconds; not wall
+    time) its pacer spun with nothing else to do (see `harness._pacer`).
     """
 
     def __init__(self, *, start_paused: bool = False, spin: bool = True) -> None:
@@ -77,7 +77,8 @@ class WindowStats:
         self.recording = True
 
     def working_cpu_s(self, cpu_s: float) -> float:
-        """`cpu_s`, CPU seconds of the window, less what the pacer spun idle."""
+        """`cpu_s`, the process's CPU seconds in the window, less the CPU seconds its
+        pacer spun idle (at least 0)."""
         return max(0.0, cpu_s - self.idle_spin_ns / 1e9)
 
 

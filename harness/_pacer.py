@@ -31,10 +31,24 @@ the reference server at 5,000 msgs/s, the p50 latency was 0.079 ms with a
 server (`WindowStats.spin` False) only sleeps: a spin would take the
 server's time.
 
-Spinning is not work: a spin turn in which nothing else ran and nothing was
-sent is counted in `stats.idle_spin_ns`, which the load generator takes off
-its CPU seconds, so a pacer spinning on its own CPU is not mistaken for a
-saturated client.
+Spinning is not work: from a spin turn that sent nothing to the next turn,
+if no protocol callback ran in between (`stats.events` unchanged), the loop
+thread's CPU time (`time.thread_time_ns()`, nanoseconds) is added to
+`stats.idle_spin_ns`, which the load generator takes off its CPU seconds
+(`time.process_time()`), so a pacer spinning on its own CPU is not mistaken
+for a saturated client. It is CPU time, not wall time: while the load
+generator is preempted, or its loop is blocked (a callback in `time.sleep`),
+between two idle turns, it spends no CPU, and wall time counted there made
+the idle spin exceed the CPU seconds and the client's CPU share read 0 on a
+loaded machine. The wall clock (`perf_counter_ns()`) still does the
+scheduling. The CPU clock is a system call (0.2 us on the dev box, the wall
+clock 0.04 us): it is read only while spinning, once in a turn that sends
+nothing, and in a turn that sends only after the sends (so as not to delay
+them), their own time taken off. An idle spin turn (uvloop, pinned to one
+CPU) took 1.4 us counted in wall time and takes 1.7 us counted in CPU time;
+in `benchmarks/latency_floor.py` (5,000 and 20,000 msgs/s) send lateness
+p50 went from 0.9-1.0 to 1.1-1.3 us, and latency p50 and the client's CPU
+share did not move.
 """
 
 from __future__ import annotations
@@ -57,8 +71,12 @@ class WindowStats(Protocol):
     spin: bool  # the load generator has a CPU of its own: it may spin
     events: int  # replies (and other socket events) seen so far
     in_flight: int  # requests sent and not yet answered
-    idle_spin_ns: int  # spin time that found nothing to do, taken off the CPU share
+    # Loop-thread CPU ns spent spinning with nothing to do, taken off the CPU share.
+    idle_spin_ns: int
 
+
+# The CPU clock idle spin is counted in: the calling (the loop's) thread's, not wall time.
+_thread_time_ns = time.thread_time_ns
 
 # Fire returns the perf_counter_ns() time the sender's next request is due, or None.
 Fire = Callable[[], int | None]
@@ -166,7 +184,9 @@ class Pacer:
         self._timer: _TimerFd | None = None
         self._handle: asyncio.TimerHandle | None = None  # the fallback's sleep
         self._spinning = False
-        self._idle_turn_ns: int | None = None  # when the last spin turn that did nothing ran
+        # The loop thread's CPU time (thread_time_ns) when the last spin turn ran, if it
+        # sent nothing: an idle interval starts there.
+        self._idle_turn_cpu_ns: int | None = None
         self._events_then = 0
 
     def schedule(self, due_ns: int, fire: Fire) -> None:
@@ -177,21 +197,37 @@ class Pacer:
             self._plan(time.perf_counter_ns())
 
     def _wake(self) -> None:
-        """Fire every sender that is due, then plan the next wake: a spin turn or a sleep."""
+        """Fire every sender that is due, then plan the next wake: a spin turn or a sleep.
+
+        While spinning, it counts the idle spin (see the module docstring): the loop
+        thread's CPU time from the last turn, if that one was idle, to this one, unless
+        a protocol callback ran in between.
+        """
         heap = self._heap
         now = time.perf_counter_ns()
-        fired = False
-        while heap and heap[0][0] <= now:
-            fire = heapq.heappop(heap)[2]
-            due = fire()
-            fired = True
-            if due is not None:
-                heapq.heappush(heap, (due, next(self._order), fire))
-        if self._spinning:
+        if heap and heap[0][0] <= now:
+            since = self._idle_turn_cpu_ns if self._spinning else None
+            if since is not None and self._stats.events != self._events_then:
+                since = None  # a protocol callback ran since the idle turn: not idle
+            self._idle_turn_cpu_ns = None  # a turn that sends starts no idle interval
+            while heap and heap[0][0] <= now:
+                fire = heapq.heappop(heap)[2]
+                due = fire()
+                if due is not None:
+                    heapq.heappush(heap, (due, next(self._order), fire))
+            if since is not None:
+                # The interval ended when this turn began; the CPU clock, a system call, is
+                # read after the sends so as not to delay them, and their own time taken
+                # off in wall time (a non-blocking send is off the CPU only if preempted,
+                # and then less idle spin is counted, not more).
+                sends_ns = time.perf_counter_ns() - now
+                self._stats.idle_spin_ns += max(0, _thread_time_ns() - sends_ns - since)
+        elif self._spinning:
             stats = self._stats
-            if self._idle_turn_ns is not None and stats.events == self._events_then:
-                stats.idle_spin_ns += now - self._idle_turn_ns
-            self._idle_turn_ns = None if fired else now
+            since = self._idle_turn_cpu_ns
+            cpu_ns = self._idle_turn_cpu_ns = _thread_time_ns()
+            if since is not None and stats.events == self._events_then:
+                stats.idle_spin_ns += cpu_ns - since
             self._events_then = stats.events
         self._plan(now)
 
@@ -200,21 +236,21 @@ class Pacer:
         heap = self._heap
         if not heap:
             self._spinning = False
-            self._idle_turn_ns = None
+            self._idle_turn_cpu_ns = None
             self._sleep_off()
             return
         wake_at = heap[0][0] - self._lead_ns
         if wake_at <= now or (self._spin_in_flight and self._stats.in_flight > 0):
             if not self._spinning:
                 self._spinning = True
-                self._idle_turn_ns = None
+                self._idle_turn_cpu_ns = None
                 if self._handle is not None:
                     self._handle.cancel()
                     self._handle = None
             self._loop.call_soon(self._wake)
             return
         self._spinning = False
-        self._idle_turn_ns = None
+        self._idle_turn_cpu_ns = None
         if self._libc is None:
             if self._handle is not None:
                 self._handle.cancel()

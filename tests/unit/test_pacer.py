@@ -139,6 +139,66 @@ def test_idle_spin_is_counted_and_only_with_a_cpu_of_its_own() -> None:
     assert spinning.working_cpu_s(0.0) == 0.0  # never below zero
 
 
+def test_idle_spin_is_cpu_time_not_the_time_the_loop_was_blocked() -> None:
+    # A request is in flight to a server that does not answer for a while: the pacer spins
+    # with nothing to do, and the loop blocks in time.sleep between two of its idle turns
+    # (as when the load generator is preempted). That time spent no CPU: it is not idle
+    # spin, and the CPU seconds less the idle spin stay above zero.
+    stats = WindowStats()
+    stall_s = 0.2
+    cpu_s = 0.0
+
+    async def main() -> None:
+        nonlocal cpu_s
+        stats.start_window()
+        cpu_start = time.process_time()
+        sender = GridSender(time.perf_counter_ns() + 300_000_000, 1)  # the next request
+        stats.in_flight = 1
+        Pacer(stats).schedule(sender.due(0), sender.fire)
+        asyncio.get_running_loop().call_later(0.02, time.sleep, stall_s)
+        await asyncio.sleep(0.04)  # 20 ms of spin, the stall, then this wakes
+        stats.events += 1  # the reply: the pacer sleeps until its next request is due
+        stats.in_flight = 0
+        while sender.next < sender.count:
+            await asyncio.sleep(0.01)
+        cpu_s = time.process_time() - cpu_start
+
+    run(main)
+    # Counted in wall time, the idle spin was the 0.2 s stall and the spin around it.
+    assert 0 < stats.idle_spin_ns < 0.1e9
+    assert stats.idle_spin_ns / 1e9 < cpu_s  # it spun on this process's CPU time
+    assert stats.working_cpu_s(cpu_s) > 0
+
+
+class BusySender(GridSender):
+    """A GridSender whose every fire spends `busy_ns` of CPU, as a send does."""
+
+    busy_ns = 1_000_000
+
+    def fire(self) -> int | None:
+        end = time.thread_time_ns() + self.busy_ns
+        while time.thread_time_ns() < end:
+            pass
+        return super().fire()
+
+
+def test_the_cpu_time_of_a_send_is_not_idle_spin() -> None:
+    # Requests 2 ms apart: the pacer spins the 200 us lead before each, idle, then sends,
+    # which takes 1 ms of CPU here. Only the spin is idle.
+    stats = WindowStats()
+    count = 40
+    sender = BusySender(time.perf_counter_ns() + 1_000_000, count, 2e6)
+
+    async def main() -> None:
+        Pacer(stats).schedule(sender.due(0), sender.fire)
+        while sender.next < sender.count:
+            await asyncio.sleep(0.01)
+
+    run(main)
+    busy_s = count * BusySender.busy_ns / 1e9
+    assert 0 < stats.idle_spin_ns / 1e9 < 0.5 * busy_s  # the spin alone: at most about 0.2 x busy_s
+
+
 class LoopEcho(asyncio.Transport):
     """A transport whose peer answers every write on the loop's next turn (no sockets)."""
 
