@@ -55,7 +55,7 @@ import sys
 from pathlib import Path
 
 # This file is named like the standard library's `http` package: run as a script, its
-# folder comes first on sys.path (and the harness passes sys.path on to its children),
+# folder comes first on this process's sys.path (the harness leaves it off its children's),
 # where `import http` would find it. Out with that folder before anything imports http.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 

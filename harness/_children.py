@@ -29,12 +29,32 @@ STOP_GRACE_S = 1.0
 
 
 def _child_env() -> dict[str, str]:
-    # The child imports what this process can import (an uninstalled checkout,
-    # a test's own server module), whatever its working directory.
+    """This process's environment, with a PYTHONPATH that lets the child import what this
+    process can (an uninstalled checkout, a test's own server module) from the current
+    directory first, whatever the child's working directory.
+
+    Not the folder of a script run as `python SCRIPT`: Python put it first on this
+    process's path for the script alone, and the children, run with `-m`, resolve from the
+    current directory. In the children it would shadow whatever it holds: with
+    `python benchmarks/latency_floor.py`, `benchmarks/http.py` hid the standard library's
+    `http` from every Twisted server (ImportError: cannot import name 'cookiejar').
+    """
     env = dict(os.environ)
-    paths = [p for p in sys.path if p and Path(p).is_dir()]
+    script = _script_folder()
+    paths = [p for p in sys.path if p and Path(p).is_dir() and p != script]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([os.getcwd(), *paths]))
     return env
+
+
+def _script_folder() -> str | None:
+    """sys.path[0] when this process runs a script file (`python SCRIPT`), else None."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not sys.path:
+        return None  # run with -m (sys.path[0] is the current directory), or embedded
+    script = getattr(main, "__file__", None)
+    if script is None or Path(script).resolve().parent != Path(sys.path[0] or ".").resolve():
+        return None  # -c, the interactive prompt, or a path the script did not add
+    return sys.path[0]
 
 
 class Child:

@@ -296,6 +296,36 @@ def test_a_client_that_falls_behind_shows_in_latency_not_in_service_time() -> No
         assert sample.messages <= 500 * (sample.window_s + STALL_S + SLACK_S) + 1
 
 
+SCRIPT_NEXT_TO_AN_HTTP_MODULE = """
+from harness import EchoWorkload, Settings, run_trial
+
+workload = EchoWorkload(message_bytes=64, connections=1, pipeline_depth=1)
+result = run_trial(Settings(), workload, 0.1, 0.05, 1)
+print(result.status.value, result.samples[0].messages if result.samples else 0, result.reason)
+"""
+
+
+def test_a_script_beside_a_module_named_like_the_stdlibs_runs_its_trials(tmp_path: Path) -> None:
+    # As `python benchmarks/latency_floor.py`, beside benchmarks/http.py: the script's folder
+    # is on the script's own path, not the children's, whose twisted.web imports http.
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    (folder / "http.py").write_text("raise ImportError('the http.py beside the script')\n")
+    (folder / "one_trial.py").write_text(SCRIPT_NEXT_TO_AN_HTTP_MODULE)
+    run = subprocess.run(
+        [sys.executable, str(folder / "one_trial.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert run.returncode == 0, run.stderr
+    status, messages, *_ = run.stdout.split()
+    assert status == "ok", run.stdout
+    assert int(messages) > 0
+
+
 def test_reference_server_is_measured_like_twisted() -> None:
     result = run_trial(Settings(), SMALL_ECHO, reference=True, **WINDOWS)
     assert_ok(result)
