@@ -27,9 +27,12 @@ import enum
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, cast
 
 from harness._settings import KiB, MiB
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class WorkloadError(ValueError):
@@ -109,8 +112,24 @@ def _require_traffic(
         raise WorkloadError("pipeline_depth: pipelining needs keep_alive=1")
 
 
+class _OneScenario:
+    """What a built-in workload of one parameter set answers: its dataclass fields are its
+    parameters, it is its own only scenario, and it names no user's server."""
+
+    __slots__ = ()
+
+    def params(self) -> dict[str, int | float]:
+        return asdict(cast("DataclassInstance", self))
+
+    def scenarios(self) -> tuple[Self, ...]:
+        return (self,)
+
+    def target(self) -> dict[str, object]:
+        return {}
+
+
 @dataclass(frozen=True, slots=True)
-class EchoWorkload:
+class EchoWorkload(_OneScenario):
     """Framed request/response echo.
 
     Each request is a 4-byte big-endian length and `message_bytes` of payload;
@@ -137,18 +156,9 @@ class EchoWorkload:
         _require("message_bytes", self.message_bytes, 1, 16 * MiB, "bytes")
         _require_traffic(self.connections, self.pipeline_depth, self.rate_msgs_s, "msgs/s")
 
-    def params(self) -> dict[str, int | float]:
-        return asdict(self)
-
-    def scenarios(self) -> tuple[SingleWorkload, ...]:
-        return (self,)
-
-    def target(self) -> dict[str, object]:
-        return {}
-
 
 @dataclass(frozen=True, slots=True)
-class StreamWorkload:
+class StreamWorkload(_OneScenario):
     """Bulk download: a client asks for `response_bytes`, the server streams them.
 
     The request is an 8-byte big-endian byte count. The server answers from an
@@ -170,18 +180,9 @@ class StreamWorkload:
         _require("response_bytes", self.response_bytes, 1, 1024 * MiB, "bytes")
         _require("connections", self.connections, 1, 4096, "connections")
 
-    def params(self) -> dict[str, int | float]:
-        return asdict(self)
-
-    def scenarios(self) -> tuple[SingleWorkload, ...]:
-        return (self,)
-
-    def target(self) -> dict[str, object]:
-        return {}
-
 
 @dataclass(frozen=True, slots=True)
-class HttpWorkload:
+class HttpWorkload(_OneScenario):
     """HTTP/1.1 GETs against a twisted.web `Site` serving a built-in resource.
 
     The resource answers every GET with `response_bytes` of body, framed by
@@ -215,15 +216,6 @@ class HttpWorkload:
         _require_traffic(
             self.connections, self.pipeline_depth, self.rate_msgs_s, "req/s", self.keep_alive
         )
-
-    def params(self) -> dict[str, int | float]:
-        return asdict(self)
-
-    def scenarios(self) -> tuple[SingleWorkload, ...]:
-        return (self,)
-
-    def target(self) -> dict[str, object]:
-        return {}
 
 
 SingleWorkload = EchoWorkload | StreamWorkload | HttpWorkload

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from harness import OwnServerWorkload, ServerKind, Settings, probe_server, run_paired
 from storage import open_storage
-from tests.e2e.cli import PAIRS, twistune, url_of
+from tests.e2e.cli import assert_every_window_served, short_study, url_of
 
 pytestmark = pytest.mark.e2e
 
@@ -65,22 +64,14 @@ def test_the_probe_sees_twisted_web_under_twistd_turn_nagle_off(tmp_path: Path) 
 
 def test_tune_command_stores_a_short_study(tmp_path: Path) -> None:
     db = tmp_path / "command.db"
-    done = twistune(
-        "tune", "--command", LINE_ECHO, "--client", "line", "--trials", "2",
-        "--storage", url_of(db), *PAIRS, "--confirm-top", "0", "--stability-gate", "0",
-        "--connections", "4", "--no-progress", "--json",
-        cwd=tmp_path,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report, _ = short_study(
+        db, "--command", LINE_ECHO, "--client", "line", "--trials", "2", cwd=tmp_path
+    )
     with open_storage(url_of(db), create=False) as storage:
         study = storage.study(report["study"])
         assert study is not None
         assert study.workload["target"]["kind"] == "command"
-        frame = storage.samples_frame(report["study"])
-    assert (frame["throughput_msgs_s"] > 0).all()
-    assert (frame["errors"] == 0).all()
+        assert_every_window_served(storage.samples_frame(report["study"]))
 
 
 def test_tune_a_tac_application_under_twistd(tmp_path: Path) -> None:
@@ -89,19 +80,12 @@ def test_tune_a_tac_application_under_twistd(tmp_path: Path) -> None:
     db = tmp_path / "tac.db"
     twistd = shlex.quote(str(Path(sys.executable).parent / "twistd"))
     command = f"env TAC_PORT={{port}} {twistd} -n -y {shlex.quote(str(PROGRAMS / 'app.tac'))}"
-    done = twistune(
-        "tune", "--command", command, "--client", "line", "--trials", "3",
-        "--storage", url_of(db), *PAIRS, "--confirm-top", "0", "--stability-gate", "0",
-        "--connections", "4", "--no-progress", "--json",
-        cwd=tmp_path,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report, _ = short_study(
+        db, "--command", command, "--client", "line", "--trials", "3", cwd=tmp_path
+    )
     with open_storage(url_of(db), create=False) as storage:
         trials = storage.trials_frame(report["study"])
         frame = storage.samples_frame(report["study"])
     assert list(trials["status"]) == ["ok", "ok", "ok"]
-    assert (frame["throughput_msgs_s"] > 0).all()
-    assert (frame["errors"] == 0).all()
+    assert_every_window_served(frame)
     assert not (tmp_path / "twistd.pid").exists()

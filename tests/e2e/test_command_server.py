@@ -8,14 +8,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from harness._children import Child, stop_all
+from harness._children import Child
 from harness._command import CommandChild
 from harness._result import TrialStatus
 from harness._servers import _TrialFailure, await_ready, start_server
@@ -40,15 +39,6 @@ TIMEOUT_S = 15.0
 
 def spec(command: str) -> dict[str, Any]:
     return {"target": {"kind": "command", "server": command}, "params": {}}
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Child]]:
-    started: list[Child] = []
-    yield started
-    stop_all(started, 1.0)
-    for child in started:
-        child.close()
 
 
 def start(servers: list[Child], command: str, settings: Settings = TUNED) -> CommandChild:

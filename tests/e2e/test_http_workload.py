@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,7 +30,7 @@ from harness import (
     run_trial,
     workload_spec,
 )
-from harness._children import Child, stop_all
+from harness._children import Child
 from harness._servers import await_ready, start_server
 from tests.e2e.http_watch import WATCH_FILE_ENV
 
@@ -203,16 +202,6 @@ def test_twisted_web_turns_nagle_off_whatever_the_settings_say(watch_file: Path)
     assert nodelay == [1] * 3 * WINDOWS["repeats"]  # fresh connections for each repeat
 
 
-@pytest.fixture
-def http_server() -> Iterator[list[Child]]:
-    """Server children started by the test (ended, with their process groups, after it)."""
-    children: list[Child] = []
-    yield children
-    stop_all(children, 1.0)
-    for child in children:
-        child.close()
-
-
 def serve(children: list[Child], settings: Settings, *, reference: bool = False) -> int:
     """Start the http workload's server child (Twisted, or the reference) and its port."""
     child = start_server(settings, workload_spec(SMALL), None, reference=reference)
@@ -233,10 +222,10 @@ def seconds_until_closed(port: int, limit_s: float) -> float | None:
         return time.monotonic() - start
 
 
-def test_the_request_timeout_closes_idle_connections(http_server: list[Child]) -> None:
-    quick = serve(http_server, Settings(http_request_timeout_s=0.2))
-    default = serve(http_server, Settings())
-    never = serve(http_server, Settings(http_request_timeout_s=None))
+def test_the_request_timeout_closes_idle_connections(servers: list[Child]) -> None:
+    quick = serve(servers, Settings(http_request_timeout_s=0.2))
+    default = serve(servers, Settings())
+    never = serve(servers, Settings(http_request_timeout_s=None))
     closed_after = seconds_until_closed(quick, 3.0)
     assert closed_after is not None
     assert 0.15 < closed_after < 1.0
@@ -260,9 +249,9 @@ def without_date(response: bytes) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def test_the_reference_server_answers_with_twisted_webs_bytes(http_server: list[Child]) -> None:
-    twisted_port = serve(http_server, Settings())
-    reference_port = serve(http_server, Settings(), reference=True)
+def test_the_reference_server_answers_with_twisted_webs_bytes(servers: list[Child]) -> None:
+    twisted_port = serve(servers, Settings())
+    reference_port = serve(servers, Settings(), reference=True)
     for path in ("/", "/0", "/20000", "/0/chunked", "/40000/chunked"):
         request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         twisted_answer = fetch(twisted_port, request.encode())

@@ -8,31 +8,31 @@ processes, real sockets on 127.0.0.1, real SQLite files.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from harness import OwnServerWorkload, ServerKind, Settings, probe_server, run_paired
 from storage import open_storage
-from tests.e2e.cli import PAIRS, twistune, url_of
+from tests.e2e.cli import (
+    assert_every_window_served,
+    short_study,
+    twistune,
+    url_of,
+)
 
 pytestmark = pytest.mark.e2e
 
 OWN = Path(__file__).parent / "own_servers"
-QUICK = ["--confirm-top", "0", "--stability-gate", "0", "--connections", "4"]
 
 
 def test_a_line_receiver_factory_is_tuned_and_stored(tmp_path: Path) -> None:
     db = tmp_path / "own.db"
-    done = twistune(
-        "tune", "--factory", "line_server:make_factory", "--client", "line",
-        "--trials", "3", "--storage", url_of(db), *PAIRS, *QUICK, "--no-progress", "--json",
+    report, stderr = short_study(
+        db, "--factory", "line_server:make_factory", "--client", "line", "--trials", "3",
         cwd=OWN,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "probed the server with Twisted's defaults: " in done.stderr
-    report = json.loads(done.stdout)
+    assert "probed the server with Twisted's defaults: " in stderr
     assert report["best"]["gain"] > 0
     with open_storage(url_of(db), create=False) as storage:
         study = storage.study(report["study"])
@@ -46,8 +46,7 @@ def test_a_line_receiver_factory_is_tuned_and_stored(tmp_path: Path) -> None:
         }
         frame = storage.samples_frame(report["study"])
     # Every trial's windows counted the line server's replies, and none was an error.
-    assert (frame["throughput_msgs_s"] > 0).all()
-    assert (frame["errors"] == 0).all()
+    assert_every_window_served(frame)
     assert frame["number"].nunique() == 3
 
 
@@ -60,13 +59,7 @@ GREET = [
 
 def test_a_twisted_web_resource_is_tuned_from_a_request_template(tmp_path: Path) -> None:
     db = tmp_path / "web.db"
-    done = twistune(
-        "tune", *GREET, "--trials", "3", "--storage", url_of(db), *PAIRS, *QUICK,
-        "--no-progress", "--json",
-        cwd=OWN,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report, _ = short_study(db, *GREET, "--trials", "3", cwd=OWN)
     with open_storage(url_of(db), create=False) as storage:
         study = storage.study(report["study"])
         assert study is not None
@@ -79,8 +72,7 @@ def test_a_twisted_web_resource_is_tuned_from_a_request_template(tmp_path: Path)
     assert "reactor" in searched
     # The resource answered every templated request with 200: a wrong key, body or path
     # would have been counted as errors.
-    assert (frame["throughput_msgs_s"] > 0).all()
-    assert (frame["errors"] == 0).all()
+    assert_every_window_served(frame)
 
 
 def test_a_wrong_request_template_is_refused_before_any_trial(tmp_path: Path) -> None:
@@ -136,18 +128,13 @@ def test_the_probe_sees_a_server_that_turns_nagle_off_itself() -> None:
 
 def test_the_users_own_asyncio_client_drives_the_server(tmp_path: Path) -> None:
     db = tmp_path / "client.db"
-    done = twistune(
-        "tune", "--factory", "line_server:PongFactory", "--client", "my_client:driver",
-        "--pipeline-depth", "4", "--trials", "2", "--storage", url_of(db), *PAIRS, *QUICK,
-        "--no-progress", "--json",
+    report, _ = short_study(
+        db, "--factory", "line_server:PongFactory", "--client", "my_client:driver",
+        "--pipeline-depth", "4", "--trials", "2",
         cwd=OWN,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
     with open_storage(url_of(db), create=False) as storage:
-        frame = storage.samples_frame(report["study"])
-    assert (frame["throughput_msgs_s"] > 0).all()
-    assert (frame["errors"] == 0).all()
+        assert_every_window_served(storage.samples_frame(report["study"]))
 
 
 @pytest.mark.parametrize(
@@ -198,14 +185,12 @@ def test_a_server_that_crashes_under_some_settings_fails_those_trials_as_data(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "crash.db"
-    done = twistune(
-        "tune", "--factory", "crashing_server:make_factory", "--client", "line",
+    report, _ = short_study(  # exit 0: the defaults' trial completed
+        db, "--factory", "crashing_server:make_factory", "--client", "line",
         "--fix", "read_buffer_bytes=2KiB", "--strategies", "none", "--no-transfer",
-        "--trials", "3", "--storage", url_of(db), *PAIRS, *QUICK, "--no-progress", "--json",
+        "--trials", "3",
         cwd=OWN,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr  # the defaults' trial completed
-    report = json.loads(done.stdout)
     with open_storage(url_of(db), create=False) as storage:
         trials = storage.trials_frame(report["study"])
     by_number = trials.set_index("number")
