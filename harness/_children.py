@@ -1,6 +1,7 @@
 """Child processes of one trial: started in their own process group, always ended.
 
-Each child is `python -m MODULE --report-fd N --parent-pid P ...`: it dies
+Each child runs MODULE as `python -m MODULE --report-fd N --parent-pid P ...`
+would, after importing twistune's own `harness` first (`_child_argv`): it dies
 with its parent (`harness._child_guard`), reports on a pipe of its own, and
 its stderr goes to a temporary file (so a chatty child can never block on a
 full pipe) whose tail explains failures; its stdout is discarded. `stop()`
@@ -30,8 +31,17 @@ STOP_GRACE_S = 1.0
 
 def _child_env() -> dict[str, str]:
     """This process's environment, with a PYTHONPATH that lets the child import what this
-    process can (an uninstalled checkout, a test's own server module) from the current
-    directory first, whatever the child's working directory.
+    process can (an uninstalled checkout, a test's own server module) and, first, what
+    `python -m` would find in the current directory (the user's `--factory`, `--resource`
+    and `--client` modules), whatever the child's working directory.
+
+    The current directory first cannot hide twistune's own modules from the child: its
+    `harness` is imported before anything else, from where this process imported it
+    (`_child_argv`), and neither child imports `tuner` or `storage`. So a user's own
+    `harness/`, `storage/` or `tuner/` package beside their code is no concern of
+    twistune's children, and the user's code that imports its own `storage` or `tuner`
+    gets its own. (A user's module that imports its own `harness` in the server child
+    gets twistune's: one process holds one `harness`.)
 
     Not the folder of a script run as `python SCRIPT`: Python put it first on this
     process's path for the script alone, and the children, run with `-m`, resolve from the
@@ -44,6 +54,26 @@ def _child_env() -> dict[str, str]:
     paths = [p for p in sys.path if p and Path(p).is_dir() and p != script]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([os.getcwd(), *paths]))
     return env
+
+
+# A child's first code (`python -c _BOOT ROOT MODULE ARGS...`): the `harness` package
+# found in ROOT, the directory that holds this process's `harness`, imported (and nothing
+# else looked up there), then MODULE run as `python -m MODULE ARGS...` runs it (runpy;
+# sys.argv[0] is its file). Every later `harness.*` import resolves inside that package,
+# whatever sys.path holds.
+_BOOT = (
+    "import runpy, sys; from importlib.machinery import PathFinder; "
+    "from importlib.util import module_from_spec; "
+    "spec = PathFinder.find_spec('harness', [sys.argv.pop(1)]); "
+    "sys.modules['harness'] = module = module_from_spec(spec); spec.loader.exec_module(module); "
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)"
+)
+
+
+def _child_argv(module: str, args: list[str]) -> list[str]:
+    """The command line of a child that runs `module` with `args` (see `_BOOT`)."""
+    root = Path(sys.modules["harness"].__file__ or ".").resolve().parent.parent
+    return [sys.executable, "-c", _BOOT, str(root), module, *args]
 
 
 def _script_folder() -> str | None:
@@ -65,16 +95,9 @@ class Child:
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115  # closed in close()
         try:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    module,
-                    "--report-fd",
-                    str(write_fd),
-                    "--parent-pid",
-                    str(os.getpid()),
-                    *args,
-                ],
+                _child_argv(
+                    module, ["--report-fd", str(write_fd), "--parent-pid", str(os.getpid()), *args]
+                ),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=self._stderr,

@@ -69,3 +69,40 @@ def test_a_measurement_waits_for_the_other_then_runs(
     assert waiting.returncode == 0, err
     assert err.startswith("measuring echo")
     assert '"status": "ok"' in out
+
+
+def test_a_symlink_at_the_lock_path_is_refused_in_one_line_and_its_target_untouched(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared-tmp"  # the temporary directory every user writes in
+    shared.mkdir()
+    shared.chmod(0o1777)
+    target = tmp_path / "secret"
+    target.write_bytes(b"secret\n")
+    target.chmod(0o600)
+    before = target.stat()
+    lock = shared / "twistune-measurement.lock"
+    lock.symlink_to(target)
+    work = tmp_path / "work"
+    work.mkdir()
+    run = subprocess.run(
+        [*TWISTUNE, "measure", *WORKLOAD, *SHORT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=work,
+        env={**os.environ, "TMPDIR": str(shared)},
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.startswith(f"twistune: error: {lock} is a symbolic link, owned by ")
+    assert run.stderr.endswith("remove it (its owner or root can) and run again\n")
+    assert run.stderr.count("\n") == 1, run.stderr
+    after = target.stat()
+    assert (after.st_mode, after.st_mtime_ns, target.read_bytes()) == (
+        before.st_mode,
+        before.st_mtime_ns,
+        b"secret\n",
+    )
+    assert os.listdir(work) == []
