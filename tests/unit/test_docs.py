@@ -130,6 +130,21 @@ def test_the_generated_pages_show_what_the_code_holds(generator: ModuleType) -> 
     assert "| `-o, --output OUTPUT` (required) |" in cli
 
 
+def test_the_frame_dtypes_section_shows_storages_mapping_and_only_that(
+    generator: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage
+
+    monkeypatch.setattr(
+        storage, "TRIALS_FRAME_DTYPES", {"number": "int64", "errors": "Int64"}, raising=False
+    )
+    page = generator.storage_page()
+    section = page[page.index("## trials_frame columns") :]
+    assert "| `number` | `int64` |\n| `errors` | `Int64` |\n" in section
+    monkeypatch.delattr(storage, "TRIALS_FRAME_DTYPES")
+    assert "trials_frame columns" not in generator.storage_page()
+
+
 # -- references to files
 
 
