@@ -20,8 +20,8 @@ The client is one of the built-ins, named by `client`:
 - "http": HTTP/1.1 `method` `path` with `headers` and `body`, responses
   parsed by httptools, a status of 400 or more counted as an error;
 
-or "module:callable", the user's own asyncio client driver (README, "Your
-own client"): `driver(params, stats) -> protocol factory`, as the built-in
+or "module:callable", the user's own asyncio client driver
+(docs/guide/your-own-server.md): `driver(params, stats) -> protocol factory`, as the built-in
 ones are.
 
 Everything here is text and numbers, checked for shape on construction

@@ -29,8 +29,8 @@ from harness._servers import _TrialFailure, await_ready, start_loadgen, start_se
 from harness._settings import Settings, available_reactors
 from harness._workloads import Workload, WorkloadError, require_reference, workload_spec
 
-# A slice's measured window when none is given: 50 ms (DESIGN.md, "Measurement
-# protocol": the A/A ratio's sd was 0.9% over 30 such pairs at 1 KiB).
+# A slice's measured window when none is given: 50 ms (docs/design/measurement.md: the
+# A/A ratio's sd was 0.9% over 30 such pairs at 1 KiB).
 DEFAULT_WINDOW_S = 0.050
 # A drain is given this long, plus the in-flight bytes at DRAIN_FLOOR_BYTES_S
 # (a rate far below any healthy server's), before its server counts as hung.
@@ -151,7 +151,7 @@ def run_paired(
     1 KiB x16 depth 8, A/A: 10 ms (the floor; drains under 5 ms); echo 64 KiB
     x16 depth 8, defaults against select + joined writes: 97.5 ms (longest
     drain 49 ms); stream 1 MiB x16, A/A: 11.5 ms (drain 5.8 ms). The lab
-    (DESIGN.md) read the 64 KiB ratio 15% low with no ramp and unbiased with
+    (docs/design/measurement.md) read the 64 KiB ratio 15% low with no ramp and unbiased with
     30 ms. With several sets, `ramp_s` in the result is the longest set's.
 
     Open loop (`rate_msgs_s` > 0) works: a paused side sends nothing, and a

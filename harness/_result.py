@@ -127,7 +127,7 @@ class Environment:
     """The machine and software a result was measured on. `tcp_congestion_control` is the
     kernel's default for new connections (net.ipv4.tcp_congestion_control; "" when it
     cannot be read): under BBR a bulk sender's throughput changes as its connections age
-    (README: "What the designs disagree on")."""
+    (docs/experiments/stream-bias.md)."""
 
     cpu_model: str
     cpu_count: int

@@ -207,6 +207,7 @@ class ConfirmationRow(Base):
     gain: Mapped[float | None] = mapped_column(Float)
     ci_low: Mapped[float | None] = mapped_column(Float)
     ci_high: Mapped[float | None] = mapped_column(Float)
+
     confidence: Mapped[float] = mapped_column(Float)
     confirmed: Mapped[bool] = mapped_column(Boolean)
     baseline_runs_json: Mapped[str] = mapped_column(Text)

@@ -19,11 +19,9 @@ from tuner._records import gain_of
 from tuner._windows import OnPair
 
 # (high - low) / gain of a trial's 95% interval above which it is re-run, then marked
-# unstable. Widths of healthy A/A trials on the 2-CPU box, 16 pairs (benchmarks/
-# pairing.py, median / largest): echo 1 KiB x16 5.1% / 7.9%, echo 64 KiB x16 9.5% /
-# 21.0%, echo 1 KiB + 64 KiB 6.7% / 14.6%, stream 1 MiB x16 26.8% / 34.9% (a 50 ms
-# slice holds few 1 MiB responses). 0.5 passes every one of those 86 trials and still
-# catches a run another process disturbed.
+# unstable. 0.5 passes every one of 86 healthy A/A trials measured by benchmarks/pairing.py
+# (widest 34.9%, on stream; docs/evidence/pairing.md) and still catches a run another
+# process disturbed.
 DEFAULT_STABILITY_GATE = 0.5
 
 

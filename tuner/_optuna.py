@@ -2,7 +2,7 @@
 the samplers, the objectives' directions, and trials a killed tuner left behind.
 
 `SAMPLERS` are the choices of `--sampler`; benchmarks/search.py compares them on
-real workloads (README: "Samplers" has its figures).
+real workloads (docs/evidence/search.md has its figures).
 
 Optuna writes through its own engine on the same database: `optuna_errors`
 turns what that engine raises (a read-only, locked or full file) into the
@@ -126,9 +126,9 @@ SAMPLERS: dict[str, SamplerChoice] = {
         ),
     )
 }
-# benchmarks/search.py (README: "Samplers"): gp found the most, but needs torch, which is
-# not a dependency; of the rest tpe-fast did best. tpe's two extra random start-up trials
-# (after the enqueued defaults and strategies) measured 0.12x-0.36x in all four studies.
+# Chosen by benchmarks/search.py (docs/evidence/search.md): gp searched best but needs
+# torch, which is not a dependency; tpe-fast spends no trial at random after the enqueued
+# defaults and strategies.
 DEFAULT_SAMPLER = "tpe-fast"
 
 

@@ -2,12 +2,11 @@
 
 Optuna's `WilcoxonPruner` stops a trial as soon as it is probably worse than
 the best trial at all. On a noisy machine the best trial of a study is partly
-the luckiest: in `benchmarks/confirm.py` the incumbents' in-study gains were
-1.59x and 1.93x where their confirmed gains were 1.16x and 1.21x, and
-Optuna's pruner, comparing against those lucky windows, stopped 27 of 30 echo
-trials. `MarginPruner` asks a narrower question, a non-inferiority test: is
-the trial worse than the best by more than `margin` (a fraction)? Only a
-candidate that is clearly, not marginally, worse stops early.
+the luckiest, and Optuna's pruner, comparing against its lucky windows, stopped
+nearly every trial (docs/evidence/confirm.md). `MarginPruner` asks a narrower
+question, a non-inferiority test: is the trial worse than the best by more
+than `margin` (a fraction)? Only a candidate that is clearly, not marginally,
+worse stops early.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 # Chosen under the sequential design, where A/A confirmation intervals spanned
 # about +-10-15% on the 2-core dev box and the best of 30 noisy trials ran
 # 30-60% above its confirmed gain; kept with paired trials, whose pairs
-# still vary by several percent each (README: "Noise").
+# still vary by several percent each (docs/evidence/confirm.md).
 DEFAULT_PRUNE_MARGIN = 0.2
 # One-sided; the test is repeated after every pair, so stricter than
 # Optuna's default 0.1. With n pairs p >= 1/2**n: it can decide from 5 (and

@@ -2,54 +2,25 @@
 
 Built from the harness's `KNOBS` (so every dimension has the knob's own name,
 from the Optuna parameter to the exported file), then narrowed or fixed by
-the user (`--space space.toml`, `--fix knob=value`). Sizes are searched on a
-log2 scale over ranges wide enough to hold both the winners and the losers
-measured on the dev box (DESIGN.md); socket buffers are powers of two or
-"unset", capped at what the kernel accepts here.
+the user (`--space space.toml`, `--fix knob=value`; the file's format:
+docs/guide/tuning.md). Sizes are searched on a log2 scale over ranges wide
+enough to hold both the winners and the losers of the measured table
+(docs/design/knobs.md); socket buffers are powers of two or "unset", capped at
+what the kernel accepts here.
 
 Conditional knobs: `flush_delay_ms` only with `write_batching=timed-flush`;
 `write_batching` only for echo; the producer knobs only for stream;
 `tcp_nodelay` not for twisted.web (http, resource: `HTTPChannel` turns Nagle
 off on every connection itself, after the transport applied the knob), nor
 for a user's factory or program that the probe sees setting it itself
-(`SearchSpace.without`);
-`gc_threshold0` only while `gc_collect_every_ms` is unset (automatic
-collection on).
+(`SearchSpace.without`); `gc_threshold0` only while `gc_collect_every_ms` is
+unset (automatic collection on).
 
-Searched only when a space file asks for them (`ASKED_FOR_ONLY`):
-`listen_backlog` (it matters only for connection storms, which no built-in
-workload makes) and the garbage-collector knobs, `gc_threshold0`, `gc_freeze`
-and `gc_collect_every_ms`, none of which gained on a built-in workload
-(benchmarks/gc.py on the 2-CPU box, paired, 32-48 pairs each; README,
-"Garbage collector"):
-
-- the defaults' server ran no collection at all over a trial (echo 1 KiB and
-  64 KiB x16, stream 1 MiB x16) or 1.4 a second, 0.007% of its CPU (echo
-  1 KiB x128): its requests free what they allocate, so there is nothing for
-  a threshold or a freeze to save. Thresholds 100, 7000 and 70000 and the
-  freeze read 0.97-1.01 against A/A rows of 0.99-1.01, and the freeze beside
-  the best non-GC settings changed them by no more than the noise;
-- collection off with a full collect every 100 ms only costs (7.3-7.8% of
-  the server's CPU; 0.5-0.6% every 1000 ms; under 0.1% with the freeze), and
-  a paired run cannot see that cost: both servers share the server CPU, so a
-  candidate's collections while it idles land in the defaults' slices, and
-  at echo 64 KiB it read a false 1.08x [1.055, 1.125]. A study searching it
-  would be misled.
-
-A space file that names one of them searches it, over the choices below
-(`--fix` takes any value the knob allows).
-
-A space file looks like:
-
-    [knobs.reactor]
-    choices = ["epoll", "select"]
-
-    [knobs.read_buffer_bytes]
-    low = "16KiB"
-    high = "512KiB"
-
-    [knobs.tcp_nodelay]
-    value = true            # fixed: not searched
+Searched only when a space file names them (`ASKED_FOR_ONLY`): `listen_backlog`
+(it matters only for connection storms, which no built-in workload makes), the
+two twisted.web knobs (they change what the application does), and the
+garbage-collector knobs, none of which gained on a built-in workload
+(docs/evidence/gc_knobs.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Engineers who tune by hand start from what usually works: the event loop,
 buffer sizes, batching writes, backpressure. Each `Strategy` names settings
 from that folklore, the claim it tests in one sentence, and the workloads it
-applies to. Its settings and claims come from DESIGN.md's table, measured on
+applies to. Its settings and claims come from the measured table in
+docs/design/knobs.md, measured on
 the 2-core dev box with the sequential design (ratios to Twisted's defaults,
 median of 5 interleaved pairs; echo with pipelining). A new study enqueues
 them after the defaults, so the search starts where an expert would and the

@@ -141,20 +141,16 @@ class Pairing:
         return f"{self.pairs} pairs of slices ({ramp} ramp + {window} s window){sets}"
 
 
-# A study's trials. A/A on the 2-CPU box (benchmarks/pairing.py, 6 trials each): one
-# trial's gain varied by sd 2.2% at echo 1 KiB x16 in 2.6 s, 5.3% on stream 1 MiB x16
-# in 3.5 s; echo 64 KiB x16 needs process sets (`search_pairing`).
+# A study's trials: 16 pairs, measured A/A by benchmarks/pairing.py
+# (docs/evidence/pairing.md); echo 64 KiB x16 also needs process sets (`search_pairing`).
 SEARCH_PAIRING = Pairing(pairs=16)
 # One round of a confirmation, per candidate; its interval is taken across the rounds
-# (fresh processes each). With 10 pairs a round, the A/A confirmation of stream 1 MiB x16
-# over 10 rounds read 0.95x [0.91, 1.06] (benchmarks/confirm.py), wider than +-5%; a
-# trial's 16 pairs (sd 5.3% there) are kept for the rounds too.
+# (fresh processes each). A trial's 16 pairs, since 10 left the A/A confirmation of
+# stream wider than +-5% (docs/evidence/confirm.md).
 CONFIRM_PAIRING = Pairing(pairs=16)
-# Echo at or above this message size gets BULK_PROCESS_SETS sets of processes per trial.
-# A/A at echo 64 KiB x16, 16 pairs, 8 trials per count (benchmarks/pairing.py): the
-# trial's gain varied by sd 8.9% with 1 set (7.1 s), 4.8% with 2 (7.7 s), 3.5% with 4
-# (9.3 s); at 1 KiB 2.2%, 2.3%, 1.8% (2.6, 3.3, 4.6 s) and on stream 1 MiB 5.3%, 4.3%,
-# 6.9%: no gain worth the time. 32 KiB lies between the sizes measured.
+# Echo at or above this message size gets BULK_PROCESS_SETS sets of processes per trial:
+# they cut the A/A noise at echo 64 KiB x16 and bought nothing at 1 KiB or on stream
+# (docs/evidence/pairing.md). 32 KiB lies between the sizes measured.
 BULK_ECHO_BYTES = 32 * 1024
 BULK_PROCESS_SETS = 2
 

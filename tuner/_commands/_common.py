@@ -34,9 +34,9 @@ from tuner._windows import (
 
 
 class ExitCode(IntEnum):
-    """`twistune`'s exit codes (README: "Exit codes")."""
+    """`twistune`'s exit codes (docs/reference/exit-codes.md is generated from this enum)."""
 
-    OK = 0
+    OK = 0  # the command did its work
     FAILED = 1  # the work failed: every trial or run failed, or an export was refused
     BAD_INPUT = 2  # one line on stderr, nothing run or written
     STORAGE_REFUSED = 3  # the database refused a write (read-only, locked, full); earlier rows stay
@@ -141,7 +141,9 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=f"{text}; a comma list (e.g. 1KiB,64KiB) makes one scenario per value",
         )
-    own = parser.add_argument_group("your own server (instead of --workload; README)")
+    own = parser.add_argument_group(
+        "your own server (instead of --workload; docs/guide/your-own-server.md)"
+    )
     servers = own.add_mutually_exclusive_group()
     servers.add_argument(
         "--factory", metavar="MODULE:CALLABLE",
@@ -156,12 +158,13 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     servers.add_argument(
         "--command", metavar="COMMAND", dest="server_command",  # "command": the subcommand
         help="your unmodified program, e.g. \"twistd -n -y app.tac\"; it must listen on "
-        "{port}, which twistune fills in (settings reach it from outside: README)",
+        "{port}, which twistune fills in (settings reach it from outside: "
+        "docs/guide/your-own-server.md)",
     )  # fmt: skip
     own.add_argument(
         "--client", metavar="CLIENT",
         help="framed, line or http (default for --resource and --command), or "
-        "MODULE:CALLABLE, your own asyncio client driver (README)",
+        "MODULE:CALLABLE, your own asyncio client driver (docs/guide/your-own-server.md)",
     )  # fmt: skip
     own.add_argument(
         "--request", default="ping",

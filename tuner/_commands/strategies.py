@@ -15,7 +15,8 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "strategies",
         help="list the named strategies a new study enqueues after the defaults",
-        description="Each strategy is a set of knobs from DESIGN.md's measured table, the claim "
+        description="Each strategy is a set of knobs from the measured table in "
+        "docs/design/knobs.md, the claim "
         "it tests and the workloads it is meant for. `tune` enqueues them after Twisted's "
         "defaults (--strategies), and `report` shows what each measured (the folklore check).",
     )

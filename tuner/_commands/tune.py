@@ -103,7 +103,7 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     """What is searched, for what, and for how long."""
     parser.add_argument(
         "--space", type=Path, default=None, metavar="FILE",
-        help="TOML file narrowing or fixing knobs (see README)",
+        help="TOML file narrowing or fixing knobs (docs/guide/tuning.md)",
     )  # fmt: skip
     parser.add_argument(
         "--fix", action="append", default=[], metavar="KNOB=VALUE",
@@ -157,7 +157,7 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
-    """The noise controls: gate, ceiling, pruning (README: "Noise")."""
+    """The noise controls: gate, ceiling, pruning (docs/design/measurement.md)."""
     parser.add_argument(
         "--stability-gate", type=typed(float), default=DEFAULT_STABILITY_GATE,
         help="re-run, then mark unstable, a trial whose paired interval is wider than this "
@@ -170,7 +170,7 @@ def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prune", action="store_true",
         help="stop trials that are clearly worse than the best early (a test over their "
-        f"pairs, from the {MIN_PRUNE_PAIRS}th; see README)",
+        f"pairs, from the {MIN_PRUNE_PAIRS}th; docs/guide/tuning.md)",
     )  # fmt: skip
     parser.add_argument(
         "--prune-margin", type=typed(float), default=DEFAULT_PRUNE_MARGIN,

@@ -1,5 +1,5 @@
 """A user's own asyncio client driver (`--client my_client:driver`), written to the
-interface in the README ("Your own client"): requests are "ECHO <n>" lines and a reply is
+interface in docs/guide/your-own-server.md: requests are "ECHO <n>" lines and a reply is
 good only if it is the same line back; anything else counts as an error."""
 
 from __future__ import annotations
