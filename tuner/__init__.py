@@ -24,6 +24,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
     from tuner._errors import BadInputError, ResultsError, SpaceError, TuneError
+    from tuner._measurement import (
+        CONFIRM_PAIRING,
+        SEARCH_PAIRING,
+        PairedRunner,
+        Pairing,
+        TrialRunner,
+        Windows,
+        measure_paired,
+        search_pairing,
+    )
     from tuner._objectives import Objective
     from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, SamplerChoice
     from tuner._report import ConfirmData, ReportData, report_data
@@ -37,16 +47,6 @@ if TYPE_CHECKING:
     )
     from tuner._strategies import STRATEGIES, Strategy, plan_strategies
     from tuner._study import StudySummary, TrialProgress, TuneConfig, run_study
-    from tuner._windows import (
-        CONFIRM_PAIRING,
-        SEARCH_PAIRING,
-        PairedRunner,
-        Pairing,
-        TrialRunner,
-        Windows,
-        measure_paired,
-        search_pairing,
-    )
     from tuner._words import confirmation_line, gain_text
 
 # Public name -> the module that defines it.
@@ -82,14 +82,14 @@ _HOMES = {
     "TrialProgress": "_study",
     "TuneConfig": "_study",
     "run_study": "_study",
-    "SEARCH_PAIRING": "_windows",
-    "CONFIRM_PAIRING": "_windows",
-    "Pairing": "_windows",
-    "PairedRunner": "_windows",
-    "search_pairing": "_windows",
-    "measure_paired": "_windows",
-    "TrialRunner": "_windows",
-    "Windows": "_windows",
+    "SEARCH_PAIRING": "_measurement",
+    "CONFIRM_PAIRING": "_measurement",
+    "Pairing": "_measurement",
+    "PairedRunner": "_measurement",
+    "search_pairing": "_measurement",
+    "measure_paired": "_measurement",
+    "TrialRunner": "_measurement",
+    "Windows": "_measurement",
     "confirmation_line": "_words",
     "gain_text": "_words",
 }

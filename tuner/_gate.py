@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from harness import PairedResult, TrialStatus
+from tuner._measurement import OnPair
 from tuner._records import gain_of
-from tuner._windows import OnPair
 
 # (high - low) / gain of a trial's 95% interval above which it is re-run, then marked
 # unstable. Widths of healthy A/A trials on the 2-CPU box, 16 pairs (benchmarks/

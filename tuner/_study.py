@@ -68,6 +68,14 @@ from tuner._ceiling import ceiling_settings
 from tuner._convergence import DEFAULT_CONVERGENCE_WINDOW, Convergence, TrialGain, convergence
 from tuner._errors import TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE, measure_gated
+from tuner._measurement import (
+    SEARCH_PAIRING,
+    OnPair,
+    PairedRunner,
+    Pairing,
+    measure_paired,
+    search_pairing,
+)
 from tuner._objectives import Objective, objective_values
 from tuner._optuna import (
     BASELINE_ATTR,
@@ -85,14 +93,6 @@ from tuner._records import gain_of, paired_records, study_workload, unmeasured_r
 from tuner._space import SearchSpace
 from tuner._strategies import STRATEGIES_BY_NAME, Planned, plan_strategies
 from tuner._transfer import TransferPlan, Transferred, plan_transfer
-from tuner._windows import (
-    SEARCH_PAIRING,
-    OnPair,
-    PairedRunner,
-    Pairing,
-    measure_paired,
-    search_pairing,
-)
 
 # The README's first command's budget. benchmarks/first_command.py (echo 1 KiB x16, seeds
 # 1-4): the best trial's interval lay above 1.05 in 4 of 4 studies by trial 12 (best 1.09x

@@ -19,7 +19,7 @@ from harness import KNOBS, Settings, TrialResult
 from tuner._analysis import AnalysisData
 from tuner._confirm import RoundProgress
 from tuner._objectives import Objective
-from tuner._paired import PairedMeasurement
+from tuner._paired_view import PairedMeasurement
 from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
 from tuner._study import TrialProgress
 from tuner._words import knob_value, number, percent, ratio, share

@@ -12,9 +12,9 @@ from storage import Storage
 from tests.fakes import PairedFake
 from tuner._convergence import TrialGain, convergence
 from tuner._errors import TuneError
+from tuner._measurement import Pairing
 from tuner._space import build_space
 from tuner._study import TuneConfig, run_study
-from tuner._windows import Pairing
 
 WINDOW = 10
 

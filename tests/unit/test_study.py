@@ -18,13 +18,13 @@ from harness import EchoWorkload, PairedResult, ScenarioSet, Settings
 from storage import Storage, StudyMismatchError, TrialKind, TrialOutcome
 from tests.fakes import StudyRunner, fake_throughput
 from tuner._errors import TuneError
+from tuner._measurement import Pairing
 from tuner._optuna import BASELINE_ATTR, open_optuna_study
 from tuner._records import paired_records
 from tuner._report import report_data
 from tuner._results import load_results
 from tuner._space import build_space
 from tuner._study import TuneConfig, run_study
-from tuner._windows import Pairing
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
 

@@ -34,9 +34,10 @@ from tuner._convergence import CONVERGE_MAX_TRIALS, DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import BadInputError, TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
 from tuner._json import render_json
+from tuner._measurement import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
 from tuner._objectives import Objective, parse_objectives
 from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, sampler_help
-from tuner._own_server import Probed, checked_config
+from tuner._probe import Probed, checked_config
 from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_PAIRS
 from tuner._report import ReportData, report_data
 from tuner._results import load_results
@@ -44,7 +45,6 @@ from tuner._space import build_space
 from tuner._strategies import parse_strategies
 from tuner._study import DEFAULT_TRIALS, ProgressCallback, StudySummary, TuneConfig, run_study
 from tuner._terminal import TrialProgressBar, console, render_report, round_line
-from tuner._windows import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
 
 DEFAULT_CONFIRM_TOP = 2
 DEFAULT_CONFIRM_ROUNDS = 6
@@ -237,7 +237,7 @@ def tune(
     on_probed: Callable[[Probed], None] | None = None,
 ) -> TuneData:
     """Run the study, confirm its best candidates (unless `options.confirm` is None), and
-    report. A user's own server is probed first (`tuner._own_server`; BadInputError when it
+    report. A user's own server is probed first (`tuner._probe`; BadInputError when it
     cannot be tuned, before the database is opened). Callbacks: `on_probed` after that
     probe, `on_start(swept)` before the first trial, `progress` after each,
     `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round.
