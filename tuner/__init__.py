@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tuner._config import TuneConfig
     from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
     from tuner._errors import BadInputError, ResultsError, SpaceError, TuneError
     from tuner._measurement import (
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     )
     from tuner._objectives import Objective
     from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, SamplerChoice
+    from tuner._prepare import PreparedStudy, prepare_study
     from tuner._report import ConfirmData, ReportData, report_data
     from tuner._results import StudyResults, load_results, pick_winner
     from tuner._space import SearchSpace, build_space
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
         paired_gain,
     )
     from tuner._strategies import STRATEGIES, Strategy, plan_strategies
-    from tuner._study import StudySummary, TrialProgress, TuneConfig, run_study
+    from tuner._study import StudySummary, TrialProgress, run_study, run_trials
     from tuner._words import confirmation_line, gain_text
 
 # Public name -> the module that defines it.
@@ -80,8 +82,11 @@ _HOMES = {
     "plan_strategies": "_strategies",
     "StudySummary": "_study",
     "TrialProgress": "_study",
-    "TuneConfig": "_study",
+    "TuneConfig": "_config",
+    "PreparedStudy": "_prepare",
+    "prepare_study": "_prepare",
     "run_study": "_study",
+    "run_trials": "_study",
     "SEARCH_PAIRING": "_measurement",
     "CONFIRM_PAIRING": "_measurement",
     "Pairing": "_measurement",
@@ -107,6 +112,7 @@ __all__ = [
     "PairedGain",
     "PairedRunner",
     "Pairing",
+    "PreparedStudy",
     "ReportData",
     "ResultsError",
     "RoundProgress",
@@ -133,8 +139,10 @@ __all__ = [
     "paired_gain",
     "pick_winner",
     "plan_strategies",
+    "prepare_study",
     "report_data",
     "run_study",
+    "run_trials",
     "search_pairing",
     "select_candidates",
 ]

@@ -19,6 +19,7 @@ from harness import (
 )
 from storage import SampleRecord, StudyRecord, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError
+from tuner._objectives import Objective, objective_values
 from tuner._owners import Owner, this_process
 from tuner._statistics import PairedGain, paired_gain
 
@@ -67,6 +68,19 @@ def gain_of(result: PairedResult) -> PairedGain:
         return PairedGain(None, None, None, 0)
     scenarios = [s.scenario for s in result.candidate_samples]
     return paired_gain(result.ratios, scenarios)
+
+
+def told_values(objectives: Sequence[Objective], result: PairedResult) -> list[float]:
+    """The objective values a paired run tells Optuna and stores: throughput as its paired
+    gain (`gain_of`), p99 as the candidate's median p99 (ms) in the same run; [] when the
+    run gave no usable value (failed, no gain, or a figure not finite)."""
+    values = objective_values(objectives, result.side_result("candidate"))
+    gain = gain_of(result).gain
+    if not values or gain is None:
+        return []
+    return [
+        gain if o is Objective.THROUGHPUT else v for o, v in zip(objectives, values, strict=True)
+    ]
 
 
 def paired_records(

@@ -33,7 +33,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     ("study parts", frozenset({"_space", "_owners", "_records", "_optuna", "_pruning"})),
     ("study phases", frozenset({"_gate", "_ceiling", "_strategies", "_transfer"})),
-    ("study and results", frozenset({"_study", "_results", "_probe"})),
+    ("study configuration", frozenset({"_config"})),
+    ("study set-up, trials and results", frozenset({"_prepare", "_study", "_results", "_probe"})),
     ("confirmation", frozenset({"_confirm"})),
     ("command data", frozenset({"_report", "_analysis", "_paired_view"})),
     ("renderers", frozenset({"_json", "_terminal"})),
@@ -56,11 +57,11 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("entry point", frozenset({"_cli"})),
     ("face", frozenset({"__init__", "__main__"})),
 )
-COMMANDS = LAYERS[8][1]
+COMMANDS = dict(LAYERS)["commands"]
 # Third-party packages only these modules may import.
 CONTAINED = {
     "rich": frozenset({"_terminal"}),
-    "optuna": frozenset({"_optuna", "_pruning", "_space", "_study", "_results"}),
+    "optuna": frozenset({"_optuna", "_pruning", "_space", "_prepare", "_study", "_results"}),
 }
 
 

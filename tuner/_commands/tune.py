@@ -29,6 +29,7 @@ from tuner._commands._common import (
     typed,
     workload_from_args,
 )
+from tuner._config import DEFAULT_TRIALS, TuneConfig
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
 from tuner._convergence import CONVERGE_MAX_TRIALS, DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import BadInputError, TuneError
@@ -43,7 +44,7 @@ from tuner._report import ReportData, report_data
 from tuner._results import load_results
 from tuner._space import build_space
 from tuner._strategies import parse_strategies
-from tuner._study import DEFAULT_TRIALS, ProgressCallback, StudySummary, TuneConfig, run_study
+from tuner._study import ProgressCallback, StudySummary, run_study
 from tuner._terminal import TrialProgressBar, console, render_report, round_line
 
 DEFAULT_CONFIRM_TOP = 2
