@@ -4,15 +4,21 @@
 
     config = TuneConfig(study, workload, build_space(workload.name))
     with storage.open_storage(url) as store:
-        summary = run_study(config, store)
+        summary = run_study(config, store)  # prepare_study, then run_trials
         confirm_study(store, study, ConfirmPlan(top=2, rounds=6))
         data = report_data(load_results(store, study))
+
+Once `prepare_study` has set a study up, any process can run more of its
+trials from the database alone:
+
+    run_trials(TuneConfig.from_study(store.study(study), trials=10), store)
 
 A lazy face (PEP 562): importing tuner imports no Twisted reactor and no
 Optuna; a name is imported from its module when first used. Inside, the
 modules form layers (`tests/unit/test_layers.py` holds them): values and
-statistics, the study's phases, the study and confirmation, each command's
-data, the renderers, the commands, the entry point.
+statistics, the study's parts and phases, its configuration, its set-up
+and trials, the confirmation, each command's data, the renderers, the
+commands, the entry point.
 """
 
 from __future__ import annotations

@@ -333,16 +333,10 @@ class _TrialLoop:
         ]
         return convergence(gains, enqueued, self.config.convergence_window)
 
-    def _measure(
-        self, settings: Settings, *, reference: bool = False, on_pair: OnPair | None = None
-    ) -> PairedResult:
+    def _measure(self, settings: Settings, on_pair: OnPair | None) -> PairedResult:
+        config = self.config
         return measure_paired(
-            self.runner,
-            settings,
-            self.config.workload,
-            self.config.pairing,
-            reference=reference,
-            on_pair=on_pair,
+            self.runner, settings, config.workload, config.pairing, on_pair=on_pair
         )
 
     def _search_trial(self, study: optuna.Study) -> None:
@@ -370,7 +364,7 @@ class _TrialLoop:
         hook = self.reporter.hook(trial) if self.reporter is not None else None
         try:
             gated = measure_gated(
-                lambda on_pair: self._measure(settings, on_pair=on_pair),
+                lambda on_pair: self._measure(settings, on_pair),
                 config.stability_gate,
                 hook,
             )
