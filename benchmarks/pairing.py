@@ -12,7 +12,7 @@ prints for each count:
   intervals, (high - low) / gain: what the stability gate judges;
 - the median wall time of one trial.
 
-Its figures choose `tuner._windows.SEARCH_PAIRING`, the process-set rule and
+Its figures choose `tuner._measurement.SEARCH_PAIRING`, the process-set rule and
 `tuner._gate.DEFAULT_STABILITY_GATE` (README: "Noise"). Failed trials are
 printed and left out of the figures, never hidden. Run it alone: another
 benchmark or test suite on this machine is noise.

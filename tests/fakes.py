@@ -1,6 +1,6 @@
 """Fakes for the tuner's unit tests: runners that start no process, and result builders.
 
-Paired runners take `tuner._windows.PairedRunner`'s signature, so they go
+Paired runners take `tuner._measurement.PairedRunner`'s signature, so they go
 wherever `harness.run_paired` goes:
 
 - `StudyRunner`: a made-up landscape (`fake_throughput`) for the study loop,
@@ -11,7 +11,7 @@ wherever `harness.run_paired` goes:
   run (a set of processes) and per pair, for confirmations, failing the runs
   it is told to.
 
-Sequential runners take `tuner._windows.TrialRunner`'s signature (`twistune
+Sequential runners take `tuner._measurement.TrialRunner`'s signature (`twistune
 measure` without --against-defaults): `SequentialRunner`, and
 `RecordingRunner` around it.
 
@@ -41,7 +41,7 @@ from harness import (
 )
 from storage import SampleRecord, TrialRecord
 from tests.storage_records import sample as storage_sample
-from tuner._windows import TrialRunner
+from tuner._measurement import TrialRunner
 
 OnRepeat = Callable[[int, RepeatSample], bool]
 OnPair = Callable[[int, RepeatSample, RepeatSample], bool]

@@ -4,15 +4,21 @@
 
     config = TuneConfig(study, workload, build_space(workload.name))
     with storage.open_storage(url) as store:
-        summary = run_study(config, store)
+        summary = run_study(config, store)  # prepare_study, then run_trials
         confirm_study(store, study, ConfirmPlan(top=2, rounds=6))
         data = report_data(load_results(store, study))
+
+Once `prepare_study` has set a study up, any process can run more of its
+trials from the database alone:
+
+    run_trials(TuneConfig.from_study(store.study(study), trials=10), store)
 
 A lazy face (PEP 562): importing tuner imports no Twisted reactor and no
 Optuna; a name is imported from its module when first used. Inside, the
 modules form layers (`tests/unit/test_layers.py` holds them): values and
-statistics, the study's phases, the study and confirmation, each command's
-data, the renderers, the commands, the entry point.
+statistics, the study's parts and phases, its configuration, its set-up
+and trials, the confirmation, each command's data, the renderers, the
+commands, the entry point.
 """
 
 from __future__ import annotations
@@ -22,10 +28,22 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tuner._config import TuneConfig
     from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
     from tuner._errors import BadInputError, ResultsError, SpaceError, TuneError
+    from tuner._measurement import (
+        CONFIRM_PAIRING,
+        SEARCH_PAIRING,
+        PairedRunner,
+        Pairing,
+        TrialRunner,
+        Windows,
+        measure_paired,
+        search_pairing,
+    )
     from tuner._objectives import Objective
     from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, SamplerChoice
+    from tuner._prepare import PreparedStudy, prepare_study
     from tuner._report import ConfirmData, ReportData, report_data
     from tuner._results import StudyResults, load_results, pick_winner
     from tuner._space import SearchSpace, build_space
@@ -36,17 +54,7 @@ if TYPE_CHECKING:
         paired_gain,
     )
     from tuner._strategies import STRATEGIES, Strategy, plan_strategies
-    from tuner._study import StudySummary, TrialProgress, TuneConfig, run_study
-    from tuner._windows import (
-        CONFIRM_PAIRING,
-        SEARCH_PAIRING,
-        PairedRunner,
-        Pairing,
-        TrialRunner,
-        Windows,
-        measure_paired,
-        search_pairing,
-    )
+    from tuner._study import StudySummary, TrialProgress, run_study, run_trials
     from tuner._words import confirmation_line, gain_text
 
 # Public name -> the module that defines it.
@@ -80,16 +88,19 @@ _HOMES = {
     "plan_strategies": "_strategies",
     "StudySummary": "_study",
     "TrialProgress": "_study",
-    "TuneConfig": "_study",
+    "TuneConfig": "_config",
+    "PreparedStudy": "_prepare",
+    "prepare_study": "_prepare",
     "run_study": "_study",
-    "SEARCH_PAIRING": "_windows",
-    "CONFIRM_PAIRING": "_windows",
-    "Pairing": "_windows",
-    "PairedRunner": "_windows",
-    "search_pairing": "_windows",
-    "measure_paired": "_windows",
-    "TrialRunner": "_windows",
-    "Windows": "_windows",
+    "run_trials": "_study",
+    "SEARCH_PAIRING": "_measurement",
+    "CONFIRM_PAIRING": "_measurement",
+    "Pairing": "_measurement",
+    "PairedRunner": "_measurement",
+    "search_pairing": "_measurement",
+    "measure_paired": "_measurement",
+    "TrialRunner": "_measurement",
+    "Windows": "_measurement",
     "confirmation_line": "_words",
     "gain_text": "_words",
 }
@@ -107,6 +118,7 @@ __all__ = [
     "PairedGain",
     "PairedRunner",
     "Pairing",
+    "PreparedStudy",
     "ReportData",
     "ResultsError",
     "RoundProgress",
@@ -133,8 +145,10 @@ __all__ = [
     "paired_gain",
     "pick_winner",
     "plan_strategies",
+    "prepare_study",
     "report_data",
     "run_study",
+    "run_trials",
     "search_pairing",
     "select_candidates",
 ]

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from harness import PairedResult, run_paired
 from storage import ConfirmationRecord, Storage, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError, TuneError
+from tuner._measurement import CONFIRM_PAIRING, PairedRunner, Pairing, measure_paired
 from tuner._objectives import Objective, objective_values
 from tuner._records import gain_of, is_defaults, paired_records, settings_of, study_workload
 from tuner._results import StudyResults, load_results
@@ -47,7 +48,6 @@ from tuner._statistics import (
     median_ratio,
     min_rounds_to_confirm,
 )
-from tuner._windows import CONFIRM_PAIRING, PairedRunner, Pairing, measure_paired
 
 DEFAULT_TOP = 3
 DEFAULT_ROUNDS = 10

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from harness import PairedResult, TrialStatus
+from tuner._measurement import OnPair
 from tuner._records import gain_of
-from tuner._windows import OnPair
 
 # (high - low) / gain of a trial's 95% interval above which it is re-run, then marked
 # unstable. 0.5 passes every one of 86 healthy A/A trials measured by benchmarks/pairing.py

@@ -24,7 +24,8 @@ from optuna.trial import TrialState
 
 from storage import Storage, TrialOutcome
 from tuner._objectives import Objective
-from tuner._records import Owner, this_process, unmeasured_record
+from tuner._owners import Owner, this_process
+from tuner._records import unmeasured_record
 
 # User attribute of the enqueued trial 0 (Twisted's defaults) until it is asked.
 BASELINE_ATTR = "twistune_baseline"

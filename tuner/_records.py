@@ -1,15 +1,12 @@
-"""Storage records built from harness results, and read back as settings and workloads."""
+"""Storage records built from harness results, and read back as settings and workloads.
+
+Each record names the process that ran it (`tuner._owners`)."""
 
 from __future__ import annotations
 
-import functools
-import os
-import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
-
-import psutil
 
 from harness import (
     PairedResult,
@@ -22,50 +19,9 @@ from harness import (
 )
 from storage import SampleRecord, StudyRecord, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError
+from tuner._objectives import Objective, objective_values
+from tuner._owners import Owner, this_process
 from tuner._statistics import PairedGain, paired_gain
-
-
-@dataclass(frozen=True, slots=True)
-class Owner:
-    """The process that runs a trial: its host, pid, and start time (seconds since the
-    epoch, so that a pid the system has reused is not taken for it)."""
-
-    host: str
-    pid: int
-    started: float
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.pid}"
-
-    def alive(self) -> bool | None:
-        """Whether it still runs; None when it ran on another host (it cannot be told)."""
-        if self.host != socket.gethostname():
-            return None
-        try:
-            return abs(psutil.Process(self.pid).create_time() - self.started) < 1.0
-        except psutil.AccessDenied:  # another user's process with that pid is running
-            return True
-        except psutil.Error:  # no such process, or a zombie: it has ended
-            return False
-
-    def to_attr(self) -> dict[str, object]:
-        return {"host": self.host, "pid": self.pid, "started": self.started}
-
-    @classmethod
-    def from_attr(cls, value: object) -> Owner | None:
-        """The owner `to_attr` stored; None for a trial from before owners were recorded."""
-        if not isinstance(value, Mapping):
-            return None
-        try:
-            return cls(str(value["host"]), int(value["pid"]), float(value["started"]))
-        except (KeyError, TypeError, ValueError):
-            return None
-
-
-@functools.cache
-def this_process() -> Owner:
-    pid = os.getpid()
-    return Owner(socket.gethostname(), pid, psutil.Process(pid).create_time())
 
 
 def trial_record(
@@ -112,6 +68,19 @@ def gain_of(result: PairedResult) -> PairedGain:
         return PairedGain(None, None, None, 0)
     scenarios = [s.scenario for s in result.candidate_samples]
     return paired_gain(result.ratios, scenarios)
+
+
+def told_values(objectives: Sequence[Objective], result: PairedResult) -> list[float]:
+    """The objective values a paired run tells Optuna and stores: throughput as its paired
+    gain (`gain_of`), p99 as the candidate's median p99 (ms) in the same run; [] when the
+    run gave no usable value (failed, no gain, or a figure not finite)."""
+    values = objective_values(objectives, result.side_result("candidate"))
+    gain = gain_of(result).gain
+    if not values or gain is None:
+        return []
+    return [
+        gain if o is Objective.THROUGHPUT else v for o, v in zip(objectives, values, strict=True)
+    ]
 
 
 def paired_records(

@@ -1,4 +1,11 @@
-"""The study loop: ask Optuna for settings, run the trial, store everything, tell Optuna.
+"""The study's trials: ask Optuna for settings, run the trial, store everything, tell Optuna.
+
+A study is set up once (`tuner._prepare.prepare_study`: its record, trial 0
+with Twisted's defaults, the strategies and transferred candidates, the
+ceiling); `run_trials` then runs its trials, in that process or another
+(`TuneConfig.from_study` rebuilds the configuration from the database), and
+refuses a study that was never set up. `run_study` is both, as `twistune
+tune` runs them.
 
 Every trial is a paired run (`harness.run_paired`): the candidate's server
 and a server with Twisted's defaults are alive together and the load
@@ -7,28 +14,24 @@ both sides of every pair. A trial's gain is the median of its pairs'
 throughput ratios, with a bootstrap interval stored beside it
 (`tuner._records.gain_of`); with a throughput objective that gain is what
 Optuna optimises. Trial 0 of every study is Twisted's defaults against
-themselves (enqueued): its gain shows the study's noise. The loop's phases,
-each in its own module:
+themselves (enqueued): its gain shows the study's noise. The phases, each
+in its own module:
 
-- `tuner._ceiling`: once per study the workload's reference server (uvloop,
-  no Twisted) is measured paired against the defaults the same way.
+- `tuner._ceiling` (set-up): once per study the workload's reference server
+  (uvloop, no Twisted) is measured paired against the defaults the same way.
+- `tuner._strategies` and `tuner._transfer` (set-up): a new study enqueues,
+  after the defaults, the named strategies and then the best candidates of
+  the nearest earlier studies in the database.
 - `tuner._gate`: a trial whose paired interval is wider than
   `stability_gate` (a fraction of its gain) is re-run once with fresh
   processes, then stored as unstable (both attempts kept) and told to
   Optuna as failed.
-- `tuner._strategies` and `tuner._transfer`: a new study enqueues, after the
-  defaults, the named strategies and then the best candidates of the nearest
-  earlier studies in the database.
 - `tuner._convergence` (`until_converged`): after each trial, stop once the
   last searched trials raised the best gain by no more than the best trial's
   paired noise.
 - `tuner._pruning` (`prune`, off by default): after each pair a
   single-objective study reports the pair's ratio to `MarginPruner`, which
   stops a candidate clearly worse than the best; the time saved is stored.
-
-The sequential design's drift correction (the defaults re-measured every N
-trials, gains against the newest such figure) and its `--absolute` mode are
-gone: each pair's defaults run beside the candidate, in the same seconds.
 
 Scenarios: with a `ScenarioSet` workload pair k measures scenario k mod the
 number of scenarios; a trial's gain is the geometric mean of the
@@ -45,33 +48,22 @@ if its owner is dead. Every trial is stored before Optuna is told.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from harness import (
-    RESULT_FORMAT_VERSION,
-    PairedResult,
-    Settings,
-    SettingsError,
-    Workload,
-    current_environment,
-    run_paired,
-    workload_spec,
-)
-from storage import Storage, StudyRecord, TrialKind, TrialOutcome, TrialRecord
-from tuner._ceiling import ceiling_settings
-from tuner._convergence import DEFAULT_CONVERGENCE_WINDOW, Convergence, TrialGain, convergence
+from harness import PairedResult, Settings, SettingsError, run_paired
+from storage import Storage, TrialKind, TrialOutcome, TrialRecord
+from tuner._config import PAIRED_DESIGN, TuneConfig, sequential_study
+from tuner._convergence import Convergence, TrialGain, convergence
 from tuner._errors import TuneError
-from tuner._gate import DEFAULT_STABILITY_GATE, measure_gated
-from tuner._objectives import Objective, objective_values
+from tuner._gate import measure_gated
+from tuner._measurement import OnPair, PairedRunner, measure_paired
 from tuner._optuna import (
     BASELINE_ATTR,
-    DEFAULT_SAMPLER,
     SAMPLERS,
     STRATEGY_ATTR,
     TRANSFER_ATTR,
@@ -80,192 +72,13 @@ from tuner._optuna import (
     optuna_errors,
     settle_interrupted,
 )
-from tuner._pruning import DEFAULT_PRUNE_MARGIN, DEFAULT_PRUNE_P, MarginPruner, PairReporter
-from tuner._records import gain_of, paired_records, study_workload, unmeasured_record
-from tuner._space import SearchSpace
-from tuner._strategies import STRATEGIES_BY_NAME, Planned, plan_strategies
-from tuner._transfer import TransferPlan, Transferred, plan_transfer
-from tuner._windows import (
-    SEARCH_PAIRING,
-    OnPair,
-    PairedRunner,
-    Pairing,
-    measure_paired,
-    search_pairing,
-)
+from tuner._prepare import prepare_study
+from tuner._pruning import DEFAULT_PRUNE_P, MarginPruner, PairReporter
+from tuner._records import paired_records, told_values, unmeasured_record
+from tuner._transfer import Transferred
 
-# The README's first command's budget. benchmarks/first_command.py (echo 1 KiB x16, seeds
-# 1-4): the best trial's interval lay above 1.05 in 4 of 4 studies by trial 12 (best 1.09x
-# to 1.33x) and by trial 20 (1.15x to 1.37x); two unseeded 12-trial `twistune tune` runs
-# found 1.19x (confirmed 1.15x) and nothing. 20 trials, ~55 s, buys the margin.
-DEFAULT_TRIALS = 20
 # The user attributes that mark a trial as enqueued rather than sampled.
 ENQUEUED_ATTRS = frozenset({BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR})
-# What `TuneConfig.measurement` stores as "design"; a study without it was measured
-# one trial at a time by an earlier twistune, and its gains are not comparable.
-PAIRED_DESIGN = "paired"
-
-
-@dataclass(frozen=True, slots=True)
-class TuneConfig:
-    """Everything a study run needs. `trials`/`timeout_s` (seconds) None: no limit.
-
-    Raises TuneError naming the parameter when a value cannot work.
-    """
-
-    study: str
-    workload: Workload
-    space: SearchSpace
-    objectives: tuple[Objective, ...] = (Objective.THROUGHPUT,)
-    sampler: str = DEFAULT_SAMPLER
-    trials: int | None = DEFAULT_TRIALS
-    timeout_s: float | None = None
-    # Left at SEARCH_PAIRING, its process sets follow the workload (`search_pairing`).
-    pairing: Pairing = SEARCH_PAIRING
-    max_p99_ms: float | None = None
-    max_rss_mb: float | None = None
-    seed: int | None = None
-    stability_gate: float | None = DEFAULT_STABILITY_GATE
-    ceiling: bool = True
-    # Enqueued after the defaults when the study is new (`tuner._strategies`).
-    strategies: tuple[str, ...] = tuple(STRATEGIES_BY_NAME)
-    # A new study also enqueues the best candidates of the nearest earlier studies in the
-    # same database, after the strategies (`tuner._transfer`).
-    transfer: bool = True
-    # Off by default (README: "Noise").
-    prune: bool = False
-    prune_margin: float = DEFAULT_PRUNE_MARGIN
-    # Stop once the gain still to be had is within the noise (`tuner._convergence`); a
-    # run option like `trials`, not stored with the study.
-    until_converged: bool = False
-    convergence_window: int = DEFAULT_CONVERGENCE_WINDOW
-
-    def __post_init__(self) -> None:
-        if self.pairing is SEARCH_PAIRING:
-            object.__setattr__(self, "pairing", search_pairing(self.workload))
-        if not self.workload.reference_server:  # a user's own server has no reference
-            object.__setattr__(self, "ceiling", False)
-        object.__setattr__(self, "strategies", tuple(self.strategies))
-        unknown = [n for n in self.strategies if n not in STRATEGIES_BY_NAME]
-        if unknown:
-            raise TuneError(f"unknown strategy {unknown[0]!r}", parameter="strategies")
-        known = {o.value for o in Objective}
-        if any(o not in known for o in self.objectives):
-            raise TuneError(
-                f"objectives {self.objectives!r}: choose one or both of throughput, p99"
-            )
-        objectives = tuple(Objective(o) for o in self.objectives)
-        object.__setattr__(self, "objectives", objectives)
-        if not objectives or len(set(objectives)) != len(objectives):
-            raise TuneError(f"objectives {objectives!r}: choose one or both of throughput, p99")
-        choice = SAMPLERS.get(self.sampler)
-        if choice is None:
-            raise TuneError(
-                f"unknown sampler {self.sampler!r}; samplers are: {', '.join(SAMPLERS)}"
-            )
-        if choice.single_objective and len(objectives) > 1:
-            raise TuneError(
-                f"the {self.sampler} sampler optimises one objective; use tpe or random"
-            )
-        missing = choice.missing()
-        if missing is not None:
-            raise TuneError(missing, parameter="sampler")
-        checks = (
-            (self.trials is None or self.trials >= 1, "trials", "must be at least 1"),
-            (self.timeout_s is None or self.timeout_s > 0, "timeout_s", "must be positive"),
-            (
-                self.stability_gate is None or self.stability_gate > 0,
-                "stability_gate",
-                "must be positive (0 on the command line: off)",
-            ),
-            (0 <= self.prune_margin < 1, "prune_margin", "must be at least 0 and below 1"),
-            (self.convergence_window >= 1, "convergence_window", "must be at least 1 trial"),
-            (
-                not self.until_converged or objectives[0] is Objective.THROUGHPUT,
-                "until_converged",
-                "needs throughput as the first objective (it compares paired gains)",
-            ),
-            (self.max_p99_ms is None or self.max_p99_ms > 0, "max_p99_ms", "must be positive"),
-            (self.max_rss_mb is None or self.max_rss_mb > 0, "max_rss_mb", "must be positive"),
-        )
-        for ok, parameter, rule in checks:
-            if not ok:
-                raise TuneError(f"{parameter} {rule}", parameter=parameter)
-
-    @staticmethod
-    def default_name(workload: Workload) -> str:
-        """e.g. "echo message_bytes=1024 connections=16 pipeline_depth=8 rate_msgs_s=0", with
-        a scenario set's values comma-separated ("message_bytes=1024,65536")."""
-
-        def number(value: int | float) -> str:
-            # Integers in full (1048576, not 1.04858e+06: two sizes must not share a name).
-            return str(value) if isinstance(value, int) else f"{value:g}"
-
-        def shown(value: int | float | list[int | float]) -> str:
-            return ",".join(map(number, value)) if isinstance(value, list) else number(value)
-
-        params = " ".join(f"{k}={shown(v)}" for k, v in workload.params().items())
-        server = workload.target().get("server")
-        return f"{workload.name} {server} {params}" if server else f"{workload.name} {params}"
-
-    def measurement(self) -> dict[str, object]:
-        """The measurement settings, JSON-ready, as stored on the study record."""
-        return {
-            "design": PAIRED_DESIGN,
-            "pairing": asdict(self.pairing),
-            "max_p99_ms": self.max_p99_ms,
-            "max_rss_mb": self.max_rss_mb,
-            "seed": self.seed,
-            "stability_gate": self.stability_gate,
-            "ceiling": self.ceiling,
-            "strategies": list(self.strategies),
-            "transfer": self.transfer,
-            "prune": self.prune,
-            "prune_margin": self.prune_margin,
-        }
-
-    def study_record(self) -> StudyRecord:
-        return StudyRecord(
-            name=self.study,
-            workload=workload_spec(self.workload),
-            objectives=tuple(o.value for o in self.objectives),
-            harness_format=RESULT_FORMAT_VERSION,
-            environment=asdict(current_environment()),
-            space=self.space.to_dict(),
-            sampler=self.sampler,
-            measurement=self.measurement(),
-        )
-
-    @classmethod
-    def from_study(
-        cls, record: StudyRecord, *, trials: int | None = None, timeout_s: float | None = None
-    ) -> TuneConfig:
-        """The configuration a study was run with, from its database record alone (for
-        another process or host continuing it). TuneError when the record predates it."""
-        stored: Mapping[str, Any] = record.measurement
-        if not stored or not record.space or not record.sampler:
-            raise TuneError(f"study {record.name!r} has no stored configuration to continue")
-        if stored.get("design") != PAIRED_DESIGN:
-            raise TuneError(sequential_study(record.name))
-        return cls(
-            study=record.name,
-            workload=study_workload(record),
-            space=SearchSpace.from_dict(record.space),
-            objectives=tuple(Objective(o) for o in record.objectives),
-            sampler=record.sampler,
-            trials=trials,
-            timeout_s=timeout_s,
-            pairing=Pairing(**stored["pairing"]),
-            **{k: v for k, v in stored.items() if k not in ("design", "pairing", "transferred")},
-        )
-
-
-def sequential_study(name: str) -> str:
-    """The refusal to continue a study an earlier twistune measured one trial at a time."""
-    return (
-        f"study {name!r} was measured one trial at a time by an earlier twistune; its gains "
-        "cannot be mixed with paired ones: start another study (--study NAME)"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +103,8 @@ ProgressCallback = Callable[[TrialProgress], None]
 
 @dataclass(frozen=True, slots=True)
 class StudySummary:
-    """What a run of the loop did. Times in seconds."""
+    """What a run did. Times in seconds. The set-up's part (strategies, transfer) is
+    empty when `run_trials` ran alone."""
 
     study: str
     trials_run: int
@@ -345,7 +159,8 @@ def run_study(
     progress: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> StudySummary:
-    """Run (or continue) `config.study` until its trial or time budget is spent.
+    """Set `config.study` up (`prepare_study`) and run its trials (`run_trials`) until its
+    trial or time budget is spent; the budget counts the set-up's time too.
 
     Raises StudyMismatchError (from storage) when the study exists with
     another workload or objectives, TuneError when its trials were measured
@@ -355,27 +170,87 @@ def run_study(
     study is open and checked, with the number of interrupted trials
     settled, before any trial.
     """
+    started = time.monotonic()
+    prepared = prepare_study(config, storage, runner, on_start)
+    summary = run_trials(config, storage, runner, progress, started=started)
+    return replace(
+        summary,
+        interrupted_swept=prepared.interrupted_swept + summary.interrupted_swept,
+        strategies=prepared.strategies,
+        skipped_strategies=prepared.skipped_strategies,
+        transfer_sources=prepared.transfer_sources,
+        transferred=prepared.transferred,
+        skipped_transfer=prepared.skipped_transfer,
+    )
+
+
+def run_trials(
+    config: TuneConfig,
+    storage: Storage,
+    runner: PairedRunner = run_paired,
+    progress: ProgressCallback | None = None,
+    *,
+    started: float | None = None,
+) -> StudySummary:
+    """Run trials of `config.study`, which `prepare_study` set up in this process or
+    another, until `config.trials` trials ran here, `config.timeout_s` seconds passed since
+    `started` (`time.monotonic()`; None: now), or the stop rule (`until_converged`) says
+    so. Trial numbers continue the study's; nothing is enqueued and no ceiling measured.
+
+    Raises TuneError when the study was never set up (no record, or no trial
+    0 with Twisted's defaults) or its trials were measured one at a time by
+    an earlier twistune; StudyMismatchError (from storage) when it exists
+    with another workload or objectives; StorageError when the database
+    refuses a write; KeyboardInterrupt after recording the interrupted
+    trial. The summary's `interrupted_swept` counts the trials of dead
+    owners settled on opening it.
+    """
     with optuna_errors(storage):
-        return _StudyRun(config, storage, runner, progress).run(on_start)
+        began = time.monotonic() if started is None else started
+        loop = _TrialLoop(config, storage, runner, progress, began)
+        study = _open_prepared(config, storage, loop.pruner())
+        swept = settle_interrupted(study, storage, config.study)
+        return replace(loop.run(study), interrupted_swept=swept)
+
+
+def _open_prepared(
+    config: TuneConfig, storage: Storage, pruner: optuna.pruners.BasePruner
+) -> optuna.Study:
+    """The Optuna study of `config.study`, with the config's sampler and `pruner`; TuneError
+    when `prepare_study` never set it up, or it was measured one trial at a time."""
+    never = (
+        f"study {config.study!r} was never set up: set it up first (`twistune tune`, or "
+        "prepare_study) to enqueue its trial 0, Twisted's defaults"
+    )
+    if storage.study(config.study) is None:
+        raise TuneError(never)
+    stored = storage.ensure_study(config.study_record())  # StudyMismatchError if it differs
+    if stored.measurement.get("design") != PAIRED_DESIGN:
+        raise TuneError(sequential_study(config.study))
+    sampler = SAMPLERS[config.sampler].build(config.seed)
+    try:
+        study = open_optuna_study(storage, config.study, None, sampler, pruner)
+    except KeyError:  # Optuna has no such study: the record was stored, nothing enqueued
+        raise TuneError(never) from None
+    first = study.get_trials(deepcopy=False)[:1]
+    if not first or first[0].number != 0 or not first[0].user_attrs.get(BASELINE_ATTR):
+        raise TuneError(never)
+    return study
 
 
 @dataclass
-class _StudyRun:
-    """One run of the loop over one study; holds what the loop learns as it goes."""
+class _TrialLoop:
+    """One run of trials over one study; holds what the loop learns as it goes."""
 
     config: TuneConfig
     storage: Storage
     runner: PairedRunner
     progress: ProgressCallback | None
-    started: float = field(default_factory=time.monotonic)
+    started: float  # time.monotonic() when the budget began
     counts: _Counts = field(default_factory=_Counts)
     best: _Best = field(default_factory=_Best)
     baseline_number: int | None = None
-    strategies: tuple[str, ...] = ()
-    skipped: tuple[tuple[str, str], ...] = ()
-    planned: tuple[Planned, ...] = ()
     stop_reason: str = ""
-    transfer: TransferPlan = field(default_factory=TransferPlan)
 
     def __post_init__(self) -> None:
         config = self.config
@@ -383,80 +258,31 @@ class _StudyRun:
             config.objectives, prune=config.prune, unit=config.workload.throughput_unit
         )
 
-    def run(self, on_start: Callable[[int], None] | None) -> StudySummary:
-        config, storage = self.config, self.storage
-        record = config.study_record()
-        self.planned = plan_strategies(config.strategies, config.space)
-        if config.transfer and storage.study(config.study) is None:
-            self.transfer = self._plan_transfer(record)
-            chosen = [c.to_dict() for c in self.transfer.candidates]
-            record = replace(record, measurement={**record.measurement, "transferred": chosen})
-        stored = storage.ensure_study(record)
-        if stored.measurement.get("design") != PAIRED_DESIGN and storage.trials(config.study):
-            raise TuneError(sequential_study(config.study))
-        pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
-        if self.reporter is not None:
-            pruner = MarginPruner(config.prune_margin)
-        study = open_optuna_study(
-            storage,
-            config.study,
-            config.objectives,
-            SAMPLERS[config.sampler].build(config.seed),
-            pruner,
-        )
-        swept = settle_interrupted(study, storage, config.study)
-        if on_start is not None:
-            on_start(swept)
-        if not study.trials:
-            study.enqueue_trial(config.space.baseline_params(), user_attrs={BASELINE_ATTR: True})
-            self._enqueue_strategies(study)
-            for candidate, params in self.transfer.chosen:
-                attr = f"{candidate.study}#{candidate.trial}"
-                study.enqueue_trial(dict(params), user_attrs={TRANSFER_ATTR: attr})
+    def pruner(self) -> optuna.pruners.BasePruner:
+        """`MarginPruner` when this loop reports pairs to it (`prune`, one objective)."""
+        if self.reporter is None:
+            return optuna.pruners.NopPruner()
+        return MarginPruner(self.config.prune_margin)
+
+    def run(self, study: optuna.Study) -> StudySummary:
         self._resume(study)
-        if config.ceiling and not storage.trial_numbers(config.study, TrialKind.CEILING):
-            self._measure_ceiling()
         while not self._budget_spent(study):
             self._search_trial(study)
         c = self.counts
         return StudySummary(
-            study=config.study,
+            study=self.config.study,
             trials_run=c.run,
             failed=c.failed,
             pruned=c.pruned,
-            interrupted_swept=swept,
+            interrupted_swept=0,
             baseline_number=self.baseline_number,
             wall_s=time.monotonic() - self.started,
             unstable=c.unstable,
             reruns=c.reruns,
             pruning_saved_s=c.saved_s,
-            strategies=self.strategies,
-            skipped_strategies=self.skipped,
             stop_reason=self.stop_reason,
-            transfer_sources=self.transfer.sources,
-            transferred=self.transfer.candidates,
-            skipped_transfer=self.transfer.skipped,
             sampling_s=tuple(c.sampling_s),
         )
-
-    def _plan_transfer(self, record: StudyRecord) -> TransferPlan:
-        """What this new study takes from earlier ones, not repeating the defaults or a
-        strategy it enqueues."""
-        space = self.config.space
-        taken = [space.baseline_params(), *(p.params for p in self.planned if p.params is not None)]
-        return plan_transfer(self.storage, record, space, PAIRED_DESIGN, taken)
-
-    def _enqueue_strategies(self, study: optuna.Study) -> None:
-        """Queue the chosen strategies after the defaults, skipping those that do not
-        apply here (`tuner._strategies.plan_strategies`, planned once in `run`)."""
-        planned = self.planned
-        for plan in planned:
-            if plan.params is not None:
-                study.enqueue_trial(
-                    dict(plan.params), user_attrs={STRATEGY_ATTR: plan.strategy.name}
-                )
-        self.strategies = tuple(p.strategy.name for p in planned if p.params is not None)
-        self.skipped = tuple((p.strategy.name, p.skipped) for p in planned if p.params is None)
 
     def _resume(self, study: optuna.Study) -> None:
         """The baseline trial and the best so far, from earlier runs."""
@@ -507,46 +333,11 @@ class _StudyRun:
         ]
         return convergence(gains, enqueued, self.config.convergence_window)
 
-    def _measure(
-        self, settings: Settings, *, reference: bool = False, on_pair: OnPair | None = None
-    ) -> PairedResult:
+    def _measure(self, settings: Settings, on_pair: OnPair | None) -> PairedResult:
+        config = self.config
         return measure_paired(
-            self.runner,
-            settings,
-            self.config.workload,
-            self.config.pairing,
-            reference=reference,
-            on_pair=on_pair,
+            self.runner, settings, config.workload, config.pairing, on_pair=on_pair
         )
-
-    def _values(self, result: PairedResult) -> list[float]:
-        """The objective values Optuna is told: throughput as the paired gain, p99 as the
-        candidate's median p99 (ms) in the same run."""
-        values = objective_values(self.config.objectives, result.side_result("candidate"))
-        gain = gain_of(result).gain
-        if not values or gain is None:
-            return []
-        return [
-            gain if o is Objective.THROUGHPUT else v
-            for o, v in zip(self.config.objectives, values, strict=True)
-        ]
-
-    def _measure_ceiling(self) -> None:
-        """Measure the reference server in each `ceiling_settings()`, paired against the
-        defaults, stored as kind "ceiling" numbered 0, 1, ...; the report shows the best."""
-        for number, settings in enumerate(ceiling_settings()):
-            began = datetime.now(UTC)
-            result = self._measure(settings, reference=True)
-            self.storage.save_trials(
-                paired_records(
-                    self.config.study,
-                    number,
-                    result,
-                    self._values(result),
-                    began,
-                    kind=TrialKind.CEILING,
-                )
-            )
 
     def _search_trial(self, study: optuna.Study) -> None:
         config, storage = self.config, self.storage
@@ -573,7 +364,7 @@ class _StudyRun:
         hook = self.reporter.hook(trial) if self.reporter is not None else None
         try:
             gated = measure_gated(
-                lambda on_pair: self._measure(settings, on_pair=on_pair),
+                lambda on_pair: self._measure(settings, on_pair),
                 config.stability_gate,
                 hook,
             )
@@ -622,7 +413,7 @@ class _StudyRun:
         config = self.config
         if result.ok and is_baseline:
             self.baseline_number = trial.number
-        values = self._values(result)
+        values = told_values(self.config.objectives, result)
         if result.stopped:  # the pruner stopped it
             self._tell_pruned(study, trial, result, is_baseline, began)
             return

@@ -17,12 +17,33 @@ from typing import IO, TYPE_CHECKING, Any
 
 from harness import KNOBS, Settings, TrialResult
 from tuner._analysis import AnalysisData
+from tuner._config import TuneConfig
 from tuner._confirm import RoundProgress
 from tuner._objectives import Objective
-from tuner._paired import PairedMeasurement
+from tuner._paired_view import PairedMeasurement
+from tuner._probe import Probed
+from tuner._pruning import MIN_PRUNE_PAIRS
 from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
-from tuner._study import TrialProgress
-from tuner._words import knob_value, number, percent, ratio, share
+from tuner._study import StudySummary, TrialProgress
+from tuner._words import (
+    confirming_text,
+    drew_on_text,
+    knob_value,
+    not_searched_text,
+    number,
+    percent,
+    probed_text,
+    prune_note,
+    ratio,
+    searched_text,
+    share,
+    stopped_text,
+    strategies_text,
+    strategy_skipped_text,
+    swept_text,
+    transfer_skipped_text,
+    tuning_text,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -582,3 +603,81 @@ class TrialProgressBar:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+class TuneProgress:
+    """What `twistune tune` says on stderr (`out`: None for sys.stderr at each line) as it
+    goes, one method per step of `tuner._commands.tune.tune`, each taking what that step
+    reports: `probed` after a user's server was probed, `announce` before the first
+    trial, `confirming` after each confirmation round, `searched` once the search ended.
+    `bar` is the per-trial progress. The sentences are `tuner._words`'."""
+
+    def __init__(self, config: TuneConfig, storage: str, out: IO[str] | None = None) -> None:
+        self._config = config
+        self._storage = storage
+        self._out = out
+
+    def _say(self, line: str) -> None:
+        print(line, file=self._out or sys.stderr)
+
+    def bar(self, *, enabled: bool) -> TrialProgressBar:
+        """The per-trial progress; its best figure in ms for a p99 study, else in the
+        workload's throughput unit."""
+        config = self._config
+        p99 = config.objectives[0] is Objective.P99
+        unit = "ms" if p99 else config.workload.throughput_unit.value
+        return TrialProgressBar(enabled=enabled, planned=config.trials, unit=unit)
+
+    def probed(self, probed: Probed) -> None:
+        if probed.probe is None:  # a built-in workload: nothing was probed
+            return
+        self._say(probed_text(probed.probe.replies, probed.probe.window_s))
+        if probed.dropped:
+            self._say(not_searched_text(probed.dropped))
+
+    def announce(self, swept: int) -> None:
+        config = self._config
+        if swept:
+            self._say(swept_text(swept))
+        self._say(
+            tuning_text(
+                config.study,
+                self._storage,
+                trials=config.trials,
+                timeout_s=config.timeout_s,
+                until_converged=config.until_converged,
+                pairing=config.pairing.describe(),
+                scenarios=len(config.workload.scenarios()),
+                sampler=config.sampler,
+            )
+        )
+        if config.prune and config.pairing.pairs < MIN_PRUNE_PAIRS:
+            self._say(prune_note(config.pairing.pairs, MIN_PRUNE_PAIRS))
+
+    def confirming(self, state: RoundProgress) -> None:
+        if state.round == 1:
+            self._say(confirming_text([r.trial for r in state.runs]))
+        self._say("confirmation " + round_line(state))
+
+    def searched(self, summary: StudySummary) -> None:
+        s = summary
+        self._say(searched_text(s.trials_run, s.wall_s, s.failed, s.pruned))
+        if self._config.until_converged:
+            self._say(stopped_text(s.stop_reason))
+        if s.strategies:
+            self._say(strategies_text(s.strategies))
+        for name, reason in s.skipped_strategies:
+            self._say(strategy_skipped_text(name, reason))
+        for line in transfer_lines(s):
+            self._say(line)
+
+
+def transfer_lines(summary: StudySummary) -> list[str]:
+    """What a new study took from earlier ones, one line per study drawn on and per
+    candidate skipped."""
+    drawn = [
+        drew_on_text(name, distance, [c.trial for c in summary.transferred if c.study == name])
+        for name, distance in summary.transfer_sources
+    ]
+    skipped = [transfer_skipped_text(c.study, c.trial, why) for c, why in summary.skipped_transfer]
+    return drawn + skipped

@@ -2,14 +2,16 @@
 
 Numbers: `number` (figures in their unit), `ratio` ("1.23x"), `share`
 ("84%"), `percent` (a confidence, "95%"), `knob_value` (a knob's value,
-"unset" for None). Sentences: a confirmation's gain and status, the verdict,
-the export refusal, the gain notes.
+"unset" for None), `count` ("1 trial", "2 trials"). Sentences: a
+confirmation's gain and status, the verdict, the export refusal, the gain
+notes, and what `twistune tune` says as it goes (`tuner._terminal.TuneProgress`
+prints them).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from storage import ConfirmationRecord
 from tuner._statistics import min_rounds_to_confirm
@@ -56,6 +58,11 @@ def knob_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(getattr(value, "value", value))
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 trial", "2 trials": `n` and `noun`, with an s unless `n` is 1."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # -- confirmation sentences
@@ -152,3 +159,91 @@ def refusal(
             f"{status_text(confirmation)}); {anyway}"
         )
     return f"trial {trial} has no confirmation (run `twistune confirm --trial {trial}`); {anyway}"
+
+
+# -- tune's progress sentences (stderr)
+
+
+def swept_text(swept: int) -> str:
+    """e.g. "marked 2 interrupted trials from an earlier run as failed"."""
+    return f"marked {count(swept, 'interrupted trial')} from an earlier run as failed"
+
+
+def tuning_text(
+    study: str,
+    storage: str,
+    *,
+    trials: int | None,
+    timeout_s: float | None,
+    until_converged: bool,
+    pairing: str,
+    scenarios: int,
+    sampler: str,
+) -> str:
+    """What a tune runs, before its first trial: e.g. "tuning study 'x' in sqlite:///t.db:
+    20 trials; each against a live defaults server, 16 pairs of slices (...); sampler
+    tpe-fast". `pairing`: `Pairing.describe()`; `timeout_s` in seconds."""
+    budget = (
+        ("until converged, at most " if until_converged else "")
+        + (count(trials, "trial") if trials else "no trial limit")
+        + (f", {timeout_s:g} s budget" if timeout_s else "")
+    )
+    each = f", the {scenarios} scenarios in turn" if scenarios > 1 else ""
+    return (
+        f"tuning study {study!r} in {storage}: {budget}; each against a live defaults "
+        f"server, {pairing}{each}; sampler {sampler}"
+    )
+
+
+def prune_note(pairs: int, needed: int) -> str:
+    """Why --prune stops nothing with `pairs` pairs per trial when it needs `needed`."""
+    return f"note: --prune needs at least {needed} pairs per trial; with {pairs} it stops no trial"
+
+
+def probed_text(replies: int, window_s: float) -> str:
+    """The probe of a user's own server went well: its replies in its window (seconds)."""
+    return (
+        f"probed the server with Twisted's defaults: {replies} replies in {window_s:g} s, no errors"
+    )
+
+
+def not_searched_text(knobs: Iterable[str]) -> str:
+    """The knobs a user's own server sets itself, left out of the search."""
+    return (
+        f"not searched: {', '.join(sorted(knobs))} (the server sets TCP_NODELAY on every "
+        "connection itself)"
+    )
+
+
+def confirming_text(trials: Sequence[int]) -> str:
+    """e.g. "confirming trials 7, 3 against the defaults"."""
+    noun = "trial" if len(trials) == 1 else "trials"
+    return f"confirming {noun} {', '.join(map(str, trials))} against the defaults"
+
+
+def searched_text(trials_run: int, wall_s: float, failed: int, pruned: int) -> str:
+    """e.g. "ran 20 trials in 55.1 s (1 failed, 0 pruned)"."""
+    return f"ran {count(trials_run, 'trial')} in {wall_s:.1f} s ({failed} failed, {pruned} pruned)"
+
+
+def stopped_text(reason: str) -> str:
+    return f"stopped: {reason}"
+
+
+def strategies_text(names: Sequence[str]) -> str:
+    return f"strategies tried first: {', '.join(names)}"
+
+
+def strategy_skipped_text(name: str, reason: str) -> str:
+    return f"strategy {name} skipped: {reason}"
+
+
+def drew_on_text(study: str, distance: float, trials: Sequence[int]) -> str:
+    """An earlier study a new one drew on, and the trials of it enqueued (none: all were
+    already there)."""
+    taken = ", ".join(f"trial {t}" for t in trials) or "no candidate new here"
+    return f"drew on earlier study {study!r} (distance {distance:.2f}): {taken}"
+
+
+def transfer_skipped_text(study: str, trial: int, reason: str) -> str:
+    return f"transferred trial {trial} of {study!r} skipped: {reason}"

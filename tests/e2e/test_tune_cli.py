@@ -432,7 +432,7 @@ def test_killed_tuner_leaves_an_interrupted_trial_the_next_run_records(tmp_path:
     assert after[killed + 1][0] == "ok"
     assert states[killed + 1] == "COMPLETE"
     assert "interrupted" in run.stderr
-    assert "ran 1 trials" in run.stderr
+    assert "ran 1 trial in" in run.stderr
 
     analyze = twistune("analyze", "--json", "--storage", url_of(db))
     assert analyze.returncode == 0, analyze.stderr

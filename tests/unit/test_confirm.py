@@ -35,13 +35,13 @@ from tests.fakes import LandscapeRunner, fake_paired, fake_result
 from tuner import main
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
 from tuner._errors import ResultsError, TuneError
+from tuner._measurement import PairedRunner, Pairing
 from tuner._objectives import Objective
 from tuner._optuna import BASELINE_ATTR, open_optuna_study
 from tuner._records import trial_record
 from tuner._report import report_data
 from tuner._results import load_results
 from tuner._statistics import bootstrap_median_ci, min_rounds_to_confirm
-from tuner._windows import PairedRunner, Pairing
 from tuner._words import confirmation_line, gain_text, verdict
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)

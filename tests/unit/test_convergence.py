@@ -10,11 +10,12 @@ import pytest
 from harness import EchoWorkload, Settings, Workload
 from storage import Storage
 from tests.fakes import PairedFake
+from tuner._config import TuneConfig
 from tuner._convergence import TrialGain, convergence
 from tuner._errors import TuneError
+from tuner._measurement import Pairing
 from tuner._space import build_space
-from tuner._study import TuneConfig, run_study
-from tuner._windows import Pairing
+from tuner._study import run_study
 
 WINDOW = 10
 

@@ -15,7 +15,7 @@ from tests.fakes import (
     SequentialRunner,
     StudyRunner,
 )
-from tuner._windows import PairedRunner, TrialRunner
+from tuner._measurement import PairedRunner, TrialRunner
 
 
 def parameters(function: object) -> list[tuple[str, object, object]]:

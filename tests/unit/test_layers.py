@@ -25,17 +25,18 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "_objectives",
                 "_statistics",
                 "_words",
-                "_windows",
+                "_measurement",
                 "_atomic_file",
                 "_convergence",
             }
         ),
     ),
-    ("study parts", frozenset({"_space", "_records", "_optuna", "_pruning"})),
+    ("study parts", frozenset({"_space", "_owners", "_records", "_optuna", "_pruning"})),
     ("study phases", frozenset({"_gate", "_ceiling", "_strategies", "_transfer"})),
-    ("study and results", frozenset({"_study", "_results", "_own_server"})),
+    ("study configuration", frozenset({"_config"})),
+    ("study set-up, trials and results", frozenset({"_prepare", "_study", "_results", "_probe"})),
     ("confirmation", frozenset({"_confirm"})),
-    ("command data", frozenset({"_report", "_analysis", "_paired"})),
+    ("command data", frozenset({"_report", "_analysis", "_paired_view"})),
     ("renderers", frozenset({"_json", "_terminal"})),
     ("shared flags and exit codes", frozenset({"_commands", "_commands._common"})),
     (
@@ -56,11 +57,11 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("entry point", frozenset({"_cli"})),
     ("face", frozenset({"__init__", "__main__"})),
 )
-COMMANDS = LAYERS[8][1]
+COMMANDS = dict(LAYERS)["commands"]
 # Third-party packages only these modules may import.
 CONTAINED = {
     "rich": frozenset({"_terminal"}),
-    "optuna": frozenset({"_optuna", "_pruning", "_space", "_study", "_results"}),
+    "optuna": frozenset({"_optuna", "_pruning", "_space", "_prepare", "_study", "_results"}),
 }
 
 

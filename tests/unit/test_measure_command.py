@@ -15,8 +15,8 @@ from tuner._commands._common import settings_from_assignments
 from tuner._commands.measure import MeasureOptions, measure_once, options_from_args
 from tuner._errors import BadInputError
 from tuner._json import render_json
+from tuner._measurement import MEASURE_WINDOWS, Windows
 from tuner._terminal import console, render_trial
-from tuner._windows import MEASURE_WINDOWS, Windows
 
 
 def test_parse_assignments() -> None:

@@ -20,10 +20,11 @@ from optuna.trial import TrialState
 from harness import EchoWorkload
 from storage import Storage, TrialOutcome, open_storage
 from tests.fakes import StudyRunner
+from tuner._config import TuneConfig
 from tuner._optuna import OWNER_ATTR, open_optuna_study, settle_interrupted
-from tuner._records import Owner, this_process
+from tuner._owners import Owner, this_process
 from tuner._space import build_space
-from tuner._study import TuneConfig, run_study
+from tuner._study import run_study
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ from tuner._cli import build_parser
 from tuner._commands.measure import MeasureOptions, measure_against_defaults, options_from_args
 from tuner._errors import BadInputError
 from tuner._json import render_json
-from tuner._paired import PairedMeasurement
+from tuner._paired_view import PairedMeasurement
 from tuner._terminal import console, render_paired
 
 

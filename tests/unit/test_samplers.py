@@ -12,11 +12,12 @@ import pytest
 from harness import EchoWorkload, Settings
 from storage import Storage
 from tests.fakes import StudyRunner, fake_throughput
+from tuner._config import TuneConfig
 from tuner._errors import TuneError
+from tuner._measurement import Pairing
 from tuner._optuna import DEFAULT_SAMPLER, FAST_STARTUP_TRIALS, SAMPLERS, sampler_help
 from tuner._space import build_space
-from tuner._study import TuneConfig, run_study
-from tuner._windows import Pairing
+from tuner._study import run_study
 
 NAMES = list(SAMPLERS)
 

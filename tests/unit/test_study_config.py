@@ -10,11 +10,12 @@ import pytest
 from harness import EchoWorkload, ScenarioSet, StreamWorkload
 from storage import StudyRecord, open_storage
 from tests.fakes import StudyRunner
+from tuner._config import TuneConfig
 from tuner._errors import TuneError
+from tuner._measurement import Pairing
 from tuner._objectives import Objective
 from tuner._space import build_space
-from tuner._study import TuneConfig, run_study
-from tuner._windows import Pairing
+from tuner._study import run_study
 
 SIZES = ScenarioSet(tuple(EchoWorkload(message_bytes=b, connections=4) for b in (64, 4096)))
 

@@ -19,13 +19,14 @@ from harness import (
 )
 from storage import ConfirmationRecord, Storage
 from tests.fakes import PairedFake, stored_trial
+from tuner._config import TuneConfig
 from tuner._json import render_json
+from tuner._measurement import Pairing
 from tuner._report import report_data
 from tuner._results import load_results
 from tuner._space import build_space
-from tuner._study import TuneConfig, run_study
+from tuner._study import run_study
 from tuner._transfer import best_candidates, workload_distance
-from tuner._windows import Pairing
 
 KiB = 1024
 

@@ -11,9 +11,9 @@ from harness import EchoWorkload, HttpWorkload, ScenarioSet, StreamWorkload
 from tuner import main
 from tuner._cli import _BadArguments, build_parser
 from tuner._commands.tune import TuneOptions, options_from_args
+from tuner._config import TuneConfig
 from tuner._errors import TuneError
-from tuner._study import TuneConfig
-from tuner._windows import CONFIRM_PAIRING, SEARCH_PAIRING, Pairing
+from tuner._measurement import CONFIRM_PAIRING, SEARCH_PAIRING, Pairing
 
 
 def tune_options(*arguments: str) -> TuneOptions:

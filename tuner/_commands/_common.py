@@ -23,14 +23,14 @@ from harness import (
     parse_size,
 )
 from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
-from tuner._statistics import DEFAULT_CONFIDENCE
-from tuner._windows import (
+from tuner._measurement import (
     BULK_ECHO_BYTES,
     BULK_PROCESS_SETS,
     Pairing,
     Windows,
     search_pairing,
 )
+from tuner._statistics import DEFAULT_CONFIDENCE
 
 
 class ExitCode(IntEnum):

@@ -23,11 +23,11 @@ from tuner._commands._common import (
 )
 from tuner._confirm import DEFAULT_ROUNDS, DEFAULT_TOP, ConfirmPlan, RoundProgress, confirm_study
 from tuner._json import render_json
+from tuner._measurement import CONFIRM_PAIRING, PairedRunner
 from tuner._report import ConfirmData, confirm_data
 from tuner._results import load_results, resolve_study
 from tuner._statistics import min_rounds_to_confirm
 from tuner._terminal import console, render_confirm, round_line
-from tuner._windows import CONFIRM_PAIRING, PairedRunner
 from tuner._words import percent
 
 

@@ -42,10 +42,7 @@ from tuner._commands._common import (
 )
 from tuner._errors import BadInputError, TuneError
 from tuner._json import render_json
-from tuner._own_server import probed
-from tuner._paired import PairedMeasurement
-from tuner._terminal import console, render_paired, render_trial
-from tuner._windows import (
+from tuner._measurement import (
     MEASURE_PAIRING,
     MEASURE_WINDOWS,
     PairedRunner,
@@ -53,6 +50,9 @@ from tuner._windows import (
     TrialRunner,
     Windows,
 )
+from tuner._paired_view import PairedMeasurement
+from tuner._probe import probed
+from tuner._terminal import console, render_paired, render_trial
 
 
 @dataclass(frozen=True, slots=True)

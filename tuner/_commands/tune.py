@@ -8,7 +8,6 @@ bad input writes nothing.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,22 +28,23 @@ from tuner._commands._common import (
     typed,
     workload_from_args,
 )
+from tuner._config import DEFAULT_TRIALS, TuneConfig
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
 from tuner._convergence import CONVERGE_MAX_TRIALS, DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import BadInputError, TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
 from tuner._json import render_json
-from tuner._objectives import Objective, parse_objectives
+from tuner._measurement import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
+from tuner._objectives import parse_objectives
 from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, sampler_help
-from tuner._own_server import Probed, checked_config
+from tuner._probe import Probed, checked_config
 from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_PAIRS
 from tuner._report import ReportData, report_data
 from tuner._results import load_results
 from tuner._space import build_space
 from tuner._strategies import parse_strategies
-from tuner._study import DEFAULT_TRIALS, ProgressCallback, StudySummary, TuneConfig, run_study
-from tuner._terminal import TrialProgressBar, console, render_report, round_line
-from tuner._windows import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
+from tuner._study import ProgressCallback, StudySummary, run_study
+from tuner._terminal import TuneProgress, console, render_report
 
 DEFAULT_CONFIRM_TOP = 2
 DEFAULT_CONFIRM_ROUNDS = 6
@@ -237,7 +237,7 @@ def tune(
     on_probed: Callable[[Probed], None] | None = None,
 ) -> TuneData:
     """Run the study, confirm its best candidates (unless `options.confirm` is None), and
-    report. A user's own server is probed first (`tuner._own_server`; BadInputError when it
+    report. A user's own server is probed first (`tuner._probe`; BadInputError when it
     cannot be tuned, before the database is opened). Callbacks: `on_probed` after that
     probe, `on_start(swept)` before the first trial, `progress` after each,
     `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round.
@@ -258,95 +258,17 @@ def tune(
             return TuneData(summary, report_data(load_results(storage, config.study)))
 
 
-def transfer_lines(summary: StudySummary) -> list[str]:
-    """What a new study took from earlier ones, one line per study drawn on and per
-    candidate skipped."""
-    lines = [
-        f"drew on earlier study {name!r} (distance {distance:.2f}): "
-        + (
-            ", ".join(f"trial {c.trial}" for c in summary.transferred if c.study == name)
-            or "no candidate new here"
-        )
-        for name, distance in summary.transfer_sources
-    ]
-    lines += [
-        f"transferred trial {c.trial} of {c.study!r} skipped: {reason}"
-        for c, reason in summary.skipped_transfer
-    ]
-    return lines
-
-
 def run(args: argparse.Namespace) -> ExitCode:
     options = options_from_args(args)
-    config = options.config
-    scenarios = len(config.workload.scenarios())
-
-    def announce(swept: int) -> None:
-        if swept:
-            print(
-                f"marked {swept} interrupted trial(s) from an earlier run as failed",
-                file=sys.stderr,
-            )
-        each = f", the {scenarios} scenarios in turn" if scenarios > 1 else ""
-        print(
-            f"tuning study {config.study!r} in {options.storage}: "
-            + ("until converged, at most " if config.until_converged else "")
-            + (f"{config.trials} trials" if config.trials else "no trial limit")
-            + (f", {config.timeout_s:g} s budget" if config.timeout_s else "")
-            + f"; each against a live defaults server, {config.pairing.describe()}{each}; "
-            f"sampler {config.sampler}",
-            file=sys.stderr,
-        )
-        if config.prune and config.pairing.pairs < MIN_PRUNE_PAIRS:
-            print(
-                f"note: --prune needs at least {MIN_PRUNE_PAIRS} pairs per trial; "
-                f"with {config.pairing.pairs} it stops no trial",
-                file=sys.stderr,
-            )
-
-    def probed(p: Probed) -> None:
-        assert p.probe is not None
-        print(
-            f"probed the server with Twisted's defaults: {p.probe.replies} replies in "
-            f"{p.probe.window_s:g} s, no errors",
-            file=sys.stderr,
-        )
-        if p.dropped:
-            print(
-                f"not searched: {', '.join(sorted(p.dropped))} (the server sets "
-                "TCP_NODELAY on every connection itself)",
-                file=sys.stderr,
-            )
-
-    def confirming(state: RoundProgress) -> None:
-        if state.round == 1:
-            candidates = ", ".join(str(r.trial) for r in state.runs)
-            print(f"confirming trial(s) {candidates} against the defaults", file=sys.stderr)
-        print("confirmation " + round_line(state), file=sys.stderr)
-
-    def searched(s: StudySummary) -> None:
-        print(
-            f"ran {s.trials_run} trials in {s.wall_s:.1f} s ({s.failed} failed, {s.pruned} pruned)",
-            file=sys.stderr,
-        )
-        if config.until_converged:
-            print(f"stopped: {s.stop_reason}", file=sys.stderr)
-        if s.strategies:
-            print(f"strategies tried first: {', '.join(s.strategies)}", file=sys.stderr)
-        for name, reason in s.skipped_strategies:
-            print(f"strategy {name} skipped: {reason}", file=sys.stderr)
-        for line in transfer_lines(s):
-            print(line, file=sys.stderr)
-
-    unit = "ms" if config.objectives[0] is Objective.P99 else config.workload.throughput_unit.value
-    with TrialProgressBar(enabled=options.progress, planned=config.trials, unit=unit) as bar:
+    say = TuneProgress(options.config, options.storage)
+    with say.bar(enabled=options.progress) as bar:
         data = tune(
             options,
             progress=bar.update,
-            on_start=announce,
-            on_searched=searched,
-            on_confirm=confirming,  # always: the confirmation's rounds take minutes
-            on_probed=probed,
+            on_start=say.announce,
+            on_searched=say.searched,
+            on_confirm=say.confirming,  # always: the confirmation's rounds take minutes
+            on_probed=say.probed,
         )
     if options.json:
         print(render_json(data.report))

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from harness import OwnServerWorkload, ProbeResult, Workload, probe_server
+from tuner._config import TuneConfig
 from tuner._errors import BadInputError
-from tuner._study import TuneConfig
 
 
 @dataclass(frozen=True, slots=True)
