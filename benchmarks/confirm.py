@@ -71,7 +71,8 @@ SINGLE: dict[str, Workload] = {
 # printed, not judged): the echo study of 2 trials (the defaults and the first strategy),
 # its best candidate and the A/A over 2 rounds, every run a few short pairs; no stability
 # gate (4 pairs leave an interval wide enough for it to reject any trial by chance, and
-# a study without a completed trial has nothing to confirm).
+# a study without a completed trial has nothing to confirm); no ceiling (only a confirmed
+# winner's line shows it, and 2 rounds confirm none).
 SMOKE = {"trials": 2, "rounds": 2, "top": 1, "only": "echo", "scenarios": False}
 SMOKE_PAIRING = Pairing(pairs=4, warmup_s=0.05)
 
@@ -124,7 +125,7 @@ def main() -> int:
                 pairing=study_pairing,
             )
             if args.smoke:
-                config = replace(config, stability_gate=None)
+                config = replace(config, stability_gate=None, ceiling=False)
             with open_storage(url) as storage:
                 summary = run_study(config, storage)
                 began = time.monotonic()

@@ -55,7 +55,7 @@ wrap each invocation in the shared lock (`cpu` took 38 s, `ceiling` 6 s,
 
 `--smoke` checks that every part runs and prints its figures: `cpu` with the
 defaults and one candidate for one round, `ceiling` over 4 pairs, `tune` with
-2 trials and a 2-round confirmation, every run a few short pairs. It judges no
+2 trials and a 2-round confirmation (no ceiling), every run a few short pairs. It judges no
 limit (`CLIENT_LIMIT`): tiny windows measure nothing worth judging.
 """
 
@@ -105,10 +105,12 @@ SMOKE_PAIRS = 4
 SMOKE_WARMUP_S = 0.05
 SMOKE_TRIALS = 2
 # The tune's own flags for the same: short trials, one candidate confirmed over 2 rounds,
-# and no stability gate: 4 pairs leave an interval wide enough for the gate to mark any
-# trial unstable by chance, and a study without a completed trial has nothing to confirm.
+# no ceiling (the ceiling part measures it), and no stability gate: 4 pairs leave an
+# interval wide enough for the gate to mark any trial unstable by chance, and a study
+# without a completed trial has nothing to confirm.
 SMOKE_TUNE_FLAGS = (
     "--stability-gate=0",
+    "--no-ceiling",
     f"--pairs={SMOKE_PAIRS}",
     f"--warmup-s={SMOKE_WARMUP_S}",
     "--confirm-top=1",

@@ -56,9 +56,10 @@ of a 3 s trial takes about 1.5 minutes, the oracle about 5):
     python benchmarks/search.py --smoke   # seconds: every phase, cut down, into a temporary --out
 
 `--smoke` runs every phase end to end on `SMOKE_WORKLOAD` with the default
-sampler, cut down (`SMOKE`: 2 configurations in stage 1, one round, 3 trials,
-1 candidate confirmed over 2 rounds, 4 short pairs a run), writes under a
-temporary directory (never among real results) and summarizes it.
+sampler, cut down (`SMOKE`: 2 configurations in stage 1, one round, 3 trials
+with no strategies, so that two are the sampler's, 1 candidate confirmed over 2
+rounds, 4 short pairs a run), writes under a temporary directory (never among
+real results) and summarizes it.
 """
 
 from __future__ import annotations
@@ -138,11 +139,14 @@ class Scale:
     """How much each phase measures. `pairing` None: the study's own (`search_pairing`);
     `gate_off`: the studies without their stability gate, as in a smoke run, whose 4 pairs
     leave an interval wide enough for the gate to reject any trial by chance;
+    `sampled_only`: the studies without their strategies, so that a few trials past the
+    defaults are the sampler's;
     `stage_one` None: every configuration of stage 1, else that many, each changing other
     knobs than those before it (so that stage 2 has pairs to combine)."""
 
     pairing: Pairing | None = None
     gate_off: bool = False
+    sampled_only: bool = False
     stage_one: int | None = None
     combine_top: int = COMBINE_TOP
     finalists: int = FINALISTS
@@ -156,6 +160,7 @@ FULL = Scale()
 SMOKE = Scale(
     pairing=Pairing(pairs=4, warmup_s=0.05),
     gate_off=True,
+    sampled_only=True,
     stage_one=2,
     combine_top=2,
     finalists=1,
@@ -406,7 +411,9 @@ def study_config(key: str, sampler: str, trials: int, seed: int, scale: Scale = 
         ceiling=False,
         pairing=scale.pairing or SEARCH_PAIRING,
     )
-    return replace(config, stability_gate=None) if scale.gate_off else config
+    if scale.gate_off:
+        config = replace(config, stability_gate=None)
+    return replace(config, strategies=()) if scale.sampled_only else config
 
 
 def run_one_study(
