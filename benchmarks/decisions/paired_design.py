@@ -64,8 +64,8 @@ SMOKE_SEQ_WINDOWS = {"duration_s": 0.1, "warmup_s": 0.05, "repeats": 1}
 SMOKE_PAIRED_WARMUP_S = 0.05
 SMOKE_AB_CONFIGS = 1
 
-SELECT_JOINED = {"reactor": "select", "write_batching": "joined"}
-BIG_BUFFERS = {
+SELECT_JOINED: dict[str, object] = {"reactor": "select", "write_batching": "joined"}
+BIG_BUFFERS: dict[str, object] = {
     "tcp_nodelay": True,
     "so_sndbuf_bytes": 4194304,
     "so_rcvbuf_bytes": 4194304,
@@ -237,7 +237,10 @@ def report(case: Case, cells: list[Cell], walls: Walls) -> bool | None:
             met = None if math.isnan(psd) else psd <= case.target_sd
             say("  A/A per-run paired ratios: " + " ".join(f"{r:.3f}" for r in cell.paired))
             say("  A/A per-run seq ratios:    " + " ".join(f"{r:.3f}" for r in cell.seq))
-    med = lambda xs: f"{statistics.median(xs):.2f} s" if xs else "-"  # noqa: E731
+
+    def med(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f} s" if values else "-"
+
     say(
         f"wall time of one trial (median): sequential run_trial {med(walls.trial)}, "
         f"sequential ratio (2 trials) {med(walls.seq_pair)}, paired run {med(walls.paired)}"

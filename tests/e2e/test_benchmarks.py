@@ -92,8 +92,8 @@ def noise(output: str) -> None:
     (cv,) = lines_matching(output, rf"\(a\) CV of .* over 2 trials: ({NUMBER})%  \(target < 3%\)")
     assert number(cv[1]) >= 0
     lines_matching(output, rf"    CV of a fixed CPU-bound loop .*: ({NUMBER})%  .*", count=1)
-    (ratio,) = lines_matching(output, rf"\(b\) .* ratio: median ({NUMBER}), min ({NUMBER}) .*")
-    assert 0 < number(ratio[2]) <= number(ratio[1])
+    (ratios,) = lines_matching(output, rf"\(b\) .* ratio: median ({NUMBER}), min ({NUMBER}) .*")
+    assert 0 < number(ratios[2]) <= number(ratios[1])
     (cost,) = lines_matching(
         output, rf"\(c\) fixed cost .*: median ({NUMBER}) s, max ({NUMBER}) s over 4 trials .*"
     )
