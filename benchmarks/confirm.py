@@ -16,9 +16,13 @@ prints for each candidate and the winner:
   +-5%);
 - the winner's share of the ceiling.
 
+Its figures back the confirmation's defaults and the README's claims about
+how far confirmed gains lie from in-study ones: docs/evidence/confirm.md.
+
 Run it alone: it uses both CPUs.
 
     python benchmarks/confirm.py --trials 30 --rounds 10   # about 8 minutes
+    python benchmarks/confirm.py --smoke   # seconds: echo, 2 trials, 1 candidate, 2 rounds
 """
 
 from __future__ import annotations
@@ -27,12 +31,16 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness import EchoWorkload, StreamWorkload, Workload, host_lock, make_workload
 from storage import open_storage
 from tuner import (
+    CONFIRM_PAIRING,
+    SEARCH_PAIRING,
     ConfirmPlan,
+    Pairing,
     TuneConfig,
     build_space,
     confirm_study,
@@ -59,6 +67,16 @@ SINGLE: dict[str, Workload] = {
 }
 
 
+# --smoke: end to end in seconds, every figure printed, none worth reading (the targets are
+# printed, not judged): the echo study of 2 trials (the defaults and the first strategy),
+# its best candidate and the A/A over 2 rounds, every run a few short pairs; no stability
+# gate (4 pairs leave an interval wide enough for it to reject any trial by chance, and
+# a study without a completed trial has nothing to confirm); no ceiling (only a confirmed
+# winner's line shows it, and 2 rounds confirm none).
+SMOKE = {"trials": 2, "rounds": 2, "top": 1, "only": "echo", "scenarios": False}
+SMOKE_PAIRING = Pairing(pairs=4, warmup_s=0.05)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=30)
@@ -75,7 +93,16 @@ def main() -> int:
         "--scenarios", action="store_true", help="four-scenario sets instead of one scenario"
     )
     parser.add_argument("--only", default=None, help="run only workloads whose label contains this")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"end to end in seconds, to check it runs: {SMOKE}, {SMOKE_PAIRING.describe()}",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
+    study_pairing = SMOKE_PAIRING if args.smoke else SEARCH_PAIRING
+    confirm_pairing = SMOKE_PAIRING if args.smoke else CONFIRM_PAIRING
     workloads = SCENARIOS if args.scenarios else SINGLE
     print(
         f"{args.trials} paired trials per study, then top {args.top} confirmed over "
@@ -95,15 +122,20 @@ def main() -> int:
                 trials=args.trials,
                 seed=args.seed,
                 prune=args.prune,
+                pairing=study_pairing,
             )
+            if args.smoke:
+                config = replace(config, stability_gate=None, ceiling=False)
             with open_storage(url) as storage:
                 summary = run_study(config, storage)
                 began = time.monotonic()
-                plan = ConfirmPlan(top=args.top, rounds=args.rounds)
+                plan = ConfirmPlan(top=args.top, rounds=args.rounds, pairing=confirm_pairing)
                 confirmations = confirm_study(storage, label, plan)
                 confirm_s = time.monotonic() - began
                 (a_a,) = confirm_study(
-                    storage, label, ConfirmPlan(rounds=args.rounds, candidates=(0,))
+                    storage,
+                    label,
+                    ConfirmPlan(rounds=args.rounds, candidates=(0,), pairing=confirm_pairing),
                 )
                 results = load_results(storage, label)
             trials = {t.number: t for t in results.trials}

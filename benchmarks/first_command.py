@@ -7,11 +7,13 @@ at each budget in `--budgets`, the best trial so far: its paired gain with
 its 95% interval, and whether that interval lies above `--margin` (a gain
 the confirmation that follows will confirm: on echo, confirmed gains were
 within 0.1-2.6% of their in-study gains in benchmarks/confirm.py). The
-budget the README's first command uses is chosen from these figures.
+budget the README's first command uses, `DEFAULT_TRIALS` (`twistune tune
+--trials`' default), is chosen from these figures: docs/evidence/first_command.md.
 
 Run it alone: it uses both CPUs.
 
     python benchmarks/first_command.py --seeds 4 --trials 24   # about 5 minutes
+    python benchmarks/first_command.py --smoke   # seconds: 1 seed, 3 trials of 4 pairs
 """
 
 from __future__ import annotations
@@ -19,11 +21,25 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from harness import EchoWorkload, host_lock
 from storage import open_storage
-from tuner import TuneConfig, build_space, run_study
+from tuner import (
+    SEARCH_PAIRING,
+    Pairing,
+    TuneConfig,
+    build_space,
+    run_study,
+)
+
+# --smoke: end to end in seconds, every figure printed, none worth reading: one seed, three
+# trials (the defaults and the first two strategies) of a few short pairs each, without the
+# stability gate (4 pairs leave an interval wide enough for it to reject any trial by
+# chance).
+SMOKE = {"seeds": 1, "trials": 3, "budgets": "2,3"}
+SMOKE_PAIRING = Pairing(pairs=4, warmup_s=0.05)
 
 
 def main() -> int:
@@ -32,7 +48,15 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--budgets", default="8,12,16,20,24")
     parser.add_argument("--margin", type=float, default=1.05)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"end to end in seconds, to check it runs: {SMOKE}, {SMOKE_PAIRING.describe()}",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
+    pairing = SMOKE_PAIRING if args.smoke else SEARCH_PAIRING
     budgets = [int(b) for b in args.budgets.split(",")]
     workload = EchoWorkload()
     found: dict[int, int] = dict.fromkeys(budgets, 0)
@@ -46,7 +70,10 @@ def main() -> int:
                 trials=args.trials,
                 seed=seed,
                 ceiling=False,
+                pairing=pairing,
             )
+            if args.smoke:
+                config = replace(config, stability_gate=None)
             with open_storage(url) as storage:
                 summary = run_study(config, storage)
                 records = sorted(storage.trials(config.study), key=lambda r: r.number)

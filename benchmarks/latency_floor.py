@@ -4,9 +4,9 @@ For each offered rate (default 20,000 and 5,000 msgs/s; echo 1 KiB x16
 connections, the default echo workload) and each server (the uvloop
 reference server with no Twisted, Twisted's defaults, and Twisted with
 TCP_NODELAY), it runs the same trial twice, one after the other: paced as
-before issue 9 (`tick`: `harness._pacer.TickPacer`, each connection woken on
-the loop's millisecond timer every max(0.5 ms, its interval)) and paced by
-`harness._pacer.Pacer` (`new`: a timerfd sleep, then a spin to the due time).
+before issue 9 (`tick`: harness's `TickPacer`, each connection woken on the
+loop's millisecond timer every max(0.5 ms, its interval)) and paced by
+harness's `Pacer` (`new`: a timerfd sleep, then a spin to the due time).
 It prints, as the median over the trial's repeats:
 
 - the latency p50/p99, counted from when each request was due;
@@ -17,10 +17,13 @@ It prints, as the median over the trial's repeats:
 Then the floor: closed loop, one connection, one request in flight (each
 request sent the moment the previous reply is read), against each server.
 
-Run it alone: another benchmark or test suite on this machine is noise.
+Its figures back the pacer (the open-loop schedule of the load generator) and
+the latency figures the docs give: docs/evidence/latency_floor.md. Run it
+alone: another benchmark or test suite on this machine is noise.
 
     python benchmarks/latency_floor.py                  # about 1.5 minutes
     python benchmarks/latency_floor.py --rates 20000 --repeats 5
+    python benchmarks/latency_floor.py --smoke          # seconds: 5,000 msgs/s, tiny windows
 """
 
 from __future__ import annotations
@@ -34,11 +37,18 @@ from typing import ClassVar
 from harness import EchoWorkload, Settings, TrialResult, host_lock, run_trial
 
 
+def _beside_echo_client(function: str) -> str:
+    """`function` of the module that holds the echo workload's own client driver: named
+    through the public `EchoWorkload` rather than by a private module's path, which moves."""
+    module, _, _ = EchoWorkload.client_driver.partition(":")
+    return f"{module}:{function}"
+
+
 @dataclass(frozen=True, slots=True)
 class TickPacedEcho(EchoWorkload):
     """The echo workload, open loop paced as before issue 9."""
 
-    client_driver: ClassVar[str] = "harness._clients:tick_paced_echo_client"
+    client_driver: ClassVar[str] = _beside_echo_client("tick_paced_echo_client")
 
 
 SERVERS = (
@@ -52,13 +62,22 @@ def pair(low: float, high: float, digits: int = 3) -> str:
     return f"{low:.{digits}f} / {high:.{digits}f}"
 
 
+# --smoke: end to end in seconds, every figure printed, none worth reading.
+SMOKE = {"rates": [5_000.0], "duration_s": 0.1, "warmup_s": 0.05, "repeats": 1}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", type=float, nargs="+", default=[20_000.0, 5_000.0])
     parser.add_argument("--duration-s", type=float, default=1.0)
     parser.add_argument("--warmup-s", type=float, default=0.25)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"end to end in seconds, to check it runs: {SMOKE}"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
     windows = {"duration_s": args.duration_s, "warmup_s": args.warmup_s, "repeats": args.repeats}
     started = time.monotonic()
     base = EchoWorkload()

@@ -16,9 +16,11 @@ reference server (A B A B ...) under the same load, and prints:
     window), i.e. process start-up, connection set-up and shutdown
     (target: under 0.3 s).
 
-Run it alone: another benchmark or test suite on this machine is noise.
+Run it alone: another benchmark or test suite on this machine is noise. Its
+figures are in docs/evidence/noise.md.
 
-    python benchmarks/noise.py --pairs 10
+    python benchmarks/noise.py --pairs 10   # about 2 minutes
+    python benchmarks/noise.py --smoke      # seconds: 2 rounds of 1 x (0.05 s + 0.1 s)
 """
 
 from __future__ import annotations
@@ -69,6 +71,11 @@ def cv(values: list[float]) -> float:
     return statistics.stdev(values) / statistics.mean(values) if len(values) > 1 else 0.0
 
 
+# --smoke: end to end in seconds, every figure printed, none worth reading (the targets are
+# printed, not judged). Two rounds, so that a coefficient of variation exists.
+SMOKE = {"pairs": 2, "duration_s": 0.1, "warmup_s": 0.05, "repeats": 1}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=10, help="default/reference rounds")
@@ -78,7 +85,12 @@ def main() -> int:
     parser.add_argument("--message-bytes", type=parse_size, default=1024)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--pipeline-depth", type=int, default=8)
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"end to end in seconds, to check it runs: {SMOKE}"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
     workload = EchoWorkload(
         message_bytes=args.message_bytes,
         connections=args.connections,

@@ -12,12 +12,14 @@ prints for each count:
   intervals, (high - low) / gain: what the stability gate judges;
 - the median wall time of one trial.
 
-Its figures choose `tuner._measurement.SEARCH_PAIRING`, the process-set rule and
-`tuner._gate.DEFAULT_STABILITY_GATE` (README: "Noise"). Failed trials are
-printed and left out of the figures, never hidden. Run it alone: another
-benchmark or test suite on this machine is noise.
+Its figures choose `tuner.SEARCH_PAIRING`, the process-set rule
+(`tuner.search_pairing`) and `DEFAULT_STABILITY_GATE` (`--stability-gate`'s
+default); they are in docs/evidence/pairing.md. Failed trials are printed and left out of the
+figures, never hidden. Run it alone: another benchmark or test suite on this
+machine is noise.
 
     python benchmarks/pairing.py --workload echo64k --runs 8   # about 3 minutes
+    python benchmarks/pairing.py --smoke   # seconds: echo1k, 2 runs of 4 pairs, 1 and 2 sets
 """
 
 from __future__ import annotations
@@ -44,7 +46,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def measure(
-    workload: Workload, pairs: int, sets: Sequence[int], runs: int, window_s: float | None
+    workload: Workload,
+    pairs: int,
+    sets: Sequence[int],
+    runs: int,
+    window_s: float | None,
+    warmup_s: float = SEARCH_PAIRING.warmup_s,
 ) -> None:
     gains: dict[int, list[float]] = {s: [] for s in sets}
     widths: dict[int, list[float]] = {s: [] for s in sets}
@@ -57,7 +64,7 @@ def measure(
                 workload,
                 pairs=pairs,
                 window_s=window_s,
-                warmup_s=SEARCH_PAIRING.warmup_s,
+                warmup_s=warmup_s,
                 process_sets=count,
             )
             if not result.ok:
@@ -91,6 +98,11 @@ def measure(
         )
 
 
+# --smoke: end to end in seconds, every figure printed, none worth reading. Two runs, so
+# that a standard deviation exists; two counts of process sets, so that both paths run.
+SMOKE = {"workload": ["echo1k"], "runs": 2, "pairs": 4, "sets": "1,2", "warmup_s": 0.05}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
@@ -98,7 +110,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=SEARCH_PAIRING.pairs)
     parser.add_argument("--sets", default="1,2,4", help="comma list of process-set counts")
     parser.add_argument("--window-s", type=float, default=None, help="each slice's window")
+    parser.add_argument(
+        "--warmup-s",
+        type=float,
+        default=SEARCH_PAIRING.warmup_s,
+        help="load on every group of connections before its slices",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"end to end in seconds, to check it runs: {SMOKE}"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update(SMOKE)
     sets = [int(s) for s in args.sets.split(",")]
     with host_lock():
         for key in args.workload or sorted(WORKLOADS):
@@ -110,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.runs} runs",
                 flush=True,
             )
-            measure(workload, args.pairs, sets, args.runs, args.window_s)
+            measure(workload, args.pairs, sets, args.runs, args.window_s, args.warmup_s)
     return 0
 
 

@@ -39,6 +39,9 @@ its ratio to the oracle's best (target: at least 0.95); and each phase's
 wall time. An in-study best is the luckiest of its trials; only the
 confirmation re-measures it.
 
+Its figures chose `DEFAULT_SAMPLER` (`twistune tune --sampler`'s default):
+docs/evidence/search.md.
+
 Every phase stops by itself; all traffic is on 127.0.0.1 (the harness). It
 holds the host's measurement lock; on a shared machine wrap each run in the
 shared lock too, one workload and a few samplers per run (a 30-trial study
@@ -50,6 +53,13 @@ of a 3 s trial takes about 1.5 minutes, the oracle about 5):
     flock /tmp/twistune-heavy.lock python benchmarks/search.py echo4k-x64 --phases confirm \\
         --samplers tpe
     python benchmarks/search.py --summarize
+    python benchmarks/search.py --smoke   # seconds: every phase, cut down, into a temporary --out
+
+`--smoke` runs every phase end to end on `SMOKE_WORKLOAD` with the default
+sampler, cut down (`SMOKE`: 2 configurations in stage 1, one round, 3 trials
+with no strategies, so that two are the sampler's, 1 candidate confirmed over 2
+rounds, 4 short pairs a run), writes under a temporary directory (never among
+real results) and summarizes it.
 """
 
 from __future__ import annotations
@@ -60,6 +70,7 @@ import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -80,6 +91,7 @@ from tuner import (
     CONFIRM_PAIRING,
     DEFAULT_SAMPLER,
     SAMPLERS,
+    SEARCH_PAIRING,
     STRATEGIES,
     ConfirmPlan,
     PairedRunner,
@@ -122,6 +134,43 @@ BUDGETS = (10, 20, 30)
 TARGET = 0.95
 
 
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """How much each phase measures. `pairing` None: the study's own (`search_pairing`);
+    `gate_off`: the studies without their stability gate, as in a smoke run, whose 4 pairs
+    leave an interval wide enough for the gate to reject any trial by chance;
+    `sampled_only`: the studies without their strategies, so that a few trials past the
+    defaults are the sampler's;
+    `stage_one` None: every configuration of stage 1, else that many, each changing other
+    knobs than those before it (so that stage 2 has pairs to combine)."""
+
+    pairing: Pairing | None = None
+    gate_off: bool = False
+    sampled_only: bool = False
+    stage_one: int | None = None
+    combine_top: int = COMBINE_TOP
+    finalists: int = FINALISTS
+    confirm_top: int = CONFIRM_TOP
+    confirm_rounds: int = CONFIRM_ROUNDS
+
+
+FULL = Scale()
+# --smoke: every phase end to end in seconds, every kind of figure printed, none worth
+# reading.
+SMOKE = Scale(
+    pairing=Pairing(pairs=4, warmup_s=0.05),
+    gate_off=True,
+    sampled_only=True,
+    stage_one=2,
+    combine_top=2,
+    finalists=1,
+    confirm_top=1,
+    confirm_rounds=2,
+)
+SMOKE_WORKLOAD = "echo256-x4-d1"
+SMOKE_TRIALS = 3
+
+
 def say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -155,7 +204,7 @@ class Candidate:
 
 
 def single_knobs(workload: str) -> list[Candidate]:
-    """Each knob alone at a couple of notable values (DESIGN.md's table): every reactor
+    """Each knob alone at a couple of notable values (docs/design/knobs.md): every reactor
     but the default, small and large read buffers and send limits, 4 MiB socket buffers
     (each alone), TCP_NODELAY; for echo the write batchings, for stream the producer."""
     singles = [
@@ -215,6 +264,17 @@ def stage_one(space: SearchSpace) -> list[Candidate]:
         else:
             chosen[key] = candidate
     return list(chosen.values())
+
+
+def few_distinct(candidates: Sequence[Candidate], count: int) -> list[Candidate]:
+    """The first `count` of `candidates` that change no knob an earlier one changed."""
+    chosen: list[Candidate] = []
+    for candidate in candidates:
+        if len(chosen) < count and not any(
+            knob in c.assignments for c in chosen for knob in candidate.assignments
+        ):
+            chosen.append(candidate)
+    return chosen
 
 
 def combinations(best: Sequence[Candidate], known: set[str], space: SearchSpace) -> list[Candidate]:
@@ -282,26 +342,30 @@ class Grid:
         return sorted(((label, g) for label, g in rows if g is not None), key=lambda r: -r[1])
 
 
-def run_oracle(key: str, rounds: int, runner: PairedRunner = run_paired) -> dict[str, Any]:
+def run_oracle(
+    key: str, rounds: int, runner: PairedRunner = run_paired, scale: Scale = FULL
+) -> dict[str, Any]:
     workload = workload_of(key)
     space = build_space(workload.name)
-    grid = Grid(workload, search_pairing(workload), runner)
+    grid = Grid(workload, scale.pairing or search_pairing(workload), runner)
     walls: dict[str, float] = {}
     first = stage_one(space)
+    if scale.stage_one is not None:
+        first = few_distinct(first, scale.stage_one)
     say(f"oracle stage 1: {len(first)} configurations x {rounds} rounds")
     started = time.monotonic()
     grid.measure(first, rounds, "stage 1")
     walls["stage 1"] = time.monotonic() - started
     top = [grid.candidates[label] for label, _ in grid.ranked([c.label for c in first])]
     known = {c.key() for c in first}
-    merged = combinations(top[:COMBINE_TOP], known, space)
-    second = merged + top[:FINALISTS]
-    say(f"oracle stage 2: {len(merged)} combinations + stage 1's best {FINALISTS}")
+    merged = combinations(top[: scale.combine_top], known, space)
+    second = merged + top[: scale.finalists]
+    say(f"oracle stage 2: {len(merged)} combinations + stage 1's best {scale.finalists}")
     started = time.monotonic()
     grid.measure(second, rounds, "stage 2")
     walls["stage 2"] = time.monotonic() - started
-    finalists = [grid.candidates[label] for label, _ in grid.ranked()[:FINALISTS]]
-    say(f"oracle stage 3: the best {FINALISTS} again")
+    finalists = [grid.candidates[label] for label, _ in grid.ranked()[: scale.finalists]]
+    say(f"oracle stage 3: the best {scale.finalists} again")
     started = time.monotonic()
     grid.measure(finalists, rounds, "stage 3")
     walls["stage 3"] = time.monotonic() - started
@@ -335,9 +399,9 @@ def run_oracle(key: str, rounds: int, runner: PairedRunner = run_paired) -> dict
 # -- the studies
 
 
-def study_config(key: str, sampler: str, trials: int, seed: int) -> TuneConfig:
+def study_config(key: str, sampler: str, trials: int, seed: int, scale: Scale = FULL) -> TuneConfig:
     workload = workload_of(key)
-    return TuneConfig(
+    config = TuneConfig(
         study=f"{key} {sampler}",
         workload=workload,
         space=build_space(workload.name),
@@ -345,13 +409,23 @@ def study_config(key: str, sampler: str, trials: int, seed: int) -> TuneConfig:
         trials=trials,
         seed=seed,
         ceiling=False,
+        pairing=scale.pairing or SEARCH_PAIRING,
     )
+    if scale.gate_off:
+        config = replace(config, stability_gate=None)
+    return replace(config, strategies=()) if scale.sampled_only else config
 
 
 def run_one_study(
-    key: str, sampler: str, trials: int, seed: int, db: Path, runner: PairedRunner = run_paired
+    key: str,
+    sampler: str,
+    trials: int,
+    seed: int,
+    db: Path,
+    runner: PairedRunner = run_paired,
+    scale: Scale = FULL,
 ) -> dict[str, Any]:
-    config = study_config(key, sampler, trials, seed)
+    config = study_config(key, sampler, trials, seed, scale)
     db.unlink(missing_ok=True)  # a fresh study every time
 
     def progress(p: TrialProgress) -> None:
@@ -394,15 +468,14 @@ def run_one_study(
 
 
 def run_confirm(
-    key: str, sampler: str, db: Path, runner: PairedRunner = run_paired
+    key: str, sampler: str, db: Path, runner: PairedRunner = run_paired, scale: Scale = FULL
 ) -> dict[str, Any]:
     if not db.exists():
         raise SystemExit(f"no study database {db}: run --phases study --samplers {sampler}")
     config = study_config(key, sampler, 1, 0)
+    pairing = replace(config.pairing, pairs=CONFIRM_PAIRING.pairs, process_sets=1)
     plan = ConfirmPlan(
-        top=CONFIRM_TOP,
-        rounds=CONFIRM_ROUNDS,
-        pairing=replace(config.pairing, pairs=CONFIRM_PAIRING.pairs, process_sets=1),
+        top=scale.confirm_top, rounds=scale.confirm_rounds, pairing=scale.pairing or pairing
     )
     started = time.monotonic()
     with open_storage(f"sqlite:///{db}") as storage:
@@ -617,11 +690,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="every study's sampler seed")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--summarize", action="store_true", help="print the tables and stop")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"every phase end to end in seconds, to check it runs: {SMOKE_WORKLOAD} (unless "
+        f"given), the default sampler, {SMOKE_TRIALS} trials, into a temporary --out",
+    )
     args = parser.parse_args(argv)
     if args.summarize:
         return summarize(args.out)
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="twistune-search-smoke-") as directory:
+            args.workload = args.workload or SMOKE_WORKLOAD
+            args.phases, args.samplers = "oracle,study,confirm", DEFAULT_SAMPLER
+            args.trials, args.rounds, args.out = SMOKE_TRIALS, 1, Path(directory)
+            return run(args, parser, SMOKE)
     if args.workload is None:
         parser.error("give a workload, or --summarize")
+    return run(args, parser, FULL)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser, scale: Scale) -> int:
+    """The phases `args` asks for, into `args.out`, then the workload's summary."""
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     bad = [p for p in phases if p not in ("oracle", "study", "confirm")]
@@ -640,17 +730,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     with host_lock():  # no other measurement between this run's trials
         if "oracle" in phases:
             started = time.monotonic()
-            result = run_oracle(args.workload, args.rounds)
+            result = run_oracle(args.workload, args.rounds, scale=scale)
             (directory / "oracle.json").write_text(json.dumps(result, indent=1))
             say(f"oracle: {time.monotonic() - started:.0f} s")
         for sampler in samplers if "study" in phases else ():
             result = run_one_study(
-                args.workload, sampler, args.trials, args.seed, directory / f"{sampler}.db"
+                args.workload,
+                sampler,
+                args.trials,
+                args.seed,
+                directory / f"{sampler}.db",
+                scale=scale,
             )
             (directory / f"study-{sampler}.json").write_text(json.dumps(result, indent=1))
             say(f"study {sampler}: {result['wall_s']:.0f} s")
         for sampler in samplers if "confirm" in phases else ():
-            result = run_confirm(args.workload, sampler, directory / f"{sampler}.db")
+            result = run_confirm(args.workload, sampler, directory / f"{sampler}.db", scale=scale)
             (directory / f"confirm-{sampler}.json").write_text(json.dumps(result, indent=1))
             say(f"confirm {sampler}: {result['wall_s']:.0f} s")
     summarize_workload(directory)

@@ -4,7 +4,7 @@ For one workload per invocation (`--workload`: echo 1 KiB x16, echo 64 KiB x16,
 stream 1 MiB x16, echo 1 KiB x128 connections) it prints:
 
 - a census: one short `run_trial` per GC variant with the workload's own
-  server factory watched by `gc.callbacks` (benchmarks/gc_census.py): how
+  server factory watched by `gc.callbacks` (benchmarks/decisions/gc_census.py): how
   many collections of each generation the server ran per second, the share
   of its CPU time they took, and the objects left tracked. A knob can gain at
   most what the collections cost;
@@ -29,25 +29,32 @@ of CPU is that variant's cost.
 
 Variants: gen-0 threshold 100, 7000, 70000; freeze; collection off with a full
 collection every 100 ms and every 1000 ms; freeze with collection off every
-100 ms; and the best known non-GC settings for the workload ("fast", DESIGN.md),
-alone and with freeze and with collection off every 100 ms, to see whether the
-collector matters once the server is faster.
+100 ms; and the best known non-GC settings for the workload ("fast", the knob
+table of docs/design/knobs.md), alone and with freeze and with collection off
+every 100 ms, to see whether the collector matters once the server is faster.
 
-Failed runs are printed and left out of the figures, never hidden. Run it alone:
-another benchmark or test suite on this machine is noise. On the 2-CPU box one
-invocation took 100 s (echo1k), 105 s (echo1k-x128), 146 s (stream1m) with 3
-rounds, and 172 s for echo64k with 2 (its trials run 2 process sets). The
-figures are in README.md, "Garbage collector: measured, not searched".
+Failed runs are printed and left out of the figures, never hidden; the exit code
+is then 1. Run it alone: another benchmark or test suite on this machine is
+noise. On the 2-CPU box one invocation took 100 s (echo1k), 105 s (echo1k-x128),
+146 s (stream1m) with 3 rounds, and 172 s for echo64k with 2 (its trials run 2
+process sets). The figures, and the decision they back (the GC knobs are searched
+only when asked for, `ASKED_FOR_ONLY`), are in docs/evidence/gc_knobs.md.
 
-    python benchmarks/gc.py --workload echo1k --rounds 3
-    python benchmarks/gc.py --workload echo64k --rounds 2 --save echo64k.json
-    python benchmarks/gc.py --report-from echo64k.json   # the table again, measuring nothing
-    python benchmarks/gc.py --workload stream1m --no-census --variants "A/A (defaults),fast"
+It runs from any directory: the census trials run from the repository root,
+where their children find `benchmarks.decisions.gc_census`.
+
+    python benchmarks/decisions/gc_knobs.py --workload echo1k --rounds 3
+    python benchmarks/decisions/gc_knobs.py --workload echo64k --rounds 2 --save echo64k.json
+    python benchmarks/decisions/gc_knobs.py --report-from echo64k.json   # the table again
+    python benchmarks/decisions/gc_knobs.py --workload stream1m --no-census \
+        --variants "A/A (defaults),fast"
+    python benchmarks/decisions/gc_knobs.py --smoke   # seconds: echo1k, defaults and freeze
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -55,7 +62,8 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -73,17 +81,26 @@ from tuner import measure_paired, paired_gain, search_pairing
 
 MiB = 1024 * 1024
 
+# The census server's module, by its dotted name from the repository root. Not the bare
+# `gc_census`: a trial's children never see the folder of the script that started them
+# (it would shadow whatever it holds in every server), so a module beside this script is
+# out of their reach. The census trials run from the repository root instead
+# (`from_repository_root`): the current directory is where children resolve a user's own
+# `--factory` module from, whatever else their import path holds.
+CENSUS_MODULE = "benchmarks.decisions.gc_census"
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+
 
 class CensusEcho(EchoWorkload):
     """The echo workload served by its own factory under gc_census's watch."""
 
-    server_factory: ClassVar[str] = "gc_census:echo_factory"
+    server_factory: ClassVar[str] = f"{CENSUS_MODULE}:echo_factory"
 
 
 class CensusStream(StreamWorkload):
     """The stream workload served by its own factory under gc_census's watch."""
 
-    server_factory: ClassVar[str] = "gc_census:stream_factory"
+    server_factory: ClassVar[str] = f"{CENSUS_MODULE}:stream_factory"
 
 
 SMALL_FAST = {"reactor": "select", "write_batching": "joined", "tcp_nodelay": True}
@@ -131,6 +148,14 @@ GC_VARIANTS: dict[str, dict[str, object]] = {
     "freeze+off 100ms": {"gc_freeze": True, "gc_collect_every_ms": 100.0},
 }
 CENSUS_WINDOWS = {"duration_s": 0.5, "warmup_s": 0.2, "repeats": 2}
+# --smoke: end to end in seconds, every kind of figure printed, nothing worth reading.
+SMOKE_WORKLOAD = "echo1k"
+# The defaults, the freeze, and a variant that surely collects (so that the census is seen
+# to count collections), each a variant name.
+SMOKE_VARIANTS = "A/A (defaults),freeze,off, collect 100ms"
+SMOKE_CENSUS_WINDOWS = {"duration_s": 0.1, "warmup_s": 0.05, "repeats": 1}
+SMOKE_PAIRS = 4
+SMOKE_WARMUP_S = 0.05
 
 
 def variants(fast: dict[str, object]) -> dict[str, Settings]:
@@ -142,26 +167,52 @@ def variants(fast: dict[str, object]) -> dict[str, Settings]:
     return found
 
 
+def variant_names(text: str, known: Iterable[str]) -> tuple[list[str], str | None]:
+    """The variant names in the comma list `text`, some of which hold commas themselves
+    ("off, collect 100ms"); and the first piece that names no variant (None: none)."""
+    names = set(known)
+    chosen: list[str] = []
+    piece = ""
+    for part in text.split(","):
+        piece = f"{piece},{part}" if piece else part
+        if piece.strip() in names:
+            chosen.append(piece.strip())
+            piece = ""
+    return chosen, (piece.strip() or None)
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def census(workload: Workload, settings: dict[str, Settings]) -> None:
-    """One watched run_trial per GC variant (and the defaults): collections and their cost."""
-    say(f"census: one run_trial each, {CENSUS_WINDOWS}, counted over the server's life")
+@contextlib.contextmanager
+def from_repository_root() -> Iterator[None]:
+    """The current directory is the repository root inside, restored after: a trial's
+    children resolve `CENSUS_MODULE` from it, whichever directory this script runs from."""
+    with contextlib.chdir(REPOSITORY_ROOT):
+        yield
+
+
+def census(workload: Workload, settings: dict[str, Settings], windows: dict[str, float]) -> int:
+    """One watched run_trial per GC variant (and the defaults): collections and their cost.
+    Returns how many of those trials failed (printed, never hidden)."""
+    say(f"census: one run_trial each, {windows}, counted over the server's life")
     say(
         f"{'variant':<22} {'gen0/s':>8} {'gen1/s':>7} {'gen2/s':>7} {'gc % cpu':>8} "
         f"{'tracked':>8} {'frozen':>7} {'throughput':>11}"
     )
     names = [name for name in ("A/A (defaults)", *GC_VARIANTS) if name in settings]
-    with tempfile.TemporaryDirectory() as directory:
+    failures = 0
+    with tempfile.TemporaryDirectory() as directory, from_repository_root():
         os.environ["GC_CENSUS_DIR"] = directory
         for name in names:
             before = set(glob.glob(f"{directory}/*.json"))
-            result = run_trial(settings[name], workload, **CENSUS_WINDOWS)  # type: ignore[arg-type]
+            result = run_trial(settings[name], workload, **windows)  # type: ignore[arg-type]
             written = sorted(set(glob.glob(f"{directory}/*.json")) - before)
             if not result.ok or not written:
-                say(f"{name:<22} FAILED: {result.status.value}: {result.reason}")
+                failures += 1
+                reason = result.reason if not result.ok else "the server wrote no census"
+                say(f"{name:<22} FAILED: {result.status.value}: {reason}")
                 continue
             report = json.loads(Path(written[0]).read_text())
             cpu_s = report["cpu_s"]
@@ -173,6 +224,7 @@ def census(workload: Workload, settings: dict[str, Settings]) -> None:
                 f"{report['frozen']:>7} {result.throughput:>11.0f}"
             )
     del os.environ["GC_CENSUS_DIR"]
+    return failures
 
 
 @dataclass
@@ -257,7 +309,17 @@ def main() -> int:
     parser.add_argument(
         "--report-from", type=Path, help="measure nothing: print the table of a --save file"
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"end to end in seconds, to check it runs: --workload {SMOKE_WORKLOAD} (unless "
+        f"given), --variants {SMOKE_VARIANTS!r} (unless given), 1 round, tiny windows",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.workload = args.workload or SMOKE_WORKLOAD
+        args.variants = args.variants or SMOKE_VARIANTS
+        args.rounds = 1
     if args.report_from is not None:
         saved = json.loads(args.report_from.read_text())
         report(
@@ -278,18 +340,22 @@ def measure(args: argparse.Namespace) -> int:
     workload, census_workload, fast = WORKLOADS[args.workload]
     settings = variants(fast)
     if args.variants:
-        chosen = [name.strip() for name in args.variants.split(",")]
-        unknown = [name for name in chosen if name not in settings]
+        chosen, unknown = variant_names(args.variants, settings)
         if unknown:
-            say(f"unknown variant {unknown[0]!r}; variants: {', '.join(settings)}")
+            say(f"unknown variant {unknown!r}; variants: {', '.join(settings)}")
             return 2
         settings = {name: settings[name] for name in chosen}
     pairing = search_pairing(workload)
+    windows = CENSUS_WINDOWS
+    if args.smoke:
+        pairing = replace(pairing, pairs=SMOKE_PAIRS, warmup_s=SMOKE_WARMUP_S)
+        windows = SMOKE_CENSUS_WINDOWS
     started = time.monotonic()
     say(f"== {args.workload}  {workload.params()}")
     say(f"fast = {fast}")
+    failures = 0
     if not args.no_census:
-        census(census_workload, settings)
+        failures += census(census_workload, settings, windows)
         say(f"[{time.monotonic() - started:5.0f} s] census done")
     say(
         f"paired: {pairing.describe()}, warm-up {pairing.warmup_s:g} s, {args.rounds} rounds, "
@@ -320,8 +386,11 @@ def measure(args: argparse.Namespace) -> int:
         args.save.write_text(
             json.dumps({name: asdict(c) for name, c in cells.items()}, default=str)
         )
+    failures += sum(cell.failures for cell in cells.values())
+    if failures:
+        say(f"{failures} runs FAILED (left out of the figures above)")
     say(f"benchmark wall time: {time.monotonic() - started:.0f} s")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

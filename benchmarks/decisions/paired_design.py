@@ -15,7 +15,7 @@ alternates, so drift hits both alike):
     mean over scenarios of each scenario's median pair ratio, as a trial's
     throughput is summarised);
   printed as the mean and standard deviation (in %) of that ratio over the runs;
-- A/B, two configurations from DESIGN.md's knob table against the defaults,
+- A/B, two configurations from the knob table (docs/design/knobs.md) against the defaults,
   under both designs (sequential: the two fresh trials' order swaps every
   run; ratio = candidate / defaults): mean and sd of each design, and the
   paired mean's difference from the sequential mean;
@@ -24,11 +24,14 @@ alternates, so drift hits both alike):
 
 Targets (issue 9): A/A sd of the paired ratio <= 2% at 1 KiB and <= 5% at
 64 KiB and on stream (the scenario set, which holds 64 KiB, is held to 5%).
-Failed trials are printed and left out of the figures, never hidden.
+Failed trials are printed and left out of the figures, never hidden. The
+figures chose the paired design every trial uses (docs/design/measurement.md);
+they are in docs/evidence/paired_design.md.
 
 Run it alone: another benchmark or test suite on this machine is noise.
 
-    python benchmarks/paired.py --runs 8 --pairs 20   # about 18 minutes on a 2-CPU box
+    python benchmarks/decisions/paired_design.py --runs 8 --pairs 20   # about 18 minutes
+    python benchmarks/decisions/paired_design.py --smoke   # seconds: echo 1 KiB, A/A and one A/B
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness import (
     PairedResult,
@@ -52,9 +55,17 @@ from harness import (
 from tuner import paired_gain, search_pairing
 
 SEQ_WINDOWS = {"duration_s": 0.5, "warmup_s": 0.2, "repeats": 3}
+PAIRED_WARMUP_S = 0.2  # run_paired's own default
+# --smoke: end to end in seconds, every figure printed, none worth reading (the targets are
+# printed, not judged): echo 1 KiB x16, the A/A and its first A/B, 2 runs (a standard
+# deviation needs two), tiny windows.
+SMOKE = {"runs": 2, "pairs": 4, "only": "echo 1KiB x16"}
+SMOKE_SEQ_WINDOWS = {"duration_s": 0.1, "warmup_s": 0.05, "repeats": 1}
+SMOKE_PAIRED_WARMUP_S = 0.05
+SMOKE_AB_CONFIGS = 1
 
-SELECT_JOINED = {"reactor": "select", "write_batching": "joined"}
-BIG_BUFFERS = {
+SELECT_JOINED: dict[str, object] = {"reactor": "select", "write_batching": "joined"}
+BIG_BUFFERS: dict[str, object] = {
     "tcp_nodelay": True,
     "so_sndbuf_bytes": 4194304,
     "so_rcvbuf_bytes": 4194304,
@@ -142,13 +153,19 @@ def say(text: str) -> None:
 
 
 def measure_seq(
-    cell: Cell, workload: Workload, aa: bool, swap: bool, walls: Walls, tag: str
+    cell: Cell,
+    workload: Workload,
+    aa: bool,
+    swap: bool,
+    walls: Walls,
+    tag: str,
+    windows: dict[str, float],
 ) -> None:
     first_settings, second_settings = Settings(), cell.settings
     if not aa and swap:
         first_settings, second_settings = cell.settings, Settings()
-    first = run_trial(first_settings, workload, **SEQ_WINDOWS)  # type: ignore[arg-type]
-    second = run_trial(second_settings, workload, **SEQ_WINDOWS)  # type: ignore[arg-type]
+    first = run_trial(first_settings, workload, **windows)  # type: ignore[arg-type]
+    second = run_trial(second_settings, workload, **windows)  # type: ignore[arg-type]
     for r in (first, second):
         if r.ok:
             walls.trial.append(r.wall_s)
@@ -166,10 +183,12 @@ def measure_seq(
     say(f"  {tag} seq    ratio {ratio:.3f}  ({first.wall_s + second.wall_s:.1f} s)")
 
 
-def measure_paired(cell: Cell, workload: Workload, pairs: int, walls: Walls, tag: str) -> None:
+def measure_paired(
+    cell: Cell, workload: Workload, pairs: int, walls: Walls, tag: str, warmup_s: float
+) -> None:
     # The process sets a study's trial uses for this workload (2 for echo of 32 KiB or more).
     sets = search_pairing(workload).process_sets
-    result = run_paired(cell.settings, workload, pairs=pairs, process_sets=sets)
+    result = run_paired(cell.settings, workload, pairs=pairs, process_sets=sets, warmup_s=warmup_s)
     if not result.ok:
         cell.paired_fail += 1
         say(f"  {tag} paired FAILED: {result.status.value}: {result.reason}")
@@ -218,7 +237,10 @@ def report(case: Case, cells: list[Cell], walls: Walls) -> bool | None:
             met = None if math.isnan(psd) else psd <= case.target_sd
             say("  A/A per-run paired ratios: " + " ".join(f"{r:.3f}" for r in cell.paired))
             say("  A/A per-run seq ratios:    " + " ".join(f"{r:.3f}" for r in cell.seq))
-    med = lambda xs: f"{statistics.median(xs):.2f} s" if xs else "-"  # noqa: E731
+
+    def med(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f} s" if values else "-"
+
     say(
         f"wall time of one trial (median): sequential run_trial {med(walls.trial)}, "
         f"sequential ratio (2 trials) {med(walls.seq_pair)}, paired run {med(walls.paired)}"
@@ -231,13 +253,28 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=8, help="runs per cell (8: ~18 min)")
     parser.add_argument("--pairs", type=int, default=20, help="slice pairs per paired run")
     parser.add_argument("--only", default=None, help="run only workloads whose label contains this")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"end to end in seconds, to check it runs: {SMOKE}, the first A/B only, "
+        f"sequential trials of {SMOKE_SEQ_WINDOWS}",
+    )
     args = parser.parse_args()
+    windows, warmup_s = SEQ_WINDOWS, PAIRED_WARMUP_S
+    if args.smoke:
+        vars(args).update(SMOKE)
+        windows, warmup_s = SMOKE_SEQ_WINDOWS, SMOKE_PAIRED_WARMUP_S
     selected = [c for c in cases() if args.only is None or args.only in c.label]
+    if args.smoke:
+        selected = [
+            replace(c, configs=dict(list(c.configs.items())[:SMOKE_AB_CONFIGS])) for c in selected
+        ]
     if not selected:
         say(f"no workload label contains {args.only!r}")
         return 2
     say(
-        f"{args.runs} runs per cell; sequential: 2 fresh run_trial x 3 x (0.2 s + 0.5 s); "
+        f"{args.runs} runs per cell; sequential: 2 fresh run_trial x {windows['repeats']} x "
+        f"({windows['warmup_s']:g} s + {windows['duration_s']:g} s); "
         f"paired: run_paired, {args.pairs} pairs; designs alternate which goes first"
     )
     started = time.monotonic()
@@ -257,9 +294,9 @@ def main() -> int:
                 seq_first = (run + index) % 2 == 0
                 for design in ("seq", "paired") if seq_first else ("paired", "seq"):
                     if design == "seq":
-                        measure_seq(cell, case.workload, aa, run % 2 == 1, walls, tag)
+                        measure_seq(cell, case.workload, aa, run % 2 == 1, walls, tag, windows)
                     else:
-                        measure_paired(cell, case.workload, args.pairs, walls, tag)
+                        measure_paired(cell, case.workload, args.pairs, walls, tag, warmup_s)
         met = report(case, cells, walls)
         _, psd = mean_sd(cells[0].paired)
         _, ssd = mean_sd(cells[0].seq)

@@ -1,28 +1,39 @@
-"""Experiment server factory for benchmarks/gc.py (not project code): a built-in workload's
-own factory, with the garbage collector watched.
+"""The census server of benchmarks/decisions/gc_knobs.py (not project code): a built-in
+workload's own factory, with the garbage collector watched.
 
 `gc.callbacks` time every collection, by generation, from the factory's creation (before
 the GC knobs are applied and the reactor runs) to the reactor's shutdown; the counts, the
 seconds spent collecting, those seconds of life and the process's CPU seconds (its
-imports included) are then written as JSON to
-`$GC_CENSUS_DIR/<pid>.json`. Resolved in the server child as
-`gc_census:echo_factory` / `gc_census:stream_factory` (benchmarks/ is on the children's
-path when the benchmark runs as `python benchmarks/gc.py`).
+imports included) are then written as JSON to `$GC_CENSUS_DIR/<pid>.json` (nothing is
+written when that variable is unset).
+
+Resolved in the server child by its dotted name from the repository root,
+`benchmarks.decisions.gc_census:echo_factory` / `...:stream_factory`: gc_knobs.py runs
+its census trials from the repository root, and a trial's children resolve modules from
+the current directory (as they do a user's own `--factory`), never from the folder of the
+script that started them. The factories it wraps are the ones the public workload classes
+name (`EchoWorkload.server_factory`), so this module imports no private harness module.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness._echo_server import build_factory as _echo_factory
-from harness._settings import Settings
-from harness._stream_server import build_factory as _stream_factory
+from harness import EchoWorkload, Settings, StreamWorkload
+
+
+def _builtin_factory(workload: type[EchoWorkload | StreamWorkload]) -> Callable[..., Any]:
+    """The server factory a built-in workload class names ("module:callable")."""
+    module_name, _, attribute = workload.server_factory.partition(":")
+    factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
+    return factory
 
 
 class _Census:
@@ -69,8 +80,12 @@ def _watched(factory: Any, settings: Settings, reactor: Any) -> Any:
 
 
 def echo_factory(params: Mapping[str, object], settings: Settings, reactor: Any) -> Any:
-    return _watched(_echo_factory(params, settings, reactor), settings, reactor)
+    """The echo workload's own factory, watched."""
+    factory = _builtin_factory(EchoWorkload)(params, settings, reactor)
+    return _watched(factory, settings, reactor)
 
 
 def stream_factory(params: Mapping[str, object], settings: Settings, reactor: Any) -> Any:
-    return _watched(_stream_factory(params, settings, reactor), settings, reactor)
+    """The stream workload's own factory, watched."""
+    factory = _builtin_factory(StreamWorkload)(params, settings, reactor)
+    return _watched(factory, settings, reactor)

@@ -1,7 +1,8 @@
 """The http workload (twisted.web, 1 KiB bodies, 16 keep-alive connections): can the client
 keep up, how far is the ceiling, and what does a study find?
 
-One part per invocation (`--part`), each printing its figures as it goes:
+One part per invocation (`--part`; `--smoke` runs all three, cut down), each
+printing its figures as it goes:
 
 - `cpu`: each candidate below as a paired run against a live server with
   Twisted's defaults (`harness.run_paired`, the pairing a study's trial
@@ -37,40 +38,43 @@ reference's slices (so a lower bound). `tune`: winner 1.12x [1.10, 1.13]
 (select, small reads); with `--ask-http-knobs` 1.60x [1.56, 1.62] (select,
 access log off, no timeout) in one run, but 1.19x [1.18, 1.20] in another,
 whose top 5 trials all had the access log on (the sampler's draws, seed
-unset; both runs before the transport strategies applied to http).
+unset; both runs before the transport strategies applied to http). The
+figures, and the claims they back (the client keeps up with the fastest
+Twisted, the http workload's ceiling), are in docs/evidence/http_workload.md.
 
 All traffic is on 127.0.0.1; every part stops by itself. On a shared machine
 wrap each invocation in the shared lock (`cpu` took 38 s, `ceiling` 6 s,
 `tune` 94 s on the 2-CPU box):
 
-    flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http.py --part cpu
-    flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http.py --part ceiling
-    flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http.py --part tune
-    flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http.py --part tune --ask-http-knobs
+    flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http_workload.py --part cpu
+    flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http_workload.py --part ceiling
+    flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http_workload.py --part tune
+    flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/http_workload.py --part tune \
+        --ask-http-knobs
+    .venv/bin/python benchmarks/http_workload.py --smoke   # seconds: all three parts, cut down
+
+`--smoke` checks that every part runs and prints its figures: `cpu` with the
+defaults and one candidate for one round, `ceiling` over 4 pairs, `tune` with
+2 trials and a 2-round confirmation (no ceiling), every run a few short pairs. It judges no
+limit (`CLIENT_LIMIT`): tiny windows measure nothing worth judging.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-# This file is named like the standard library's `http` package: run as a script, its
-# folder comes first on this process's sys.path (the harness leaves it off its children's),
-# where `import http` would find it. Out with that folder before anything imports http.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-
-from harness import DEFAULT_WINDOW_S, HttpWorkload, PairedResult, Settings, host_lock, run_paired  # noqa: E402
-from storage import open_storage  # noqa: E402
-from tuner import measure_paired, paired_gain, search_pairing  # noqa: E402
+from harness import DEFAULT_WINDOW_S, HttpWorkload, PairedResult, Settings, host_lock, run_paired
+from storage import open_storage
+from tuner import measure_paired, paired_gain, search_pairing
 
 WORKLOAD = HttpWorkload(response_bytes=1024, connections=16, keep_alive=1)
 CLIENT_LIMIT = 0.90
@@ -93,6 +97,26 @@ CANDIDATES: dict[str, dict[str, object]] = {
     },
     "uvloop, log off": {"reactor": "asyncio-uvloop", "http_access_log": False},
 }
+
+# --smoke: every part end to end in seconds, every kind of figure printed, none worth
+# reading, no limit judged.
+SMOKE_CANDIDATES = ("A/A (defaults)", "select, log off")
+SMOKE_PAIRS = 4
+SMOKE_WARMUP_S = 0.05
+SMOKE_TRIALS = 2
+# The tune's own flags for the same: short trials, one candidate confirmed over 2 rounds,
+# no ceiling (the ceiling part measures it), and no stability gate: 4 pairs leave an
+# interval wide enough for the gate to mark any trial unstable by chance, and a study
+# without a completed trial has nothing to confirm.
+SMOKE_TUNE_FLAGS = (
+    "--stability-gate=0",
+    "--no-ceiling",
+    f"--pairs={SMOKE_PAIRS}",
+    f"--warmup-s={SMOKE_WARMUP_S}",
+    "--confirm-top=1",
+    "--confirm-rounds=2",
+    f"--confirm-pairs={SMOKE_PAIRS}",
+)
 
 
 def say(text: str = "") -> None:
@@ -136,11 +160,15 @@ def gain_text(ratios: Sequence[float]) -> tuple[float | None, str]:
     return measured.gain, f"{measured.gain:.3f}x {interval} over {measured.pairs} pairs"
 
 
-def part_cpu(rounds: int) -> int:
+def part_cpu(rounds: int, smoke: bool = False) -> int:
     pairing = search_pairing(WORKLOAD)
+    candidates = CANDIDATES
+    if smoke:
+        pairing = replace(pairing, pairs=SMOKE_PAIRS, warmup_s=SMOKE_WARMUP_S)
+        candidates = {name: CANDIDATES[name] for name in SMOKE_CANDIDATES}
     say(f"== cpu: {WORKLOAD}")
     say(f"paired: {pairing.describe()}, {rounds} rounds, candidate order rotating")
-    cells = {name: Cell(Settings(**knobs)) for name, knobs in CANDIDATES.items()}  # type: ignore[arg-type]
+    cells = {name: Cell(Settings(**knobs)) for name, knobs in candidates.items()}  # type: ignore[arg-type]
     names = list(cells)
     started = time.monotonic()
     for index in range(rounds):
@@ -178,16 +206,20 @@ def part_cpu(rounds: int) -> int:
     top = cells[best[1]]
     worst = max(top.client_candidate)
     verdict = "OK" if worst < CLIENT_LIMIT else "CLIENT-BOUND"
+    if smoke:
+        verdict += " (not judged in a smoke run)"
     say("")
     say(
         f"fastest found: {best[1]} ({best[0]:.3f}x the defaults); client CPU share against it "
         f"{shares(top.client_candidate)}, limit {CLIENT_LIMIT:.0%}: {verdict}"
     )
-    return 0 if verdict == "OK" else 1
+    return 0 if smoke or verdict == "OK" else 1
 
 
-def part_ceiling(pairs: int) -> int:
+def part_ceiling(pairs: int, smoke: bool = False) -> int:
     pairing = search_pairing(WORKLOAD)
+    if smoke:
+        pairing = replace(pairing, warmup_s=SMOKE_WARMUP_S)
     say(f"== ceiling: {WORKLOAD}")
     window = DEFAULT_WINDOW_S if pairing.window_s is None else pairing.window_s
     say(f"run_paired(Settings(), reference=True): {pairs} pairs, {window:g} s windows")
@@ -233,7 +265,8 @@ choices = [60.0, "unset"]
 """
 
 
-def part_tune(trials: int, ask_http_knobs: bool) -> int:
+def part_tune(trials: int, ask_http_knobs: bool, flags: Sequence[str] = ()) -> int:
+    """`twistune tune` of the http workload, with `flags` besides."""
     twistune = Path(sys.executable).with_name("twistune")
     with tempfile.TemporaryDirectory() as directory:
         command = [
@@ -246,6 +279,7 @@ def part_tune(trials: int, ask_http_knobs: bool) -> int:
             "--storage",
             f"sqlite:///{directory}/http.db",
             "--no-progress",
+            *flags,
         ]
         if ask_http_knobs:
             space = Path(directory, "space.toml")
@@ -298,7 +332,7 @@ def _wide_env() -> dict[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("cpu", "ceiling", "tune"), required=True)
+    parser.add_argument("--part", choices=("cpu", "ceiling", "tune"))
     parser.add_argument("--rounds", type=int, default=2, help="cpu: paired runs per candidate")
     parser.add_argument("--pairs", type=int, default=40, help="ceiling: pairs of slices")
     parser.add_argument("--trials", type=int, default=20, help="tune: trials of the study")
@@ -307,7 +341,16 @@ def main() -> int:
         action="store_true",
         help="tune: also search http_access_log and http_request_timeout_s (a space file)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every part (or --part) end to end in seconds, to check it runs; no limit judged",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        return smoke(args.part)
+    if args.part is None:
+        parser.error("--part is required (unless --smoke)")
     if args.part == "tune":
         return part_tune(
             args.trials, args.ask_http_knobs
@@ -316,6 +359,20 @@ def main() -> int:
         if args.part == "cpu":
             return part_cpu(args.rounds)
         return part_ceiling(args.pairs)
+
+
+def smoke(part: str | None) -> int:
+    """`part` (None: every part) cut down to seconds; 1 when a part failed to run."""
+    codes = []
+    if part in (None, "cpu", "ceiling"):
+        with host_lock():
+            if part in (None, "cpu"):
+                codes.append(part_cpu(1, smoke=True))
+            if part in (None, "ceiling"):
+                codes.append(part_ceiling(SMOKE_PAIRS, smoke=True))
+    if part in (None, "tune"):
+        codes.append(part_tune(SMOKE_TRIALS, ask_http_knobs=False, flags=SMOKE_TUNE_FLAGS))
+    return max(codes)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""The benchmarks' scripts, read as text: each one has a smoke run in the e2e tier
+(tests/e2e/test_benchmarks.py), and what they cite exists.
+
+No benchmark runs here: these tests read files only.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.e2e.test_benchmarks import SMOKES
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+BENCHMARKS = REPOSITORY / "benchmarks"
+
+
+def scripts() -> set[str]:
+    """Every `benchmarks/**/*.py` with a top-level `main`, by its path from the root."""
+    found = set()
+    for path in BENCHMARKS.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body):
+            found.add(path.relative_to(REPOSITORY).as_posix())
+    return found
+
+
+def test_every_benchmark_has_a_smoke_run() -> None:
+    listed = [smoke.script for smoke in SMOKES]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == scripts()
+    # The product benchmarks and the decision records, none left out by a broken scan.
+    assert len(listed) == 10
+    assert {"benchmarks/decisions/gc_knobs.py", "benchmarks/http_workload.py"} <= set(listed)
+
+
+def test_every_benchmark_takes_smoke() -> None:
+    for script in scripts():
+        assert '"--smoke"' in (REPOSITORY / script).read_text(), script
+
+
+def test_usage_lines_name_the_script_itself() -> None:
+    # `python benchmarks/NAME.py ...` in a script's docstring runs that very script.
+    for script in scripts():
+        docstring = ast.get_docstring(ast.parse((REPOSITORY / script).read_text())) or ""
+        named = re.findall(r"python (\S+\.py)", docstring)
+        assert named, f"{script}: no usage line"
+        assert set(named) == {script}, (script, named)
+
+
+def test_cited_benchmark_paths_exist() -> None:
+    # Lower case only: `benchmarks/NAME.py` is a placeholder. Not after a colon: a retired
+    # script is cited as `git show COMMIT:benchmarks/NAME.py`, which git keeps.
+    cited = {
+        (path.relative_to(REPOSITORY).as_posix(), match)
+        for path in BENCHMARKS.rglob("*")
+        if path.suffix in (".py", ".md")
+        for match in re.findall(r"(?<!:)benchmarks/[a-z0-9_/]+\.py", path.read_text())
+    }
+    assert cited
+    missing = [(where, what) for where, what in cited if not (REPOSITORY / what).is_file()]
+    assert not missing
+
+
+def test_no_benchmark_cites_design_md() -> None:
+    # There is no DESIGN.md: the design is docs/design/, the figures docs/evidence/.
+    citing = [
+        path.relative_to(REPOSITORY).as_posix()
+        for path in BENCHMARKS.rglob("*")
+        if path.is_file() and "DESIGN.md" in path.read_text()
+    ]
+    assert not citing
