@@ -4,12 +4,9 @@ CPython frees most objects by reference counting; the cyclic collector only
 looks for reference cycles, and runs a generation-0 collection once the net
 count of new container objects (allocations minus deallocations) passes
 threshold 0. A server whose requests free what they allocate may never reach
-it: over a short trial the defaults' server of echo 1 KiB and 64 KiB x16 and
-stream 1 MiB x16 ran no collection at all, and of echo 1 KiB x128 1.4 a second
-(benchmarks/gc.py, its census). A full collection passes over the ~31,000
-objects Twisted's start-up leaves tracked: every 100 ms under load that took
-7.3-7.8% of the server's CPU on the 2-CPU box, and under 0.1% once
-`gc.freeze()` had taken those objects out of its reach.
+it, and a full collection passes over every object Twisted's start-up left
+tracked unless `gc.freeze()` took them out of its reach: the census and its
+figures are in docs/evidence/gc_knobs.md.
 """
 
 from __future__ import annotations

@@ -306,7 +306,7 @@ print(result.status.value, result.samples[0].messages if result.samples else 0, 
 
 
 def test_a_script_beside_a_module_named_like_the_stdlibs_runs_its_trials(tmp_path: Path) -> None:
-    # As `python benchmarks/latency_floor.py`, beside benchmarks/http.py: the script's folder
+    # As `python benchmarks/latency_floor.py`, beside the old benchmarks/http.py: the script's folder
     # is on the script's own path, not the children's, whose twisted.web imports http.
     folder = tmp_path / "bench"
     folder.mkdir()

@@ -28,7 +28,7 @@ def test_each_workload_searches_only_the_knobs_that_act_on_it() -> None:
 
 @pytest.mark.parametrize("workload", ["echo", "stream"])
 def test_gc_knobs_are_not_searched_by_default(workload: str) -> None:
-    # benchmarks/gc.py: no gain on any built-in workload (tuner/_space.py's docstring).
+    # No gain on any built-in workload: docs/evidence/gc_knobs.md.
     assert not {"gc_threshold0", "gc_freeze", "gc_collect_every_ms"} & knobs(workload)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
     trial = study.ask()
