@@ -46,8 +46,9 @@ def _child_env() -> dict[str, str]:
     Not the folder of a script run as `python SCRIPT`: Python put it first on this
     process's path for the script alone, and the children, run with `-m`, resolve from the
     current directory. In the children it would shadow whatever it holds: with
-    `python benchmarks/latency_floor.py`, a module named `http.py` beside it (there was one) hid the standard library's
-    `http` from every Twisted server (ImportError: cannot import name 'cookiejar').
+    `python benchmarks/latency_floor.py`, a module named `http.py` beside it (there was
+    one) hid the standard library's `http` from every Twisted server (ImportError: cannot
+    import name 'cookiejar').
     """
     env = dict(os.environ)
     script = _script_folder()

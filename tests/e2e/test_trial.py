@@ -306,8 +306,8 @@ print(result.status.value, result.samples[0].messages if result.samples else 0, 
 
 
 def test_a_script_beside_a_module_named_like_the_stdlibs_runs_its_trials(tmp_path: Path) -> None:
-    # As `python benchmarks/latency_floor.py`, beside the old benchmarks/http.py: the script's folder
-    # is on the script's own path, not the children's, whose twisted.web imports http.
+    # As `python benchmarks/latency_floor.py` once beside a benchmarks/http.py: the script's
+    # folder is on the script's own path, not the children's, whose twisted.web imports http.
     folder = tmp_path / "bench"
     folder.mkdir()
     (folder / "http.py").write_text("raise ImportError('the http.py beside the script')\n")
