@@ -345,22 +345,24 @@ class Storage:
     def trials_frame(self, study: str, kind: TrialKind = TrialKind.SEARCH) -> pandas.DataFrame:
         """One row per trial of `kind`, ordered by number, with a default RangeIndex.
 
-        Columns, with their dtypes: `number` (int64), `status` and `kind`
-        (str, the enums' values); one column per knob, in the order of the
-        settings keys (the first trial's order, then keys first seen later):
-        a knob whose values are all ints is Int64 (nullable: <NA> where a
-        trial has None), all bools bool (or nullable "boolean" when some are
-        None), otherwise as pandas infers (float64 with NaN, str, object);
-        `value_<objective>` per study objective (float64, NaN when a trial
-        has no values); `gain` (float64); `baseline` (bool); `feasible`
-        (nullable "boolean", <NA> when unknown); `pruning_saved_s` (float64);
-        `owner` (str, "host:pid" of the process that ran it); the per-trial
-        medians over repeats, named as the sample fields
-        (`throughput_msgs_s` ... `client_cpu_share`); the summed `errors` and
-        `dropped_connections`; `reason`, `wall_s`, `started_at`, `finished_at`
-        (datetime64[us, UTC]). Metrics and counts are float64, NaN for a trial
-        without samples. An empty study gives an empty frame with the fixed
-        columns and dtypes.
+        Columns, in order and with their dtypes, are `TRIALS_FRAME_DTYPES`'s,
+        whatever the trials hold: `number`, `status` and `kind` (the enums'
+        values); one column per twistune knob (sizes and counts `Int64`,
+        floats `Float64`, flags `boolean`, choices `str`; <NA> where a trial
+        left it unset or predates it), then any knob a trial's settings hold
+        that storage does not declare (`object`, the JSON values); one
+        `value_<objective>` per study objective (`Float64`, <NA> when a trial
+        has no values); `gain`, `gain_low`, `gain_high` (`Float64`);
+        `baseline` (`bool`); `feasible` (`boolean`, <NA> when unknown);
+        `pruning_saved_s` (`float64`); `owner` ("host:pid" of the process
+        that ran it); the per-trial medians over repeats, named as the sample
+        fields (`throughput_msgs_s` ... `client_cpu_share`: `Float64`,
+        `server_rss_peak_bytes` `Int64` in whole bytes) and the summed
+        `errors` and `dropped_connections` (`Int64`), <NA> for a trial
+        without samples; `reason`, `wall_s`, `started_at`, `finished_at`
+        (`datetime64[us, UTC]`). An empty study gives an empty frame with the
+        same columns and dtypes. Raises StorageError when a knob holds a value
+        of another kind than its dtype.
         """
         from storage import _frames
 
@@ -378,7 +380,9 @@ class Storage:
         """One row per repeat of the study's trials of `kind`, ordered by number and repeat.
 
         Columns: `number`, `repeat`, `status` (the trial's), then every other
-        `SampleRecord` field in its declared order, `latency_histogram` included.
+        `SampleRecord` field in its declared order, `latency_histogram` included,
+        with `SAMPLES_FRAME_DTYPES`'s dtypes (sizes and counts `Int64`, the
+        open-loop-only `service_*` and `send_lateness_*` `Float64`).
         """
         from storage import _frames
 
