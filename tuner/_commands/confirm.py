@@ -18,8 +18,8 @@ from tuner._commands._common import (
     add_output_arguments,
     add_pairing_arguments,
     add_study_arguments,
+    non_negative_int,
     pairing_from_args,
-    typed,
 )
 from tuner._confirm import DEFAULT_ROUNDS, DEFAULT_TOP, ConfirmPlan, RoundProgress, confirm_study
 from tuner._json import render_json
@@ -56,7 +56,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--trial",
         dest="candidates",
-        type=typed(int),
+        type=non_negative_int,
         action="append",
         default=None,
         metavar="N",

@@ -24,9 +24,12 @@ from tuner._commands._common import (
     add_pairing_arguments,
     add_study_arguments,
     add_workload_arguments,
+    non_negative_float,
     pairing_from_args,
+    positive_float,
+    positive_int,
+    seed_int,
     split_assignments,
-    typed,
     workload_from_args,
 )
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
@@ -91,7 +94,7 @@ def add_parser(commands: Any) -> None:
         skip=True,
     )
     parser.add_argument(
-        "--confirm-pairs", type=typed(int), default=CONFIRM_PAIRING.pairs,
+        "--confirm-pairs", type=positive_int, default=CONFIRM_PAIRING.pairs,
         help=f"pairs of slices in each confirmation run (default {CONFIRM_PAIRING.pairs})",
     )  # fmt: skip
     add_lock_arguments(parser)
@@ -122,22 +125,22 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated, e.g. throughput,p99: a multi-objective study",
     )  # fmt: skip
     parser.add_argument(
-        "--max-p99-ms", type=typed(float), default=None,
+        "--max-p99-ms", type=positive_float, default=None,
         help="constraint: median p99 latency at most this (ms)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-rss-mb", type=typed(float), default=None,
+        "--max-rss-mb", type=positive_float, default=None,
         help="constraint: server peak RSS at most this (MiB)",
     )  # fmt: skip
     parser.add_argument(
-        "--trials", type=typed(int), default=None,
+        "--trials", type=positive_int, default=None,
         help=f"trials to run now (default {DEFAULT_TRIALS}, or unlimited with --timeout-s)",
     )  # fmt: skip
     parser.add_argument(
-        "--timeout-s", type=typed(float), default=None,
+        "--timeout-s", type=positive_float, default=None,
         help="start no trial after this many seconds",
     )  # fmt: skip
-    parser.add_argument("--seed", type=typed(int), default=None, help="sampler seed")
+    parser.add_argument("--seed", type=seed_int, default=None, help="sampler seed")
     parser.add_argument(
         "--until-converged", action="store_true",
         help=f"stop once the last {DEFAULT_CONVERGENCE_WINDOW} trials raised the best gain by "
@@ -159,7 +162,7 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
     """The noise controls: gate, ceiling, pruning (README: "Noise")."""
     parser.add_argument(
-        "--stability-gate", type=typed(float), default=DEFAULT_STABILITY_GATE,
+        "--stability-gate", type=non_negative_float, default=DEFAULT_STABILITY_GATE,
         help="re-run, then mark unstable, a trial whose paired interval is wider than this "
         f"fraction of its gain (default {DEFAULT_STABILITY_GATE:g}; 0: off)",
     )  # fmt: skip
@@ -173,7 +176,7 @@ def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
         f"pairs, from the {MIN_PRUNE_PAIRS}th; see README)",
     )  # fmt: skip
     parser.add_argument(
-        "--prune-margin", type=typed(float), default=DEFAULT_PRUNE_MARGIN,
+        "--prune-margin", type=non_negative_float, default=DEFAULT_PRUNE_MARGIN,
         help="with --prune: stop a trial only when it is worse than the best by more than "
         f"this fraction (default {DEFAULT_PRUNE_MARGIN:g})",
     )  # fmt: skip
