@@ -27,7 +27,11 @@ Confirmations (candidates re-measured against the defaults, interleaved) are
 `TrialKind.CONFIRM`) by `Storage.save_confirmations`, which numbers the runs,
 and read back by `Storage.confirmations`.
 
-`open_storage(url, write=False)` opens for reading only (a read-only SQLite
+`check_storage(url)` refuses a URL, file or directory `open_storage` would
+refuse, without connecting or creating anything (a command checks its input
+so before it waits for the host lock), and `Storage.check_study(record)` a
+study `ensure_study` would refuse, writing nothing. `open_storage(url,
+write=False)` opens for reading only (a read-only SQLite
 file included) and never writes. Errors: `StorageError`, and its subclasses
 `StudyMismatchError`, `DuplicateTrialError` and `StorageWriteError` (the
 database is read-only, locked by another process, or full); every message is
@@ -52,7 +56,7 @@ from storage._records import (
     TrialOutcome,
     TrialRecord,
 )
-from storage._storage import DEFAULT_URL, Storage, open_storage
+from storage._storage import DEFAULT_URL, Storage, check_storage, open_storage
 
 __all__ = [
     "DEFAULT_URL",
@@ -71,5 +75,6 @@ __all__ = [
     "TrialKind",
     "TrialOutcome",
     "TrialRecord",
+    "check_storage",
     "open_storage",
 ]

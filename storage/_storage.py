@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -38,7 +39,7 @@ from storage._records import ConfirmationRecord, StudyRecord, TrialKind, TrialRe
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["DEFAULT_URL", "SQLITE_BUSY_TIMEOUT_S", "Storage", "open_storage"]
+__all__ = ["DEFAULT_URL", "SQLITE_BUSY_TIMEOUT_S", "Storage", "check_storage", "open_storage"]
 
 # How many times a numbered save tries a fresh number after another process took it.
 _NUMBER_TRIES = 50
@@ -84,6 +85,26 @@ def open_storage(
         engine.dispose()
         raise
     return Storage(target, engine)
+
+
+def check_storage(url: str = DEFAULT_URL, *, write: bool = True) -> bool:
+    """Refuse what `open_storage(url, write=write)` would refuse before connecting, without
+    connecting or creating anything, so that a command can refuse bad input before it
+    waits for anything: a malformed URL, an unknown or missing driver, and for SQLite a
+    directory in the file's place, a missing directory, or (with `write`) a file or
+    directory that cannot be written (`StorageError`, `StorageWriteError`; one line).
+
+    Returns whether a database may already be there to read: False for a SQLite file
+    that does not exist yet (`open_storage` creates it) and for an in-memory one; True
+    otherwise (a server database is only checked by connecting to it).
+    """
+    parsed, target = _engine.parse(url, write=write, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S)
+    if target.sqlite and not target.in_memory:
+        _engine.check_sqlite_file(parsed, target, create=True)
+    _engine.make_engine(parsed, target).dispose()  # the driver; no connection is made
+    if not target.sqlite:
+        return True
+    return not target.in_memory and Path(parsed.database or "").exists()
 
 
 class Storage:
@@ -191,6 +212,15 @@ class Storage:
                     continue
                 return record
         raise StorageError(f"study {record.name!r}: could not be created in {self._target.shown}")
+
+    def check_study(self, record: StudyRecord) -> StudyRecord | None:
+        """The stored study `record.name` (None when there is none yet), once `record` is
+        checked to resume it as `ensure_study` would (`StudyMismatchError` naming what
+        differs). Writes nothing."""
+        stored = self.study(record.name)
+        if stored is not None:
+            _rows.check_same_study(stored, record)
+        return stored
 
     def study(self, name: str) -> StudyRecord | None:
         """The stored study called `name`, or None."""

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
@@ -260,6 +263,8 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
         if kind is ServerKind.FACTORY:
             raise WorkloadError("--factory needs --client: framed, line, http or MODULE:CALLABLE")
         client = "http"
+    if kind is ServerKind.COMMAND:
+        _require_program(args.server_command)
     return OwnServerWorkload(
         kind,
         servers[kind],
@@ -271,6 +276,21 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
         body=_body(args.body),
         **given,
     )
+
+
+def _require_program(command: str) -> None:
+    """--command's program, found now as a trial will look for it (on PATH, or a path from
+    this directory), not after a wait for the host lock; WorkloadError when it is not."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return  # OwnServerWorkload says why
+    if not argv:
+        return
+    program = argv[0]
+    found = program if os.sep in program else shutil.which(program)
+    if found is None or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise WorkloadError(f"--command: {program}: command not found")
 
 
 def _body(text: str) -> str:

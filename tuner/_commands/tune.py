@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import host_lock, run_paired
-from storage import open_storage
+from storage import check_storage, open_storage
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
@@ -45,7 +45,15 @@ from tuner._report import ReportData, report_data
 from tuner._results import load_results
 from tuner._space import build_space
 from tuner._strategies import parse_strategies
-from tuner._study import DEFAULT_TRIALS, ProgressCallback, StudySummary, TuneConfig, run_study
+from tuner._study import (
+    DEFAULT_TRIALS,
+    PAIRED_DESIGN,
+    ProgressCallback,
+    StudySummary,
+    TuneConfig,
+    run_study,
+    sequential_study,
+)
 from tuner._terminal import TrialProgressBar, console, render_report, round_line
 from tuner._windows import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
 
@@ -244,7 +252,9 @@ def tune(
     cannot be tuned, before the database is opened). Callbacks: `on_probed` after that
     probe, `on_start(swept)` before the first trial, `progress` after each,
     `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round.
-    Holds the host's measurement lock throughout (HostBusyError: busy and not `wait`)."""
+    Holds the host's measurement lock throughout (HostBusyError: busy and not `wait`), and
+    refuses bad input before it waits for it (`check_before_waiting`)."""
+    check_before_waiting(options)
     with host_lock(wait=options.wait):
         probed = checked_config(options.config)  # before the database is opened
         if on_probed is not None and probed.probe is not None:
@@ -259,6 +269,23 @@ def tune(
                     storage, config.study, options.confirm, runner=runner, progress=on_confirm
                 )
             return TuneData(summary, report_data(load_results(storage, config.study)))
+
+
+def check_before_waiting(options: TuneOptions) -> None:
+    """Refuse, before anything waits for the host lock, a database the study cannot be
+    stored in (StorageError: a bad URL or driver, a missing directory, a newer schema;
+    StorageWriteError: read-only) and a study it cannot continue (StudyMismatchError:
+    another workload or objectives; TuneError: measured one trial at a time). A database
+    that is not there yet is left uncreated."""
+    if not check_storage(options.storage):
+        return
+    config = options.config
+    with open_storage(options.storage, create=False) as storage:
+        stored = storage.check_study(config.study_record())
+        if stored is None or stored.measurement.get("design") == PAIRED_DESIGN:
+            return
+        if storage.trials(config.study):
+            raise TuneError(sequential_study(config.study))
 
 
 def transfer_lines(summary: StudySummary) -> list[str]:
