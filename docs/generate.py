@@ -14,7 +14,7 @@ The pages and what each is generated from:
 - `reference/storage.md`: storage's SQLAlchemy models (tables, columns, types, keys and
   the comments above the columns), `SCHEMA_VERSION` with the history comment above it,
   the `TrialKind` and `TrialOutcome` values, and `trials_frame`'s dtypes from
-  `storage.TRIALS_FRAME_DTYPES` (that section is left out while storage has no such name).
+  `storage.TRIALS_FRAME_DTYPES` and `storage.SAMPLES_FRAME_DTYPES`.
 
 The output depends on the code only: no dates, no terminal width (argparse's formatter is
 not used), no Python-version wording, and no default computed on this machine. A default
@@ -463,14 +463,18 @@ def storage_page() -> str:
     lines += _table(("kind", "note"), _enum_rows(storage.TrialKind))
     lines += ["", f"`status`: {_first_paragraph(storage.TrialOutcome.__doc__)}", ""]
     lines += _table(("status", "note"), _enum_rows(storage.TrialOutcome))
-    dtypes: Mapping[str, str] | None = getattr(storage, "TRIALS_FRAME_DTYPES", None)
-    if dtypes is not None:
+    frames: tuple[tuple[str, str, Mapping[str, str]], ...] = (
+        ("trials_frame", "one row per trial", storage.TRIALS_FRAME_DTYPES),
+        ("samples_frame", "one row per measured window", storage.SAMPLES_FRAME_DTYPES),
+    )
+    for frame, rows, dtypes in frames:
+        name = f"{frame.split('_')[0].upper()}_FRAME_DTYPES"
         lines += [
             "",
-            "## trials_frame columns",
+            f"## {frame} columns",
             "",
-            "`Storage.trials_frame(study)`: one row per trial. Each column has one dtype "
-            "whatever the data (`storage.TRIALS_FRAME_DTYPES`):",
+            f"`Storage.{frame}(study)`: {rows}. Each column has one dtype whatever the data "
+            f"(`storage.{name}`):",
             "",
         ]
         lines += _table(("column", "dtype"), ((_code(k), _code(v)) for k, v in dtypes.items()))

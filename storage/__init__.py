@@ -17,12 +17,21 @@ tuner, Optuna nor Twisted, and imports pandas only when a frame is asked for.
 Trials are never replaced: `save_trial`/`save_trials` refuse a (study, kind,
 number) already stored with `DuplicateTrialError`, and `save_trial_numbered`
 allocates the next number itself, safely against other processes.
+`TRIALS_FRAME_DTYPES` and `SAMPLES_FRAME_DTYPES` name every column of
+`Storage.trials_frame` and `Storage.samples_frame` with its pandas dtype, in
+column order; a frame's dtypes are these whatever the data (nullable `Int64`
+for sizes and counts, `Float64` and `boolean` where a value can be missing).
+
 Confirmations (candidates re-measured against the defaults, interleaved) are
 `ConfirmationRecord`s saved with their runs (trials of kind
 `TrialKind.CONFIRM`) by `Storage.save_confirmations`, which numbers the runs,
 and read back by `Storage.confirmations`.
 
-`open_storage(url, write=False)` opens for reading only (a read-only SQLite
+`check_storage(url)` refuses a URL, file or directory `open_storage` would
+refuse, without connecting or creating anything (a command checks its input
+so before it waits for the host lock), and `Storage.check_study(record)` a
+study `ensure_study` would refuse, writing nothing. `open_storage(url,
+write=False)` opens for reading only (a read-only SQLite
 file included) and never writes. Errors: `StorageError`, and its subclasses
 `StudyMismatchError`, `DuplicateTrialError` and `StorageWriteError` (the
 database is read-only, locked by another process, or full); every message is
@@ -37,6 +46,7 @@ from storage._errors import (
     StorageWriteError,
     StudyMismatchError,
 )
+from storage._frame_dtypes import SAMPLES_FRAME_DTYPES, TRIALS_FRAME_DTYPES
 from storage._models import SCHEMA_VERSION, TABLE_PREFIX
 from storage._records import (
     ConfirmationRecord,
@@ -46,12 +56,14 @@ from storage._records import (
     TrialOutcome,
     TrialRecord,
 )
-from storage._storage import DEFAULT_URL, Storage, open_storage
+from storage._storage import DEFAULT_URL, Storage, check_storage, open_storage
 
 __all__ = [
     "DEFAULT_URL",
+    "SAMPLES_FRAME_DTYPES",
     "SCHEMA_VERSION",
     "TABLE_PREFIX",
+    "TRIALS_FRAME_DTYPES",
     "ConfirmationRecord",
     "DuplicateTrialError",
     "SampleRecord",
@@ -63,5 +75,6 @@ __all__ = [
     "TrialKind",
     "TrialOutcome",
     "TrialRecord",
+    "check_storage",
     "open_storage",
 ]

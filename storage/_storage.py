@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -38,7 +39,7 @@ from storage._records import ConfirmationRecord, StudyRecord, TrialKind, TrialRe
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["DEFAULT_URL", "SQLITE_BUSY_TIMEOUT_S", "Storage", "open_storage"]
+__all__ = ["DEFAULT_URL", "SQLITE_BUSY_TIMEOUT_S", "Storage", "check_storage", "open_storage"]
 
 # How many times a numbered save tries a fresh number after another process took it.
 _NUMBER_TRIES = 50
@@ -84,6 +85,26 @@ def open_storage(
         engine.dispose()
         raise
     return Storage(target, engine)
+
+
+def check_storage(url: str = DEFAULT_URL, *, write: bool = True) -> bool:
+    """Refuse what `open_storage(url, write=write)` would refuse before connecting, without
+    connecting or creating anything, so that a command can refuse bad input before it
+    waits for anything: a malformed URL, an unknown or missing driver, and for SQLite a
+    directory in the file's place, a missing directory, or (with `write`) a file or
+    directory that cannot be written (`StorageError`, `StorageWriteError`; one line).
+
+    Returns whether a database may already be there to read: False for a SQLite file
+    that does not exist yet (`open_storage` creates it) and for an in-memory one; True
+    otherwise (a server database is only checked by connecting to it).
+    """
+    parsed, target = _engine.parse(url, write=write, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S)
+    if target.sqlite and not target.in_memory:
+        _engine.check_sqlite_file(parsed, target, create=True)
+    _engine.make_engine(parsed, target).dispose()  # the driver; no connection is made
+    if not target.sqlite:
+        return True
+    return not target.in_memory and Path(parsed.database or "").exists()
 
 
 class Storage:
@@ -191,6 +212,15 @@ class Storage:
                     continue
                 return record
         raise StorageError(f"study {record.name!r}: could not be created in {self._target.shown}")
+
+    def check_study(self, record: StudyRecord) -> StudyRecord | None:
+        """The stored study `record.name` (None when there is none yet), once `record` is
+        checked to resume it as `ensure_study` would (`StudyMismatchError` naming what
+        differs). Writes nothing."""
+        stored = self.study(record.name)
+        if stored is not None:
+            _rows.check_same_study(stored, record)
+        return stored
 
     def study(self, name: str) -> StudyRecord | None:
         """The stored study called `name`, or None."""
@@ -345,22 +375,24 @@ class Storage:
     def trials_frame(self, study: str, kind: TrialKind = TrialKind.SEARCH) -> pandas.DataFrame:
         """One row per trial of `kind`, ordered by number, with a default RangeIndex.
 
-        Columns, with their dtypes: `number` (int64), `status` and `kind`
-        (str, the enums' values); one column per knob, in the order of the
-        settings keys (the first trial's order, then keys first seen later):
-        a knob whose values are all ints is Int64 (nullable: <NA> where a
-        trial has None), all bools bool (or nullable "boolean" when some are
-        None), otherwise as pandas infers (float64 with NaN, str, object);
-        `value_<objective>` per study objective (float64, NaN when a trial
-        has no values); `gain` (float64); `baseline` (bool); `feasible`
-        (nullable "boolean", <NA> when unknown); `pruning_saved_s` (float64);
-        `owner` (str, "host:pid" of the process that ran it); the per-trial
-        medians over repeats, named as the sample fields
-        (`throughput_msgs_s` ... `client_cpu_share`); the summed `errors` and
-        `dropped_connections`; `reason`, `wall_s`, `started_at`, `finished_at`
-        (datetime64[us, UTC]). Metrics and counts are float64, NaN for a trial
-        without samples. An empty study gives an empty frame with the fixed
-        columns and dtypes.
+        Columns, in order and with their dtypes, are `TRIALS_FRAME_DTYPES`'s,
+        whatever the trials hold: `number`, `status` and `kind` (the enums'
+        values); one column per twistune knob (sizes and counts `Int64`,
+        floats `Float64`, flags `boolean`, choices `str`; <NA> where a trial
+        left it unset or predates it), then any knob a trial's settings hold
+        that storage does not declare (`object`, the JSON values); one
+        `value_<objective>` per study objective (`Float64`, <NA> when a trial
+        has no values); `gain`, `gain_low`, `gain_high` (`Float64`);
+        `baseline` (`bool`); `feasible` (`boolean`, <NA> when unknown);
+        `pruning_saved_s` (`float64`); `owner` ("host:pid" of the process
+        that ran it); the per-trial medians over repeats, named as the sample
+        fields (`throughput_msgs_s` ... `client_cpu_share`: `Float64`,
+        `server_rss_peak_bytes` `Int64` in whole bytes) and the summed
+        `errors` and `dropped_connections` (`Int64`), <NA> for a trial
+        without samples; `reason`, `wall_s`, `started_at`, `finished_at`
+        (`datetime64[us, UTC]`). An empty study gives an empty frame with the
+        same columns and dtypes. Raises StorageError when a knob holds a value
+        of another kind than its dtype.
         """
         from storage import _frames
 
@@ -378,7 +410,9 @@ class Storage:
         """One row per repeat of the study's trials of `kind`, ordered by number and repeat.
 
         Columns: `number`, `repeat`, `status` (the trial's), then every other
-        `SampleRecord` field in its declared order, `latency_histogram` included.
+        `SampleRecord` field in its declared order, `latency_histogram` included,
+        with `SAMPLES_FRAME_DTYPES`'s dtypes (sizes and counts `Int64`, the
+        open-loop-only `service_*` and `send_lateness_*` `Float64`).
         """
         from storage import _frames
 

@@ -76,7 +76,7 @@ def analyze(study: str, unit: str, frame: Any, throughput_column: str) -> Analys
                     knob=name,
                     value=str(value),
                     trials=len(rows),
-                    median_throughput=float(rows[throughput_column].median()),
+                    median_throughput=_float_or_nan(rows[throughput_column].median()),
                     median_gain=_float(rows["gain"].median()),
                 )
             )
@@ -107,5 +107,13 @@ def analyze(study: str, unit: str, frame: Any, throughput_column: str) -> Analys
 
 
 def _float(value: Any) -> float | None:
-    number = float(value)
+    """A median as a float; None for NaN or <NA> (a nullable column without values)."""
+    number = _float_or_nan(value)
     return None if math.isnan(number) else number
+
+
+def _float_or_nan(value: Any) -> float:
+    """A median as a float, NaN for <NA> (float(<NA>) raises)."""
+    import pandas as pd
+
+    return math.nan if pd.isna(value) else float(value)

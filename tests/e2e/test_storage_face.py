@@ -17,8 +17,10 @@ def test_every_public_name_resolves() -> None:
         "ConfirmationRecord",
         "DEFAULT_URL",
         "DuplicateTrialError",
+        "SAMPLES_FRAME_DTYPES",
         "SCHEMA_VERSION",
         "TABLE_PREFIX",
+        "TRIALS_FRAME_DTYPES",
         "SampleRecord",
         "Storage",
         "StorageError",
@@ -28,6 +30,7 @@ def test_every_public_name_resolves() -> None:
         "TrialKind",
         "TrialOutcome",
         "TrialRecord",
+        "check_storage",
         "open_storage",
     }
     for name in storage.__all__:

@@ -27,17 +27,10 @@ ERROR = "twistune: error: "
             "workload stream: unknown parameter 'message_bytes'; "
             "parameters are: connections, response_bytes",
         ),
-        (["--connections", "0"], "connections: 0 is not valid"),
+        (["--connections", "100000"], "connections: 100000 is not valid"),
         (["--set", "tcp_nodelay"], "--set 'tcp_nodelay': expected KNOB=VALUE"),
         (["--set", "=1"], "--set '=1': expected KNOB=VALUE"),
-        (["--duration-s", "0"], "--duration-s must be positive, got 0"),
-        (["--duration-s", "nan"], "--duration-s must be positive, got nan"),
-        (["--warmup-s", "-0.5"], "--warmup-s must be 0 or more, got -0.5"),
-        (["--repeats", "0"], "--repeats must be at least 1, got 0"),
-        (["--timeout-s", "-1"], "--timeout-s must be positive"),
-        (["--timeout-s", "0"], "--timeout-s must be positive"),
         (["--server-cpu", "4096"], "CPU 4096 is not available here"),
-        (["--client-cpu", "-1"], "CPU -1 is not available here"),
     ],
 )
 def test_bad_input_returns_2_with_one_line(
@@ -63,15 +56,36 @@ def test_bad_input_returns_2_with_one_line(
     [
         (
             ["measure", "--repeats", "three"],
-            "twistune measure: error: argument --repeats: 'three' is not a valid value",
+            "twistune measure: error: argument --repeats: 'three' is not an integer above 0",
         ),
         (
             ["measure", "--duration-s", "1s"],
-            "twistune measure: error: argument --duration-s: '1s' is not a valid value",
+            "twistune measure: error: argument --duration-s: '1s' is not a finite number above 0",
         ),
         (
             ["measure", "--message-bytes", "1.3k"],
-            "twistune measure: error: argument --message-bytes: '1.3k' is not a valid value",
+            "twistune measure: error: argument --message-bytes: '1.3k' is not a size in bytes",
+        ),
+        (
+            ["measure", "--connections", "0"],
+            "twistune measure: error: argument --connections: '0' is not an integer above 0",
+        ),
+        (
+            ["measure", "--duration-s", "nan"],
+            "twistune measure: error: argument --duration-s: 'nan' is not a finite number above 0",
+        ),
+        (
+            ["measure", "--warmup-s", "-0.5"],
+            "twistune measure: error: argument --warmup-s: '-0.5' is not a finite number of 0 or "
+            "more",
+        ),
+        (
+            ["measure", "--timeout-s", "0"],
+            "twistune measure: error: argument --timeout-s: '0' is not a finite number above 0",
+        ),
+        (
+            ["measure", "--client-cpu", "-1"],
+            "twistune measure: error: argument --client-cpu: '-1' is not an integer of 0 or more",
         ),
         (["measure", "--set"], "twistune measure: error: argument --set: expected one argument"),
         (["measure", "--bogus"], "twistune: error: unrecognized arguments: --bogus"),

@@ -130,19 +130,17 @@ def test_the_generated_pages_show_what_the_code_holds(generator: ModuleType) -> 
     assert "| `-o, --output OUTPUT` (required) |" in cli
 
 
-def test_the_frame_dtypes_section_shows_storages_mapping_and_only_that(
+def test_the_frame_dtypes_sections_show_storages_mappings(
     generator: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import storage
 
-    monkeypatch.setattr(
-        storage, "TRIALS_FRAME_DTYPES", {"number": "int64", "errors": "Int64"}, raising=False
-    )
+    monkeypatch.setattr(storage, "TRIALS_FRAME_DTYPES", {"number": "int64", "errors": "Int64"})
     page = generator.storage_page()
-    section = page[page.index("## trials_frame columns") :]
-    assert "| `number` | `int64` |\n| `errors` | `Int64` |\n" in section
-    monkeypatch.delattr(storage, "TRIALS_FRAME_DTYPES")
-    assert "trials_frame columns" not in generator.storage_page()
+    section = page[page.index("## trials_frame columns") : page.index("## samples_frame")]
+    assert section.endswith("| `number` | `int64` |\n| `errors` | `Int64` |\n\n")
+    samples = page[page.index("## samples_frame columns") :]
+    assert "| `server_rss_peak_bytes` | `Int64` |" in samples
 
 
 # -- references to files

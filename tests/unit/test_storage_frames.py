@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from storage import SampleRecord, Storage, StudyRecord, TrialKind, TrialRecord, open_storage
+from harness import KNOBS as HARNESS_KNOBS
+from storage import (
+    SampleRecord,
+    Storage,
+    StorageError,
+    StudyRecord,
+    TrialKind,
+    TrialRecord,
+    open_storage,
+)
 from tests.storage_records import sample as storage_sample
 from tests.storage_records import trial_record
 
@@ -76,6 +84,8 @@ def store(tmp_path: Path) -> Iterator[Storage]:
 
 
 FIXED_HEAD = ["number", "status", "kind"]
+# Every knob of the harness has a column, set in a trial's settings or not.
+ALL_KNOBS = [knob.name for knob in HARNESS_KNOBS]
 FIXED_TAIL = [
     "value_throughput",
     "value_p99",
@@ -99,7 +109,7 @@ FIXED_TAIL = [
 def test_trials_frame_columns_in_the_documented_order(store: Storage) -> None:
     store.save_trial(trial(0, (sample(1),)))
     frame = store.trials_frame("mixed")
-    assert list(frame.columns) == [*FIXED_HEAD, *KNOBS, *FIXED_TAIL]
+    assert list(frame.columns) == [*FIXED_HEAD, *ALL_KNOBS, *FIXED_TAIL]
     assert isinstance(frame.index, pd.RangeIndex)
 
 
@@ -148,7 +158,7 @@ def test_trials_frame_knob_columns_carry_the_settings(store: Storage) -> None:
     assert list(frame["write_batching"]) == ["per-message"] * 3
 
 
-def test_trials_frame_knob_dtypes_follow_their_values(store: Storage) -> None:
+def test_trials_frame_knob_dtypes_are_declared_not_inferred(store: Storage) -> None:
     store.save_trials(
         [
             trial(0, (sample(1),), settings={**KNOBS, "so_sndbuf_bytes": None, "delay": 0.5}),
@@ -161,16 +171,33 @@ def test_trials_frame_knob_dtypes_follow_their_values(store: Storage) -> None:
     assert str(frame["so_sndbuf_bytes"].dtype) == "Int64"
     assert frame["so_sndbuf_bytes"].tolist() == [pd.NA, 4194304, pd.NA]
     assert str(frame["read_buffer_bytes"].dtype) == "Int64"
-    # A bool knob with a missing value is nullable "boolean".
+    # A bool knob is nullable "boolean", with a missing value or without.
     assert str(frame["tcp_nodelay"].dtype) == "boolean"
     assert frame["tcp_nodelay"].tolist() == [False, False, pd.NA]
-    # Ints mixed with floats are float64, as pandas infers.
-    assert str(frame["delay"].dtype) == "float64"
-    assert frame["delay"].tolist()[:2] == [0.5, 1.0]
+    # A knob no trial set (it predates them) is there, all <NA>, with its dtype.
+    assert str(frame["gc_collect_every_ms"].dtype) == "Float64"
+    assert frame["gc_collect_every_ms"].isna().all()
+    # A knob storage does not declare comes after the declared ones, as object.
+    columns = list(frame.columns)
+    assert columns.index("delay") == columns.index(ALL_KNOBS[-1]) + 1
+    assert str(frame["delay"].dtype) == "object"
+    assert frame["delay"].tolist() == [0.5, 1, None]
     assert frame["reactor"].tolist() == ["epoll"] * 3
 
 
-def test_trials_frame_bool_knobs_without_gaps_stay_bool(store: Storage) -> None:
+def test_trials_frame_refuses_a_knob_value_of_another_kind(store: Storage) -> None:
+    store.save_trial(trial(0, (sample(1),), settings={**KNOBS, "so_sndbuf_bytes": "lots"}))
+    with pytest.raises(StorageError, match=r"knob 'so_sndbuf_bytes' holds a value that is not "):
+        store.trials_frame("mixed")
+
+
+def test_trials_frame_an_undeclared_knob_named_as_a_column_is_refused(store: Storage) -> None:
+    store.save_trial(trial(0, (sample(1),), settings={**KNOBS, "gain": 1}))
+    with pytest.raises(StorageError, match=r"knob name 'gain' collides with a trials_frame"):
+        store.trials_frame("mixed")
+
+
+def test_trials_frame_bool_knobs_without_gaps_are_boolean_too(store: Storage) -> None:
     store.save_trials(
         [
             trial(0, (sample(1),)),
@@ -178,7 +205,8 @@ def test_trials_frame_bool_knobs_without_gaps_stay_bool(store: Storage) -> None:
         ]
     )
     frame = store.trials_frame("mixed")
-    assert str(frame["tcp_nodelay"].dtype) == "bool"
+    assert str(frame["tcp_nodelay"].dtype) == "boolean"
+    assert frame["tcp_nodelay"].tolist() == [False, True]
     assert str(frame["read_buffer_bytes"].dtype) == "Int64"
 
 
@@ -225,9 +253,10 @@ def test_trials_frame_a_failed_trial_has_nan_metrics_and_values(store: Storage) 
     assert failed["status"] == "failed"
     assert failed["reason"] == "refused: SO_SNDBUF"
     for column in ["value_throughput", "value_p99", "gain", *METRICS, "errors"]:
-        assert math.isnan(failed[column]), column
-    # The knob that is None in every trial stays None; the others carry values.
+        assert failed[column] is pd.NA, column
+    # The knob that is None in every trial is <NA> throughout, still Int64.
     assert frame["so_sndbuf_bytes"].isna().all()
+    assert str(frame["so_sndbuf_bytes"].dtype) == "Int64"
     assert failed["reactor"] == "epoll"
     assert frame["value_throughput"][0] == 1000.0
 
@@ -250,7 +279,7 @@ def test_trials_frame_is_ordered_by_number_and_filtered_by_kind(store: Storage) 
 def test_an_empty_study_gives_frames_with_the_fixed_columns(store: Storage) -> None:
     trials = store.trials_frame("mixed")
     assert trials.empty
-    assert list(trials.columns) == [*FIXED_HEAD, *FIXED_TAIL]
+    assert list(trials.columns) == [*FIXED_HEAD, *ALL_KNOBS, *FIXED_TAIL]
     dtypes = {name: str(dtype) for name, dtype in trials.dtypes.items()}
     assert dtypes["baseline"] == "bool"
     assert dtypes["feasible"] == "boolean"
@@ -274,7 +303,7 @@ def test_open_loop_service_time_and_send_lateness_are_stored(store: Storage) -> 
     assert stored.samples[0] == open_loop
     assert stored.samples[1].service_p50_ms is None  # closed loop: none measured
     frame = store.samples_frame("mixed")
-    assert str(frame["service_p99_ms"].dtype) == "float64"
+    assert str(frame["service_p99_ms"].dtype) == "Float64"
     assert frame["service_p99_ms"].tolist()[0] == 0.12
     assert frame["send_lateness_p99_ms"].isna().all()
 

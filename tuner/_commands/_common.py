@@ -1,15 +1,23 @@
 """What the commands share: exit codes, flag groups, and turning flags into typed values.
 
 Every `add_*_arguments` adds one group of flags; its `*_from_args` reads them
-back as a typed value (raising a one-line error for bad input).
+back as a typed value (raising a one-line error for bad input). A flag that
+takes a number declares its domain in its type (`positive_float`,
+`non_negative_int`, ...: a `Number`), which refuses, as argparse parses, what
+is not finite or lies outside it; tests/unit/test_numeric_flags.py walks every
+such flag and fails on a plain `type=int` or `type=float`.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import shlex
+import shutil
 from collections.abc import Callable
-from enum import IntEnum
-from typing import Any
+from dataclasses import dataclass
+from enum import Enum, IntEnum
 
 from harness import (
     DEFAULT_WINDOW_S,
@@ -43,45 +51,96 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C
 
 
-# --flag-name -> (help, parser). A flag given for a workload without that
-# parameter is refused by make_workload.
-WORKLOAD_FLAGS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "message_bytes": ("message size in bytes (K/KiB/M/MiB suffixes); echo", parse_size),
-    "connections": ("concurrent connections; every workload", int),
-    "pipeline_depth": ("requests in flight per connection; echo, http, your own server", int),
+class Domain(Enum):
+    """The numbers a flag admits, besides being finite (its value names the range)."""
+
+    POSITIVE = "above 0"
+    NON_NEGATIVE = "of 0 or more"
+
+    def admits(self, value: float) -> bool:
+        return value > 0 if self is Domain.POSITIVE else value >= 0
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """The argparse `type` of a flag that takes a number: the text read by `parse` (int,
+    float or `parse_size`), refused in one line ("'inf' is not a finite number above 0",
+    exit 2) unless finite and in `domain`. A value the domain admits may still be refused
+    by the command's own checks (--pairs 1: a paired interval needs two)."""
+
+    parse: Callable[[str], int | float]
+    noun: str  # "an integer", "a finite number", ...
+    domain: Domain
+    high: float = math.inf  # the largest admitted, when the domain's range is not enough
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            value = self.parse(text)
+        except (ValueError, OverflowError):
+            value = math.nan
+        if not (math.isfinite(value) and self.domain.admits(value) and value <= self.high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {self.describe()}")
+        return value
+
+    def describe(self) -> str:
+        """e.g. "an integer of 0 or more"."""
+        most = f", at most {self.high:.0f}" if math.isfinite(self.high) else ""
+        return f"{self.noun} {self.domain.value}{most}"
+
+
+positive_int = Number(int, "an integer", Domain.POSITIVE)
+non_negative_int = Number(int, "an integer", Domain.NON_NEGATIVE)
+positive_float = Number(float, "a finite number", Domain.POSITIVE)
+non_negative_float = Number(float, "a finite number", Domain.NON_NEGATIVE)
+# What Optuna's samplers (numpy's generators) take as a seed.
+seed_int = Number(int, "an integer", Domain.NON_NEGATIVE, high=2**32 - 1)
+positive_size = Number(parse_size, "a size in bytes (K/KiB/M/MiB suffixes)", Domain.POSITIVE)
+non_negative_size = Number(
+    parse_size, "a size in bytes (K/KiB/M/MiB suffixes)", Domain.NON_NEGATIVE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CommaList:
+    """The argparse `type` of a workload parameter: one `item`, or a list of them from
+    "a,b,c" (a workload's scenarios), each part checked by `item`."""
+
+    item: Number
+
+    def __call__(self, text: str) -> int | float | list[int | float]:
+        values = [self.item(part.strip()) for part in text.split(",")]
+        return values[0] if len(values) == 1 else values
+
+
+# --flag-name -> (help, type). A flag given for a workload without that parameter
+# is refused by make_workload, as is a value outside the parameter's range.
+WORKLOAD_FLAGS: dict[str, tuple[str, Number]] = {
+    "message_bytes": ("message size in bytes (K/KiB/M/MiB suffixes); echo", positive_size),
+    "connections": ("concurrent connections; every workload", positive_int),
+    "pipeline_depth": (
+        "requests in flight per connection; echo, http, your own server",
+        positive_int,
+    ),
     "rate_msgs_s": (
         "offered rate (msgs or requests a second) for open-loop latency, 0 = closed loop; "
         "echo, http, your own server",
-        float,
+        non_negative_float,
     ),
-    "response_bytes": ("bytes per response (K/KiB/M/MiB suffixes); stream, http", parse_size),
-    "chunked": ("1: the response body chunked, 0: Content-Length (default); http", int),
-    "keep_alive": ("1: keep-alive (default), 0: a connection per request; http", int),
+    "response_bytes": (
+        "bytes per response (K/KiB/M/MiB suffixes); stream, http",
+        non_negative_size,
+    ),
+    "chunked": (
+        "1: the response body chunked, 0: Content-Length (default); http",
+        non_negative_int,
+    ),
+    "keep_alive": (
+        "1: keep-alive (default), 0: a connection per request; http",
+        non_negative_int,
+    ),
 }
 # The parameters of a user's own server workload (--factory, --resource, --command).
 OWN_SERVER_PARAMS = ("connections", "pipeline_depth", "rate_msgs_s", "keep_alive")
-
-
-def typed(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type that reports a bad value in one line."""
-
-    def convert(text: str) -> Any:
-        try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid value") from None
-
-    return convert
-
-
-def comma_list(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    """`kind` of one value, or a list of them from "a,b,c" (a workload's scenarios)."""
-
-    def convert(text: str) -> Any:
-        values = [kind(part.strip()) for part in text.split(",")]
-        return values[0] if len(values) == 1 else values
-
-    return convert
 
 
 def split_assignments(assignments: list[str], flag: str) -> dict[str, str]:
@@ -137,7 +196,7 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
-            type=typed(comma_list(kind)),
+            type=CommaList(kind),
             default=None,
             help=f"{text}; a comma list (e.g. 1KiB,64KiB) makes one scenario per value",
         )
@@ -207,6 +266,8 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
         if kind is ServerKind.FACTORY:
             raise WorkloadError("--factory needs --client: framed, line, http or MODULE:CALLABLE")
         client = "http"
+    if kind is ServerKind.COMMAND:
+        _require_program(args.server_command)
     return OwnServerWorkload(
         kind,
         servers[kind],
@@ -218,6 +279,21 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
         body=_body(args.body),
         **given,
     )
+
+
+def _require_program(command: str) -> None:
+    """--command's program, found now as a trial will look for it (on PATH, or a path from
+    this directory), not after a wait for the host lock; WorkloadError when it is not."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return  # OwnServerWorkload says why
+    if not argv:
+        return
+    program = argv[0]
+    found = program if os.sep in program else shutil.which(program)
+    if found is None or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise WorkloadError(f"--command: {program}: command not found")
 
 
 def _body(text: str) -> str:
@@ -238,19 +314,19 @@ def add_window_arguments(parser: argparse.ArgumentParser, defaults: Windows) -> 
     d = defaults
     parser.add_argument(
         "--duration-s",
-        type=typed(float),
+        type=positive_float,
         default=d.duration_s,
         help=f"recorded window per repeat, seconds (default {d.duration_s:g})",
     )
     parser.add_argument(
         "--warmup-s",
-        type=typed(float),
+        type=non_negative_float,
         default=d.warmup_s,
         help=f"discarded warm-up before each window, seconds (default {d.warmup_s:g})",
     )
     parser.add_argument(
         "--repeats",
-        type=typed(int),
+        type=positive_int,
         default=d.repeats,
         help=f"windows per trial, each on fresh connections (default {d.repeats})",
     )
@@ -275,27 +351,27 @@ def add_pairing_arguments(
     d = defaults
     parser.add_argument(
         "--pairs",
-        type=typed(int),
+        type=positive_int,
         default=d.pairs,
         help=f"pairs of alternating slices {what} (default {d.pairs}; at least 2)",
     )
     parser.add_argument(
         "--ramp-s",
-        type=typed(float),
+        type=non_negative_float,
         default=d.ramp_s,
         help="unmeasured start of every slice, seconds (default: 2x the warm-up's "
         "measured pipeline drain, 0.01..0.5)",
     )
     parser.add_argument(
         "--window-s",
-        type=typed(float),
+        type=positive_float,
         default=d.window_s,
         help=f"measured window of every slice, seconds (default {DEFAULT_WINDOW_S:g})",
     )
     if warmup:
         parser.add_argument(
             "--warmup-s",
-            type=typed(float),
+            type=non_negative_float,
             default=d.warmup_s,
             help=f"unmeasured load on every group of connections first, seconds "
             f"(default {d.warmup_s:g})",
@@ -303,7 +379,7 @@ def add_pairing_arguments(
     rule = f"{BULK_PROCESS_SETS} for echo of {BULK_ECHO_BYTES // 1024} KiB or more, else 1"
     parser.add_argument(
         "--process-sets",
-        type=typed(int),
+        type=positive_int,
         default=None if sets_by_workload else d.process_sets,
         help="share the pairs over this many sets of fresh server processes "
         f"(default {rule if sets_by_workload else d.process_sets})",
@@ -349,7 +425,7 @@ def add_confirm_arguments(
     parser.add_argument(
         f"--{prefix}top",
         dest="confirm_top",
-        type=typed(int),
+        type=non_negative_int if skip else positive_int,
         default=top,
         help=f"confirm the best K distinct candidates against the defaults (default {top}"
         + ("; 0: skip, run `twistune confirm` later)" if skip else ")"),
@@ -357,7 +433,7 @@ def add_confirm_arguments(
     parser.add_argument(
         f"--{prefix}rounds",
         dest="confirm_rounds",
-        type=typed(int),
+        type=positive_int,
         default=rounds,
         help=f"rounds of paired runs, fresh processes each (default {rounds}; 6 is the fewest "
         "that can "
@@ -366,7 +442,7 @@ def add_confirm_arguments(
     parser.add_argument(
         f"--{prefix}confidence",
         dest="confirm_confidence",
-        type=typed(float),
+        type=positive_float,
         default=DEFAULT_CONFIDENCE,
         help=f"confidence of the interval (default {DEFAULT_CONFIDENCE:g})",
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,14 +19,22 @@ from tuner._commands._common import (
     add_output_arguments,
     add_pairing_arguments,
     add_study_arguments,
+    non_negative_int,
     pairing_from_args,
-    typed,
 )
-from tuner._confirm import DEFAULT_ROUNDS, DEFAULT_TOP, ConfirmPlan, RoundProgress, confirm_study
+from tuner._confirm import (
+    DEFAULT_ROUNDS,
+    DEFAULT_TOP,
+    ConfirmPlan,
+    RoundProgress,
+    confirm_study,
+    select_candidates,
+)
 from tuner._json import render_json
 from tuner._measurement import CONFIRM_PAIRING, PairedRunner
+from tuner._records import study_workload
 from tuner._report import ConfirmData, confirm_data
-from tuner._results import load_results, resolve_study
+from tuner._results import load_results
 from tuner._statistics import min_rounds_to_confirm
 from tuner._terminal import console, render_confirm, round_line
 from tuner._words import percent
@@ -56,7 +65,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--trial",
         dest="candidates",
-        type=typed(int),
+        type=non_negative_int,
         action="append",
         default=None,
         metavar="N",
@@ -91,7 +100,9 @@ def confirm(
     """Confirm the study's candidates (`tuner._confirm.confirm_study`) and say what it found.
 
     `on_start(study, candidates)` before the first run, `progress` after each round. Holds
-    the host's measurement lock throughout (HostBusyError: busy and not `wait`).
+    the host's measurement lock throughout (HostBusyError: busy and not `wait`), once the
+    database, the study, its workload and the candidates are checked: bad input
+    (StorageError, ResultsError) is refused at once, not after a wait for the lock.
     """
     statuses: list[TrialOutcome] = []
 
@@ -100,17 +111,21 @@ def confirm(
         if progress is not None:
             progress(state)
 
-    # The database first: a missing one is refused at once, not after a wait for the lock.
-    with open_storage(options.storage, create=False) as storage, host_lock(wait=options.wait):
-        name = resolve_study(storage, options.study).name
-        records = confirm_study(
-            storage,
-            name,
-            options.plan,
-            runner=runner,
-            progress=played,
-            on_start=None if on_start is None else lambda numbers: on_start(name, numbers),
-        )
+    with open_storage(options.storage, create=False) as storage:
+        before = load_results(storage, options.study)
+        name = before.record.name
+        study_workload(before.record)
+        chosen = select_candidates(before, options.plan.top, options.plan.candidates)
+        # Nothing to confirm (only the defaults completed): nothing to measure, no wait.
+        with host_lock(wait=options.wait) if chosen else contextlib.nullcontext():
+            records = confirm_study(
+                storage,
+                name,
+                options.plan,
+                runner=runner,
+                progress=played,
+                on_start=None if on_start is None else lambda numbers: on_start(name, numbers),
+            )
         results = load_results(storage, name)
     failed = bool(statuses) and all(s is not TrialOutcome.OK for s in statuses)
     return confirm_data(results, records, all_runs_failed=failed)

@@ -20,7 +20,12 @@ from typing import Any
 from harness import settings_to_text
 from storage import TrialOutcome, TrialRecord
 from tuner._atomic_file import write_atomically
-from tuner._commands._common import ExitCode, add_study_arguments, open_for_reading
+from tuner._commands._common import (
+    ExitCode,
+    add_study_arguments,
+    non_negative_int,
+    open_for_reading,
+)
 from tuner._errors import BadInputError
 from tuner._records import is_defaults, settings_of
 from tuner._report import export_metadata
@@ -69,7 +74,10 @@ def add_parser(commands: Any) -> None:
     add_study_arguments(parser)
     parser.add_argument("--format", dest="file_format", choices=FILE_FORMATS, default="toml")
     parser.add_argument(
-        "--trial", type=int, default=None, help="trial number (default: the confirmed winner)"
+        "--trial",
+        type=non_negative_int,
+        default=None,
+        help="trial number (default: the confirmed winner)",
     )
     parser.add_argument(
         "--unconfirmed",

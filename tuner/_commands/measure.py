@@ -35,8 +35,9 @@ from tuner._commands._common import (
     add_pairing_arguments,
     add_window_arguments,
     add_workload_arguments,
+    non_negative_int,
+    positive_float,
     settings_from_assignments,
-    typed,
     windows_from_args,
     workload_from_args,
 )
@@ -134,14 +135,14 @@ def add_parser(commands: Any) -> None:
     add_window_arguments(parser, MEASURE_WINDOWS)
     parser.add_argument(
         "--timeout-s",
-        type=typed(float),
+        type=positive_float,
         default=None,
         help="bound on the whole trial (default: start-up allowance + 2x windows)",
     )
     for role in ("server", "client"):
         parser.add_argument(
             f"--{role}-cpu",
-            type=typed(int),
+            type=non_negative_int,
             default=None,
             help=f"CPU to pin the {'load generator' if role == 'client' else role} to "
             "(default: the first two this process may use)",

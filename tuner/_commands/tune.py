@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import host_lock, run_paired
-from storage import open_storage
+from storage import check_storage, open_storage
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
@@ -23,12 +23,15 @@ from tuner._commands._common import (
     add_pairing_arguments,
     add_study_arguments,
     add_workload_arguments,
+    non_negative_float,
     pairing_from_args,
+    positive_float,
+    positive_int,
+    seed_int,
     split_assignments,
-    typed,
     workload_from_args,
 )
-from tuner._config import DEFAULT_TRIALS, TuneConfig
+from tuner._config import DEFAULT_TRIALS, PAIRED_DESIGN, TuneConfig, sequential_study
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
 from tuner._convergence import CONVERGE_MAX_TRIALS, DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import BadInputError, TuneError
@@ -91,7 +94,7 @@ def add_parser(commands: Any) -> None:
         skip=True,
     )
     parser.add_argument(
-        "--confirm-pairs", type=typed(int), default=CONFIRM_PAIRING.pairs,
+        "--confirm-pairs", type=positive_int, default=CONFIRM_PAIRING.pairs,
         help=f"pairs of slices in each confirmation run (default {CONFIRM_PAIRING.pairs})",
     )  # fmt: skip
     add_lock_arguments(parser)
@@ -122,22 +125,22 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated, e.g. throughput,p99: a multi-objective study",
     )  # fmt: skip
     parser.add_argument(
-        "--max-p99-ms", type=typed(float), default=None,
+        "--max-p99-ms", type=positive_float, default=None,
         help="constraint: median p99 latency at most this (ms)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-rss-mb", type=typed(float), default=None,
+        "--max-rss-mb", type=positive_float, default=None,
         help="constraint: server peak RSS at most this (MiB)",
     )  # fmt: skip
     parser.add_argument(
-        "--trials", type=typed(int), default=None,
+        "--trials", type=positive_int, default=None,
         help=f"trials to run now (default {DEFAULT_TRIALS}, or unlimited with --timeout-s)",
     )  # fmt: skip
     parser.add_argument(
-        "--timeout-s", type=typed(float), default=None,
+        "--timeout-s", type=positive_float, default=None,
         help="start no trial after this many seconds",
     )  # fmt: skip
-    parser.add_argument("--seed", type=typed(int), default=None, help="sampler seed")
+    parser.add_argument("--seed", type=seed_int, default=None, help="sampler seed")
     parser.add_argument(
         "--until-converged", action="store_true",
         help=f"stop once the last {DEFAULT_CONVERGENCE_WINDOW} trials raised the best gain by "
@@ -159,7 +162,7 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
     """The noise controls: gate, ceiling, pruning (docs/design/measurement.md)."""
     parser.add_argument(
-        "--stability-gate", type=typed(float), default=DEFAULT_STABILITY_GATE,
+        "--stability-gate", type=non_negative_float, default=DEFAULT_STABILITY_GATE,
         help="re-run, then mark unstable, a trial whose paired interval is wider than this "
         f"fraction of its gain (default {DEFAULT_STABILITY_GATE:g}; 0: off)",
     )  # fmt: skip
@@ -173,7 +176,7 @@ def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
         f"pairs, from the {MIN_PRUNE_PAIRS}th; docs/guide/tuning.md)",
     )  # fmt: skip
     parser.add_argument(
-        "--prune-margin", type=typed(float), default=DEFAULT_PRUNE_MARGIN,
+        "--prune-margin", type=non_negative_float, default=DEFAULT_PRUNE_MARGIN,
         help="with --prune: stop a trial only when it is worse than the best by more than "
         f"this fraction (default {DEFAULT_PRUNE_MARGIN:g})",
     )  # fmt: skip
@@ -241,7 +244,9 @@ def tune(
     cannot be tuned, before the database is opened). Callbacks: `on_probed` after that
     probe, `on_start(swept)` before the first trial, `progress` after each,
     `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round.
-    Holds the host's measurement lock throughout (HostBusyError: busy and not `wait`)."""
+    Holds the host's measurement lock throughout (HostBusyError: busy and not `wait`), and
+    refuses bad input before it waits for it (`check_before_waiting`)."""
+    check_before_waiting(options)
     with host_lock(wait=options.wait):
         probed = checked_config(options.config)  # before the database is opened
         if on_probed is not None and probed.probe is not None:
@@ -256,6 +261,23 @@ def tune(
                     storage, config.study, options.confirm, runner=runner, progress=on_confirm
                 )
             return TuneData(summary, report_data(load_results(storage, config.study)))
+
+
+def check_before_waiting(options: TuneOptions) -> None:
+    """Refuse, before anything waits for the host lock, a database the study cannot be
+    stored in (StorageError: a bad URL or driver, a missing directory, a newer schema;
+    StorageWriteError: read-only) and a study it cannot continue (StudyMismatchError:
+    another workload or objectives; TuneError: measured one trial at a time). A database
+    that is not there yet is left uncreated."""
+    if not check_storage(options.storage):
+        return
+    config = options.config
+    with open_storage(options.storage, create=False) as storage:
+        stored = storage.check_study(config.study_record())
+        if stored is None or stored.measurement.get("design") == PAIRED_DESIGN:
+            return
+        if storage.trials(config.study):
+            raise TuneError(sequential_study(config.study))
 
 
 def run(args: argparse.Namespace) -> ExitCode:

@@ -1,0 +1,70 @@
+"""`check_storage` and `Storage.check_study`: what opening and resuming would refuse, found
+without creating or writing anything (a command checks its input so before it waits)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from storage import (
+    StorageError,
+    StudyMismatchError,
+    check_storage,
+    open_storage,
+)
+from tests.storage_records import study_record
+
+
+def test_a_missing_file_in_a_directory_that_exists_is_fine_and_not_created(
+    tmp_path: Path,
+) -> None:
+    assert check_storage(f"sqlite:///{tmp_path / 'new.db'}") is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_file_may_be_read(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'there.db'}"
+    open_storage(url).close()
+    assert check_storage(url) is True
+
+
+def test_in_memory_there_is_nothing_to_read() -> None:
+    assert check_storage("sqlite://") is False
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:////nonexistent/dir/x.db", "directory /nonexistent/dir does not exist"),
+        ("not a url", "storage URL 'not a url' is not a database URL"),
+        ("nosuchdb://host/db", "unknown database dialect or driver 'nosuchdb'"),
+    ],
+)
+def test_what_open_storage_would_refuse_is_refused(url: str, message: str) -> None:
+    with pytest.raises(StorageError, match=message):
+        check_storage(url)
+
+
+def test_a_directory_in_the_file_s_place_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="is a directory, not a database file"):
+        check_storage(f"sqlite:///{tmp_path}")
+
+
+def test_check_study_says_what_ensure_study_would_refuse_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "s.db"
+    with open_storage(f"sqlite:///{db}") as storage:
+        storage.ensure_study(study_record("echo-1k"))
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    with open_storage(f"sqlite:///{db}", create=False) as storage:
+        assert storage.check_study(study_record("other")) is None
+        stored = storage.check_study(study_record("echo-1k"))
+        assert stored is not None
+        assert stored.name == "echo-1k"
+        with pytest.raises(StudyMismatchError, match=r"study 'echo-1k' exists with objectives"):
+            storage.check_study(study_record("echo-1k", objectives=("throughput", "p99")))
+        assert [s.name for s in storage.studies()] == ["echo-1k"]
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
