@@ -33,10 +33,10 @@ from typing import Any
 
 import uvloop
 
-from harness._channel import send
-from harness._child_guard import die_with_parent
+from harness._ipc.channel import send
+from harness._ipc.child_guard import die_with_parent
+from harness._ipc.proc_meter import ProcMeter
 from harness._loadgen import _open_group
-from harness._proc_meter import ProcMeter
 
 NETSTAT_KEYS = (
     "DelayedACKs",

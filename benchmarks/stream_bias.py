@@ -49,8 +49,8 @@ from typing import Any
 
 import harness._children
 from harness import Settings, StreamWorkload, Workload, run_paired, run_trial, workload_spec
-from harness._alternation import slice_order
 from harness._children import Child, stop_all
+from harness._ipc.schedule import slice_order
 from harness._servers import await_ready as _await_ready
 
 KiB = 1024

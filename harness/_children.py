@@ -1,7 +1,7 @@
 """Child processes of one trial: started in their own process group, always ended.
 
 Each child is `python -m MODULE --report-fd N --parent-pid P ...`: it dies
-with its parent (`harness._child_guard`), reports on a pipe of its own, and
+with its parent (`harness._ipc.child_guard`), reports on a pipe of its own, and
 its stderr goes to a temporary file (so a chatty child can never block on a
 full pipe) whose tail explains failures; its stdout is discarded. `stop()`
 sends SIGTERM to the child's whole process group, waits a grace period, then
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from harness._channel import MessageReader
+from harness._ipc.channel import MessageReader
 
 STDERR_TAIL_LINES = 20
 # Time a child gets to exit after SIGTERM before its group is killed, and to be reaped

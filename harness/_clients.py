@@ -33,8 +33,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import cast
 
+from harness._ipc.wire import echo_frame, stream_request
 from harness._pacer import Pacer, Pacing, TickPacer
-from harness._wire import echo_frame, stream_request
 
 
 class WindowStats:

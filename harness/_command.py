@@ -45,14 +45,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from harness._channel import ChannelClosedError, ChannelTimeoutError, MessageReader
-from harness._child_guard import parent_death_signal
 from harness._children import Child
+from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError, MessageReader
+from harness._ipc.child_guard import parent_death_signal
+from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
 from harness._own_workload import PORT_PLACEHOLDER
-from harness._patch import REPORT_FD_ENV, SETTINGS_ENV
 from harness._settings import Settings, default_reactor
-
-SHIM_DIR = Path(__file__).resolve().parent / "_shim"
 
 # How often readiness is polled (s): a connect() to a port nobody listens on is refused
 # at once, so this is the gap between attempts.

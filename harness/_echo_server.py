@@ -1,6 +1,6 @@
 """Twisted side (server child only): the echo workload's protocol.
 
-Frames are as `harness._wire` describes; every complete frame is echoed
+Frames are as `harness._ipc.wire` describes; every complete frame is echoed
 whole. How responses reach the transport follows
 `Settings.write_batching` (see `WriteBatching`).
 """
@@ -13,8 +13,8 @@ from typing import Any
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 
+from harness._ipc.wire import frame_end, split_frames
 from harness._settings import Settings, WriteBatching
-from harness._wire import frame_end, split_frames
 
 
 class EchoProtocol(Protocol):

@@ -7,7 +7,7 @@ is: it returns a protocol factory, and the load generator opens
 pre-built bytes (`build_request`): HTTP/1.1, `Host: 127.0.0.1`, the user's
 headers, `Content-Length` when there is a body, `Connection: close` with
 `keep_alive` = 0. The built-in workload (`response_bytes` among the params)
-asks for its scenario's body in the path (`harness._http_wire.body_path`); a
+asks for its scenario's body in the path (`harness._ipc.http_wire.body_path`); a
 user's server gets `method`, `path`, `headers` and `body` as given.
 
 Responses are parsed by `httptools.HttpResponseParser` (llhttp, in C): the
@@ -61,7 +61,7 @@ from typing import Any, cast
 import httptools
 
 from harness._clients import WindowStats
-from harness._http_wire import body_path
+from harness._ipc.http_wire import body_path
 from harness._pacer import Pacer, Pacing
 
 ProtocolFactory = Callable[[], asyncio.Protocol]

@@ -24,9 +24,9 @@ twisted.web workloads (tests/e2e/test_http_workload.py observes it).
 
 The built-in resource (`BodyResource`) answers every request, whatever its
 method, with a body of pre-built bytes, framed by Content-Length, or with
-`chunked` by one `request.write` per 16 KiB (`harness._http_wire.CHUNK_BYTES`) and no
+`chunked` by one `request.write` per 16 KiB (`harness._ipc.http_wire.CHUNK_BYTES`) and no
 Content-Length (so Twisted sends `Transfer-Encoding: chunked`), then
-`finish()`. The request path may name the body (`harness._http_wire.body_path`): a trial serving
+`finish()`. The request path may name the body (`harness._ipc.http_wire.body_path`): a trial serving
 a scenario set from one process serves every scenario's size, and the http
 client of the built-in workload asks for its own.
 """
@@ -39,7 +39,7 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
-from harness._http_wire import BODY_BYTE, chunks_of, default_body, parse_body_path
+from harness._ipc.http_wire import BODY_BYTE, chunks_of, default_body, parse_body_path
 from harness._settings import Settings
 
 

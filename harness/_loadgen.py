@@ -45,18 +45,12 @@ from typing import Any
 import uvloop
 from hdrh.histogram import HdrHistogram
 
-from harness._alternation import (
-    SIDE_NAMES,
-    DrainTimeoutError,
-    Group,
-    ramp_from_drains,
-    run_slice,
-    slice_order,
-)
-from harness._channel import resolve, send
-from harness._child_guard import die_with_parent
+from harness._alternation import DrainTimeoutError, Group, run_slice
 from harness._clients import WindowStats
-from harness._proc_meter import ProcMeter
+from harness._ipc.channel import resolve, send
+from harness._ipc.child_guard import die_with_parent
+from harness._ipc.proc_meter import ProcMeter
+from harness._ipc.schedule import SIDE_NAMES, ramp_from_drains, slice_order
 
 # HDR histogram range: 1 us .. 1 hour, 3 significant digits.
 HISTOGRAM_HIGHEST_US = 3_600_000_000

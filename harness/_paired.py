@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness._alternation import CANDIDATE, DEFAULTS, MAX_RAMP_S, SIDE_NAMES
-from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import STOP_GRACE_S, Child, exit_reason, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
+from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
+from harness._ipc.schedule import CANDIDATE, DEFAULTS, MAX_RAMP_S, SIDE_NAMES
 from harness._result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
 from harness._runner import STARTUP_ALLOWANCE_S, _sample, _ServerUsage
 from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
@@ -123,7 +123,7 @@ def run_paired(
     `window_s` (default `DEFAULT_WINDOW_S`, 50 ms) on one side while the
     other side's connections stay open and idle; after it, what was in
     flight drains before the other side is loaded. The sides alternate
-    D C, C D, D C, ... (`harness._alternation.slice_order`); with a
+    D C, C D, D C, ... (`harness._ipc.schedule.slice_order`); with a
     `ScenarioSet`, pair k measures scenario k mod the number of scenarios.
     Before the pairs, every group of connections is loaded for `warmup_s`
     and the time its full pipeline takes to drain is measured (what is in
@@ -144,7 +144,7 @@ def run_paired(
     run stops there: status OK, `stopped` True, the pairs so far kept.
 
     The ramp when `ramp_s` is None: 2 x the longest of those drains, at
-    least 10 ms and at most 0.5 s (`harness._alternation.ramp_from_drains`).
+    least 10 ms and at most 0.5 s (`harness._ipc.schedule.ramp_from_drains`).
     A slice needs about one pipeline drain to reach steady state after idling
     and the warm-up's drain is that time measured; twice it leaves a margin.
     Ramps this rule chose here (one run each, 2-CPU box, 6 pairs): echo

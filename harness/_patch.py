@@ -77,13 +77,11 @@ from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-from harness._child_guard import parent_death_signal
 from harness._gc import PeriodicCollection, gc_state, tune_gc
+from harness._ipc.child_guard import parent_death_signal
+from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV
 from harness._settings import Reactor, Settings, SettingsError, default_reactor
 from harness._socket_options import SettingRefusedError, apply_socket_buffers
-
-SETTINGS_ENV = "TWISTUNE_SHIM_SETTINGS"
-REPORT_FD_ENV = "TWISTUNE_SHIM_REPORT_FD"
 
 # Knobs of twistune's own servers that another program's code has no place for.
 NOT_APPLICABLE = (
@@ -426,8 +424,6 @@ __all__ = [
     "NOT_APPLICABLE",
     "NOT_APPLIED_HTTP",
     "NOT_APPLIED_TO_COMMANDS",
-    "REPORT_FD_ENV",
-    "SETTINGS_ENV",
     "Reporter",
     "ShimState",
     "after_import",

@@ -16,10 +16,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import STOP_GRACE_S, Child, stop_all
 from harness._environment import plan_cpus
 from harness._host_lock import under_host_lock
+from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._runner import _run_repeat, _ServerMeter, _Window
 from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
 from harness._settings import Settings

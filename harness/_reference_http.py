@@ -24,7 +24,7 @@ from typing import cast
 
 import httptools
 
-from harness._http_wire import BODY_BYTE, chunks_of, default_body, parse_body_path
+from harness._ipc.http_wire import BODY_BYTE, chunks_of, default_body, parse_body_path
 
 # Bodies up to this size are sent in one write with their head; larger ones after it.
 JOIN_BELOW_BYTES = 64 * 1024
@@ -44,7 +44,7 @@ class Responses:
     second (`clock` gives seconds since the epoch).
 
     `default` is (bytes, chunked) for a request path that names no body
-    (`harness._http_wire`).
+    (`harness._ipc.http_wire`).
     """
 
     def __init__(self, default: tuple[int, bool], clock: Callable[[], float] = time.time) -> None:

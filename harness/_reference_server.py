@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import cast
 
-from harness._wire import REQUEST_BYTES
+from harness._ipc.wire import REQUEST_BYTES
 
 
 class _RawEcho(asyncio.Protocol):

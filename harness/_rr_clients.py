@@ -6,7 +6,7 @@ pause/resume as the echo client (`harness._clients.EchoClient`, whose flow
 control they inherit); only what counts as one reply differs:
 
 - framed: the request is the `request` text as one frame (a 4-byte big-endian
-  length, then its bytes, `harness._wire`); a reply is one such frame, of any
+  length, then its bytes, `harness._ipc.wire`); a reply is one such frame, of any
   length;
 - line: the request is the `request` text and CRLF (what a `LineReceiver`
   reads by default); a reply is one line, ending in LF (CRLF or LF).
@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from harness._clients import EchoClient, ProtocolFactory, WindowStats, _echo_clients, group_pacer
+from harness._ipc.wire import HEADER_BYTES, frame_end
 from harness._pacer import Pacing
-from harness._wire import HEADER_BYTES, frame_end
 
 
 class FramedClient(EchoClient):

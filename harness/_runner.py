@@ -20,11 +20,11 @@ from typing import Any
 
 import psutil
 
-from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import STOP_GRACE_S, Child, exit_reason, stop_all
 from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
-from harness._proc_meter import ProcMeter
+from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
+from harness._ipc.proc_meter import ProcMeter
 from harness._result import RepeatSample, TrialResult, TrialStatus
 from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
 from harness._settings import Settings, available_reactors

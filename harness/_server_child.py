@@ -32,8 +32,8 @@ import sys
 import traceback
 from typing import Any, cast
 
-from harness._channel import resolve, send
-from harness._child_guard import die_with_parent
+from harness._ipc.channel import resolve, send
+from harness._ipc.child_guard import die_with_parent
 from harness._own_workload import OwnServerError
 from harness._settings import Settings
 from harness._socket_options import SettingRefusedError, connection_report, tuned_listener

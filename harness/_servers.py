@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from harness._channel import ChannelClosedError, ChannelTimeoutError
 from harness._children import Child, exit_reason
+from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._result import CpuLayout, TrialStatus
 from harness._settings import Settings
 

@@ -16,8 +16,8 @@ from twisted.internet.interfaces import IConsumer, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
+from harness._ipc.wire import REQUEST_BYTES
 from harness._settings import Settings
-from harness._wire import REQUEST_BYTES
 
 
 @implementer(IPushProducer)

@@ -22,19 +22,17 @@ from harness import (
     current_environment,
     workload_spec,
 )
-from harness._alternation import (
+from harness._alternation import DrainTimeoutError, Group, run_slice
+from harness._clients import WindowStats
+from harness._ipc.proc_meter import ProcMeter
+from harness._ipc.schedule import (
     CANDIDATE,
     DEFAULTS,
     MAX_RAMP_S,
     MIN_RAMP_S,
-    DrainTimeoutError,
-    Group,
     ramp_from_drains,
-    run_slice,
     slice_order,
 )
-from harness._clients import WindowStats
-from harness._proc_meter import ProcMeter
 from harness._result import RepeatSample, paired_ratios
 from tests.fakes import CRASH_REASON, PairedFake
 from tuner._cli import build_parser

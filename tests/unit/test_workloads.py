@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from harness._channel import resolve
+from harness._ipc.channel import resolve
 from harness._settings import KiB, MiB
 from harness._workloads import (
     MAX_SCENARIOS,
