@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from harness._echo_server import build_factory as _echo_factory
-from harness._settings import Settings
 from harness._stream_server import build_factory as _stream_factory
+from harness._values.settings import Settings
 
 
 class _Census:

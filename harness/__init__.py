@@ -40,13 +40,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness._command import shim_env
-    from harness._environment import current_environment, plan_cpus
     from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
-    from harness._own_workload import BUILTIN_CLIENTS, OwnServerWorkload, ServerKind
     from harness._paired import DEFAULT_WINDOW_S, default_paired_timeout_s, run_paired
     from harness._patch import NOT_APPLIED_TO_COMMANDS
     from harness._probe import ProbeResult, probe_server
-    from harness._result import (
+    from harness._runner import default_timeout_s, run_trial
+    from harness._values.builtin import (
+        MAX_SCENARIOS,
+        EchoWorkload,
+        HttpWorkload,
+        ScenarioSet,
+        StreamWorkload,
+    )
+    from harness._values.environment import current_environment, plan_cpus
+    from harness._values.own_workload import BUILTIN_CLIENTS, OwnServerWorkload, ServerKind
+    from harness._values.result import (
         CLIENT_SATURATED_SHARE,
         RESULT_FORMAT_VERSION,
         CpuLayout,
@@ -57,8 +65,7 @@ if TYPE_CHECKING:
         TrialStatus,
         geometric_mean,
     )
-    from harness._runner import default_timeout_s, run_trial
-    from harness._settings import (
+    from harness._values.settings import (
         KNOBS,
         KNOBS_BY_NAME,
         SETTINGS_FORMAT_VERSION,
@@ -72,17 +79,10 @@ if TYPE_CHECKING:
         parse_knob_value,
         parse_size,
     )
-    from harness._settings_file import load_settings, settings_to_text
-    from harness._workloads import (
-        MAX_SCENARIOS,
+    from harness._values.settings_file import load_settings, settings_to_text
+    from harness._values.workload import ThroughputUnit, Workload, WorkloadError
+    from harness._values.workloads import (
         WORKLOADS,
-        EchoWorkload,
-        HttpWorkload,
-        ScenarioSet,
-        StreamWorkload,
-        ThroughputUnit,
-        Workload,
-        WorkloadError,
         make_workload,
         require_reference,
         workload_spec,
@@ -146,12 +146,14 @@ __all__ = [
 
 # Where __getattr__ looks for a public name, cheapest module first.
 _MODULES = (
-    "_settings",
-    "_settings_file",
-    "_workloads",
-    "_own_workload",
-    "_result",
-    "_environment",
+    "_values.settings",
+    "_values.settings_file",
+    "_values.workload",
+    "_values.builtin",
+    "_values.workloads",
+    "_values.own_workload",
+    "_values.result",
+    "_values.environment",
     "_host_lock",
     "_patch",
     "_command",

@@ -49,8 +49,8 @@ from harness._children import Child
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError, MessageReader
 from harness._ipc.child_guard import parent_death_signal
 from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
-from harness._own_workload import PORT_PLACEHOLDER
-from harness._settings import Settings, default_reactor
+from harness._values.own_workload import PORT_PLACEHOLDER
+from harness._values.settings import Settings, default_reactor
 
 # How often readiness is polled (s): a connect() to a port nobody listens on is refused
 # at once, so this is the gap between attempts.

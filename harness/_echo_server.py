@@ -14,7 +14,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 
 from harness._ipc.wire import frame_end, split_frames
-from harness._settings import Settings, WriteBatching
+from harness._values.settings import Settings, WriteBatching
 
 
 class EchoProtocol(Protocol):
@@ -90,5 +90,5 @@ class EchoFactory(Factory):
 
 
 def build_factory(params: Mapping[str, object], settings: Settings, reactor: Any) -> EchoFactory:
-    """The echo workload's server factory (see `harness._workloads.EchoWorkload`)."""
+    """The echo workload's server factory (see `harness._values.builtin.EchoWorkload`)."""
     return EchoFactory(settings, reactor)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from harness._settings import Settings
+from harness._values.settings import Settings
 
 
 class PeriodicCollection:

@@ -40,7 +40,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from harness._ipc.http_wire import BODY_BYTE, chunks_of, default_body, parse_body_path
-from harness._settings import Settings
+from harness._values.settings import Settings
 
 
 class QuietSite(Site):
@@ -101,5 +101,5 @@ class BodyResource(Resource):
 
 
 def build_factory(params: Mapping[str, object], settings: Settings, reactor: Any) -> Site:
-    """The http workload's server factory (see `harness._workloads.HttpWorkload`)."""
+    """The http workload's server factory (see `harness._values.builtin.HttpWorkload`)."""
     return build_site(BodyResource(default_body(params)), settings, reactor)

@@ -1,7 +1,7 @@
 """Twisted side (server child only): a user's own protocol factory or twisted.web resource.
 
 `build_factory(params, settings, reactor)` is the server factory of the
-`factory` and `resource` workloads (`harness._own_workload`): it imports the
+`factory` and `resource` workloads (`harness._values.own_workload`): it imports the
 user's "module:callable" the way `python -m` imports a module (the directory
 twistune was started in comes first on the path; the children inherit it),
 calls it with no arguments, and checks what it returned:
@@ -28,8 +28,8 @@ from typing import Any
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.web.resource import IResource
 
-from harness._own_workload import OwnServerError
-from harness._settings import Settings
+from harness._values.own_workload import OwnServerError
+from harness._values.settings import Settings
 
 
 def load_callable(path: str, flag: str) -> Any:

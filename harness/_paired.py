@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness._children import STOP_GRACE_S, Child, exit_reason, stop_all
-from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._ipc.schedule import CANDIDATE, DEFAULTS, MAX_RAMP_S, SIDE_NAMES
-from harness._result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
 from harness._runner import STARTUP_ALLOWANCE_S, _sample, _ServerUsage
 from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
-from harness._settings import Settings, available_reactors
-from harness._workloads import Workload, WorkloadError, require_reference, workload_spec
+from harness._values.environment import current_environment, plan_cpus
+from harness._values.result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
+from harness._values.settings import Settings, available_reactors
+from harness._values.workload import Workload, WorkloadError
+from harness._values.workloads import require_reference, workload_spec
 
 # A slice's measured window when none is given: 50 ms (DESIGN.md, "Measurement
 # protocol": the A/A ratio's sd was 0.9% over 30 such pairs at 1 KiB).

@@ -80,8 +80,8 @@ from typing import Any
 from harness._gc import PeriodicCollection, gc_state, tune_gc
 from harness._ipc.child_guard import parent_death_signal
 from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV
-from harness._settings import Reactor, Settings, SettingsError, default_reactor
 from harness._socket_options import SettingRefusedError, apply_socket_buffers
+from harness._values.settings import Reactor, Settings, SettingsError, default_reactor
 
 # Knobs of twistune's own servers that another program's code has no place for.
 NOT_APPLICABLE = (

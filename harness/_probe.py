@@ -1,6 +1,6 @@
 """`probe_server`: start a workload's server once, with Twisted's defaults, before a study.
 
-A user's own server (`harness._own_workload`) can be wrong in ways no trial
+A user's own server (`harness._values.own_workload`) can be wrong in ways no trial
 should discover: a module that does not import, a callable of the wrong
 kind, a command that exits or never listens, a client that gets nothing but
 errors back. The probe starts the server as a trial would, drives it for one
@@ -17,13 +17,14 @@ import time
 from dataclasses import dataclass
 
 from harness._children import STOP_GRACE_S, Child, stop_all
-from harness._environment import plan_cpus
 from harness._host_lock import under_host_lock
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._runner import _run_repeat, _ServerMeter, _Window
 from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
-from harness._settings import Settings
-from harness._workloads import Workload, workload_spec
+from harness._values.environment import plan_cpus
+from harness._values.settings import Settings
+from harness._values.workload import Workload
+from harness._values.workloads import workload_spec
 
 # One short window: enough for every connection to see several replies.
 PROBE_WARMUP_S = 0.1

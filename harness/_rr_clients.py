@@ -1,7 +1,7 @@
 """Load-generator side: the built-in request/response clients for a user's own server.
 
 `--client framed` and `--client line` drive a user's protocol factory
-(`harness._own_workload`) with the same closed and open loops, pacing and
+(`harness._values.own_workload`) with the same closed and open loops, pacing and
 pause/resume as the echo client (`harness._clients.EchoClient`, whose flow
 control they inherit); only what counts as one reply differs:
 

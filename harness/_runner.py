@@ -21,14 +21,15 @@ from typing import Any
 import psutil
 
 from harness._children import STOP_GRACE_S, Child, exit_reason, stop_all
-from harness._environment import current_environment, plan_cpus
 from harness._host_lock import under_host_lock
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._ipc.proc_meter import ProcMeter
-from harness._result import RepeatSample, TrialResult, TrialStatus
 from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
-from harness._settings import Settings, available_reactors
-from harness._workloads import Workload, require_reference, workload_spec
+from harness._values.environment import current_environment, plan_cpus
+from harness._values.result import RepeatSample, TrialResult, TrialStatus
+from harness._values.settings import Settings, available_reactors
+from harness._values.workload import Workload
+from harness._values.workloads import require_reference, workload_spec
 
 # Time allowed for both children to start, on top of the measurement time.
 STARTUP_ALLOWANCE_S = 10.0

@@ -34,9 +34,9 @@ from typing import Any, cast
 
 from harness._ipc.channel import resolve, send
 from harness._ipc.child_guard import die_with_parent
-from harness._own_workload import OwnServerError
-from harness._settings import Settings
 from harness._socket_options import SettingRefusedError, connection_report, tuned_listener
+from harness._values.own_workload import OwnServerError
+from harness._values.settings import Settings
 
 STARTUP_FAILED = 3
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from harness._children import Child, exit_reason
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
-from harness._result import CpuLayout, TrialStatus
-from harness._settings import Settings
+from harness._values.result import CpuLayout, TrialStatus
+from harness._values.settings import Settings
 
 
 class _TrialFailure(Exception):

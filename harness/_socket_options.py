@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from harness._settings import Settings
+from harness._values.settings import Settings
 
 
 class SettingRefusedError(Exception):

@@ -17,7 +17,7 @@ from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
 from harness._ipc.wire import REQUEST_BYTES
-from harness._settings import Settings
+from harness._values.settings import Settings
 
 
 @implementer(IPushProducer)
@@ -120,5 +120,5 @@ class StreamFactory(Factory):
 
 
 def build_factory(params: Mapping[str, object], settings: Settings, reactor: Any) -> StreamFactory:
-    """The stream workload's server factory (see `harness._workloads.StreamWorkload`)."""
+    """The stream workload's server factory (see `harness._values.builtin.StreamWorkload`)."""
     return StreamFactory(settings)

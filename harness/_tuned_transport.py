@@ -23,8 +23,8 @@ from typing import Any, cast
 from twisted.internet import abstract, tcp
 from twisted.internet.interfaces import IPushProducer
 
-from harness._settings import Settings
 from harness._socket_options import SettingRefusedError, apply_socket_buffers
+from harness._values.settings import Settings
 
 
 class ResumeAtWatermark(abstract.FileDescriptor):

@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness._gc import PeriodicCollection, tune_gc
-from harness._settings import Reactor, Settings
 from harness._socket_options import SettingRefusedError
 from harness._tuned_transport import TunedPort
+from harness._values.settings import Reactor, Settings
 
 
 def install_reactor(settings: Settings) -> Any:

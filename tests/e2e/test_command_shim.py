@@ -16,7 +16,7 @@ import pytest
 
 from harness._command import shim_env
 from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
-from harness._settings import Settings
+from harness._values.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

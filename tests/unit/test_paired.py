@@ -33,7 +33,7 @@ from harness._ipc.schedule import (
     ramp_from_drains,
     slice_order,
 )
-from harness._result import RepeatSample, paired_ratios
+from harness._values.result import RepeatSample, paired_ratios
 from tests.fakes import CRASH_REASON, PairedFake
 from tuner._cli import build_parser
 from tuner._commands.measure import MeasureOptions, measure_against_defaults, options_from_args

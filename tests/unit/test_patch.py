@@ -21,8 +21,8 @@ from twisted.internet import protocol, tcp
 from twisted.internet.testing import MemoryReactorClock
 
 from harness._patch import Reporter, ShimState, describe, patch_tcp, reactor_name
-from harness._settings import Settings
 from harness._socket_options import SettingRefusedError
+from harness._values.settings import Settings
 
 KiB = 1024
 

@@ -17,7 +17,7 @@ from harness._ipc.wire import (
     split_frames,
     stream_request,
 )
-from harness._settings import Settings, WriteBatching
+from harness._values.settings import Settings, WriteBatching
 
 
 def frame(payload: bytes) -> bytes:

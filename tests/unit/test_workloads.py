@@ -6,19 +6,16 @@ import sys
 import pytest
 
 from harness._ipc.channel import resolve
-from harness._settings import KiB, MiB
-from harness._workloads import (
+from harness._values.builtin import (
     MAX_SCENARIOS,
-    WORKLOADS,
     EchoWorkload,
     HttpWorkload,
     ScenarioSet,
     StreamWorkload,
-    ThroughputUnit,
-    WorkloadError,
-    make_workload,
-    workload_spec,
 )
+from harness._values.settings import KiB, MiB
+from harness._values.workload import ThroughputUnit, WorkloadError
+from harness._values.workloads import WORKLOADS, make_workload, workload_spec
 
 IMPORT_PATHS = ("server_factory", "reference_server", "client_driver")
 

@@ -22,7 +22,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness._settings import KNOBS, SETTINGS_FORMAT_VERSION, Settings, SettingsError
+from harness._values.settings import KNOBS, SETTINGS_FORMAT_VERSION, Settings, SettingsError
 
 ENV_PREFIX = "TWISTUNE_"
 OPTIONAL_KNOBS = frozenset(knob.name for knob in KNOBS if knob.optional)

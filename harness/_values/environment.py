@@ -7,7 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-from harness._result import CpuLayout, Environment
+from harness._values.result import CpuLayout, Environment
 
 _SYSCTLS = ("net.core.wmem_max", "net.core.rmem_max", "net.core.somaxconn")
 

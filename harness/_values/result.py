@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness._settings import Settings
-from harness._workloads import ThroughputUnit
+from harness._values.settings import Settings
+from harness._values.workload import ThroughputUnit
 
 # 1: the first. 2: samples add service_p50_ms, service_p99_ms, send_lateness_p50_ms and
 # send_lateness_p99_ms (a version-1 result reads back with them None).

@@ -37,7 +37,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from harness._workloads import ThroughputUnit, WorkloadError, _require_traffic
+from harness._values.workload import ThroughputUnit, WorkloadError, require_traffic
 
 
 class ServerKind(enum.StrEnum):
@@ -144,7 +144,7 @@ class OwnServerWorkload:
                     raise WorkloadError(f"--header: {header!r} is not of the form 'Name: value'")
         if self.client in ("framed", "line") and ("\n" in self.request or "\r" in self.request):
             raise WorkloadError("--request: one line, without CR or LF")
-        _require_traffic(
+        require_traffic(
             self.connections, self.pipeline_depth, self.rate_msgs_s, "req/s", self.keep_alive
         )
         if not self.keep_alive and self.client != "http":

@@ -1,115 +1,27 @@
-"""Workloads: what the server does and how the load generator drives it.
-
-A workload is data: a name, its parameters, and three import paths
-("module:callable") that the child processes resolve:
-
-- `server_factory`, called in the Twisted server child as
-  `builder(params, settings, reactor) -> IProtocolFactory`;
-- `reference_server`, called in the reference (no Twisted) server child as
-  `builder(params) -> asyncio protocol factory`: what Python itself can do;
-- `client_driver`, called in the load-generator child as
-  `driver(params, stats) -> asyncio protocol factory`.
-
-New workloads (HTTP, a user's own server) are new values of this shape; the
-trial runner never changes for them.
+"""The built-in workloads: echo, stream and http, one parameter set each or a set of
+scenarios.
 
 A workload may be a set of *scenarios*: one kind of workload under several
 parameter sets (message sizes, connection counts, ...). `ScenarioSet` holds
-them; `make_workload` builds one when a parameter is given several values
-(the product of every parameter's values). A trial serves all its scenarios
-from one server process; each repeat of the trial drives every scenario once,
-in order, so every scenario sees the same stretch of machine time.
+them; `harness._values.workloads.make_workload` builds one when a parameter is
+given several values (`product`: every parameter's values combined). A trial
+serves all its scenarios from one server process; each repeat of the trial
+drives every scenario once, in order, so every scenario sees the same stretch of
+machine time.
 """
 
 from __future__ import annotations
 
-import enum
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, ClassVar, Protocol, Self, cast
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, ClassVar, Self, cast
 
-from harness._settings import KiB, MiB
+from harness._values.settings import KiB, MiB
+from harness._values.workload import ThroughputUnit, WorkloadError, require_number, require_traffic
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
-
-
-class WorkloadError(ValueError):
-    """A workload name or parameter is not valid; the message says which and why."""
-
-
-class ThroughputUnit(enum.StrEnum):
-    """What a workload's throughput objective counts."""
-
-    MESSAGES = "msgs/s"
-    BYTES = "MB/s"
-    REQUESTS = "req/s"
-
-    @property
-    def metric(self) -> str:
-        """The `RepeatSample` field (and storage/pandas column) throughput is counted in."""
-        return "throughput_mb_s" if self is ThroughputUnit.BYTES else "throughput_msgs_s"
-
-
-class Workload(Protocol):
-    """The shape every workload has (see the module docstring)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def server_factory(self) -> str: ...
-
-    @property
-    def reference_server(self) -> str: ...
-
-    @property
-    def client_driver(self) -> str: ...
-
-    @property
-    def throughput_unit(self) -> ThroughputUnit: ...
-
-    def params(self) -> Mapping[str, int | float | list[int | float]]:
-        """Every parameter's value; for a `ScenarioSet`, a list where the scenarios differ."""
-        ...
-
-    def scenarios(self) -> tuple[Workload, ...]:
-        """The parameter sets a trial measures: `(self,)`, or a `ScenarioSet`'s members."""
-        ...
-
-    def target(self) -> dict[str, object]:
-        """What a user's own server workload names (its server, client and request, as
-        text; see `OwnServerWorkload.target`); empty for the built-in workloads."""
-        ...
-
-
-def _require(
-    name: str, value: object, low: float, high: float, unit: str, *, integer: bool = True
-) -> None:
-    """Raise WorkloadError unless `value` is a number (an int when `integer`) in [low, high]."""
-    kinds = int if integer else int | float
-    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
-        allowed = f"{low:.0f}..{high:.0f}" if integer else f"{low:g}..{high:g}"
-        raise WorkloadError(f"{name}: {value!r} is not valid; allowed: {allowed} {unit}")
-
-
-def _require_traffic(
-    connections: object,
-    pipeline_depth: object,
-    rate_msgs_s: object,
-    unit: str,
-    keep_alive: object = 1,
-) -> None:
-    """Raise WorkloadError unless the client's load parameters are valid: connections,
-    requests in flight per connection, the open-loop rate in `unit` (0: closed loop), and
-    keep-alive (0/1; pipelining needs it)."""
-    _require("connections", connections, 1, 4096, "connections")
-    _require("pipeline_depth", pipeline_depth, 1, 1024, "requests")
-    _require("rate_msgs_s", rate_msgs_s, 0, 10_000_000, f"{unit} (0: closed loop)", integer=False)
-    _require("keep_alive", keep_alive, 0, 1, "(0: a connection per request)")
-    if pipeline_depth != 1 and not keep_alive:
-        raise WorkloadError("pipeline_depth: pipelining needs keep_alive=1")
 
 
 class _OneScenario:
@@ -153,8 +65,8 @@ class EchoWorkload(_OneScenario):
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.MESSAGES
 
     def __post_init__(self) -> None:
-        _require("message_bytes", self.message_bytes, 1, 16 * MiB, "bytes")
-        _require_traffic(self.connections, self.pipeline_depth, self.rate_msgs_s, "msgs/s")
+        require_number("message_bytes", self.message_bytes, 1, 16 * MiB, "bytes")
+        require_traffic(self.connections, self.pipeline_depth, self.rate_msgs_s, "msgs/s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +89,8 @@ class StreamWorkload(_OneScenario):
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.BYTES
 
     def __post_init__(self) -> None:
-        _require("response_bytes", self.response_bytes, 1, 1024 * MiB, "bytes")
-        _require("connections", self.connections, 1, 4096, "connections")
+        require_number("response_bytes", self.response_bytes, 1, 1024 * MiB, "bytes")
+        require_number("connections", self.connections, 1, 4096, "connections")
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +123,9 @@ class HttpWorkload(_OneScenario):
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.REQUESTS
 
     def __post_init__(self) -> None:
-        _require("response_bytes", self.response_bytes, 0, 1024 * MiB, "bytes")
-        _require("chunked", self.chunked, 0, 1, "(0: Content-Length, 1: chunked)")
-        _require_traffic(
+        require_number("response_bytes", self.response_bytes, 0, 1024 * MiB, "bytes")
+        require_number("chunked", self.chunked, 0, 1, "(0: Content-Length, 1: chunked)")
+        require_traffic(
             self.connections, self.pipeline_depth, self.rate_msgs_s, "req/s", self.keep_alive
         )
 
@@ -253,7 +165,7 @@ class ScenarioSet:
             raise WorkloadError("a scenario set's scenarios must all be one workload")
         if len(set(members)) != len(members):
             raise WorkloadError("a scenario set's scenarios must differ")
-        if _product(kind, self.params()) != members:
+        if product(kind, self.params()) != members:
             raise WorkloadError(
                 "a scenario set must be the product of its parameters' values, in order "
                 "(build it with make_workload)"
@@ -296,58 +208,10 @@ class ScenarioSet:
 
 BuiltinWorkload = type[EchoWorkload] | type[StreamWorkload] | type[HttpWorkload]
 
-WORKLOADS: Mapping[str, BuiltinWorkload] = {
-    EchoWorkload.name: EchoWorkload,
-    StreamWorkload.name: StreamWorkload,
-    HttpWorkload.name: HttpWorkload,
-}
-
 ParamValue = int | float | Sequence[int | float]
 
 
-def make_workload(
-    name: str, params: Mapping[str, ParamValue], target: Mapping[str, object] | None = None
-) -> Workload:
-    """A built-in workload by name with the given parameters (others take defaults), or,
-    with a `target` (what `Workload.target()` gave), the user's own server workload.
-
-    A parameter given as a sequence of several values makes a `ScenarioSet`:
-    the product of every parameter's values (e.g. message_bytes [1024, 65536]
-    and connections [1, 16]: four scenarios). Raises `WorkloadError` for an
-    unknown name, an unknown parameter, an empty list, a value out of range,
-    or more than `MAX_SCENARIOS` scenarios.
-    """
-    if target:
-        from harness._own_workload import OwnServerWorkload
-
-        scalars = {k: v for k, v in params.items() if isinstance(v, int | float)}
-        if len(scalars) != len(params):
-            raise WorkloadError(f"workload {name}: a user's own server has one scenario")
-        workload = OwnServerWorkload.from_target(dict(target), scalars)
-        if workload.name != name:
-            raise WorkloadError(f"workload {name}: its target is a {workload.name}")
-        return workload
-    try:
-        cls = WORKLOADS[name]
-    except KeyError:
-        raise WorkloadError(
-            f"unknown workload {name!r}; workloads are: {', '.join(WORKLOADS)}"
-        ) from None
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise WorkloadError(
-            f"workload {name}: unknown parameter {unknown[0]!r}; parameters are: "
-            f"{', '.join(sorted(known))}"
-        )
-    for key, value in params.items():
-        if isinstance(value, Sequence) and not isinstance(value, str) and not value:
-            raise WorkloadError(f"{key}: an empty list of values")
-    scenarios = _product(cls, params)
-    return scenarios[0] if len(scenarios) == 1 else ScenarioSet(scenarios)
-
-
-def _product(cls: BuiltinWorkload, params: Mapping[str, ParamValue]) -> tuple[SingleWorkload, ...]:
+def product(cls: BuiltinWorkload, params: Mapping[str, ParamValue]) -> tuple[SingleWorkload, ...]:
     """`cls` under every combination of the values in `params` (a scalar is one value)."""
     names = list(params)
     choices = [
@@ -365,32 +229,3 @@ def _product(cls: BuiltinWorkload, params: Mapping[str, ParamValue]) -> tuple[Si
         cls(**dict(zip(names, combination, strict=True)))  # type: ignore[arg-type]
         for combination in itertools.product(*choices)
     )
-
-
-def require_reference(workload: Workload) -> None:
-    """Raise WorkloadError unless `workload` has a reference server (the ceiling): a
-    user's own server has none."""
-    if not workload.reference_server:
-        raise WorkloadError(
-            f"the {workload.name} workload has no reference server: the ceiling is measured "
-            "for twistune's built-in workloads only"
-        )
-
-
-def workload_spec(workload: Workload) -> dict[str, object]:
-    """The JSON-ready description of a workload that the children receive and results carry.
-
-    `params` are `workload.params()` (lists where scenarios differ) and
-    `scenarios` every scenario's own parameters, in order (one for a plain
-    workload).
-    """
-    return {
-        "name": workload.name,
-        "params": workload.params(),
-        "scenarios": [s.params() for s in workload.scenarios()],
-        "server_factory": workload.server_factory,
-        "reference_server": workload.reference_server,
-        "client_driver": workload.client_driver,
-        "throughput_unit": workload.throughput_unit.value,
-        **({"target": target} if (target := workload.target()) else {}),
-    }
