@@ -36,7 +36,7 @@ import uvloop
 from harness._ipc.channel import send
 from harness._ipc.child_guard import die_with_parent
 from harness._ipc.proc_meter import ProcMeter
-from harness._loadgen import _open_group
+from harness._loadgen.__main__ import _open_group
 
 NETSTAT_KEYS = (
     "DelayedACKs",

@@ -38,7 +38,7 @@ from harness import EchoWorkload, Settings, TrialResult, host_lock, run_trial
 class TickPacedEcho(EchoWorkload):
     """The echo workload, open loop paced as before issue 9."""
 
-    client_driver: ClassVar[str] = "harness._clients:tick_paced_echo_client"
+    client_driver: ClassVar[str] = "harness._loadgen.clients:tick_paced_echo_client"
 
 
 SERVERS = (

@@ -3,7 +3,7 @@
 Both servers are alive at once, pinned to the server CPU, each in its own
 process group (started as `run_trial` starts its one); one load-generator
 child on the client CPU holds connections to both and alternates the load
-between them in slices (`harness._alternation`). Time-correlated machine
+between them in slices (`harness._loadgen.alternation`). Time-correlated machine
 speed, most of the noise of a ratio of two separate measurements, is then
 shared by both sides of each pair and cancels in the pair's ratio.
 Failure is data, as in `run_trial`.

@@ -61,7 +61,7 @@ class EchoWorkload(_OneScenario):
     name: ClassVar[str] = "echo"
     server_factory: ClassVar[str] = "harness._echo_server:build_factory"
     reference_server: ClassVar[str] = "harness._reference_server:echo_protocol_factory"
-    client_driver: ClassVar[str] = "harness._clients:echo_client"
+    client_driver: ClassVar[str] = "harness._loadgen.clients:echo_client"
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.MESSAGES
 
     def __post_init__(self) -> None:
@@ -85,7 +85,7 @@ class StreamWorkload(_OneScenario):
     name: ClassVar[str] = "stream"
     server_factory: ClassVar[str] = "harness._stream_server:build_factory"
     reference_server: ClassVar[str] = "harness._reference_server:stream_protocol_factory"
-    client_driver: ClassVar[str] = "harness._clients:stream_client"
+    client_driver: ClassVar[str] = "harness._loadgen.clients:stream_client"
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.BYTES
 
     def __post_init__(self) -> None:
@@ -119,7 +119,7 @@ class HttpWorkload(_OneScenario):
     name: ClassVar[str] = "http"
     server_factory: ClassVar[str] = "harness._http_server:build_factory"
     reference_server: ClassVar[str] = "harness._reference_http:http_protocol_factory"
-    client_driver: ClassVar[str] = "harness._http_client:http_client"
+    client_driver: ClassVar[str] = "harness._loadgen.http_client:http_client"
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.REQUESTS
 
     def __post_init__(self) -> None:

@@ -50,9 +50,9 @@ class ServerKind(enum.StrEnum):
 
 # The built-in clients, by the name `--client` takes.
 BUILTIN_CLIENTS = {
-    "framed": "harness._rr_clients:framed_client",
-    "line": "harness._rr_clients:line_client",
-    "http": "harness._http_client:http_client",
+    "framed": "harness._loadgen.rr_clients:framed_client",
+    "line": "harness._loadgen.rr_clients:line_client",
+    "http": "harness._loadgen.http_client:http_client",
 }
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"

@@ -94,7 +94,7 @@ def stalling_client(params: Mapping[str, object], stats: Any) -> Any:
     STALL_PERIOD_S (a client that falls behind its schedule) while these connections live."""
     import asyncio
 
-    from harness._clients import echo_client
+    from harness._loadgen.clients import echo_client
 
     loop = asyncio.get_running_loop()
 

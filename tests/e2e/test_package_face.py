@@ -32,9 +32,13 @@ def test_every_public_name_resolves() -> None:
 def test_children_do_not_import_what_only_the_runner_needs() -> None:
     # Every trial pays its children's start-up: the face must stay lazy.
     loaded = modules_after(
-        "import harness._values.settings, harness._ipc.channel, harness._clients"
+        "import harness._values.settings, harness._ipc.channel, harness._loadgen.clients"
     )
-    assert {"harness._values.settings", "harness._ipc.channel", "harness._clients"} <= loaded
+    assert {
+        "harness._values.settings",
+        "harness._ipc.channel",
+        "harness._loadgen.clients",
+    } <= loaded
     assert not {"psutil", "harness._runner", "harness._children", "twisted"} & loaded
 
 

@@ -22,8 +22,6 @@ from harness import (
     current_environment,
     workload_spec,
 )
-from harness._alternation import DrainTimeoutError, Group, run_slice
-from harness._clients import WindowStats
 from harness._ipc.proc_meter import ProcMeter
 from harness._ipc.schedule import (
     CANDIDATE,
@@ -33,6 +31,8 @@ from harness._ipc.schedule import (
     ramp_from_drains,
     slice_order,
 )
+from harness._loadgen.alternation import DrainTimeoutError, Group, run_slice
+from harness._loadgen.clients import WindowStats
 from harness._values.result import RepeatSample, paired_ratios
 from tests.fakes import CRASH_REASON, PairedFake
 from tuner._cli import build_parser

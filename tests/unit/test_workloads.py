@@ -194,7 +194,7 @@ def test_workload_spec(workload: EchoWorkload | StreamWorkload, unit: str) -> No
         "scenarios": [workload.params()],
         "server_factory": f"harness._{workload.name}_server:build_factory",
         "reference_server": f"harness._reference_server:{workload.name}_protocol_factory",
-        "client_driver": f"harness._clients:{workload.name}_client",
+        "client_driver": f"harness._loadgen.clients:{workload.name}_client",
         "throughput_unit": unit,
     }
 

@@ -1,7 +1,7 @@
 """Load-generator side (no Twisted): the HTTP/1.1 client of the http workload and of a user's
 twisted.web resource or HTTP server.
 
-`http_client(params, stats)` is a client driver as `harness._clients.echo_client`
+`http_client(params, stats)` is a client driver as `harness._loadgen.clients.echo_client`
 is: it returns a protocol factory, and the load generator opens
 `params["connections"]` connections with it. Every request is the same
 pre-built bytes (`build_request`): HTTP/1.1, `Host: 127.0.0.1`, the user's
@@ -27,7 +27,7 @@ and records the latency; no Python runs per body byte. Counting:
 - `stats.bytes` counts every byte received while recording, error
   responses' too (the server did send them).
 
-Loops, as `harness._clients.EchoClient`: closed loop keeps `pipeline_depth`
+Loops, as `harness._loadgen.clients.EchoClient`: closed loop keeps `pipeline_depth`
 requests in flight on a kept-alive connection; open loop (`rate_msgs_s` > 0)
 sends each request when due (one `Pacer` per group) and records latency from
 the due time, service time from the send, and the send lateness.
@@ -60,9 +60,9 @@ from typing import Any, cast
 
 import httptools
 
-from harness._clients import WindowStats
 from harness._ipc.http_wire import body_path
-from harness._pacer import Pacer, Pacing
+from harness._loadgen.clients import WindowStats
+from harness._loadgen.pacer import Pacer, Pacing
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 

@@ -2,7 +2,7 @@
 
 Reads JSON lines on stdin: first its spec (`{"workload": {...}, "own_cpu":
 true}`; `own_cpu`: it has a CPU the servers do not share, so an open-loop
-pacer may spin on it, `harness._pacer`), then commands. `{"cmd": "run",
+pacer may spin on it, `harness._loadgen.pacer`), then commands. `{"cmd": "run",
 "port": P, "params": {...}, "warmup_s": W, "duration_s": D}` opens the
 connections of the scenario `params` describe (one scenario's parameters) to
 127.0.0.1:P, drives them for W seconds of discarded warm-up, then records a
@@ -18,7 +18,7 @@ D-second window, and reports:
 
 `{"cmd": "paired", "ports": [D, C], "pids": [d, c], "scenarios": [{...}, ...],
 "pairs": N, "warmup_s": W, "ramp_s": R or null, "window_s": S, "drain_timeout_s": T}`
-runs a paired run (`harness._alternation`) against the defaults' server (D)
+runs a paired run (`harness._loadgen.alternation`) against the defaults' server (D)
 and the candidate's (C): it opens every scenario's connections to both,
 paused; warms each group for W seconds and times its drain; reports
 `{"event": "warm", "ramp_s": ..., "drains_s": [...]}` (R, or the ramp the
@@ -45,12 +45,12 @@ from typing import Any
 import uvloop
 from hdrh.histogram import HdrHistogram
 
-from harness._alternation import DrainTimeoutError, Group, run_slice
-from harness._clients import WindowStats
 from harness._ipc.channel import resolve, send
 from harness._ipc.child_guard import die_with_parent
 from harness._ipc.proc_meter import ProcMeter
 from harness._ipc.schedule import SIDE_NAMES, ramp_from_drains, slice_order
+from harness._loadgen.alternation import DrainTimeoutError, Group, run_slice
+from harness._loadgen.clients import WindowStats
 
 # HDR histogram range: 1 us .. 1 hour, 3 significant digits.
 HISTOGRAM_HIGHEST_US = 3_600_000_000

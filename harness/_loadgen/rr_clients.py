@@ -2,7 +2,7 @@
 
 `--client framed` and `--client line` drive a user's protocol factory
 (`harness._values.own_workload`) with the same closed and open loops, pacing and
-pause/resume as the echo client (`harness._clients.EchoClient`, whose flow
+pause/resume as the echo client (`harness._loadgen.clients.EchoClient`, whose flow
 control they inherit); only what counts as one reply differs:
 
 - framed: the request is the `request` text as one frame (a 4-byte big-endian
@@ -19,9 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness._clients import EchoClient, ProtocolFactory, WindowStats, _echo_clients, group_pacer
 from harness._ipc.wire import HEADER_BYTES, frame_end
-from harness._pacer import Pacing
+from harness._loadgen.clients import (
+    EchoClient,
+    ProtocolFactory,
+    WindowStats,
+    _echo_clients,
+    group_pacer,
+)
+from harness._loadgen.pacer import Pacing
 
 
 class FramedClient(EchoClient):

@@ -9,14 +9,14 @@ once per window, which keeps the per-response cost to an append.
 Open loop (`rate_msgs_s` > 0) keeps three figures per request, as wrk2 does:
 latency from when the request was due (no coordinated omission: a stalled
 server or a late client shows), service time from when it was actually sent,
-and the send lateness between the two (`harness._pacer` keeps it small). All
+and the send lateness between the two (`harness._loadgen.pacer` keeps it small). All
 three are recorded together, when the reply arrives while recording, so they
 describe the same requests: per request, latency = lateness + service time,
 and no percentile of either part exceeds the latency's. In closed loop a
 request is due when it is sent, so its service time is its latency and
 nothing is recorded twice.
 
-A paired run (`harness._alternation`) loads one group of connections at a
+A paired run (`harness._loadgen.alternation`) loads one group of connections at a
 time: its protocols `pause()` (send nothing new; what is in flight still
 comes back), `resume()`, and say when they are `idle` (nothing outstanding).
 With `WindowStats(start_paused=True)` they connect paused.
@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import cast
 
 from harness._ipc.wire import echo_frame, stream_request
-from harness._pacer import Pacer, Pacing, TickPacer
+from harness._loadgen.pacer import Pacer, Pacing, TickPacer
 
 
 class WindowStats:
@@ -45,7 +45,7 @@ class WindowStats:
     only with `spin` (the load generator has a CPU to itself); `in_flight`
     counts its outstanding requests, `events` its protocols' callbacks and
     `idle_spin_ns` the CPU time (the loop thread's, in nanoseconds; not wall
-    time) its pacer spun with nothing else to do (see `harness._pacer`).
+    time) its pacer spun with nothing else to do (see `harness._loadgen.pacer`).
     """
 
     def __init__(self, *, start_paused: bool = False, spin: bool = True) -> None:
@@ -86,7 +86,7 @@ class EchoClient(asyncio.Protocol):
     """Keeps `depth` requests in flight (closed loop), or sends at `rate_msgs_s` (open loop).
 
     Open loop: request k is due at start + (k + `phase`) / `rate_msgs_s`, and
-    `pacer` says when to send it (`harness._pacer`). Its latency counts from
+    `pacer` says when to send it (`harness._loadgen.pacer`). Its latency counts from
     when it was due, its service time from when it was actually sent, and the
     difference, the send lateness, is recorded too. The schedule starts when
     the connection is made or resumed: nothing is due for the paused time.

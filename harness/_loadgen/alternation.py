@@ -20,15 +20,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from harness._clients import WindowStats
 from harness._ipc.proc_meter import ProcMeter
+from harness._loadgen.clients import WindowStats
 
 # How often a drain checks whether everything came back.
 DRAIN_POLL_S = 0.0005
 
 
 class Pausable(Protocol):
-    """What a client protocol must offer to be alternated (see `harness._clients`)."""
+    """What a client protocol must offer to be alternated (see `harness._loadgen.clients`)."""
 
     def pause(self) -> None: ...
 

@@ -4,7 +4,7 @@ A sender gives a pacer the `perf_counter_ns()` time its next request is due
 and a `fire()` callback; when the pacer calls it, the sender sends what has
 fallen due and returns when its next request is due (None: it has stopped,
 paused or lost its connection). Latency stays counted from the due time
-(`harness._clients`), so a late pacer cannot hide a stall; it only adds its
+(`harness._loadgen.clients`), so a late pacer cannot hide a stall; it only adds its
 own lateness to every figure, which is what this module keeps small.
 
 `Pacer`, the default, sleeps until `SPIN_LEAD_NS` before the earliest due
@@ -66,7 +66,7 @@ from typing import Protocol
 
 
 class WindowStats(Protocol):
-    """What a pacer reads and counts on its group's `harness._clients.WindowStats`."""
+    """What a pacer reads and counts on its group's `harness._loadgen.clients.WindowStats`."""
 
     spin: bool  # the load generator has a CPU of its own: it may spin
     events: int  # replies (and other socket events) seen so far
