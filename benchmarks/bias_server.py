@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 
-import harness._tuned_transport as tuned
+import harness._apply.transport as tuned
 
 _original = tuned.apply_socket_buffers
 

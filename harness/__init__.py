@@ -17,7 +17,7 @@ The public face (other packages import only these names):
 - Settings files: `settings_to_text` (what `twistune export` writes) and
   `load_settings(path)`; `harness.serve` applies them in a Twisted program.
 - A user's unmodified program: `shim_env(settings)` is the environment that
-  applies `settings` to it from outside (`harness._patch`), except the knobs
+  applies `settings` to it from outside (`harness._apply.patch`), except the knobs
   in `NOT_APPLIED_TO_COMMANDS` (knob -> why).
 
 Errors: `SettingsError` (a knob or value) and `WorkloadError` (a workload or
@@ -39,10 +39,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from harness._apply.patch import NOT_APPLIED_TO_COMMANDS
     from harness._command import shim_env
     from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
     from harness._paired import DEFAULT_WINDOW_S, default_paired_timeout_s, run_paired
-    from harness._patch import NOT_APPLIED_TO_COMMANDS
     from harness._probe import ProbeResult, probe_server
     from harness._runner import default_timeout_s, run_trial
     from harness._values.builtin import (
@@ -155,7 +155,7 @@ _MODULES = (
     "_values.result",
     "_values.environment",
     "_host_lock",
-    "_patch",
+    "_apply.patch",
     "_command",
     "_runner",
     "_paired",

@@ -5,9 +5,9 @@ replaced by the port) directly, so its PID is the program's own (the runner
 meters that PID's CPU and memory; a wrapper such as `env VAR=... prog`
 that execs keeps it too). The program:
 
-- gets the settings through twistune's shim (`shim_env`: `harness/_shim`
+- gets the settings through twistune's shim (`shim_env`: `harness/_apply/shim`
   first on PYTHONPATH, the settings as JSON and a report pipe in the
-  environment; `harness._patch` says what it applies and reports);
+  environment; `harness._apply.patch` says what it applies and reports);
 - runs in the current directory, in its own process group (`stop()` kills the
   group), pinned to the server CPU, killed if the trial runner dies
   (PR_SET_PDEATHSIG, set between fork and exec, inherited across exec), with

@@ -6,7 +6,7 @@ Reads its spec (settings, workload) as one JSON line on stdin, starts listening 
 - `{"event": "ready", "port": P, "effective": {...}, "gc": {...}}` once it accepts
   connections: `effective` the socket buffers the kernel applied, `gc` (twisted
   mode only) the collector's state once the GC knobs are applied
-  (`harness._gc.gc_state`);
+  (`harness._apply.gc.gc_state`);
 - `{"event": "error", "kind": "bind" | "settings-refused" | "user-code" | "startup",
   "detail": ...}` when it cannot start (then exits 3); "user-code": a user's own
   factory or resource could not be built (`harness._own_server`), the detail one line;
@@ -32,9 +32,9 @@ import sys
 import traceback
 from typing import Any, cast
 
+from harness._apply.socket_options import SettingRefusedError, connection_report, tuned_listener
 from harness._ipc.channel import resolve, send
 from harness._ipc.child_guard import die_with_parent
-from harness._socket_options import SettingRefusedError, connection_report, tuned_listener
 from harness._values.own_workload import OwnServerError
 from harness._values.settings import Settings
 
@@ -56,7 +56,7 @@ def _log_warnings_to_stderr() -> None:
 
 
 def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
-    from harness._gc import gc_state
+    from harness._apply.gc import gc_state
     from harness.serve import SettingRefusedError, install_reactor, listen_tcp, tune_gc
 
     settings = Settings.from_dict(spec["settings"])

@@ -15,4 +15,4 @@ from pathlib import Path
 SETTINGS_ENV = "TWISTUNE_SHIM_SETTINGS"
 REPORT_FD_ENV = "TWISTUNE_SHIM_REPORT_FD"
 # The folder holding only the shim's sitecustomize.py (package data, not a package).
-SHIM_DIR = Path(__file__).resolve().parents[1] / "_shim"
+SHIM_DIR = Path(__file__).resolve().parents[1] / "_apply" / "shim"

@@ -51,7 +51,7 @@ ROOMS: tuple[Room, ...] = (
         "serve",
         "a user's Twisted program (public: harness/serve.py)",
         frozenset({"_values", "_apply"}),
-        frozenset({"twisted", "uvloop"}),  # uvloop until install_reactor moves to _apply
+        frozenset({"twisted"}),
     ),
     Room(
         "_server",
@@ -145,14 +145,12 @@ def imports(path: Path, module: str, known: set[str]) -> tuple[set[str], set[str
 # Modules of the flat folder still to move into their rooms (empty once every room is built).
 _MOVING = frozenset(
     {
-        "_children", "_command", "_echo_server",
-        "_gc", "_host_lock", "_http_server", "_own_server",
-        "_paired", "_patch", "_probe", "_reference_http",
-        "_reference_server", "_runner", "_server_child", "_servers",
-        "_shim.sitecustomize", "_socket_options", "_stream_server", "_tuned_transport",
+        "_children", "_command", "_echo_server", "_host_lock", "_http_server", "_own_server",
+        "_paired", "_probe", "_reference_http", "_reference_server", "_runner",
+        "_server_child", "_servers", "_stream_server",
     }
 )  # fmt: skip
-_ROOMS_TO_COME = frozenset({"_apply", "_server", "_run"})
+_ROOMS_TO_COME = frozenset({"_server", "_run"})
 
 
 def test_every_module_is_in_a_room() -> None:

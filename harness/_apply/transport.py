@@ -5,7 +5,7 @@
 - its listening socket gets SO_SNDBUF/SO_RCVBUF before bind(), so accepted
   sockets inherit them (Linux copies both, and TCP_NODELAY, from the
   listener) and the TCP window scale is negotiated for the larger buffer
-  (`harness._socket_options`, shared with the no-Twisted reference server);
+  (`harness._apply.socket_options`, shared with the no-Twisted reference server);
 - its accepted connections are `TunedServer`s, which set `bufferSize`,
   `SEND_LIMIT` and TCP_NODELAY per connection, and resume a paused streaming
   producer at `producer_resume_bytes` instead of only when the buffer is
@@ -23,7 +23,7 @@ from typing import Any, cast
 from twisted.internet import abstract, tcp
 from twisted.internet.interfaces import IPushProducer
 
-from harness._socket_options import SettingRefusedError, apply_socket_buffers
+from harness._apply.socket_options import SettingRefusedError, apply_socket_buffers
 from harness._values.settings import Settings
 
 

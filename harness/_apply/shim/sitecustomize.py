@@ -9,7 +9,7 @@ there. In order, this file:
 2. imports the next `sitecustomize` on the path, if there is one (the one it
    shadows, as ddtrace's bootstrap does), reporting its errors as `site`
    would, and leaves it in `sys.modules["sitecustomize"]`;
-3. imports `harness._patch` from the twistune next to it (its directory is on
+3. imports `harness._apply.patch` from the twistune next to it (its directory is on
    `sys.path` only meanwhile) and calls `start_from_environment()` (reactor,
    the post-import patch of `twisted.internet.tcp`, reports), then forgets the
    `harness` modules it imported, so a program with its own `harness` package
@@ -26,7 +26,7 @@ import sys
 
 def _twistune_shim() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(os.path.dirname(here))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(here)))  # above harness/_apply/shim
 
     def is_here(entry: str) -> bool:
         return bool(entry) and os.path.abspath(entry) == here
@@ -51,9 +51,9 @@ def _twistune_shim() -> None:
     before = set(sys.modules)
     sys.path.insert(0, root)
     try:
-        from harness import _patch
+        from harness._apply import patch
 
-        _patch.start_from_environment()
+        patch.start_from_environment()
     except Exception as exc:
         _shim_error(exc)
     finally:

@@ -1,13 +1,13 @@
-"""Settings applied to a Twisted program from outside it (the `harness/_shim` sitecustomize).
+"""Settings applied to a Twisted program from outside it (by `harness/_apply/shim`).
 
 twistune runs a user's unmodified program (`twistune run`, `--command`) with
-`harness/_shim` first on PYTHONPATH and the settings as JSON in
+`harness/_apply/shim` first on PYTHONPATH and the settings as JSON in
 `TWISTUNE_SHIM_SETTINGS`; the shim's `sitecustomize` calls `start()` as the
 interpreter starts, before the program's first line. `start()`:
 
 1. installs the reactor the settings name, **only if it differs from
    Twisted's default here** (`default_reactor()`, epoll on Linux), with
-   `harness.serve.install_reactor` (uvloop included). A program that installs
+   `harness._apply.reactor.install_reactor` (uvloop included). A program that installs
    a reactor itself (`selectreactor.install()`, `twistd -r`, ...) then fails
    with ReactorAlreadyInstalledError: that trial fails, and a study of such a
    program should not search `reactor`. With the default reactor nothing is
@@ -77,10 +77,10 @@ from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-from harness._gc import PeriodicCollection, gc_state, tune_gc
+from harness._apply.gc import PeriodicCollection, gc_state, tune_gc
+from harness._apply.socket_options import SettingRefusedError, apply_socket_buffers
 from harness._ipc.child_guard import parent_death_signal
 from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV
-from harness._socket_options import SettingRefusedError, apply_socket_buffers
 from harness._values.settings import Reactor, Settings, SettingsError, default_reactor
 
 # Knobs of twistune's own servers that another program's code has no place for.
@@ -383,7 +383,7 @@ def start(settings_json: str, reporter: Reporter) -> ShimState | None:
     state = ShimState(settings, reporter)
     if settings.reactor is not default_reactor():
         try:
-            from harness.serve import install_reactor
+            from harness._apply.reactor import install_reactor
 
             install_reactor(settings)
         except Exception as exc:
