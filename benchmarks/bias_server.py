@@ -24,7 +24,7 @@ def _apply(sock, settings):  # type: ignore[no-untyped-def]
 
 tuned.apply_socket_buffers = _apply
 
-from harness._server_child import main  # noqa: E402
+from harness._server.__main__ import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

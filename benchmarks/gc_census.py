@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness._echo_server import build_factory as _echo_factory
-from harness._stream_server import build_factory as _stream_factory
+from harness._server.echo import build_factory as _echo_factory
+from harness._server.stream import build_factory as _stream_factory
 from harness._values.settings import Settings
 
 

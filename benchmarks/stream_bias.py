@@ -118,7 +118,7 @@ def use_congestion_control(cc: str) -> None:
     original = harness._children.Child.__init__
 
     def init(self: Child, module: str, *rest: Any) -> None:
-        if module == "harness._server_child":
+        if module == "harness._server":
             module = "bias_server"
         original(self, module, *rest)
 
@@ -127,7 +127,7 @@ def use_congestion_control(cc: str) -> None:
 
 def start_server(settings: Settings, spec: dict[str, Any], cpu: int) -> Child:
     return Child(
-        "harness._server_child",
+        "harness._server",
         ["--mode", "twisted"],
         cpu,
         json.dumps({"settings": settings.to_dict(), "workload": spec, "port": 0}),

@@ -26,7 +26,7 @@ parameter) are both ValueErrors raised on construction, before anything runs.
 failures and refused settings come back as a `TrialResult` with a status.
 
 This package imports no Twisted: Twisted runs only in the server child
-(`harness._server_child`), so importing harness never installs a reactor.
+(`harness._server`), so importing harness never installs a reactor.
 
 The face is lazy (PEP 562): the server and load-generator children import
 `harness._...` modules, which runs this file first, and must not pay for what

@@ -1,6 +1,6 @@
 """Starting a trial's server and waiting until it is ready: one way for every workload.
 
-`start_server` starts the Twisted server child (`harness._server_child`), the
+`start_server` starts the Twisted server child (`harness._server`), the
 no-Twisted reference server, or, for a user's command, the user's program
 itself (`harness._command`); `await_ready` waits for the server's ready report
 and turns what went wrong into `_TrialFailure` (status and reason), as data.
@@ -45,7 +45,7 @@ def start_server(
 
         return start_command(settings, spec, cpu, port)
     return Child(
-        "harness._server_child",
+        "harness._server",
         ["--mode", "reference" if reference else "twisted"],
         cpu,
         json.dumps({"settings": settings.to_dict(), "workload": dict(spec), "port": port}),

@@ -81,6 +81,6 @@ def tuned_listener(
 
 def connection_report(sock: socket.socket) -> dict[str, object]:
     """The `{"event": "connection", ...}` report of an accepted socket: its TCP_NODELAY as
-    read now (`harness._server_child`)."""
+    read now (`harness._server`)."""
     nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     return {"event": "connection", "tcp_nodelay": bool(nodelay)}

@@ -2,7 +2,7 @@
 
 The built-in http workload's client asks for its scenario's body in the
 request path (`body_path`), and both servers, the Twisted resource
-(`harness._http_server`) and the reference server (`harness._reference_http`),
+(`harness._server.http`) and the reference server (`harness._server.reference_http`),
 read it back (`parse_body_path`): a trial serving a scenario set from one
 server process then serves every scenario its own size and framing. A path
 that names no body gets the workload's own (`default_body`).

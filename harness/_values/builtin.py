@@ -59,8 +59,8 @@ class EchoWorkload(_OneScenario):
     rate_msgs_s: float = 0.0
 
     name: ClassVar[str] = "echo"
-    server_factory: ClassVar[str] = "harness._echo_server:build_factory"
-    reference_server: ClassVar[str] = "harness._reference_server:echo_protocol_factory"
+    server_factory: ClassVar[str] = "harness._server.echo:build_factory"
+    reference_server: ClassVar[str] = "harness._server.reference:echo_protocol_factory"
     client_driver: ClassVar[str] = "harness._loadgen.clients:echo_client"
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.MESSAGES
 
@@ -83,8 +83,8 @@ class StreamWorkload(_OneScenario):
     connections: int = 16
 
     name: ClassVar[str] = "stream"
-    server_factory: ClassVar[str] = "harness._stream_server:build_factory"
-    reference_server: ClassVar[str] = "harness._reference_server:stream_protocol_factory"
+    server_factory: ClassVar[str] = "harness._server.stream:build_factory"
+    reference_server: ClassVar[str] = "harness._server.reference:stream_protocol_factory"
     client_driver: ClassVar[str] = "harness._loadgen.clients:stream_client"
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.BYTES
 
@@ -117,8 +117,8 @@ class HttpWorkload(_OneScenario):
     rate_msgs_s: float = 0.0
 
     name: ClassVar[str] = "http"
-    server_factory: ClassVar[str] = "harness._http_server:build_factory"
-    reference_server: ClassVar[str] = "harness._reference_http:http_protocol_factory"
+    server_factory: ClassVar[str] = "harness._server.http:build_factory"
+    reference_server: ClassVar[str] = "harness._server.reference_http:http_protocol_factory"
     client_driver: ClassVar[str] = "harness._loadgen.http_client:http_client"
     throughput_unit: ClassVar[ThroughputUnit] = ThroughputUnit.REQUESTS
 

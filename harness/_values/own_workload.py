@@ -157,7 +157,7 @@ class OwnServerWorkload:
     @property
     def server_factory(self) -> str:
         """What the Twisted server child calls; empty for a command (it is not run there)."""
-        return "" if self.kind is ServerKind.COMMAND else "harness._own_server:build_factory"
+        return "" if self.kind is ServerKind.COMMAND else "harness._server.own:build_factory"
 
     @property
     def client_driver(self) -> str:

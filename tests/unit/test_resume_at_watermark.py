@@ -4,7 +4,7 @@ import pytest
 from twisted.internet.testing import MemoryReactor
 
 from harness._apply.transport import ResumeAtWatermark
-from harness._stream_server import ChunkProducer
+from harness._server.stream import ChunkProducer
 
 PAUSE_BYTES = 8192  # bufferSize: the producer is paused above this
 CHUNK = 1024

@@ -5,7 +5,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.testing import StringTransport
 
 from harness._ipc.wire import stream_request
-from harness._stream_server import ChunkProducer, StreamProtocol, build_factory
+from harness._server.stream import ChunkProducer, StreamProtocol, build_factory
 from harness._values.settings import Settings
 
 CHUNK = 512

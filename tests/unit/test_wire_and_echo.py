@@ -8,7 +8,6 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from harness._echo_server import EchoProtocol, build_factory
 from harness._ipc.wire import (
     HEADER_BYTES,
     REQUEST_BYTES,
@@ -17,6 +16,7 @@ from harness._ipc.wire import (
     split_frames,
     stream_request,
 )
+from harness._server.echo import EchoProtocol, build_factory
 from harness._values.settings import Settings, WriteBatching
 
 

@@ -192,8 +192,8 @@ def test_workload_spec(workload: EchoWorkload | StreamWorkload, unit: str) -> No
         "name": workload.name,
         "params": workload.params(),
         "scenarios": [workload.params()],
-        "server_factory": f"harness._{workload.name}_server:build_factory",
-        "reference_server": f"harness._reference_server:{workload.name}_protocol_factory",
+        "server_factory": f"harness._server.{workload.name}:build_factory",
+        "reference_server": f"harness._server.reference:{workload.name}_protocol_factory",
         "client_driver": f"harness._loadgen.clients:{workload.name}_client",
         "throughput_unit": unit,
     }

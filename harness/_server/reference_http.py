@@ -3,7 +3,7 @@
 Each connection parses its requests with `httptools.HttpRequestParser` and
 answers every complete one, in order (pipelined requests too: the answers to
 the requests of one read leave in one write), with the bytes the Twisted
-server sends for it (`harness._http_server`, Twisted 26.10): the same status
+server sends for it (`harness._server.http`, Twisted 26.10): the same status
 line and headers in the same order (Server, Date, Content-Length or
 Transfer-Encoding: chunked, Content-Type; `Connection: close` first when the
 request asked to close), the same body, chunked in the same 16 KiB pieces.

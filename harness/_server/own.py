@@ -9,7 +9,7 @@ calls it with no arguments, and checks what it returned:
 - `factory`: an `IProtocolFactory` (a `Factory` subclass itself will do:
   calling the class makes one), served as it is on the tuned port;
 - `resource`: a twisted.web `IResource`, served from a `Site` that carries
-  the HTTP knobs (`harness._http_server.build_site`).
+  the HTTP knobs (`harness._server.http.build_site`).
 
 What goes wrong raises `OwnServerError`, whose message is the one line the
 user sees: the module that does not import (and why), a name it lacks, an
@@ -87,7 +87,7 @@ def build_factory(params: Mapping[str, object], settings: Settings, reactor: Any
             f"{flag} {path}: returned {_kind_of(built)}, not a twisted.web resource "
             "(an IResource, such as a twisted.web.resource.Resource)"
         )
-    from harness._http_server import build_site
+    from harness._server.http import build_site
 
     return build_site(built, settings, reactor)
 

@@ -1,4 +1,4 @@
-"""The server child: `python -m harness._server_child --report-fd N --mode twisted|reference`.
+"""The server child: `python -m harness._server --report-fd N --mode twisted|reference`.
 
 Reads its spec (settings, workload) as one JSON line on stdin, starts listening on
 127.0.0.1 (port 0 unless told), and reports on the report pipe:
@@ -9,7 +9,7 @@ Reads its spec (settings, workload) as one JSON line on stdin, starts listening 
   (`harness._apply.gc.gc_state`);
 - `{"event": "error", "kind": "bind" | "settings-refused" | "user-code" | "startup",
   "detail": ...}` when it cannot start (then exits 3); "user-code": a user's own
-  factory or resource could not be built (`harness._own_server`), the detail one line;
+  factory or resource could not be built (`harness._server.own`), the detail one line;
 - `{"event": "connection", "tcp_nodelay": bool}` (twisted mode) once, for the
   first accepted connection after its protocol's `connectionMade`: what the
   socket's TCP_NODELAY reads then, so a server that sets it itself (twisted.web
@@ -130,7 +130,7 @@ def run_reference(spec: dict[str, Any], report_fd: int) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="harness._server_child")
+    parser = argparse.ArgumentParser(prog="harness._server")
     parser.add_argument("--report-fd", type=int, required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--mode", choices=("twisted", "reference"), required=True)
