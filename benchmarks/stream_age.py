@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import Settings, StreamWorkload, workload_spec
-from harness._children import Child, stop_all
-from harness._servers import await_ready as _await_ready
+from harness._run.children import Child, stop_all
+from harness._run.servers import await_ready as _await_ready
 
 
 def run(

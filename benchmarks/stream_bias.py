@@ -47,11 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import harness._children
+import harness._run.children
 from harness import Settings, StreamWorkload, Workload, run_paired, run_trial, workload_spec
-from harness._children import Child, stop_all
 from harness._ipc.schedule import slice_order
-from harness._servers import await_ready as _await_ready
+from harness._run.children import Child, stop_all
+from harness._run.servers import await_ready as _await_ready
 
 KiB = 1024
 D = Settings()
@@ -115,14 +115,14 @@ def use_congestion_control(cc: str) -> None:
     """Every server child from here on (run_trial's and run_paired's too) is
     benchmarks/bias_server.py, which sets TCP congestion control `cc` on its listener."""
     os.environ["BIAS_CC"] = cc
-    original = harness._children.Child.__init__
+    original = harness._run.children.Child.__init__
 
     def init(self: Child, module: str, *rest: Any) -> None:
         if module == "harness._server":
             module = "bias_server"
         original(self, module, *rest)
 
-    harness._children.Child.__init__ = init  # type: ignore[method-assign]
+    harness._run.children.Child.__init__ = init  # type: ignore[method-assign]
 
 
 def start_server(settings: Settings, spec: dict[str, Any], cpu: int) -> Child:

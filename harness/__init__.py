@@ -40,11 +40,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness._apply.patch import NOT_APPLIED_TO_COMMANDS
-    from harness._command import shim_env
-    from harness._host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
-    from harness._paired import DEFAULT_WINDOW_S, default_paired_timeout_s, run_paired
-    from harness._probe import ProbeResult, probe_server
-    from harness._runner import default_timeout_s, run_trial
+    from harness._run.command_child import shim_env
+    from harness._run.host_lock import LOCK_PATH, HostBusyError, LockHolder, host_lock
+    from harness._run.paired import DEFAULT_WINDOW_S, default_paired_timeout_s, run_paired
+    from harness._run.probe import ProbeResult, probe_server
+    from harness._run.trial import default_timeout_s, run_trial
     from harness._values.builtin import (
         MAX_SCENARIOS,
         EchoWorkload,
@@ -154,12 +154,12 @@ _MODULES = (
     "_values.own_workload",
     "_values.result",
     "_values.environment",
-    "_host_lock",
+    "_run.host_lock",
     "_apply.patch",
-    "_command",
-    "_runner",
-    "_paired",
-    "_probe",
+    "_run.command_child",
+    "_run.trial",
+    "_run.paired",
+    "_run.probe",
 )
 
 

@@ -9,7 +9,7 @@ Three ways in, all measured the same way (same knobs, same paired runs):
 - `resource`: `server` is "module:callable" returning a twisted.web
   `IResource`; the server child serves it from a `Site`.
 - `command`: `server` is a command line holding `{port}`, run unmodified;
-  the settings reach it from outside (`harness._command`).
+  the settings reach it from outside (`harness._run.command_child`).
 
 The client is one of the built-ins, named by `client`:
 

@@ -39,7 +39,7 @@ def test_children_do_not_import_what_only_the_runner_needs() -> None:
         "harness._ipc.channel",
         "harness._loadgen.clients",
     } <= loaded
-    assert not {"psutil", "harness._runner", "harness._children", "twisted"} & loaded
+    assert not {"psutil", "harness._run.trial", "harness._run.children", "twisted"} & loaded
 
 
 def test_importing_the_tuner_installs_no_reactor() -> None:

@@ -1,7 +1,7 @@
 """twistune's settings shim, run by Python's `site` as the interpreter starts.
 
 twistune puts this directory first on PYTHONPATH and the settings in
-TWISTUNE_SHIM_SETTINGS (`harness._command.shim_env`); nothing else puts it
+TWISTUNE_SHIM_SETTINGS (`harness._run.command_child.shim_env`); nothing else puts it
 there. In order, this file:
 
 1. takes its directory out of PYTHONPATH and `sys.path`, so Pythons the

@@ -106,7 +106,7 @@ class Child:
         return self.reader.read(deadline)
 
     def wait_ready(self, deadline: float) -> dict[str, Any]:
-        """The child's first report: its "ready" (or "error") message (`harness._servers`)."""
+        """The child's first report: its "ready" (or "error") message (`harness._run.servers`)."""
         return self.read(deadline)
 
     def exit_code(self) -> int | None:

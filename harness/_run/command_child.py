@@ -45,10 +45,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from harness._children import Child
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError, MessageReader
 from harness._ipc.child_guard import parent_death_signal
 from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
+from harness._run.children import Child
 from harness._values.own_workload import PORT_PLACEHOLDER
 from harness._values.settings import Settings, default_reactor
 

@@ -18,12 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness._children import STOP_GRACE_S, Child, exit_reason, stop_all
-from harness._host_lock import under_host_lock
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._ipc.schedule import CANDIDATE, DEFAULTS, MAX_RAMP_S, SIDE_NAMES
-from harness._runner import STARTUP_ALLOWANCE_S, _sample, _ServerUsage
-from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
+from harness._run.children import STOP_GRACE_S, Child, exit_reason, stop_all
+from harness._run.host_lock import under_host_lock
+from harness._run.servers import _TrialFailure, await_ready, start_loadgen, start_server
+from harness._run.trial import STARTUP_ALLOWANCE_S, _sample, _ServerUsage
 from harness._values.environment import current_environment, plan_cpus
 from harness._values.result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
 from harness._values.settings import Settings, available_reactors

@@ -20,11 +20,11 @@ from typing import Any
 
 import psutil
 
-from harness._children import STOP_GRACE_S, Child, exit_reason, stop_all
-from harness._host_lock import under_host_lock
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._ipc.proc_meter import ProcMeter
-from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
+from harness._run.children import STOP_GRACE_S, Child, exit_reason, stop_all
+from harness._run.host_lock import under_host_lock
+from harness._run.servers import _TrialFailure, await_ready, start_loadgen, start_server
 from harness._values.environment import current_environment, plan_cpus
 from harness._values.result import RepeatSample, TrialResult, TrialStatus
 from harness._values.settings import Settings, available_reactors

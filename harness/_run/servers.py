@@ -2,7 +2,7 @@
 
 `start_server` starts the Twisted server child (`harness._server`), the
 no-Twisted reference server, or, for a user's command, the user's program
-itself (`harness._command`); `await_ready` waits for the server's ready report
+itself (`harness._run.command_child`); `await_ready` waits for the server's ready report
 and turns what went wrong into `_TrialFailure` (status and reason), as data.
 """
 
@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from harness._children import Child, exit_reason
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
+from harness._run.children import Child, exit_reason
 from harness._values.result import CpuLayout, TrialStatus
 from harness._values.settings import Settings
 
@@ -41,7 +41,7 @@ def start_server(
 ) -> Child:
     """The server of one side of a trial, started (ended by the caller's `stop_all`)."""
     if is_command(spec) and not reference:
-        from harness._command import start_command
+        from harness._run.command_child import start_command
 
         return start_command(settings, spec, cpu, port)
     return Child(

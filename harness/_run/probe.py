@@ -16,11 +16,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from harness._children import STOP_GRACE_S, Child, stop_all
-from harness._host_lock import under_host_lock
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
-from harness._runner import _run_repeat, _ServerMeter, _Window
-from harness._servers import _TrialFailure, await_ready, start_loadgen, start_server
+from harness._run.children import STOP_GRACE_S, Child, stop_all
+from harness._run.host_lock import under_host_lock
+from harness._run.servers import _TrialFailure, await_ready, start_loadgen, start_server
+from harness._run.trial import _run_repeat, _ServerMeter, _Window
 from harness._values.environment import plan_cpus
 from harness._values.settings import Settings
 from harness._values.workload import Workload
