@@ -142,22 +142,13 @@ def imports(path: Path, module: str, known: set[str]) -> tuple[set[str], set[str
     return inside, outside - STDLIB
 
 
-# Modules of the flat folder still to move into their rooms (empty once every room is built).
-_MOVING = frozenset(
-    {
-    }
-)  # fmt: skip
-_ROOMS_TO_COME: frozenset[str] = frozenset()
-
-
 def test_every_module_is_in_a_room() -> None:
     unplaced = sorted(m for m, room in rooms(modules()).items() if room is None)
-    unplaced = [m for m in unplaced if m not in _MOVING]
     assert not unplaced, f"harness modules in no room (add a folder or TOP): {unplaced}"
 
 
 def test_every_room_has_modules() -> None:
-    assert {room.name for room in ROOMS} - _ROOMS_TO_COME <= set(rooms(modules()).values())
+    assert {room.name for room in ROOMS} <= set(rooms(modules()).values())
 
 
 def test_each_module_imports_only_what_its_room_allows() -> None:
@@ -173,7 +164,7 @@ def test_each_module_imports_only_what_its_room_allows() -> None:
         inside, outside = imports(path, module, set(found))
         for imported in sorted(inside):
             room = placed[imported]
-            if room not in allowed and imported not in _MOVING:
+            if room not in allowed:
                 wrong.append(f"harness.{module} ({own}) imports harness.{imported} ({room})")
         for package in sorted(outside - rule.packages):
             wrong.append(f"harness.{module} ({own}) imports {package}")
@@ -186,6 +177,29 @@ def test_the_load_generator_imports_neither_twisted_nor_psutil() -> None:
     rule = ROOMS_BY_NAME["_loadgen"]
     assert not {"twisted", "psutil"} & rule.packages
     assert all("twisted" not in ROOMS_BY_NAME[r].packages for r in rule.rooms)
+
+
+def test_the_face_names_each_public_name_once_with_its_home() -> None:
+    # harness/__init__.py's `_HOMES` table and its TYPE_CHECKING imports say the same thing.
+    tree = ast.parse((HARNESS / "__init__.py").read_text())
+    homes: dict[str, str] = {}
+    typed: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_HOMES" for t in node.targets
+        ):
+            homes = ast.literal_eval(node.value)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                for alias in statement.names:
+                    assert alias.asname in (None, alias.name), ast.unparse(statement)
+                    assert alias.name not in typed, alias.name
+                    typed[alias.name] = str(statement.module).removeprefix("harness.")
+    assert homes, "harness/__init__.py has no _HOMES table"
+    assert typed == homes
+    known = set(modules())
+    assert {home for home in homes.values() if home not in known} == set()
 
 
 def test_the_check_sees_every_kind_of_import(tmp_path: Path) -> None:
