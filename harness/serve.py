@@ -24,41 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness._gc import PeriodicCollection, tune_gc
-from harness._settings import Reactor, Settings
-from harness._socket_options import SettingRefusedError
-from harness._tuned_transport import TunedPort
-
-
-def install_reactor(settings: Settings) -> Any:
-    """Install and return the reactor `settings` names; call before importing the reactor."""
-    reactor = settings.reactor
-    if reactor is Reactor.EPOLL:
-        from twisted.internet import epollreactor
-
-        epollreactor.install()
-    elif reactor is Reactor.POLL:
-        from twisted.internet import pollreactor
-
-        pollreactor.install()
-    elif reactor is Reactor.SELECT:
-        from twisted.internet import selectreactor
-
-        selectreactor.install()
-    else:
-        import asyncio
-
-        from twisted.internet import asyncioreactor
-
-        if reactor is Reactor.ASYNCIO_UVLOOP:
-            import uvloop
-
-            asyncioreactor.install(eventloop=uvloop.new_event_loop())
-        else:
-            asyncioreactor.install(eventloop=asyncio.new_event_loop())
-    from twisted.internet import reactor as installed
-
-    return installed
+from harness._apply.gc import PeriodicCollection, tune_gc
+from harness._apply.reactor import install_reactor
+from harness._apply.socket_options import SettingRefusedError
+from harness._apply.transport import TunedPort
+from harness._values.settings import Settings
 
 
 def listen_tcp(

@@ -15,7 +15,7 @@ PARAMS = {"message_bytes": 1024, "connections": 16, "pipeline": 8}
 WORKLOAD: dict[str, object] = {
     "name": "echo",
     "params": PARAMS,
-    "server_factory": "harness._echo_server:factory",
+    "server_factory": "harness._server.echo:factory",
     "throughput_unit": "msgs/s",
 }
 SETTINGS = {

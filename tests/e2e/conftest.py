@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from harness._children import Child, stop_all
+from harness._run.children import Child, stop_all
 
 
 @pytest.fixture(autouse=True)

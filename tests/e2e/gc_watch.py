@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from harness._echo_server import EchoFactory
+from harness._server.echo import EchoFactory
 
 GC_STATS_FILE_ENV = "TWISTUNE_TEST_GC_STATS_FILE"
 

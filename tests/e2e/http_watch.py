@@ -1,7 +1,7 @@
 """Servers for the http workload's tests, loaded by the real server child through a workload's
 import path (`server_factory="tests.e2e.http_watch:watched_http"`).
 
-- `watched_http`: the built-in http server (`harness._http_server.build_factory`,
+- `watched_http`: the built-in http server (`harness._server.http.build_factory`,
   unchanged) watched from outside its code path: a Twisted log observer counts
   the access-log lines the Site emits (combined-log lines, info events of the
   Twisted log), and every accepted socket's TCP_NODELAY is read right after
@@ -27,7 +27,7 @@ WATCH_FILE_ENV = "TWISTUNE_TEST_HTTP_WATCH_FILE"
 def watched_http(params: Mapping[str, object], settings: Any, reactor: Any) -> Any:
     from twisted.logger import globalLogPublisher
 
-    from harness._http_server import build_factory
+    from harness._server.http import build_factory
 
     site = build_factory(params, settings, reactor)
     seen: dict[str, Any] = {"access_log_lines": 0, "tcp_nodelay": []}
@@ -66,7 +66,7 @@ def watched_http(params: Mapping[str, object], settings: Any, reactor: Any) -> A
 def failing_site(params: Mapping[str, object], settings: Any, reactor: Any) -> Any:
     from twisted.web.resource import Resource
 
-    from harness._http_server import build_site
+    from harness._server.http import build_site
 
     class Failing(Resource):
         isLeaf = True

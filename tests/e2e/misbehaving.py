@@ -94,7 +94,7 @@ def stalling_client(params: Mapping[str, object], stats: Any) -> Any:
     STALL_PERIOD_S (a client that falls behind its schedule) while these connections live."""
     import asyncio
 
-    from harness._clients import echo_client
+    from harness._loadgen.clients import echo_client
 
     loop = asyncio.get_running_loop()
 
@@ -109,7 +109,7 @@ def stalling_client(params: Mapping[str, object], stats: Any) -> Any:
 
 
 def _echo_unless(misbehave: bool, broken: type[Protocol], settings: Any, reactor: Any) -> Factory:
-    from harness._echo_server import EchoFactory
+    from harness._server.echo import EchoFactory
 
     return Factory.forProtocol(broken) if misbehave else EchoFactory(settings, reactor)
 

@@ -49,8 +49,8 @@ def test_the_probe_drives_a_command() -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("harness._http_client") is None,
-    reason="needs the http client (harness._http_client, the http workload's branch)",
+    importlib.util.find_spec("harness._loadgen.http_client") is None,
+    reason="needs the http client (harness._loadgen.http_client, the http workload's branch)",
 )
 def test_the_probe_sees_twisted_web_under_twistd_turn_nagle_off(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:

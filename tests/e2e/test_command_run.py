@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness._command import free_port
+from harness._run.command_child import free_port
 from tests.e2e.cli import TWISTUNE
 
 pytestmark = pytest.mark.e2e

@@ -14,11 +14,11 @@ from typing import Any
 import psutil
 import pytest
 
-from harness._children import Child
-from harness._command import CommandChild
-from harness._result import TrialStatus
-from harness._servers import _TrialFailure, await_ready, start_server
-from harness._settings import Settings
+from harness._run.children import Child
+from harness._run.command_child import CommandChild
+from harness._run.servers import _TrialFailure, await_ready, start_server
+from harness._values.result import TrialStatus
+from harness._values.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -249,8 +249,8 @@ def still_alive(pids: list[int], within_s: float = 5.0) -> list[int]:
 
 RUNNER = """
 import sys, time
-from harness._command import start_command
-from harness._settings import Settings
+from harness._run.command_child import start_command
+from harness._values.settings import Settings
 spec = {"target": {"kind": "command", "server": sys.argv[1]}}
 server = start_command(Settings(), spec, None, 0)
 server.wait_ready(time.monotonic() + 15)

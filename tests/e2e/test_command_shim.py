@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from harness._command import SHIM_DIR, shim_env
-from harness._patch import REPORT_FD_ENV, SETTINGS_ENV
-from harness._settings import Settings
+from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
+from harness._run.command_child import shim_env
+from harness._values.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

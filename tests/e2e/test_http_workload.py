@@ -30,8 +30,8 @@ from harness import (
     run_trial,
     workload_spec,
 )
-from harness._children import Child
-from harness._servers import await_ready, start_server
+from harness._run.children import Child
+from harness._run.servers import await_ready, start_server
 from tests.e2e.http_watch import WATCH_FILE_ENV
 
 pytestmark = pytest.mark.e2e

@@ -180,7 +180,7 @@ def _server_pids() -> frozenset[int]:
     return frozenset(
         child.pid
         for child in psutil.Process().children(recursive=True)
-        if "harness._server_child" in " ".join(child.cmdline())
+        if "harness._server" in " ".join(child.cmdline())
     )
 
 

@@ -1,4 +1,4 @@
-"""harness._channel: JSON lines between the parent and its children, deadlines, closing."""
+"""harness._ipc.channel: JSON lines between the parent and its children, deadlines, closing."""
 
 from __future__ import annotations
 
@@ -8,29 +8,33 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness._channel import (
+from harness._ipc.channel import (
     ChannelClosedError,
     ChannelTimeoutError,
     MessageReader,
     resolve,
     send,
 )
-from harness._wire import split_frames
+from harness._ipc.wire import split_frames
 
 
 def test_resolve_finds_the_callable() -> None:
-    assert resolve("harness._wire:split_frames") is split_frames
+    assert resolve("harness._ipc.wire:split_frames") is split_frames
 
 
 @pytest.mark.parametrize(
     ("path", "error", "message"),
     [
         ("nope", ImportError, "'nope' is not of the form 'module:callable'"),
-        ("harness._wire:", ImportError, "'harness._wire:' is not of the form"),
+        ("harness._ipc.wire:", ImportError, "'harness._ipc.wire:' is not of the form"),
         (":split_frames", ImportError, "':split_frames' is not of the form"),
         ("harness._no_such_module:f", ModuleNotFoundError, "harness._no_such_module"),
-        ("harness._wire:missing", AttributeError, "has no attribute 'missing'"),
-        ("harness._wire:HEADER_BYTES", TypeError, "'harness._wire:HEADER_BYTES' is not callable"),
+        ("harness._ipc.wire:missing", AttributeError, "has no attribute 'missing'"),
+        (
+            "harness._ipc.wire:HEADER_BYTES",
+            TypeError,
+            "'harness._ipc.wire:HEADER_BYTES' is not callable",
+        ),
     ],
 )
 def test_resolve_refuses(path: str, error: type[Exception], message: str) -> None:

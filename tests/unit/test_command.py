@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import tuner
-from harness._command import SHIM_DIR, command_argv, free_port, shim_env, twistd_argv
-from harness._patch import REPORT_FD_ENV, SETTINGS_ENV
-from harness._settings import Settings
+from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
+from harness._run.command_child import command_argv, free_port, shim_env, twistd_argv
+from harness._values.settings import Settings
 from tuner._commands.run import plan_lines
 
 NODAEMON = "--nodaemon"

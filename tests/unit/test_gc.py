@@ -14,7 +14,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from harness import Settings
-from harness._gc import gc_state
+from harness._apply.gc import gc_state
 from harness.serve import tune_gc
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import uvloop
 
-from harness._clients import WindowStats
-from harness._http_client import HttpClient, build_request, http_client, request_for
-from harness._http_wire import body_path, default_body, parse_body_path
-from harness._reference_http import Responses, http_protocol_factory
+from harness._ipc.http_wire import body_path, default_body, parse_body_path
+from harness._loadgen.clients import WindowStats
+from harness._loadgen.http_client import HttpClient, build_request, http_client, request_for
+from harness._server.reference_http import Responses, http_protocol_factory
 
 OK = b"HTTP/1.1 200 OK\r\nServer: TwistedWeb/26.10.0\r\nContent-Length: 5\r\n\r\nhello"
 CHUNKED = (

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import uvloop
 
-from harness import _pacer as pacer_module
-from harness._clients import EchoClient, WindowStats, echo_client
-from harness._pacer import Pacer, Pacing, TickPacer
-from harness._wire import echo_frame
+from harness._ipc.wire import echo_frame
+from harness._loadgen import pacer as pacer_module
+from harness._loadgen.clients import EchoClient, WindowStats, echo_client
+from harness._loadgen.pacer import Pacer, Pacing, TickPacer
 
 RATE = 5000.0  # msgs/s
 INTERVAL_NS = 1e9 / RATE

@@ -22,20 +22,18 @@ from harness import (
     current_environment,
     workload_spec,
 )
-from harness._alternation import (
+from harness._ipc.proc_meter import ProcMeter
+from harness._ipc.schedule import (
     CANDIDATE,
     DEFAULTS,
     MAX_RAMP_S,
     MIN_RAMP_S,
-    DrainTimeoutError,
-    Group,
     ramp_from_drains,
-    run_slice,
     slice_order,
 )
-from harness._clients import WindowStats
-from harness._proc_meter import ProcMeter
-from harness._result import RepeatSample, paired_ratios
+from harness._loadgen.alternation import DrainTimeoutError, Group, run_slice
+from harness._loadgen.clients import WindowStats
+from harness._values.result import RepeatSample, paired_ratios
 from tests.fakes import CRASH_REASON, PairedFake
 from tuner._cli import build_parser
 from tuner._commands.measure import MeasureOptions, measure_against_defaults, options_from_args

@@ -1,4 +1,4 @@
-"""The shim's patch functions (`harness._patch`) on real sockets, without a load generator.
+"""The shim's patch functions (`harness._apply.patch`) on real sockets, without a load generator.
 
 Each test patches fresh subclasses of Twisted's `tcp.Port` and `tcp.Server`
 (never the real classes, so nothing else in this process is patched), listens
@@ -20,9 +20,9 @@ import pytest
 from twisted.internet import protocol, tcp
 from twisted.internet.testing import MemoryReactorClock
 
-from harness._patch import Reporter, ShimState, describe, patch_tcp, reactor_name
-from harness._settings import Settings
-from harness._socket_options import SettingRefusedError
+from harness._apply.patch import Reporter, ShimState, describe, patch_tcp, reactor_name
+from harness._apply.socket_options import SettingRefusedError
+from harness._values.settings import Settings
 
 KiB = 1024
 

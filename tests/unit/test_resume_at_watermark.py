@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from twisted.internet.testing import MemoryReactor
 
-from harness._stream_server import ChunkProducer
-from harness._tuned_transport import ResumeAtWatermark
+from harness._apply.transport import ResumeAtWatermark
+from harness._server.stream import ChunkProducer
 
 PAUSE_BYTES = 8192  # bufferSize: the producer is paused above this
 CHUNK = 1024

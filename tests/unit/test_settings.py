@@ -10,7 +10,7 @@ import pytest
 from twisted.internet import abstract, tcp
 from twisted.protocols import basic
 
-from harness._settings import (
+from harness._values.settings import (
     KNOBS,
     KNOBS_BY_NAME,
     SETTINGS_FORMAT_VERSION,
@@ -24,7 +24,7 @@ from harness._settings import (
     default_reactor,
     parse_size,
 )
-from harness._settings_file import load_settings, settings_to_text
+from harness._values.settings_file import load_settings, settings_to_text
 
 NUMERIC_KNOBS = [knob for knob in KNOBS if knob.kind in ("int", "float")]
 

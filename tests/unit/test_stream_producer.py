@@ -4,9 +4,9 @@ import pytest
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.testing import StringTransport
 
-from harness._settings import Settings
-from harness._stream_server import ChunkProducer, StreamProtocol, build_factory
-from harness._wire import stream_request
+from harness._ipc.wire import stream_request
+from harness._server.stream import ChunkProducer, StreamProtocol, build_factory
+from harness._values.settings import Settings
 
 CHUNK = 512
 

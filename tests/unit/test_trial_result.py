@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from harness._result import (
+from harness._values.builtin import EchoWorkload, StreamWorkload
+from harness._values.result import (
     CLIENT_SATURATED_SHARE,
     RESULT_FORMAT_VERSION,
     CpuLayout,
@@ -18,8 +19,9 @@ from harness._result import (
     TrialResult,
     TrialStatus,
 )
-from harness._settings import Settings, WriteBatching
-from harness._workloads import EchoWorkload, StreamWorkload, Workload, make_workload, workload_spec
+from harness._values.settings import Settings, WriteBatching
+from harness._values.workload import Workload
+from harness._values.workloads import make_workload, workload_spec
 
 ENVIRONMENT = Environment(
     cpu_model="Test CPU @ 3.0GHz",

@@ -8,9 +8,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from harness._echo_server import EchoProtocol, build_factory
-from harness._settings import Settings, WriteBatching
-from harness._wire import (
+from harness._ipc.wire import (
     HEADER_BYTES,
     REQUEST_BYTES,
     echo_frame,
@@ -18,6 +16,8 @@ from harness._wire import (
     split_frames,
     stream_request,
 )
+from harness._server.echo import EchoProtocol, build_factory
+from harness._values.settings import Settings, WriteBatching
 
 
 def frame(payload: bytes) -> bytes:

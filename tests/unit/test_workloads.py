@@ -5,20 +5,17 @@ import sys
 
 import pytest
 
-from harness._channel import resolve
-from harness._settings import KiB, MiB
-from harness._workloads import (
+from harness._ipc.channel import resolve
+from harness._values.builtin import (
     MAX_SCENARIOS,
-    WORKLOADS,
     EchoWorkload,
     HttpWorkload,
     ScenarioSet,
     StreamWorkload,
-    ThroughputUnit,
-    WorkloadError,
-    make_workload,
-    workload_spec,
 )
+from harness._values.settings import KiB, MiB
+from harness._values.workload import ThroughputUnit, WorkloadError
+from harness._values.workloads import WORKLOADS, make_workload, workload_spec
 
 IMPORT_PATHS = ("server_factory", "reference_server", "client_driver")
 
@@ -195,9 +192,9 @@ def test_workload_spec(workload: EchoWorkload | StreamWorkload, unit: str) -> No
         "name": workload.name,
         "params": workload.params(),
         "scenarios": [workload.params()],
-        "server_factory": f"harness._{workload.name}_server:build_factory",
-        "reference_server": f"harness._reference_server:{workload.name}_protocol_factory",
-        "client_driver": f"harness._clients:{workload.name}_client",
+        "server_factory": f"harness._server.{workload.name}:build_factory",
+        "reference_server": f"harness._server.reference:{workload.name}_protocol_factory",
+        "client_driver": f"harness._loadgen.clients:{workload.name}_client",
         "throughput_unit": unit,
     }
 
