@@ -26,7 +26,7 @@ parameter) are both ValueErrors raised on construction, before anything runs.
 failures and refused settings come back as a `TrialResult` with a status.
 
 Inside, the modules live in rooms by the process they run in, each with an import
-rule (`tests/unit/test_harness_rooms.py`, which also prints the import graph):
+rule (`tests/unit/harness/test_harness_rooms.py`, which also prints the import graph):
 `_values` (every process), `_ipc` (both ends of a pipe), `_run` (the caller's
 process), `_server` (the server child, `python -m harness._server`), `_loadgen`
 (the load-generator child, `python -m harness._loadgen`) and `_apply` (settings
@@ -104,7 +104,7 @@ if TYPE_CHECKING:
     from harness._values.workloads import workload_spec as workload_spec
 
 # Public name -> the module that defines it (under harness.). The TYPE_CHECKING imports
-# above say the same for type checkers; tests/unit/test_harness_rooms.py holds the two
+# above say the same for type checkers; tests/unit/harness/test_harness_rooms.py holds the two
 # equal, and tests/e2e/test_package_face.py that each name is defined in its home.
 _HOMES = {
     "Settings": "_values.settings",

@@ -40,7 +40,7 @@ UNDECLARED_KNOB = "object"
 
 # twistune's knobs, in `harness.KNOBS` order, by their kind (int: sizes and counts, float,
 # bool, choice); every one can be missing, from a study stored before the knob existed.
-# Storage does not import the harness: tests/unit/test_frame_dtypes.py holds the two equal.
+# Storage does not import the harness: tests/unit/storage/test_frame_dtypes.py holds the two equal.
 KNOB_DTYPES: Mapping[str, str] = MappingProxyType(
     {
         "reactor": TEXT,

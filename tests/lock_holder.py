@@ -59,7 +59,7 @@ def _fork_as(uid: int, action: Callable[[Callable[[str], None]], None]) -> tuple
             os.close(read_fd)
             # A process of its own as far as the lock goes: this one's hold (the shared
             # open file) is not its own, as for any other user's process.
-            from harness._host_lock import _held
+            from harness._run.host_lock import _held
 
             _held.depth = 0
             os.setgroups([])
@@ -119,7 +119,7 @@ def holding_as(uid: int) -> Iterator[int]:
     `LOCK_PATH`) until it is ended (by PID, on the way out)."""
 
     def hold(say: Callable[[str], None]) -> None:
-        from harness._host_lock import host_lock
+        from harness._run.host_lock import host_lock
 
         with host_lock(wait=False):
             say("held")

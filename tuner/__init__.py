@@ -15,7 +15,7 @@ trials from the database alone:
 
 A lazy face (PEP 562): importing tuner imports no Twisted reactor and no
 Optuna; a name is imported from its module when first used. Inside, the
-modules form layers (`tests/unit/test_layers.py` holds them): values and
+modules form layers (`tests/unit/tuner/test_layers.py` holds them): values and
 statistics, the study's parts and phases, its configuration, its set-up
 and trials, the confirmation, each command's data, the renderers, the
 commands, the entry point.

@@ -11,5 +11,5 @@ through the settings shim, and a program that calls `harness.serve`.
 
 Imports the standard library, `harness._values`, `harness._ipc` and Twisted (only
 when a function that needs it runs, where the reactor must be installed first);
-never the runner's modules (`tests/unit/test_harness_rooms.py`).
+never the runner's modules (`tests/unit/harness/test_harness_rooms.py`).
 """

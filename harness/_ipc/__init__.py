@@ -10,6 +10,6 @@
   generator runs;
 - `shim_protocol`: where the settings shim lives and the environment it reads.
 
-Imports only the standard library and this room (`tests/unit/test_harness_rooms.py`):
+Imports only the standard library and this room (`tests/unit/harness/test_harness_rooms.py`):
 every process imports it, the load generator included.
 """

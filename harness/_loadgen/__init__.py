@@ -8,6 +8,6 @@
 - `alternation`: a paired run's groups of connections, loaded one slice at a time.
 
 Imports the standard library, `harness._ipc`, uvloop, hdrh and httptools; neither
-Twisted nor psutil (`tests/unit/test_harness_rooms.py`): the client's CPU seconds are
+Twisted nor psutil (`tests/unit/harness/test_harness_rooms.py`): the client's CPU seconds are
 part of what a trial reports, and its start-up is paid by every trial.
 """

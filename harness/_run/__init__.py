@@ -10,5 +10,5 @@
 
 Imports the standard library, `harness._values`, `harness._ipc` and psutil; never
 Twisted, the load generator's or the server's modules, nor the shim's patch
-(`tests/unit/test_harness_rooms.py`): the caller starts those as processes.
+(`tests/unit/harness/test_harness_rooms.py`): the caller starts those as processes.
 """

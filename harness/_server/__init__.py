@@ -8,5 +8,5 @@
 
 Imports the standard library, `harness._values`, `harness._ipc`, `harness._apply`,
 `harness.serve`, Twisted and uvloop; never psutil nor the runner's modules; the
-reference servers never Twisted (`tests/unit/test_harness_rooms.py`).
+reference servers never Twisted (`tests/unit/harness/test_harness_rooms.py`).
 """

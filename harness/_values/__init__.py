@@ -7,7 +7,7 @@
   server; `workloads`: the registry by name (`make_workload`, `workload_spec`);
 - `result`: a trial's and a paired run's results; `environment`: the machine's.
 
-Imports only the standard library and this room (`tests/unit/test_harness_rooms.py`):
+Imports only the standard library and this room (`tests/unit/harness/test_harness_rooms.py`):
 the server and load-generator children import these values too, and every trial pays
 their start-up.
 """

@@ -35,7 +35,7 @@ from tests.e2e.cli import PAIRS, TWISTUNE, WORKLOAD, twistune, url_of
 pytestmark = pytest.mark.e2e
 
 # Confirmation is exercised by the shared study; the other runs skip it. No run
-# here keeps the stability gate (tests/unit/test_study.py re-runs and marks a noisy
+# here keeps the stability gate (tests/unit/tuner/test_study.py re-runs and marks a noisy
 # trial unstable): the trials' statuses must not depend on how noisy a 30 ms slice
 # was on a shared machine, where a baseline left unstable states no gain.
 NO_GATE = ["--stability-gate", "0"]

@@ -11,8 +11,14 @@ from storage import Storage, open_storage
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    """An empty twistune database in a SQLite file of the test's own (a module may define
-    its own `store` with a study or trials in it)."""
-    with open_storage(f"sqlite:///{tmp_path / 't.db'}") as storage:
+def db(tmp_path: Path) -> Path:
+    """The path of the test's own SQLite file (not created)."""
+    return tmp_path / "t.db"
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[Storage]:
+    """An empty twistune database in `db` (a module may define its own `store` with a
+    study or trials in it; storage's tests share `store_with_study`)."""
+    with open_storage(f"sqlite:///{db}") as storage:
         yield storage

@@ -4,7 +4,7 @@ Every `add_*_arguments` adds one group of flags; its `*_from_args` reads them
 back as a typed value (raising a one-line error for bad input). A flag that
 takes a number declares its domain in its type (`positive_float`,
 `non_negative_int`, ...: a `Number`), which refuses, as argparse parses, what
-is not finite or lies outside it; tests/unit/test_numeric_flags.py walks every
+is not finite or lies outside it; tests/unit/tuner/test_numeric_flags.py walks every
 such flag and fails on a plain `type=int` or `type=float`.
 """
 

@@ -4,7 +4,7 @@ command imports another command, rich and Optuna stay in their modules.
 Run as a script, it prints tuner's import graph layer by layer, for this
 checkout or another one's tuner folder (modules in no layer come last):
 
-    python tests/unit/test_layers.py [path/to/tuner]
+    python tests/unit/tuner/test_layers.py [path/to/tuner]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ast
 import sys
 from pathlib import Path
 
-TUNER = Path(__file__).resolve().parents[2] / "tuner"
+TUNER = Path(__file__).resolve().parents[3] / "tuner"
 
 # Lowest first. A module may import tuner modules of its own layer or below.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (

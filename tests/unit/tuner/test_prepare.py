@@ -29,7 +29,7 @@ from tuner._prepare import prepare_study
 from tuner._space import build_space
 from tuner._study import run_study, run_trials
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # The second process: the study's configuration from the database alone, then its trials.
 SECOND_PROCESS = """
 import json, os, sys

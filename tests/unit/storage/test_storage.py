@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -37,18 +36,6 @@ from tests.storage_records import (
 )
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "tune.db"
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[Storage]:
-    with open_storage(sqlite_url(db)) as opened:
-        opened.ensure_study(study_record())
-        yield opened
-
-
 def test_constants() -> None:
     assert DEFAULT_URL == "sqlite:///twistune.db"
     assert SCHEMA_VERSION == 5
@@ -73,9 +60,11 @@ def test_ensure_study_creates_then_returns_the_stored_record_unchanged(db: Path)
     assert rows(db, f"SELECT name, harness_format FROM {TABLE_PREFIX}studies") == [("echo-1k", 1)]
 
 
-def test_ensure_study_ignores_workload_fields_other_than_name_and_params(store: Storage) -> None:
+def test_ensure_study_ignores_workload_fields_other_than_name_and_params(
+    store_with_study: Storage,
+) -> None:
     moved = {**WORKLOAD, "server_factory": "elsewhere:factory"}
-    assert store.ensure_study(study_record(workload=moved)).workload == WORKLOAD
+    assert store_with_study.ensure_study(study_record(workload=moved)).workload == WORKLOAD
 
 
 @pytest.mark.parametrize(
@@ -90,24 +79,26 @@ def test_ensure_study_ignores_workload_fields_other_than_name_and_params(store: 
     ],
 )
 def test_ensure_study_refuses_a_different_workload_or_objectives(
-    store: Storage, db: Path, changes: dict[str, Any], named: str
+    store_with_study: Storage, db: Path, changes: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(StudyMismatchError, match=r"study 'echo-1k'") as caught:
-        store.ensure_study(study_record(**changes))
+        store_with_study.ensure_study(study_record(**changes))
     message = str(caught.value)
     assert named in message
     assert "\n" not in message
     assert isinstance(caught.value, StorageError)
-    assert store.study("echo-1k") == study_record()
+    assert store_with_study.study("echo-1k") == study_record()
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}studies") == [(1,)]
 
 
-def test_study_and_studies_in_creation_order(store: Storage) -> None:
-    store.ensure_study(study_record("later", created_at=T0 + timedelta(hours=1)))
-    store.ensure_study(study_record("earliest", created_at=T0 - timedelta(hours=1)))
-    assert [s.name for s in store.studies()] == ["earliest", "echo-1k", "later"]
-    assert store.study("later") == study_record("later", created_at=T0 + timedelta(hours=1))
-    assert store.study("nobody") is None
+def test_study_and_studies_in_creation_order(store_with_study: Storage) -> None:
+    store_with_study.ensure_study(study_record("later", created_at=T0 + timedelta(hours=1)))
+    store_with_study.ensure_study(study_record("earliest", created_at=T0 - timedelta(hours=1)))
+    assert [s.name for s in store_with_study.studies()] == ["earliest", "echo-1k", "later"]
+    assert store_with_study.study("later") == study_record(
+        "later", created_at=T0 + timedelta(hours=1)
+    )
+    assert store_with_study.study("nobody") is None
 
 
 def test_records_refuse_naive_datetimes_and_normalise_to_utc() -> None:
@@ -125,7 +116,7 @@ def test_records_refuse_naive_datetimes_and_normalise_to_utc() -> None:
 # -- trials
 
 
-def test_trial_round_trip(store: Storage, db: Path) -> None:
+def test_trial_round_trip(store_with_study: Storage, db: Path) -> None:
     saved = trial_record(
         0,
         (sample(1, 1000.0), sample(2, 1100.0, errors=2, dropped_connections=1)),
@@ -133,26 +124,26 @@ def test_trial_round_trip(store: Storage, db: Path) -> None:
         gain=1.05,
         stderr_tail="warning: something\n",
     )
-    store.save_trial(saved)
+    store_with_study.save_trial(saved)
 
-    loaded = store.trials("echo-1k")
+    loaded = store_with_study.trials("echo-1k")
     assert loaded == [saved]
     assert loaded[0].started_at.tzinfo is UTC
     assert loaded[0].finished_at == T0 + timedelta(milliseconds=1250)
     assert list(loaded[0].settings) == list(SETTINGS)  # key order kept
-    assert store.trial_numbers("echo-1k") == {0}
+    assert store_with_study.trial_numbers("echo-1k") == {0}
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(2,)]
 
 
 def test_saving_a_stored_number_again_is_refused_and_replaces_nothing(
-    store: Storage, db: Path
+    store_with_study: Storage, db: Path
 ) -> None:
     first = trial_record(0, (sample(1), sample(2), sample(3)))
-    store.save_trial(first)
-    store.save_trial(trial_record(1, (sample(1),)))
+    store_with_study.save_trial(first)
+    store_with_study.save_trial(trial_record(1, (sample(1),)))
     again = trial_record(0, (sample(1, 500.0),), status="unstable", reason="spread 40%")
     with pytest.raises(DuplicateTrialError) as caught:
-        store.save_trial(again)
+        store_with_study.save_trial(again)
     message = str(caught.value)
     assert message == (
         f"study 'echo-1k' already has a search trial 0 in {sqlite_url(db)}; trials are never "
@@ -161,29 +152,29 @@ def test_saving_a_stored_number_again_is_refused_and_replaces_nothing(
     assert isinstance(caught.value, StorageError)
     # A batch with one stored number saves none of its others.
     with pytest.raises(DuplicateTrialError, match="search trial 1 in"):
-        store.save_trials([trial_record(2, (sample(1),)), trial_record(1, (sample(1),))])
+        store_with_study.save_trials([trial_record(2, (sample(1),)), trial_record(1, (sample(1),))])
 
-    assert store.trials("echo-1k")[0] == first
+    assert store_with_study.trials("echo-1k")[0] == first
     assert rows(db, f"SELECT number FROM {TABLE_PREFIX}trials ORDER BY number") == [(0,), (1,)]
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(4,)]
 
 
-def test_kinds_are_kept_apart(store: Storage) -> None:
+def test_kinds_are_kept_apart(store_with_study: Storage) -> None:
     search = trial_record(0, (sample(1),))
     baseline = trial_record(0, (sample(1, 900.0),), kind=TrialKind.BASELINE, gain=None)
     confirm = trial_record(7, (sample(1, 1200.0),), kind="confirm")  # a str is coerced
     ceiling = trial_record(0, (sample(1, 2000.0),), kind=TrialKind.CEILING)
     attempt = trial_record(0, (), kind=TrialKind.UNSTABLE_ATTEMPT, status=TrialOutcome.UNSTABLE)
-    store.save_trials([search, baseline, confirm, ceiling, attempt])
+    store_with_study.save_trials([search, baseline, confirm, ceiling, attempt])
 
-    assert store.trials("echo-1k") == [search]
-    assert store.trials("echo-1k", kind=TrialKind.BASELINE) == [baseline]
-    assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == {7}
-    assert store.trials("echo-1k", kind=TrialKind.CEILING) == [ceiling]
-    assert store.trials("echo-1k", kind=TrialKind.UNSTABLE_ATTEMPT) == [attempt]
+    assert store_with_study.trials("echo-1k") == [search]
+    assert store_with_study.trials("echo-1k", kind=TrialKind.BASELINE) == [baseline]
+    assert store_with_study.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == {7}
+    assert store_with_study.trials("echo-1k", kind=TrialKind.CEILING) == [ceiling]
+    assert store_with_study.trials("echo-1k", kind=TrialKind.UNSTABLE_ATTEMPT) == [attempt]
     assert confirm.kind is TrialKind.CONFIRM
-    assert store.trial_numbers("echo-1k", kind=TrialKind.BASELINE) == {0}
-    assert rows(db_of(store), f"SELECT kind FROM {TABLE_PREFIX}trials ORDER BY id") == [
+    assert store_with_study.trial_numbers("echo-1k", kind=TrialKind.BASELINE) == {0}
+    assert rows(db_of(store_with_study), f"SELECT kind FROM {TABLE_PREFIX}trials ORDER BY id") == [
         ("search",),
         ("baseline",),
         ("confirm",),
@@ -191,19 +182,19 @@ def test_kinds_are_kept_apart(store: Storage) -> None:
         ("unstable-attempt",),
     ]
     with pytest.raises(ValueError, match="nothing-yet"):
-        store.trial_numbers("echo-1k", kind="nothing-yet")  # type: ignore[arg-type]
+        store_with_study.trial_numbers("echo-1k", kind="nothing-yet")  # type: ignore[arg-type]
 
 
-def db_of(store: Storage) -> Path:
-    return Path(store.url.removeprefix("sqlite:///"))
+def db_of(store_with_study: Storage) -> Path:
+    return Path(store_with_study.url.removeprefix("sqlite:///"))
 
 
-def test_trials_come_back_ordered_by_number(store: Storage) -> None:
-    store.save_trials([trial_record(n, (sample(1),)) for n in (5, 2, 9, 0)])
-    assert [t.number for t in store.trials("echo-1k")] == [0, 2, 5, 9]
+def test_trials_come_back_ordered_by_number(store_with_study: Storage) -> None:
+    store_with_study.save_trials([trial_record(n, (sample(1),)) for n in (5, 2, 9, 0)])
+    assert [t.number for t in store_with_study.trials("echo-1k")] == [0, 2, 5, 9]
 
 
-def test_a_failed_trial_without_samples_or_values(store: Storage, db: Path) -> None:
+def test_a_failed_trial_without_samples_or_values(store_with_study: Storage, db: Path) -> None:
     failed = trial_record(
         3,
         (),
@@ -213,8 +204,8 @@ def test_a_failed_trial_without_samples_or_values(store: Storage, db: Path) -> N
         reason="bind failed: Address already in use",
         stderr_tail="Traceback ...\nOSError: [Errno 98]",
     )
-    store.save_trial(failed)
-    assert store.trials("echo-1k") == [failed]
+    store_with_study.save_trial(failed)
+    assert store_with_study.trials("echo-1k") == [failed]
     medians = rows(
         db,
         f"SELECT median_throughput_msgs_s, median_latency_p99_ms, errors, dropped_connections "
@@ -223,8 +214,8 @@ def test_a_failed_trial_without_samples_or_values(store: Storage, db: Path) -> N
     assert medians == [(None, None, None, None)]
 
 
-def test_medians_and_sums_are_stored_as_columns(store: Storage, db: Path) -> None:
-    store.save_trial(
+def test_medians_and_sums_are_stored_as_columns(store_with_study: Storage, db: Path) -> None:
+    store_with_study.save_trial(
         trial_record(
             0,
             (
@@ -242,32 +233,34 @@ def test_medians_and_sums_are_stored_as_columns(store: Storage, db: Path) -> Non
     assert stored == [(200.0, 5.0, 20.0, 7)]
 
 
-def test_save_trial_refuses_an_unknown_study(store: Storage, db: Path) -> None:
+def test_save_trial_refuses_an_unknown_study(store_with_study: Storage, db: Path) -> None:
     with pytest.raises(StorageError, match="no study named 'nobody'"):
-        store.save_trial(trial_record(0, (sample(1),), study="nobody"))
+        store_with_study.save_trial(trial_record(0, (sample(1),), study="nobody"))
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
 
 
-def test_save_trial_refuses_values_that_do_not_match_the_objectives(store: Storage) -> None:
+def test_save_trial_refuses_values_that_do_not_match_the_objectives(
+    store_with_study: Storage,
+) -> None:
     with pytest.raises(StorageError, match=r"2 objective values for objectives \('throughput',\)"):
-        store.save_trial(trial_record(0, (sample(1),), values=(1.0, 2.0)))
-    assert store.trial_numbers("echo-1k") == set()
+        store_with_study.save_trial(trial_record(0, (sample(1),), values=(1.0, 2.0)))
+    assert store_with_study.trial_numbers("echo-1k") == set()
 
 
-def test_a_refused_batch_saves_nothing(store: Storage, db: Path) -> None:
-    store.save_trial(trial_record(0, (sample(1),)))
+def test_a_refused_batch_saves_nothing(store_with_study: Storage, db: Path) -> None:
+    store_with_study.save_trial(trial_record(0, (sample(1),)))
     batch = [
         trial_record(0, (sample(1), sample(2)), status="unstable"),
         trial_record(1, (sample(1),)),
         trial_record(2, (sample(1),), study="nobody"),
     ]
     with pytest.raises(StorageError, match="nobody"):
-        store.save_trials(batch)
-    assert store.trials("echo-1k") == [trial_record(0, (sample(1),))]
+        store_with_study.save_trials(batch)
+    assert store_with_study.trials("echo-1k") == [trial_record(0, (sample(1),))]
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(1,)]
 
 
-def test_a_batch_repeating_a_trial_is_refused_whole(store: Storage, db: Path) -> None:
+def test_a_batch_repeating_a_trial_is_refused_whole(store_with_study: Storage, db: Path) -> None:
     batch = [
         trial_record(3, (sample(1),)),
         trial_record(4, (sample(1), sample(2))),
@@ -278,23 +271,28 @@ def test_a_batch_repeating_a_trial_is_refused_whole(store: Storage, db: Path) ->
         match=r"^study 'echo-1k': the batch holds search trial 4 more than once; "
         "nothing of the batch was saved$",
     ):
-        store.save_trials(batch)
+        store_with_study.save_trials(batch)
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
     # The same number in another kind is no repeat.
-    store.save_trials([batch[0], trial_record(3, (), kind=TrialKind.BASELINE)])
-    assert store.trial_numbers("echo-1k") == {3}
+    store_with_study.save_trials([batch[0], trial_record(3, (), kind=TrialKind.BASELINE)])
+    assert store_with_study.trial_numbers("echo-1k") == {3}
 
 
-def test_reads_of_an_unknown_study_raise(store: Storage) -> None:
-    for read in (store.trials, store.trial_numbers, store.trials_frame, store.samples_frame):
+def test_reads_of_an_unknown_study_raise(store_with_study: Storage) -> None:
+    for read in (
+        store_with_study.trials,
+        store_with_study.trial_numbers,
+        store_with_study.trials_frame,
+        store_with_study.samples_frame,
+    ):
         with pytest.raises(StorageError, match="no study named 'nobody'"):
             read("nobody")
 
 
-def test_settings_that_are_not_json_are_refused(store: Storage) -> None:
+def test_settings_that_are_not_json_are_refused(store_with_study: Storage) -> None:
     with pytest.raises(TypeError, match=r"trial 0 settings is not JSON-able"):
-        store.save_trial(trial_record(0, (), settings={"reactor": object()}))
-    assert store.trial_numbers("echo-1k") == set()
+        store_with_study.save_trial(trial_record(0, (), settings={"reactor": object()}))
+    assert store_with_study.trial_numbers("echo-1k") == set()
 
 
 def test_data_survives_reopening(db: Path) -> None:
@@ -471,7 +469,7 @@ def test_with_scenarios_a_record_summarises_by_geometric_mean_of_scenario_median
 
 
 def test_scenarios_are_stored_per_sample_and_summarised_in_the_columns(
-    store: Storage, db: Path
+    store_with_study: Storage, db: Path
 ) -> None:
     samples = (
         sample(1, 100.0, scenario=0),
@@ -479,11 +477,11 @@ def test_scenarios_are_stored_per_sample_and_summarised_in_the_columns(
         sample(3, 100.0, scenario=0),
         sample(4, 400.0, scenario=1),
     )
-    store.save_trial(trial_record(0, samples))
-    assert store.trials("echo-1k")[0].samples == samples
+    store_with_study.save_trial(trial_record(0, samples))
+    assert store_with_study.trials("echo-1k")[0].samples == samples
     ((stored,),) = rows(db, f"SELECT median_throughput_msgs_s FROM {TABLE_PREFIX}trials")
     assert stored == pytest.approx(200.0)  # sqrt(100 * 400)
-    frame = store.samples_frame("echo-1k")
+    frame = store_with_study.samples_frame("echo-1k")
     assert frame["scenario"].tolist() == [0, 1, 0, 1]
     assert str(frame["scenario"].dtype) == "int64"
-    assert store.trials_frame("echo-1k")["throughput_msgs_s"].tolist() == [stored]
+    assert store_with_study.trials_frame("echo-1k")["throughput_msgs_s"].tolist() == [stored]

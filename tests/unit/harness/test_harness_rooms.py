@@ -5,7 +5,7 @@ Run as a script, it prints the rooms (their modules with line counts), the impor
 rooms, and the third-party packages each room imports, for this checkout or another one's
 harness folder (modules in no room come last):
 
-    python tests/unit/test_harness_rooms.py [path/to/harness]
+    python tests/unit/harness/test_harness_rooms.py [path/to/harness]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-HARNESS = Path(__file__).resolve().parents[2] / "harness"
+HARNESS = Path(__file__).resolve().parents[3] / "harness"
 
 
 @dataclass(frozen=True, slots=True)

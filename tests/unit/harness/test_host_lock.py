@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from harness import HostBusyError, LockHolder, host_lock
-from harness import _host_lock as lock_module
-from harness._host_lock import LOCK_MODE, LockFileError
+from harness._run import host_lock as lock_module
+from harness._run.host_lock import LOCK_MODE, LockFileError
 from tests.lock_holder import as_user, holding_as, holding_the_lock
 
 

@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import replace
@@ -30,19 +29,7 @@ from storage import (
 )
 from tests.storage_records import digest, rows, sample, sqlite_url, study_record, trial_record
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "tune.db"
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[Storage]:
-    with open_storage(sqlite_url(db)) as opened:
-        opened.ensure_study(study_record())
-        yield opened
+REPO = Path(__file__).resolve().parents[3]
 
 
 # -- enums and the schema 4 fields
@@ -92,14 +79,16 @@ def test_unknown_status_or_kind_is_refused_naming_the_trial(
         trial_record(3, (), **changes)
 
 
-def test_records_read_back_carry_enums_and_the_new_fields(store: Storage, db: Path) -> None:
+def test_records_read_back_carry_enums_and_the_new_fields(
+    store_with_study: Storage, db: Path
+) -> None:
     saved = [
         trial_record(0, (sample(1),), baseline=True, feasible=True),
         trial_record(1, (sample(1),), status=TrialOutcome.PRUNED, pruning_saved_s=7.5),
         trial_record(2, (), status="failed", values=(), gain=None, feasible=None),
     ]
-    store.save_trials(saved)
-    loaded = store.trials("echo-1k")
+    store_with_study.save_trials(saved)
+    loaded = store_with_study.trials("echo-1k")
     assert loaded == saved
     assert [t.status for t in loaded] == [TrialOutcome.OK, TrialOutcome.PRUNED, "failed"]
     assert all(type(t.status) is TrialOutcome and type(t.kind) is TrialKind for t in loaded)
@@ -126,16 +115,19 @@ def test_a_study_keeps_its_space_sampler_and_measurement(db: Path) -> None:
 # -- numbered saves
 
 
-def test_save_trial_numbered_allocates_the_next_number_per_kind(store: Storage) -> None:
-    assert store.save_trial_numbered(trial_record(99, (sample(1),))).number == 0
-    store.save_trial(trial_record(5, ()))
-    third = store.save_trial_numbered(trial_record(0, (sample(1), sample(2))))
+def test_save_trial_numbered_allocates_the_next_number_per_kind(store_with_study: Storage) -> None:
+    assert store_with_study.save_trial_numbered(trial_record(99, (sample(1),))).number == 0
+    store_with_study.save_trial(trial_record(5, ()))
+    third = store_with_study.save_trial_numbered(trial_record(0, (sample(1), sample(2))))
     assert third == replace(trial_record(0, (sample(1), sample(2))), number=6)
-    assert store.save_trial_numbered(trial_record(7, (), kind=TrialKind.CEILING)).number == 0
-    assert store.trial_numbers("echo-1k") == {0, 5, 6}
-    assert store.trials("echo-1k")[2] == third
+    assert (
+        store_with_study.save_trial_numbered(trial_record(7, (), kind=TrialKind.CEILING)).number
+        == 0
+    )
+    assert store_with_study.trial_numbers("echo-1k") == {0, 5, 6}
+    assert store_with_study.trials("echo-1k")[2] == third
     with pytest.raises(StorageError, match="no study named 'nobody'"):
-        store.save_trial_numbered(trial_record(0, (), study="nobody"))
+        store_with_study.save_trial_numbered(trial_record(0, (), study="nobody"))
 
 
 def test_numbered_saves_from_two_threads_get_every_number_once(db: Path) -> None:
@@ -305,27 +297,29 @@ def test_a_database_locked_by_another_process_past_the_busy_timeout(db: Path) ->
 
 
 def test_a_full_database_refuses_the_write_and_keeps_what_was_saved(
-    store: Storage, db: Path
+    store_with_study: Storage, db: Path
 ) -> None:
-    store.save_trial(trial_record(0, (sample(1),)))
+    store_with_study.save_trial(trial_record(0, (sample(1),)))
     pages = rows(db, "PRAGMA page_count")[0][0]
     assert isinstance(pages, int)
-    store._engine.dispose()
+    store_with_study._engine.dispose()
 
     def cap(dbapi_connection: Any, connection_record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 2}")
 
-    event.listen(store._engine, "connect", cap)
+    event.listen(store_with_study._engine, "connect", cap)
     with pytest.raises(StorageWriteError) as caught:
-        store.save_trial(trial_record(1, (sample(1),), stderr_tail="x" * 200_000))
+        store_with_study.save_trial(trial_record(1, (sample(1),), stderr_tail="x" * 200_000))
     assert str(caught.value) == f"database {db} is full (disk or quota): nothing more was written"
-    assert store.trials("echo-1k") == [trial_record(0, (sample(1),))]
+    assert store_with_study.trials("echo-1k") == [trial_record(0, (sample(1),))]
 
 
 # -- errors of other engines on the same database
 
 
-def test_translate_error_gives_the_same_one_line_errors(store: Storage, db: Path) -> None:
+def test_translate_error_gives_the_same_one_line_errors(
+    store_with_study: Storage, db: Path
+) -> None:
     other = create_engine(f"sqlite:///file:{db}?mode=ro&uri=true")
     try:
         with other.connect() as connection:
@@ -339,22 +333,22 @@ def test_translate_error_gives_the_same_one_line_errors(store: Storage, db: Path
     try:
         raise RuntimeError("optuna: storage internal error") from read_only
     except RuntimeError as wrapped:
-        translated = store.translate_error(wrapped)
+        translated = store_with_study.translate_error(wrapped)
     assert isinstance(translated, StorageWriteError)
     assert str(translated) == (
         f"database {db} is read-only: nothing more was written "
         "(check the file's and its directory's permissions)"
     )
-    assert str(store.translate_error(read_only)) == str(translated)
-    assert str(store.translate_error(sqlite3.OperationalError("database is locked"))) == (
-        f"database {db} is locked by another process (waited 30 s)"
-    )
-    full = store.translate_error(sqlite3.OperationalError("database or disk is full"))
+    assert str(store_with_study.translate_error(read_only)) == str(translated)
+    assert str(
+        store_with_study.translate_error(sqlite3.OperationalError("database is locked"))
+    ) == (f"database {db} is locked by another process (waited 30 s)")
+    full = store_with_study.translate_error(sqlite3.OperationalError("database or disk is full"))
     assert str(full) == f"database {db} is full (disk or quota): nothing more was written"
     cannot_open = sqlite3.OperationalError("unable to open database file")
-    assert "is read-only" in str(store.translate_error(cannot_open))
-    other_error = store.translate_error(ValueError("no such column: x\nmore"))
+    assert "is read-only" in str(store_with_study.translate_error(cannot_open))
+    other_error = store_with_study.translate_error(ValueError("no such column: x\nmore"))
     assert type(other_error) is StorageError
     assert str(other_error) == f"database error in {sqlite_url(db)}: no such column: x"
     refused = StorageError("already one")
-    assert store.translate_error(refused) is refused
+    assert store_with_study.translate_error(refused) is refused

@@ -1,21 +1,17 @@
 """A command as a server, before anything runs: its argument list (the port, twistd's
---nodaemon and --pidfile=), the shim's environment, the port it gets, and `twistune
-run`'s plan and bad input."""
+--nodaemon and --pidfile=), the shim's environment and the port it gets."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
 
 import pytest
 
-import tuner
 from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
 from harness._run.command_child import command_argv, free_port, shim_env, twistd_argv
 from harness._values.settings import Settings
-from tuner._commands.run import plan_lines
 
 NODAEMON = "--nodaemon"
 NO_PIDFILE = "--pidfile="
@@ -89,57 +85,3 @@ def test_free_ports_are_free_and_not_handed_out_twice() -> None:
         assert port < low  # below the ephemeral range: no connect() elsewhere takes it
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
-
-
-def test_run_plans_one_line_per_changed_knob() -> None:
-    settings = Settings(
-        reactor="select",
-        read_buffer_bytes=262144,
-        write_batching="joined",
-        producer_chunk_bytes=4096,
-        http_access_log=False,
-    )
-    lines = plan_lines(settings)
-    assert lines[0].startswith("reactor = select: installed before the program")
-    assert "read_buffer_bytes = 262144 (Twisted: 65536)" in lines
-    assert "not applied: write_batching = joined (it describes twistune's own servers)" in lines
-    assert "not applied: producer_chunk_bytes = 4096 (it describes twistune's own servers)" in (
-        lines
-    )
-    assert "not applied: http_access_log = false (twistune does not patch twisted.web)" in lines
-    assert len(lines) == 5
-    assert plan_lines(Settings()) == ["the settings are Twisted's defaults: nothing to apply"]
-
-
-@pytest.mark.parametrize(
-    ("tail", "message"),
-    [
-        ([], "run: no command given"),
-        (["--"], "run: no command given"),
-        (["--", "no-such-program-twistune"], "run: command not found: no-such-program-twistune"),
-        (["--", "./no/such/file"], "run: command not found: ./no/such/file"),
-    ],
-)
-def test_run_bad_input_is_one_line_and_exit_2(
-    tmp_path: Path, tail: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    settings = tmp_path / "s.json"
-    settings.write_text(json.dumps({"format_version": 1, "settings": {"tcp_nodelay": True}}))
-    assert tuner.main(["run", str(settings), *tail]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.startswith(f"twistune: error: {message}")
-    assert err.count("\n") == 1
-
-
-def test_run_refuses_a_settings_file_that_does_not_load(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[settings]\nread_buffer_bytes = 'lots'\n")
-    assert tuner.main(["run", str(bad), "--", "true"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"twistune: error: {bad}: read_buffer_bytes")
-    assert err.count("\n") == 1
-    assert tuner.main(["run", str(tmp_path / "missing.toml"), "--", "true"]) == 2
-    assert "cannot read" in capsys.readouterr().err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import replace
@@ -61,29 +60,17 @@ def confirm_runs(count: int = 8) -> list[TrialRecord]:
     ]
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "tune.db"
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[Storage]:
-    with open_storage(sqlite_url(db)) as opened:
-        opened.ensure_study(study_record())
-        yield opened
-
-
-def test_confirmations_and_their_runs_round_trip(store: Storage, db: Path) -> None:
+def test_confirmations_and_their_runs_round_trip(store_with_study: Storage, db: Path) -> None:
     runs = confirm_runs()
     given = [confirmation(7), confirmation(3, confirmed=False, ci_low=0.97, gain=1.01)]
-    stored = store.save_confirmations(given, runs)
+    stored = store_with_study.save_confirmations(given, runs)
 
     # The first confirmations of a study: base 0, numbers as given.
     assert stored == tuple(given)
-    assert store.confirmations("echo-1k") == given
-    assert store.confirmations("echo-1k")[0].created_at.tzinfo is UTC
-    assert store.trials("echo-1k", kind=TrialKind.CONFIRM) == runs
-    assert store.trials("echo-1k") == []  # confirmation runs are not search trials
+    assert store_with_study.confirmations("echo-1k") == given
+    assert store_with_study.confirmations("echo-1k")[0].created_at.tzinfo is UTC
+    assert store_with_study.trials("echo-1k", kind=TrialKind.CONFIRM) == runs
+    assert store_with_study.trials("echo-1k") == []  # confirmation runs are not search trials
     saved = rows(
         db,
         f"SELECT candidate, rounds, dropped_rounds, ratios_json, confirmed, candidate_runs_json "
@@ -95,8 +82,8 @@ def test_confirmations_and_their_runs_round_trip(store: Storage, db: Path) -> No
     ]
 
 
-def test_later_confirmations_get_fresh_run_numbers(store: Storage, db: Path) -> None:
-    store.save_confirmations([confirmation(7)], confirm_runs())
+def test_later_confirmations_get_fresh_run_numbers(store_with_study: Storage, db: Path) -> None:
+    store_with_study.save_confirmations([confirmation(7)], confirm_runs())
     later = confirmation(
         7,
         created_at=T0 + timedelta(hours=1),
@@ -105,14 +92,17 @@ def test_later_confirmations_get_fresh_run_numbers(store: Storage, db: Path) -> 
         ci_low=1.1,
         ci_high=1.3,
     )
-    stored = store.save_confirmations([later], confirm_runs())
+    stored = store_with_study.save_confirmations([later], confirm_runs())
 
     # Positions 0..7 of the second batch are stored as 8..15.
     shifted = replace(later, baseline_runs=(8, 10, 12, 14), candidate_runs=(9, 11, 13, 15))
     assert stored == (shifted,)
-    assert store.confirmations("echo-1k") == [confirmation(7), shifted]  # added, never replaced
-    assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set(range(16))
-    second = store.trials("echo-1k", kind=TrialKind.CONFIRM)[8:]
+    assert store_with_study.confirmations("echo-1k") == [
+        confirmation(7),
+        shifted,
+    ]  # added, never replaced
+    assert store_with_study.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set(range(16))
+    second = store_with_study.trials("echo-1k", kind=TrialKind.CONFIRM)[8:]
     assert [t.values for t in second] == [r.values for r in confirm_runs()]
     assert rows(db, f"SELECT baseline_runs_json FROM {TABLE_PREFIX}confirmations ORDER BY id") == [
         ("[0, 2, 4, 6]",),
@@ -120,15 +110,17 @@ def test_later_confirmations_get_fresh_run_numbers(store: Storage, db: Path) -> 
     ]
 
 
-def test_the_base_follows_confirm_runs_saved_by_number(store: Storage) -> None:
-    store.save_trial(trial_record(41, (), kind=TrialKind.CONFIRM, values=()))
-    (stored,) = store.save_confirmations([confirmation()], confirm_runs())
+def test_the_base_follows_confirm_runs_saved_by_number(store_with_study: Storage) -> None:
+    store_with_study.save_trial(trial_record(41, (), kind=TrialKind.CONFIRM, values=()))
+    (stored,) = store_with_study.save_confirmations([confirmation()], confirm_runs())
     assert stored.baseline_runs == (42, 44, 46, 48)
     assert stored.candidate_runs == (43, 45, 47, 49)
-    assert max(store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM)) == 49
+    assert max(store_with_study.trial_numbers("echo-1k", kind=TrialKind.CONFIRM)) == 49
 
 
-def test_a_confirmation_without_usable_rounds_stores_nulls(store: Storage, db: Path) -> None:
+def test_a_confirmation_without_usable_rounds_stores_nulls(
+    store_with_study: Storage, db: Path
+) -> None:
     empty = confirmation(
         5,
         rounds=0,
@@ -141,16 +133,16 @@ def test_a_confirmation_without_usable_rounds_stores_nulls(store: Storage, db: P
         baseline_runs=(0, 2),
         candidate_runs=(1, 3),
     )
-    store.save_confirmations([empty], confirm_runs(4))
-    assert store.confirmations("echo-1k") == [empty]
+    store_with_study.save_confirmations([empty], confirm_runs(4))
+    assert store_with_study.confirmations("echo-1k") == [empty]
     assert rows(db, f"SELECT gain, ci_low, ci_high FROM {TABLE_PREFIX}confirmations") == [
         (None, None, None)
     ]
 
 
-def test_nothing_to_save_returns_nothing(store: Storage) -> None:
-    assert store.save_confirmations([], []) == ()
-    assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set()
+def test_nothing_to_save_returns_nothing(store_with_study: Storage) -> None:
+    assert store_with_study.save_confirmations([], []) == ()
+    assert store_with_study.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set()
 
 
 @pytest.mark.parametrize(
@@ -181,17 +173,17 @@ def test_nothing_to_save_returns_nothing(store: Storage) -> None:
     ],
 )
 def test_save_confirmations_refuses_bad_batches_and_saves_nothing(
-    store: Storage,
+    store_with_study: Storage,
     db: Path,
     records: list[ConfirmationRecord],
     runs: list[TrialRecord],
     message: str,
 ) -> None:
     with pytest.raises(StorageError, match=message) as caught:
-        store.save_confirmations(records, runs)
+        store_with_study.save_confirmations(records, runs)
     assert "\n" not in str(caught.value)
-    assert store.confirmations("echo-1k") == []
-    assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set()
+    assert store_with_study.confirmations("echo-1k") == []
+    assert store_with_study.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set()
     assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
 
 
@@ -216,9 +208,9 @@ def test_confirmations_from_two_threads_get_disjoint_runs(db: Path) -> None:
         assert len(store.confirmations("echo-1k")) == 20
 
 
-def test_confirmations_of_an_unknown_study_raise(store: Storage) -> None:
+def test_confirmations_of_an_unknown_study_raise(store_with_study: Storage) -> None:
     with pytest.raises(StorageError, match="no study named 'nope'"):
-        store.confirmations("nope")
+        store_with_study.confirmations("nope")
 
 
 @pytest.mark.parametrize(

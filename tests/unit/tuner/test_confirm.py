@@ -12,7 +12,7 @@ import math
 import random
 import re
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from harness import (
     load_settings,
     workload_spec,
 )
-from storage import ConfirmationRecord, Storage, StudyRecord, TrialKind, open_storage
+from storage import ConfirmationRecord, Storage, StudyRecord, TrialKind
 from tests.fakes import LandscapeRunner, fake_paired, fake_result
 from tuner import main
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
@@ -102,17 +102,6 @@ def make_study(
         )
         store.save_trial(record)
         study.tell(trial, values)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "t.db"
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[Storage]:
-    with open_storage(f"sqlite:///{db}") as storage:
-        yield storage
 
 
 def confirm(
