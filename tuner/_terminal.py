@@ -58,8 +58,15 @@ def console(file: IO[str] | None = None) -> Console:
     """A console on `file` (stdout by default): the terminal's width, else `PLAIN_WIDTH`."""
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 here; a closed reader ends every command alike, in
+            # tuner._cli.main (ExitCode.OUTPUT_CLOSED).
+            self.quiet = True
+            raise BrokenPipeError
+
     file = file or sys.stdout
-    return Console(file=file, highlight=False, width=None if file.isatty() else PLAIN_WIDTH)
+    return _Console(file=file, highlight=False, width=None if file.isatty() else PLAIN_WIDTH)
 
 
 def _table(title: str) -> Table:

@@ -83,6 +83,31 @@ def test_measure_open_loop_shows_service_time_and_send_lateness() -> None:
     assert "open loop (median): latency (from due) p50" in table
 
 
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
+def test_a_reader_that_closes_the_output_gets_no_traceback(output: list[str]) -> None:
+    # `twistune measure ... | head -1`: the reader is gone before the result is written.
+    child = subprocess.Popen(
+        [*TWISTUNE, "measure", "--connections", "2", *SHORT, *output],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stderr is not None
+    child.stdout.close()
+    try:
+        stderr = child.stderr.read()
+        code = child.wait(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+        child.stderr.close()
+    assert code == 141, stderr
+    assert "measuring echo" in stderr
+    assert "Traceback" not in stderr, stderr
+    assert "Error" not in stderr, stderr
+
+
 def test_measure_table_on_stdout() -> None:
     run = subprocess.run(
         [*TWISTUNE, "measure", *SHORT], capture_output=True, text=True, timeout=60, check=False

@@ -49,6 +49,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # one line on stderr, nothing run or written
     STORAGE_REFUSED = 3  # the database refused a write (read-only, locked, full); earlier rows stay
     INTERRUPTED = 130  # Ctrl-C
+    OUTPUT_CLOSED = 141  # what read the output closed it first (`| head`); the work was done
 
 
 class Domain(Enum):

@@ -17,6 +17,7 @@ def test_exit_code_values() -> None:
         "BAD_INPUT": 2,
         "STORAGE_REFUSED": 3,
         "INTERRUPTED": 130,
+        "OUTPUT_CLOSED": 141,
     }
 
 
