@@ -333,11 +333,6 @@ def add_window_arguments(parser: argparse.ArgumentParser, defaults: Windows) -> 
     )
 
 
-def windows_from_args(args: argparse.Namespace) -> Windows:
-    """Raises TuneError for windows that cannot work."""
-    return Windows(args.duration_s, args.warmup_s, args.repeats)
-
-
 def add_pairing_arguments(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     defaults: Pairing,

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from harness import (
     KNOBS,
@@ -38,7 +38,6 @@ from tuner._commands._common import (
     non_negative_int,
     positive_float,
     settings_from_assignments,
-    windows_from_args,
     workload_from_args,
 )
 from tuner._errors import BadInputError, TuneError
@@ -54,6 +53,8 @@ from tuner._measurement import (
 from tuner._paired_view import PairedMeasurement
 from tuner._probe import probed
 from tuner._terminal import console, render_paired, render_trial
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,17 +167,52 @@ def add_parser(commands: Any) -> None:
     add_pairing_arguments(paired, MEASURE_PAIRING, "against the defaults", warmup=False)
     add_lock_arguments(parser)
     add_output_arguments(parser)
-    parser.set_defaults(run=run)
+    # None: not given, so that one mode's flags given to the other are refused, not
+    # ignored (`options_from_args`); the help texts name the defaults.
+    parser.set_defaults(run=run, **dict.fromkeys((*SINGLE_TRIAL_FLAGS, *PAIRED_RUN_FLAGS)))
+
+
+# The flags that shape only a single trial, and only a paired run (`dest` names).
+SINGLE_TRIAL_FLAGS = ("duration_s", "repeats")
+PAIRED_RUN_FLAGS = ("pairs", "ramp_s", "window_s", "process_sets")
+
+
+def _refuse_the_other_modes_flags(args: argparse.Namespace) -> None:
+    """BadInputError for a flag of the mode not asked for (`--pairs` without
+    --against-defaults, `--repeats` with it): it would be ignored."""
+    paired = args.against_defaults
+    given = [
+        "--" + name.replace("_", "-")
+        for name in (SINGLE_TRIAL_FLAGS if paired else PAIRED_RUN_FLAGS)
+        if getattr(args, name) is not None
+    ]
+    if not given:
+        return
+    if paired:
+        raise BadInputError(
+            f"{', '.join(given)}: only for a single trial; a paired run "
+            "(--against-defaults) is shaped by --pairs, --window-s, --ramp-s, --warmup-s "
+            "and --process-sets"
+        )
+    raise BadInputError(f"{', '.join(given)}: only with --against-defaults")
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
 
 
 def options_from_args(args: argparse.Namespace) -> MeasureOptions:
+    _refuse_the_other_modes_flags(args)
     workload = workload_from_args(args)
     if args.reference:
         require_reference(workload)  # before the probe and the announcement
+    d = MEASURE_WINDOWS
     return MeasureOptions(
         settings=settings_from_assignments(args.assignments),
         workload=workload,
-        windows=windows_from_args(args),
+        windows=Windows(
+            _given(args.duration_s, d.duration_s), args.warmup_s, _given(args.repeats, d.repeats)
+        ),
         timeout_s=args.timeout_s,
         reference=args.reference,
         server_cpu=args.server_cpu,
@@ -184,10 +220,10 @@ def options_from_args(args: argparse.Namespace) -> MeasureOptions:
         json=args.json,
         wait=not args.no_wait,
         against_defaults=args.against_defaults,
-        pairs=args.pairs,
+        pairs=_given(args.pairs, MEASURE_PAIRING.pairs),
         ramp_s=args.ramp_s,
-        window_s=args.window_s,
-        process_sets=args.process_sets,
+        window_s=_given(args.window_s, MEASURE_PAIRING.window_s),
+        process_sets=_given(args.process_sets, MEASURE_PAIRING.process_sets),
     )
 
 

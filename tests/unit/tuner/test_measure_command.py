@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+import tuner
 from harness import EchoWorkload, Reactor, Settings, StreamWorkload, TrialStatus, default_timeout_s
 from tests.fakes import RecordingRunner, SequentialRunner
 from tuner._cli import build_parser
-from tuner._commands._common import settings_from_assignments
+from tuner._commands._common import ExitCode, settings_from_assignments
 from tuner._commands.measure import MeasureOptions, measure_once, options_from_args
 from tuner._errors import BadInputError
 from tuner._json import render_json
@@ -142,3 +144,27 @@ def test_a_failed_trial_comes_back_as_data() -> None:
 def test_options_that_cannot_work_are_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(BadInputError, match=message):
         MeasureOptions(Settings(), EchoWorkload(), **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--pairs", "6"], "--pairs: only with --against-defaults"),
+        (
+            ["--window-s", "0.1", "--process-sets", "2"],
+            "--window-s, --process-sets: only with --against-defaults",
+        ),
+        (["--against-defaults", "--repeats", "2"], "--repeats: only for a single trial"),
+        (["--against-defaults", "--duration-s", "0.5"], "--duration-s: only for a single trial"),
+    ],
+)
+def test_a_flag_of_the_other_mode_is_refused_not_ignored(
+    arguments: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert tuner.main(["measure", *arguments]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"twistune: error: {message}")
+    assert len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
