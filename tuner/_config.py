@@ -18,7 +18,7 @@ from storage import StudyRecord
 from tuner._convergence import DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
-from tuner._measurement import SEARCH_PAIRING, Pairing, search_pairing
+from tuner._measurement import SEARCH_PAIRING, Pairing, positive, search_pairing
 from tuner._objectives import Objective
 from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS
 from tuner._pruning import DEFAULT_PRUNE_MARGIN
@@ -99,11 +99,11 @@ class TuneConfig:
         """TuneError naming the first number out of its range."""
         checks = (
             (self.trials is None or self.trials >= 1, "trials", "must be at least 1"),
-            (self.timeout_s is None or self.timeout_s > 0, "timeout_s", "must be positive"),
+            (positive(self.timeout_s), "timeout_s", "must be positive and finite"),
             (
-                self.stability_gate is None or self.stability_gate > 0,
+                positive(self.stability_gate),
                 "stability_gate",
-                "must be positive (0 on the command line: off)",
+                "must be positive and finite (0 on the command line: off)",
             ),
             (0 <= self.prune_margin < 1, "prune_margin", "must be at least 0 and below 1"),
             (self.convergence_window >= 1, "convergence_window", "must be at least 1 trial"),
@@ -112,8 +112,8 @@ class TuneConfig:
                 "until_converged",
                 "needs throughput as the first objective (it compares paired gains)",
             ),
-            (self.max_p99_ms is None or self.max_p99_ms > 0, "max_p99_ms", "must be positive"),
-            (self.max_rss_mb is None or self.max_rss_mb > 0, "max_rss_mb", "must be positive"),
+            (positive(self.max_p99_ms), "max_p99_ms", "must be positive and finite"),
+            (positive(self.max_rss_mb), "max_rss_mb", "must be positive and finite"),
         )
         for ok, parameter, rule in checks:
             if not ok:

@@ -10,6 +10,7 @@ defaults: `harness.run_paired`, or a fake in the tuner's unit tests;
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -26,6 +27,16 @@ from harness import (
 from tuner._errors import TuneError
 
 
+def positive(value: float | None) -> bool:
+    """`value` is None (not given) or a finite number above 0 (nan and inf are not)."""
+    return value is None or (math.isfinite(value) and value > 0)
+
+
+def non_negative(value: float | None) -> bool:
+    """`value` is None (not given) or a finite number of 0 or more."""
+    return value is None or (math.isfinite(value) and value >= 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Windows:
     """Each trial measures `repeats` windows of `duration_s` seconds, each after an
@@ -38,8 +49,8 @@ class Windows:
 
     def __post_init__(self) -> None:
         for ok, parameter, rule in (
-            (self.duration_s > 0, "duration_s", "must be positive"),
-            (self.warmup_s >= 0, "warmup_s", "must be 0 or more"),
+            (positive(self.duration_s), "duration_s", "must be positive and finite"),
+            (non_negative(self.warmup_s), "warmup_s", "must be 0 or more and finite"),
             (self.repeats >= 1, "repeats", "must be at least 1"),
         ):
             if not ok:
@@ -125,9 +136,9 @@ class Pairing:
                 "process_sets",
                 f"must be from 1 to the pairs ({self.pairs})",
             ),
-            (self.window_s is None or self.window_s > 0, "window_s", "must be positive"),
-            (self.ramp_s is None or self.ramp_s >= 0, "ramp_s", "must be 0 or more"),
-            (self.warmup_s >= 0, "warmup_s", "must be 0 or more"),
+            (positive(self.window_s), "window_s", "must be positive and finite"),
+            (non_negative(self.ramp_s), "ramp_s", "must be 0 or more and finite"),
+            (non_negative(self.warmup_s), "warmup_s", "must be 0 or more and finite"),
         ):
             if not ok:
                 value = getattr(self, parameter)

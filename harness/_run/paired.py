@@ -194,8 +194,8 @@ def run_paired(
         if timeout_s is None
         else timeout_s
     )
-    if timeout <= 0:
-        raise ValueError(f"timeout_s must be positive; got {timeout_s}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout_s must be positive and finite; got {timeout_s}")
     layout = plan_cpus(server_cpu, client_cpu)
     defaults = Settings()
     started = time.monotonic()

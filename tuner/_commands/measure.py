@@ -49,6 +49,7 @@ from tuner._measurement import (
     Pairing,
     TrialRunner,
     Windows,
+    positive,
 )
 from tuner._paired_view import PairedMeasurement
 from tuner._probe import probed
@@ -82,8 +83,8 @@ class MeasureOptions:
     process_sets: int = MEASURE_PAIRING.process_sets
 
     def __post_init__(self) -> None:
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise BadInputError("--timeout-s must be positive")
+        if not positive(self.timeout_s):
+            raise BadInputError("--timeout-s must be positive and finite")
         if self.against_defaults:
             if self.reference:
                 raise BadInputError("--reference and --against-defaults cannot go together")

@@ -11,14 +11,19 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import tuner
+from harness import EchoWorkload
 from tuner._cli import build_parser
 from tuner._commands._common import CommaList, Number
+from tuner._config import TuneConfig
+from tuner._errors import TuneError
+from tuner._measurement import Pairing, Windows
+from tuner._space import build_space
 
 VALUES = ("nan", "inf", "-inf", "1e999", "-1", "0")
 # argparse types that take no number.
@@ -192,3 +197,33 @@ def test_the_command_refuses_in_one_line_without_a_traceback(
     assert done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert os.listdir(tmp_path) == []
+
+
+# -- the same numbers from Python: the values the flags become refuse them too
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize(
+    ("make", "parameter"),
+    [
+        (lambda v: Windows(v, 0.1, 2), "duration_s"),
+        (lambda v: Windows(1.0, v, 2), "warmup_s"),
+        (lambda v: Pairing(4, window_s=v), "window_s"),
+        (lambda v: Pairing(4, ramp_s=v), "ramp_s"),
+        (lambda v: Pairing(4, warmup_s=v), "warmup_s"),
+        (lambda v: config(timeout_s=v), "timeout_s"),
+        (lambda v: config(stability_gate=v), "stability_gate"),
+        (lambda v: config(max_p99_ms=v), "max_p99_ms"),
+        (lambda v: config(max_rss_mb=v), "max_rss_mb"),
+    ],
+)
+def test_the_values_refuse_what_is_not_finite(
+    make: Callable[[float], object], parameter: str, bad: float
+) -> None:
+    with pytest.raises(TuneError) as refused:
+        make(bad)
+    assert refused.value.parameter == parameter
+
+
+def config(**changes: float) -> TuneConfig:
+    return TuneConfig("s", EchoWorkload(), build_space("echo"), **changes)  # type: ignore[arg-type]
