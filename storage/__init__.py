@@ -45,6 +45,7 @@ from storage._errors import (
     StorageError,
     StorageWriteError,
     StudyMismatchError,
+    lost_creation_race,
 )
 from storage._frame_dtypes import SAMPLES_FRAME_DTYPES, TRIALS_FRAME_DTYPES
 from storage._models import SCHEMA_VERSION, TABLE_PREFIX
@@ -76,5 +77,6 @@ __all__ = [
     "TrialOutcome",
     "TrialRecord",
     "check_storage",
+    "lost_creation_race",
     "open_storage",
 ]

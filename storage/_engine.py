@@ -14,7 +14,9 @@ Opened read-only (`write=False`), a SQLite file is opened with SQLite's
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,19 +25,14 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, insert, inspect, make_url, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import (
-    ArgumentError,
-    IntegrityError,
-    NoSuchModuleError,
-    ProgrammingError,
-    SQLAlchemyError,
-)
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.schema import CreateColumn
 
 from storage._errors import (
     StorageError,
     StorageWriteError,
+    lost_creation_race,
     one_line,
     write_error,
     write_problem,
@@ -47,6 +44,11 @@ DEFAULT_URL = "sqlite:///twistune.db"
 # How long a SQLite connection waits for another writer (Optuna's engine, a
 # second twistune) before failing with "database is locked", in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# Processes that open a new database at once race to create its tables: each loser
+# looks again, up to this many times in all, after a random pause of up to
+# CREATION_BACKOFF_S x its attempt number (seconds), so that they do not meet again.
+CREATION_ATTEMPTS = 8
+CREATION_BACKOFF_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +154,9 @@ def prepare_schema(engine: Engine, target: Target) -> None:
     always refused untouched. A refused write (read-only, locked, full) is
     `StorageWriteError`; any other database error `StorageError`.
     """
-    # Several workers starting at once against one database may race to create
-    # the tables; the loser's second look finds them.
-    for attempt in (1, 2):
+    # Several processes starting at once against a new database race to create the
+    # tables: each loser looks again (every look after a winner's commit finds them).
+    for attempt in range(1, CREATION_ATTEMPTS + 1):
         try:
             with engine.begin() as connection:
                 if target.write:
@@ -163,7 +165,8 @@ def prepare_schema(engine: Engine, target: Target) -> None:
                     _check_readable_schema(connection, target.shown)
             return
         except SQLAlchemyError as exc:
-            if attempt == 1 and target.write and _lost_creation_race(exc):
+            if attempt < CREATION_ATTEMPTS and target.write and lost_creation_race(exc):
+                time.sleep(random.uniform(0, CREATION_BACKOFF_S * attempt))
                 continue
             problem = write_problem(exc, opening=True)
             if problem is not None:
@@ -240,13 +243,6 @@ def _stored_version(connection: Connection, shown: str) -> int | None:
         return int(text)
     except ValueError:
         raise StorageError(f"{shown}: unreadable twistune schema version {text!r}") from None
-
-
-def _lost_creation_race(exc: SQLAlchemyError) -> bool:
-    """True for the errors of creating a table or row another process just created."""
-    if isinstance(exc, IntegrityError | ProgrammingError):
-        return True
-    return "already exists" in one_line(exc)
 
 
 def _is_uri(url: URL) -> bool:

@@ -98,6 +98,29 @@ def translate(
     return StorageError(f"database error in {shown}: {one_line(driver_error(exc))}")
 
 
+# SQLite's extended code for a read transaction that cannot become a write one because
+# another connection wrote since it began (WAL mode): returned at once, without the busy
+# timeout, so it reads "database is locked" though nothing waited.
+_SQLITE_BUSY_SNAPSHOT = 517
+
+
+def lost_creation_race(exc: BaseException) -> bool:
+    """True when `exc` (or its chain) is the error of creating a table or row that another
+    process created first: the driver's integrity error (a unique key, e.g. a schema
+    version row) or "already exists" (a table). Opening a new database from several
+    processes at once gives these to all but one; a second look finds what was made."""
+    error = driver_error(exc)
+    if getattr(error, "sqlite_errorcode", None) == _SQLITE_BUSY_SNAPSHOT:
+        return True  # WAL: a read that was to become a write saw another's write first
+    if isinstance(error, sqlite3.IntegrityError) or type(error).__name__ in {
+        "IntegrityError",
+        "UniqueViolation",
+        "DuplicateTable",
+    }:
+        return True
+    return "already exists" in one_line(error)
+
+
 def driver_error(exc: BaseException) -> BaseException:
     """The database driver's own error in `exc`'s chain; `exc` itself when there is none."""
     seen: set[int] = set()

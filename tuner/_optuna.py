@@ -12,6 +12,8 @@ same one-line `storage.StorageError` twistune's own writes give.
 from __future__ import annotations
 
 import importlib
+import random
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,12 +24,16 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from storage import Storage, TrialOutcome
+from storage import Storage, TrialOutcome, lost_creation_race
 from tuner._objectives import Objective
 from tuner._owners import Owner, this_process
 from tuner._records import unmeasured_record
 
 # User attribute of the enqueued trial 0 (Twisted's defaults) until it is asked.
+# Opening Optuna's storage on a new database that other processes open at the same moment
+# (`_rdb_storage`): attempts in all, and the pause's scale in seconds.
+RDB_ATTEMPTS = 8
+RDB_BACKOFF_S = 0.05
 BASELINE_ATTR = "twistune_baseline"
 # User attribute of an enqueued strategy's trial: the strategy's name.
 STRATEGY_ATTR = "twistune_strategy"
@@ -164,9 +170,7 @@ def open_optuna_study(
     """The Optuna study in the same database (created when `objectives` is given)."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     with optuna_errors(storage):
-        rdb = optuna.storages.RDBStorage(
-            url=storage.optuna_url(), engine_kwargs=storage.optuna_engine_kwargs()
-        )
+        rdb = _rdb_storage(storage)
         if objectives is None:
             return optuna.load_study(study_name=name, storage=rdb, sampler=sampler, pruner=pruner)
         return optuna.create_study(
@@ -177,6 +181,23 @@ def open_optuna_study(
             pruner=pruner,
             load_if_exists=True,
         )
+
+
+def _rdb_storage(storage: Storage) -> optuna.storages.RDBStorage:
+    """Optuna's storage on `storage`'s database. Processes opening a new database at once
+    race to create Optuna's tables and stamp its schema version (`alembic_version`): each
+    loser tries again, up to `RDB_ATTEMPTS` times in all, after a random pause of up to
+    `RDB_BACKOFF_S` x its attempt number (seconds). Any other error is raised as it is."""
+    for attempt in range(1, RDB_ATTEMPTS + 1):
+        try:
+            return optuna.storages.RDBStorage(
+                url=storage.optuna_url(), engine_kwargs=storage.optuna_engine_kwargs()
+            )
+        except Exception as exc:
+            if attempt == RDB_ATTEMPTS or not lost_creation_race(exc):
+                raise
+            time.sleep(random.uniform(0, RDB_BACKOFF_S * attempt))
+    raise AssertionError("unreachable")
 
 
 def ask(study: optuna.Study) -> optuna.Trial:

@@ -31,6 +31,7 @@ def test_every_public_name_resolves() -> None:
         "TrialOutcome",
         "TrialRecord",
         "check_storage",
+        "lost_creation_race",
         "open_storage",
     }
     for name in storage.__all__:

@@ -4,6 +4,8 @@ without creating or writing anything (a command checks its input so before it wa
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from storage import (
     StorageError,
     StudyMismatchError,
     check_storage,
+    lost_creation_race,
     open_storage,
 )
 from tests.storage_records import study_record
@@ -68,3 +71,39 @@ def test_check_study_says_what_ensure_study_would_refuse_and_writes_nothing(
             storage.check_study(study_record("echo-1k", objectives=("throughput", "p99")))
         assert [s.name for s in storage.studies()] == ["echo-1k"]
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_a_lost_creation_race_is_told_from_other_errors(tmp_path: Path) -> None:
+    # Real errors from a real SQLite file: what a process that lost the race to create a
+    # table or a row gets, and what it must not retry.
+    db = tmp_path / "race.db"
+    with closing(sqlite3.connect(db, isolation_level=None)) as first:
+        first.execute("PRAGMA journal_mode=WAL")
+        first.execute("CREATE TABLE meta (key TEXT PRIMARY KEY)")
+        first.execute("INSERT INTO meta VALUES ('schema_version')")
+        errors = {}
+        for name, sql in (
+            ("duplicate row", "INSERT INTO meta VALUES ('schema_version')"),
+            ("existing table", "CREATE TABLE meta (key TEXT)"),
+            ("syntax", "CREATE TABEL nothing"),
+        ):
+            with pytest.raises(sqlite3.Error) as raised:
+                first.execute(sql)
+            errors[name] = raised.value
+        # A read transaction that would become a write after another connection wrote.
+        first.execute("BEGIN")
+        first.execute("SELECT * FROM meta").fetchall()
+        with closing(sqlite3.connect(db, isolation_level=None)) as second:
+            second.execute("INSERT INTO meta VALUES ('other')")
+        with pytest.raises(sqlite3.OperationalError) as stale:
+            first.execute("INSERT INTO meta VALUES ('third')")
+        first.execute("ROLLBACK")
+    assert stale.value.sqlite_errorcode == sqlite3.SQLITE_BUSY_SNAPSHOT
+    assert lost_creation_race(errors["duplicate row"])
+    assert lost_creation_race(errors["existing table"])
+    assert lost_creation_race(stale.value)
+    assert not lost_creation_race(errors["syntax"])
+    # As another engine raises it: wrapped, the driver's error as the cause.
+    with pytest.raises(RuntimeError) as wrapped:
+        raise RuntimeError("stamping failed") from errors["duplicate row"]
+    assert lost_creation_race(wrapped.value)
