@@ -157,6 +157,7 @@ def prepare_schema(engine: Engine, target: Target) -> None:
     # Several processes starting at once against a new database race to create the
     # tables: each loser looks again (every look after a winner's commit finds them).
     for attempt in range(1, CREATION_ATTEMPTS + 1):
+        began = time.monotonic()
         try:
             with engine.begin() as connection:
                 if target.write:
@@ -165,7 +166,12 @@ def prepare_schema(engine: Engine, target: Target) -> None:
                     _check_readable_schema(connection, target.shown)
             return
         except SQLAlchemyError as exc:
-            if attempt < CREATION_ATTEMPTS and target.write and lost_creation_race(exc):
+            waited_s = time.monotonic() - began
+            if (
+                attempt < CREATION_ATTEMPTS
+                and target.write
+                and lost_creation_race(exc, waited_s=waited_s, busy_timeout_s=target.busy_timeout_s)
+            ):
                 time.sleep(random.uniform(0, CREATION_BACKOFF_S * attempt))
                 continue
             problem = write_problem(exc, opening=True)

@@ -104,12 +104,29 @@ def translate(
 _SQLITE_BUSY_SNAPSHOT = 517
 
 
-def lost_creation_race(exc: BaseException) -> bool:
+def lost_creation_race(
+    exc: BaseException, *, waited_s: float | None = None, busy_timeout_s: float | None = None
+) -> bool:
     """True when `exc` (or its chain) is the error of creating a table or row that another
     process created first: the driver's integrity error (a unique key, e.g. a schema
     version row) or "already exists" (a table). Opening a new database from several
-    processes at once gives these to all but one; a second look finds what was made."""
+    processes at once gives these to all but one; a second look finds what was made.
+
+    Also SQLite's refusals of a lock that come at once rather than after the busy
+    timeout: a read transaction that was to become a write while another connection
+    wrote (`BUSY_SNAPSHOT` in WAL mode, or plain `BUSY` before the new file is in WAL
+    mode, where two such upgrades would deadlock). Given the seconds the failed attempt
+    took (`waited_s`) and the busy timeout, a "locked" that came before the timeout ran
+    out is one of those; one that came after is a real wait and not a race.
+    """
     error = driver_error(exc)
+    if (
+        waited_s is not None
+        and busy_timeout_s is not None
+        and waited_s < busy_timeout_s
+        and write_problem(exc) == "locked"
+    ):
+        return True
     if getattr(error, "sqlite_errorcode", None) == _SQLITE_BUSY_SNAPSHOT:
         return True  # WAL: a read that was to become a write saw another's write first
     if isinstance(error, sqlite3.IntegrityError) or type(error).__name__ in {

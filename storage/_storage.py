@@ -30,6 +30,7 @@ from storage._errors import (
     DuplicateTrialError,
     StorageError,
     StorageWriteError,
+    lost_creation_race,
     one_line,
     translate,
 )
@@ -157,6 +158,15 @@ class Storage:
         if self._target.sqlite:
             return {"connect_args": {"timeout": self._target.busy_timeout_s}}
         return {}
+
+    def lost_creation_race(self, exc: BaseException, waited_s: float) -> bool:
+        """Whether `exc`, raised by another engine on this database (Optuna's) after
+        `waited_s` seconds while it created its tables, lost the race to another process
+        creating them at the same moment (`storage.lost_creation_race`, with this
+        database's busy timeout). Pure: nothing touches the database."""
+        return lost_creation_race(
+            exc, waited_s=waited_s, busy_timeout_s=self._target.busy_timeout_s
+        )
 
     def translate_error(self, exc: BaseException) -> StorageError:
         """The one-line error this storage's own methods raise for `exc`.

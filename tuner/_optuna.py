@@ -24,7 +24,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from storage import Storage, TrialOutcome, lost_creation_race
+from storage import Storage, TrialOutcome
 from tuner._objectives import Objective
 from tuner._owners import Owner, this_process
 from tuner._records import unmeasured_record
@@ -189,12 +189,14 @@ def _rdb_storage(storage: Storage) -> optuna.storages.RDBStorage:
     loser tries again, up to `RDB_ATTEMPTS` times in all, after a random pause of up to
     `RDB_BACKOFF_S` x its attempt number (seconds). Any other error is raised as it is."""
     for attempt in range(1, RDB_ATTEMPTS + 1):
+        began = time.monotonic()
         try:
             return optuna.storages.RDBStorage(
                 url=storage.optuna_url(), engine_kwargs=storage.optuna_engine_kwargs()
             )
         except Exception as exc:
-            if attempt == RDB_ATTEMPTS or not lost_creation_race(exc):
+            waited_s = time.monotonic() - began
+            if attempt == RDB_ATTEMPTS or not storage.lost_creation_race(exc, waited_s):
                 raise
             time.sleep(random.uniform(0, RDB_BACKOFF_S * attempt))
     raise AssertionError("unreachable")

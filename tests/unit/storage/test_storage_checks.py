@@ -107,3 +107,26 @@ def test_a_lost_creation_race_is_told_from_other_errors(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError) as wrapped:
         raise RuntimeError("stamping failed") from errors["duplicate row"]
     assert lost_creation_race(wrapped.value)
+
+
+def test_a_lock_refused_at_once_is_a_race_and_one_that_waited_is_not(tmp_path: Path) -> None:
+    # Before a new file is in WAL mode: two readers that both go on to write would
+    # deadlock, so SQLite refuses the second at once, whatever its busy timeout.
+    db = tmp_path / "rollback.db"
+    with closing(sqlite3.connect(db, isolation_level=None, timeout=30)) as setup:
+        setup.execute("CREATE TABLE meta (key TEXT PRIMARY KEY)")
+    first = sqlite3.connect(db, isolation_level=None, timeout=30)
+    second = sqlite3.connect(db, isolation_level=None, timeout=30)
+    with closing(first), closing(second):
+        for connection in (first, second):
+            connection.execute("BEGIN")
+            connection.execute("SELECT * FROM meta").fetchall()
+        first.execute("INSERT INTO meta VALUES ('a')")
+        with pytest.raises(sqlite3.OperationalError) as refused:
+            second.execute("INSERT INTO meta VALUES ('b')")
+        second.execute("ROLLBACK")
+        first.execute("ROLLBACK")
+    assert "locked" in str(refused.value)
+    assert lost_creation_race(refused.value, waited_s=0.01, busy_timeout_s=30.0)
+    assert not lost_creation_race(refused.value, waited_s=30.0, busy_timeout_s=30.0)
+    assert not lost_creation_race(refused.value)
