@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from storage._errors import (
     DuplicateTrialError,
+    SchemaUpgradeError,
     StorageError,
     StorageWriteError,
     StudyMismatchError,
@@ -68,6 +69,7 @@ __all__ = [
     "ConfirmationRecord",
     "DuplicateTrialError",
     "SampleRecord",
+    "SchemaUpgradeError",
     "Storage",
     "StorageError",
     "StorageWriteError",

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, insert, inspect, make_url, select, update
 from sqlalchemy import text as sql_text
@@ -30,6 +30,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.schema import CreateColumn
 
 from storage._errors import (
+    SchemaUpgradeError,
     StorageError,
     StorageWriteError,
     lost_creation_race,
@@ -38,6 +39,8 @@ from storage._errors import (
     write_problem,
 )
 from storage._models import SCHEMA_VERSION, SCHEMA_VERSION_KEY, Base, MetaRow
+
+T = TypeVar("T")
 
 DEFAULT_URL = "sqlite:///twistune.db"
 
@@ -154,30 +157,41 @@ def prepare_schema(engine: Engine, target: Target) -> None:
     always refused untouched. A refused write (read-only, locked, full) is
     `StorageWriteError`; any other database error `StorageError`.
     """
-    # Several processes starting at once against a new database race to create the
-    # tables: each loser looks again (every look after a winner's commit finds them).
-    for attempt in range(1, CREATION_ATTEMPTS + 1):
+
+    def prepare() -> None:
+        with engine.begin() as connection:
+            if target.write:
+                _create_schema(connection, target.shown)
+            else:
+                _check_readable_schema(connection, target.shown)
+
+    try:
+        if target.write:
+            retry_creation_race(prepare, target.busy_timeout_s)
+        else:
+            prepare()
+    except SQLAlchemyError as exc:
+        problem = write_problem(exc, opening=True)
+        if problem is not None:
+            raise write_error(problem, target.database, target.busy_timeout_s) from exc
+        raise StorageError(f"cannot open {target.shown}: {one_line(exc)}") from exc
+
+
+def retry_creation_race(create: Callable[[], T], busy_timeout_s: float) -> T:
+    """`create()`, looked at again while it loses the race to another process creating
+    the same tables on a new database (`lost_creation_race`): every look after the
+    winner's commit finds them. Up to `CREATION_ATTEMPTS` in all; any other error, or the
+    last attempt's, is raised as it is."""
+    for attempt in range(1, CREATION_ATTEMPTS):
         began = time.monotonic()
         try:
-            with engine.begin() as connection:
-                if target.write:
-                    _create_schema(connection, target.shown)
-                else:
-                    _check_readable_schema(connection, target.shown)
-            return
-        except SQLAlchemyError as exc:
+            return create()
+        except Exception as exc:
             waited_s = time.monotonic() - began
-            if (
-                attempt < CREATION_ATTEMPTS
-                and target.write
-                and lost_creation_race(exc, waited_s=waited_s, busy_timeout_s=target.busy_timeout_s)
-            ):
-                time.sleep(random.uniform(0, CREATION_BACKOFF_S * attempt))
-                continue
-            problem = write_problem(exc, opening=True)
-            if problem is not None:
-                raise write_error(problem, target.database, target.busy_timeout_s) from exc
-            raise StorageError(f"cannot open {target.shown}: {one_line(exc)}") from exc
+            if not lost_creation_race(exc, waited_s=waited_s, busy_timeout_s=busy_timeout_s):
+                raise
+        time.sleep(random.uniform(0, CREATION_BACKOFF_S * attempt))
+    return create()
 
 
 def _create_schema(connection: Connection, shown: str) -> None:
@@ -204,10 +218,10 @@ def _check_readable_schema(connection: Connection, shown: str) -> None:
     """Refuse, for reading only, a database without the twistune tables of this schema."""
     version = _stored_version(connection, shown)
     if version is None:
-        raise StorageError(f"{shown} holds no twistune tables (nothing was saved there)")
+        raise SchemaUpgradeError(f"{shown} holds no twistune tables (nothing was saved there)")
     _refuse_newer(version, shown)
     if version < SCHEMA_VERSION:
-        raise StorageError(
+        raise SchemaUpgradeError(
             f"{shown} has the older twistune schema {version} (< {SCHEMA_VERSION}) and was "
             "opened read-only: open it once for writing to upgrade it in place"
         )

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -30,7 +30,6 @@ from storage._errors import (
     DuplicateTrialError,
     StorageError,
     StorageWriteError,
-    lost_creation_race,
     one_line,
     translate,
 )
@@ -46,6 +45,9 @@ __all__ = ["DEFAULT_URL", "SQLITE_BUSY_TIMEOUT_S", "Storage", "check_storage", "
 _NUMBER_TRIES = 50
 # Bounds the size of `IN (...)` lists when looking for duplicates of a batch.
 _IN_CHUNK = 500
+
+
+T = TypeVar("T")
 
 
 def open_storage(
@@ -159,14 +161,11 @@ class Storage:
             return {"connect_args": {"timeout": self._target.busy_timeout_s}}
         return {}
 
-    def lost_creation_race(self, exc: BaseException, waited_s: float) -> bool:
-        """Whether `exc`, raised by another engine on this database (Optuna's) after
-        `waited_s` seconds while it created its tables, lost the race to another process
-        creating them at the same moment (`storage.lost_creation_race`, with this
-        database's busy timeout). Pure: nothing touches the database."""
-        return lost_creation_race(
-            exc, waited_s=waited_s, busy_timeout_s=self._target.busy_timeout_s
-        )
+    def retry_creation_race(self, create: Callable[[], T]) -> T:
+        """`create()` (another engine creating its tables on this database: Optuna's),
+        tried again while it loses the race to another process doing the same at the
+        same moment, as this storage's own tables are (`_engine.retry_creation_race`)."""
+        return _engine.retry_creation_race(create, self._target.busy_timeout_s)
 
     def translate_error(self, exc: BaseException) -> StorageError:
         """The one-line error this storage's own methods raise for `exc`.

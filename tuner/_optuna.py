@@ -12,8 +12,6 @@ same one-line `storage.StorageError` twistune's own writes give.
 from __future__ import annotations
 
 import importlib
-import random
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,10 +28,6 @@ from tuner._owners import Owner, this_process
 from tuner._records import unmeasured_record
 
 # User attribute of the enqueued trial 0 (Twisted's defaults) until it is asked.
-# Opening Optuna's storage on a new database that other processes open at the same moment
-# (`_rdb_storage`): attempts in all, and the pause's scale in seconds.
-RDB_ATTEMPTS = 8
-RDB_BACKOFF_S = 0.05
 BASELINE_ATTR = "twistune_baseline"
 # User attribute of an enqueued strategy's trial: the strategy's name.
 STRATEGY_ATTR = "twistune_strategy"
@@ -186,20 +180,12 @@ def open_optuna_study(
 def _rdb_storage(storage: Storage) -> optuna.storages.RDBStorage:
     """Optuna's storage on `storage`'s database. Processes opening a new database at once
     race to create Optuna's tables and stamp its schema version (`alembic_version`): each
-    loser tries again, up to `RDB_ATTEMPTS` times in all, after a random pause of up to
-    `RDB_BACKOFF_S` x its attempt number (seconds). Any other error is raised as it is."""
-    for attempt in range(1, RDB_ATTEMPTS + 1):
-        began = time.monotonic()
-        try:
-            return optuna.storages.RDBStorage(
-                url=storage.optuna_url(), engine_kwargs=storage.optuna_engine_kwargs()
-            )
-        except Exception as exc:
-            waited_s = time.monotonic() - began
-            if attempt == RDB_ATTEMPTS or not storage.lost_creation_race(exc, waited_s):
-                raise
-            time.sleep(random.uniform(0, RDB_BACKOFF_S * attempt))
-    raise AssertionError("unreachable")
+    loser tries again (`Storage.retry_creation_race`)."""
+    return storage.retry_creation_race(
+        lambda: optuna.storages.RDBStorage(
+            url=storage.optuna_url(), engine_kwargs=storage.optuna_engine_kwargs()
+        )
+    )
 
 
 def ask(study: optuna.Study) -> optuna.Trial:

@@ -3,7 +3,6 @@ without creating or writing anything (a command checks its input so before it wa
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -17,7 +16,7 @@ from storage import (
     lost_creation_race,
     open_storage,
 )
-from tests.storage_records import study_record
+from tests.storage_records import digest, study_record
 
 
 def test_a_missing_file_in_a_directory_that_exists_is_fine_and_not_created(
@@ -61,7 +60,7 @@ def test_check_study_says_what_ensure_study_would_refuse_and_writes_nothing(
     db = tmp_path / "s.db"
     with open_storage(f"sqlite:///{db}") as storage:
         storage.ensure_study(study_record("echo-1k"))
-    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    before = digest(db)
     with open_storage(f"sqlite:///{db}", create=False) as storage:
         assert storage.check_study(study_record("other")) is None
         stored = storage.check_study(study_record("echo-1k"))
@@ -70,7 +69,7 @@ def test_check_study_says_what_ensure_study_would_refuse_and_writes_nothing(
         with pytest.raises(StudyMismatchError, match=r"study 'echo-1k' exists with objectives"):
             storage.check_study(study_record("echo-1k", objectives=("throughput", "p99")))
         assert [s.name for s in storage.studies()] == ["echo-1k"]
-    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert digest(db) == before
 
 
 def test_a_lost_creation_race_is_told_from_other_errors(tmp_path: Path) -> None:

@@ -8,14 +8,15 @@ twistune's own schema (4 processes at once, 6 rounds: 10 of 24 failed).
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from storage import SCHEMA_VERSION
+from tests.storage_records import rows
 
 REPO = Path(__file__).resolve().parents[3]
 PROCESSES = 4
@@ -32,11 +33,6 @@ with open_storage(url) as store:
     study = open_optuna_study(store, "s", (Objective.THROUGHPUT,))
     print("opened", study.study_name, len(study.trials))
 """
-
-
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(db)) as connection:
-        return connection.execute(sql).fetchall()
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -57,6 +53,8 @@ def test_processes_opening_a_new_database_at_once_all_open_it(tmp_path: Path, ro
     outputs = [opener.communicate(timeout=120) for opener in openers]
     assert [opener.returncode for opener in openers] == [0] * PROCESSES, outputs
     assert [out for out, _ in outputs] == ["opened s 0\n"] * PROCESSES
-    assert rows(db, "SELECT key, value FROM twistune_meta") == [("schema_version", "5")]
+    assert rows(db, "SELECT key, value FROM twistune_meta") == [
+        ("schema_version", str(SCHEMA_VERSION))
+    ]
     assert len(rows(db, "SELECT version_num FROM alembic_version")) == 1
     assert rows(db, "SELECT study_name FROM studies") == [("s",)]
