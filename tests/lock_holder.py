@@ -57,11 +57,6 @@ def _fork_as(uid: int, action: Callable[[Callable[[str], None]], None]) -> tuple
         code = 0
         try:
             os.close(read_fd)
-            # A process of its own as far as the lock goes: this one's hold (the shared
-            # open file) is not its own, as for any other user's process.
-            from harness._run.host_lock import _held
-
-            _held.depth = 0
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)

@@ -1,18 +1,13 @@
-"""The runner <-> shim protocol: where the settings shim lives, and what it reads.
+"""The runner <-> shim protocol: what the settings shim reads.
 
-The trial runner (`harness._run.command_child.shim_env`) puts `SHIM_DIR` first on a
-program's PYTHONPATH, the settings as JSON in `SETTINGS_ENV` and, in a trial, a report
+The trial runner (`harness._run.command_child.shim_env`) puts the shim's folder first on
+a program's PYTHONPATH, the settings as JSON in `SETTINGS_ENV` and, in a trial, a report
 pipe's fd in `REPORT_FD_ENV`; the shim's `sitecustomize` and `harness._apply.patch`
 read them in the program. The runner imports this module, not the shim's, so the
 caller's process never loads the code that patches Twisted. The shim's
 `sitecustomize` spells the two names out itself: it runs before twistune is importable.
+Imports nothing: the shim loads it as the user's program starts.
 """
-
-from __future__ import annotations
-
-from pathlib import Path
 
 SETTINGS_ENV = "TWISTUNE_SHIM_SETTINGS"
 REPORT_FD_ENV = "TWISTUNE_SHIM_REPORT_FD"
-# The folder holding only the shim's sitecustomize.py (package data, not a package).
-SHIM_DIR = Path(__file__).resolve().parents[1] / "_apply" / "shim"

@@ -47,10 +47,14 @@ from typing import IO, Any
 
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError, MessageReader
 from harness._ipc.child_guard import parent_death_signal
-from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
+from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV
 from harness._run.children import Child
 from harness._values.own_workload import PORT_PLACEHOLDER
 from harness._values.settings import Settings, default_reactor
+
+# The folder holding only the shim's sitecustomize.py (package data, not a package): the
+# runner names it by path and never imports the shim.
+SHIM_DIR = Path(__file__).resolve().parents[1] / "_apply" / "shim"
 
 # How often readiness is polled (s): a connect() to a port nobody listens on is refused
 # at once, so this is the gap between attempts.

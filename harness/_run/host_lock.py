@@ -104,6 +104,9 @@ class _Held:
 
 
 _held = _Held()
+# A forked child holds no lock of its own: the flock belongs to the open file its parent
+# took it on, and ends with the parent's hold, whatever the child does.
+os.register_at_fork(after_in_child=lambda: setattr(_held, "depth", 0))
 
 
 def _holder(fd: int) -> LockHolder:
@@ -120,43 +123,31 @@ def _holder(fd: int) -> LockHolder:
         pids = []
     if not pids:
         return LockHolder("", "", "")
-    pid = pids[0]
-    return LockHolder(pid, _command_of(pid), _started(pid))
+    return _described(pids[0])
 
 
-def _command_of(pid: str) -> str:
-    """`pid`'s command line, one line, without the Python interpreter in front ("" if
-    unreadable)."""
+def _described(pid: str) -> LockHolder:
+    """Process `pid` as psutil reads it from /proc: its command line, one line, without the
+    Python interpreter in front, and when it started (local time); "" for what cannot be
+    read. psutil is imported only here, when another process holds the lock."""
+    import psutil
+
     try:
-        argv = [
-            a.decode(errors="replace")
-            for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if a
-        ]
-    except OSError:
-        return ""
+        process = psutil.Process(int(pid))
+        argv = process.cmdline()
+        created = process.create_time()
+    except (psutil.Error, ValueError):
+        return LockHolder(pid, "", "")
     if len(argv) > 1 and Path(argv[0]).name.startswith("python"):
         argv = argv[1:]  # what it runs (a script, -m, -c) says more
-    if not argv:
-        return ""
-    command = " ".join(" ".join([Path(argv[0]).name, *argv[1:]]).split())
-    return command if len(command) <= COMMAND_CHARS else command[: COMMAND_CHARS - 3] + "..."
-
-
-def _started(pid: str) -> str:
-    """When process `pid` started, local time ("" if unreadable)."""
-    try:
-        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(
-            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )  # fmt: skip
-        ticks = int(after_name[19])  # field 22, starttime: clock ticks after boot
-    except (OSError, IndexError, ValueError, StopIteration):
-        return ""
-    started = time.localtime(boot + ticks / os.sysconf("SC_CLK_TCK"))
+    command = " ".join(" ".join([Path(argv[0]).name, *argv[1:]]).split()) if argv else ""
+    if len(command) > COMMAND_CHARS:
+        command = command[: COMMAND_CHARS - 3] + "..."
+    started = time.localtime(created)
     today = time.localtime()[:3] == started[:3]
-    return time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S", started)
+    return LockHolder(
+        pid, command, time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S", started)
+    )
 
 
 def _owner(uid: int) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
-from harness._run.command_child import shim_env
+from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV
+from harness._run.command_child import SHIM_DIR, shim_env
 from harness._values.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV, SHIM_DIR
-from harness._run.command_child import command_argv, free_port, shim_env, twistd_argv
+from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV
+from harness._run.command_child import SHIM_DIR, command_argv, free_port, shim_env, twistd_argv
 from harness._values.settings import Settings
 
 NODAEMON = "--nodaemon"
