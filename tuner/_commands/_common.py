@@ -36,6 +36,8 @@ from tuner._measurement import (
     BULK_PROCESS_SETS,
     Pairing,
     Windows,
+    non_negative,
+    positive,
     search_pairing,
 )
 from tuner._statistics import DEFAULT_CONFIDENCE
@@ -59,7 +61,8 @@ class Domain(Enum):
     NON_NEGATIVE = "of 0 or more"
 
     def admits(self, value: float) -> bool:
-        return value > 0 if self is Domain.POSITIVE else value >= 0
+        """Whether `value` is finite and in this range."""
+        return positive(value) if self is Domain.POSITIVE else non_negative(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,7 @@ class Number:
             value = self.parse(text)
         except (ValueError, OverflowError):
             value = math.nan
-        if not (math.isfinite(value) and self.domain.admits(value) and value <= self.high):
+        if not (self.domain.admits(value) and value <= self.high):
             raise argparse.ArgumentTypeError(f"{text!r} is not {self.describe()}")
         return value
 

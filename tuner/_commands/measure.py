@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any
 
 from harness import (
     KNOBS,
@@ -54,8 +54,6 @@ from tuner._measurement import (
 from tuner._paired_view import PairedMeasurement
 from tuner._probe import probed
 from tuner._terminal import console, render_paired, render_trial
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +196,9 @@ def _refuse_the_other_modes_flags(args: argparse.Namespace) -> None:
     raise BadInputError(f"{', '.join(given)}: only with --against-defaults")
 
 
-def _given(value: _T | None, default: _T) -> _T:
-    return default if value is None else value
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    """The flags among `names` the user gave (the others are None), by `dest`."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def options_from_args(args: argparse.Namespace) -> MeasureOptions:
@@ -207,12 +206,11 @@ def options_from_args(args: argparse.Namespace) -> MeasureOptions:
     workload = workload_from_args(args)
     if args.reference:
         require_reference(workload)  # before the probe and the announcement
-    d = MEASURE_WINDOWS
     return MeasureOptions(
         settings=settings_from_assignments(args.assignments),
         workload=workload,
-        windows=Windows(
-            _given(args.duration_s, d.duration_s), args.warmup_s, _given(args.repeats, d.repeats)
+        windows=replace(
+            MEASURE_WINDOWS, warmup_s=args.warmup_s, **_given(args, SINGLE_TRIAL_FLAGS)
         ),
         timeout_s=args.timeout_s,
         reference=args.reference,
@@ -221,10 +219,7 @@ def options_from_args(args: argparse.Namespace) -> MeasureOptions:
         json=args.json,
         wait=not args.no_wait,
         against_defaults=args.against_defaults,
-        pairs=_given(args.pairs, MEASURE_PAIRING.pairs),
-        ramp_s=args.ramp_s,
-        window_s=_given(args.window_s, MEASURE_PAIRING.window_s),
-        process_sets=_given(args.process_sets, MEASURE_PAIRING.process_sets),
+        **_given(args, PAIRED_RUN_FLAGS),
     )
 
 
