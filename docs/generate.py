@@ -463,12 +463,12 @@ def storage_page() -> str:
     lines += _table(("kind", "note"), _enum_rows(storage.TrialKind))
     lines += ["", f"`status`: {_first_paragraph(storage.TrialOutcome.__doc__)}", ""]
     lines += _table(("status", "note"), _enum_rows(storage.TrialOutcome))
-    frames: tuple[tuple[str, str, Mapping[str, str]], ...] = (
-        ("trials_frame", "one row per trial", storage.TRIALS_FRAME_DTYPES),
-        ("samples_frame", "one row per measured window", storage.SAMPLES_FRAME_DTYPES),
+    frames: tuple[tuple[str, str, str], ...] = (
+        ("trials_frame", "one row per trial", "TRIALS_FRAME_DTYPES"),
+        ("samples_frame", "one row per measured window", "SAMPLES_FRAME_DTYPES"),
     )
-    for frame, rows, dtypes in frames:
-        name = f"{frame.split('_')[0].upper()}_FRAME_DTYPES"
+    for frame, rows, name in frames:
+        dtypes: Mapping[str, str] = getattr(storage, name)
         lines += [
             "",
             f"## {frame} columns",
@@ -498,11 +498,16 @@ def render() -> dict[str, str]:
 
 def stale_pages(docs: Path = DOCS) -> list[str]:
     """The generated pages under `docs` that are missing or differ from what the code gives."""
-    stale = []
+    return list(_stale(docs))
+
+
+def _stale(docs: Path) -> dict[str, str]:
+    """Each stale page's path under `docs`, and the text the code gives for it."""
+    stale = {}
     for path, text in render().items():
         page = docs / path
         if not page.is_file() or page.read_text(encoding="utf-8") != text:
-            stale.append(path)
+            stale[path] = text
     return stale
 
 
@@ -521,15 +526,12 @@ def first_difference(path: str, docs: Path = DOCS) -> str:
 
 def write(docs: Path = DOCS) -> list[str]:
     """Write every generated page under `docs`; the ones that changed."""
-    changed = []
-    for path, text in render().items():
+    stale = _stale(docs)
+    for path, text in stale.items():
         page = docs / path
-        if page.is_file() and page.read_text(encoding="utf-8") == text:
-            continue
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(text, encoding="utf-8")
-        changed.append(path)
-    return changed
+    return list(stale)
 
 
 def main(argv: list[str] | None = None) -> int:

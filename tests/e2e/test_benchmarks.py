@@ -57,13 +57,11 @@ def assert_interval(gain: str, low: str, high: str) -> None:
     assert 0 < number(low) <= number(gain) <= number(high), (gain, low, high)
 
 
-def run_script(
-    script: str, *args: str, cwd: Path = REPOSITORY, path: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`python SCRIPT --smoke ARGS` from `cwd`; the script named by `path` (default: its
-    path from the repository root, as a user at the root types it)."""
+def run_script(script: str, *args: str, cwd: Path = REPOSITORY) -> subprocess.CompletedProcess[str]:
+    """`python SCRIPT --smoke ARGS` from `cwd` (SCRIPT: its path from the repository root,
+    as a user at the root types it, or an absolute one)."""
     return subprocess.run(
-        [sys.executable, path or script, "--smoke", *args],
+        [sys.executable, script, "--smoke", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -372,7 +370,7 @@ def test_gc_census_resolves_from_any_directory(tmp_path: Path) -> None:
     decoy.mkdir()
     (decoy / "__init__.py").write_text("raise ImportError('not the repository benchmarks')\n")
     script = REPOSITORY / "benchmarks" / "decisions" / "gc_knobs.py"
-    run = run_script("gc_knobs.py", "--variants", "freeze", cwd=tmp_path, path=str(script))
+    run = run_script(str(script), "--variants", "freeze", cwd=tmp_path)
     assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}"
     census = gc_census_rows(run.stdout, ("freeze",))
     assert census["freeze"][5] > 0

@@ -79,7 +79,7 @@ def numbers(store: Storage, kind: TrialKind) -> list[int]:
 
 
 def test_another_process_runs_the_trials_of_a_study_this_one_set_up(
-    store: Storage, tmp_path: Path
+    store: Storage, db: Path
 ) -> None:
     runner = StudyRunner()
     prepared = prepare_study(config(), store, runner)
@@ -98,7 +98,7 @@ def test_another_process_runs_the_trials_of_a_study_this_one_set_up(
     assert first.trials_run == 2
     assert first.strategies == ()  # running trials enqueues nothing
 
-    second = second_process(f"sqlite:///{tmp_path / 't.db'}", trials=3)
+    second = second_process(f"sqlite:///{db}", trials=3)
     assert second["trials_run"] == 3
     assert second["baseline"] == 0  # it found this process's trial 0
     assert second["strategies"] == []
@@ -117,7 +117,6 @@ def test_another_process_runs_the_trials_of_a_study_this_one_set_up(
     assert len(trials) == 1 + len(strategies)
     # The ceiling was numbered once: the second process measured none.
     assert numbers(store, TrialKind.CEILING) == [0, 1]
-    assert len(store.trials("s", TrialKind.CEILING)) == 2
 
     # Setting it up again (as `twistune tune` on an existing study does) adds nothing.
     again = run_study(config(trials=1), store, runner)
