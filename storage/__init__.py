@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from storage._errors import (
     DuplicateTrialError,
-    SchemaUpgradeError,
     StorageError,
     StorageWriteError,
     StudyMismatchError,
@@ -69,7 +68,6 @@ __all__ = [
     "ConfirmationRecord",
     "DuplicateTrialError",
     "SampleRecord",
-    "SchemaUpgradeError",
     "Storage",
     "StorageError",
     "StorageWriteError",

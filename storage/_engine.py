@@ -30,7 +30,6 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.schema import CreateColumn
 
 from storage._errors import (
-    SchemaUpgradeError,
     StorageError,
     StorageWriteError,
     lost_creation_race,
@@ -218,10 +217,10 @@ def _check_readable_schema(connection: Connection, shown: str) -> None:
     """Refuse, for reading only, a database without the twistune tables of this schema."""
     version = _stored_version(connection, shown)
     if version is None:
-        raise SchemaUpgradeError(f"{shown} holds no twistune tables (nothing was saved there)")
+        raise StorageError(f"{shown} holds no twistune tables (nothing was saved there)")
     _refuse_newer(version, shown)
     if version < SCHEMA_VERSION:
-        raise SchemaUpgradeError(
+        raise StorageError(
             f"{shown} has the older twistune schema {version} (< {SCHEMA_VERSION}) and was "
             "opened read-only: open it once for writing to upgrade it in place"
         )

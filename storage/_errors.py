@@ -37,11 +37,6 @@ class DuplicateTrialError(StorageError):
     Nothing of the batch was saved."""
 
 
-class SchemaUpgradeError(StorageError):
-    """Opened read-only, a database that a write would first create or upgrade: it holds no
-    twistune tables yet, or an older schema. Nothing was changed."""
-
-
 class StorageWriteError(StorageError):
     """The database refused a write: it is read-only, locked by another process past the
     busy timeout, or full (disk or quota). Everything committed before stays."""

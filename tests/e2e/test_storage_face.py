@@ -22,7 +22,6 @@ def test_every_public_name_resolves() -> None:
         "TABLE_PREFIX",
         "TRIALS_FRAME_DTYPES",
         "SampleRecord",
-        "SchemaUpgradeError",
         "Storage",
         "StorageError",
         "StorageWriteError",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import host_lock, run_paired
-from storage import SchemaUpgradeError, check_storage, open_storage
+from storage import check_storage, open_storage
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
@@ -268,16 +268,11 @@ def check_before_waiting(options: TuneOptions) -> None:
     stored in (StorageError: a bad URL or driver, a missing directory, a newer schema;
     StorageWriteError: read-only) and a study it cannot continue (StudyMismatchError:
     another workload or objectives; TuneError: measured one trial at a time). A database
-    that is not there yet is left uncreated, and nothing is written: a database that
-    `tune` would first create its tables in or upgrade is checked after the lock."""
+    that is not there yet is left uncreated."""
     if not check_storage(options.storage):
         return
     config = options.config
-    try:
-        opened = open_storage(options.storage, create=False, write=False)
-    except SchemaUpgradeError:
-        return
-    with opened as storage:
+    with open_storage(options.storage, create=False) as storage:
         stored = storage.check_study(config.study_record())
         if stored is None or stored.measurement.get("design") == PAIRED_DESIGN:
             return

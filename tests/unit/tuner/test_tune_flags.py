@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness import EchoWorkload, HttpWorkload, ScenarioSet, StreamWorkload
-from tests.storage_records import digest, rows
-from tests.unit.storage.test_storage_confirmations import make_version
 from tuner import main
 from tuner._cli import _BadArguments, build_parser
-from tuner._commands.tune import TuneOptions, check_before_waiting, options_from_args
+from tuner._commands.tune import TuneOptions, options_from_args
 from tuner._config import TuneConfig
 from tuner._errors import TuneError
 from tuner._measurement import CONFIRM_PAIRING, SEARCH_PAIRING, Pairing
@@ -167,14 +165,3 @@ def test_strategies_flag_and_command(tmp_path: Path, capsys: pytest.CaptureFixtu
     }
     assert main(["strategies"]) == 0
     assert "small-message-combo" in capsys.readouterr().out
-
-
-def test_the_check_before_the_lock_writes_nothing_to_an_older_database(db: Path) -> None:
-    # `tune` upgrades an older file once it holds the lock; the check made before it waits
-    # must not (a --no-wait refusal would leave the file upgraded all the same).
-    make_version(db, 3)
-    before = digest(db)
-    options = options_from_args(build_parser().parse_args(["tune", "--storage", f"sqlite:///{db}"]))
-    check_before_waiting(options)
-    assert digest(db) == before
-    assert rows(db, "SELECT value FROM twistune_meta") == [("3",)]
