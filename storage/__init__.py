@@ -22,6 +22,15 @@ allocates the next number itself, safely against other processes.
 column order; a frame's dtypes are these whatever the data (nullable `Int64`
 for sizes and counts, `Float64` and `boolean` where a value can be missing).
 
+A study run by several processes (or hosts) keeps a budget and a ledger:
+`Storage.set_budget` stores how many trials may start and until when,
+`Storage.claim_trial` starts one under the study's lock (or says the budget
+is spent), and the returned `Lease` is renewed while the trial runs
+(`renew_lease`), let go once it is stored (`end_lease`), or taken over by
+another process once it has expired by the database's clock
+(`leases(expired=True)`, `settle_lease`). `Storage.setup_lock` is one lock
+for the whole database, across processes and hosts, for setting a study up.
+
 Confirmations (candidates re-measured against the defaults, interleaved) are
 `ConfirmationRecord`s saved with their runs (trials of kind
 `TrialKind.CONFIRM`) by `Storage.save_confirmations`, which numbers the runs,
@@ -50,8 +59,12 @@ from storage._errors import (
 from storage._frame_dtypes import SAMPLES_FRAME_DTYPES, TRIALS_FRAME_DTYPES
 from storage._models import SCHEMA_VERSION, TABLE_PREFIX
 from storage._records import (
+    BudgetSpent,
     ConfirmationRecord,
+    Lease,
+    LeaseState,
     SampleRecord,
+    StudyBudget,
     StudyRecord,
     TrialKind,
     TrialOutcome,
@@ -65,12 +78,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLE_PREFIX",
     "TRIALS_FRAME_DTYPES",
+    "BudgetSpent",
     "ConfirmationRecord",
     "DuplicateTrialError",
+    "Lease",
+    "LeaseState",
     "SampleRecord",
     "Storage",
     "StorageError",
     "StorageWriteError",
+    "StudyBudget",
     "StudyMismatchError",
     "StudyRecord",
     "TrialKind",

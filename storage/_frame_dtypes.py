@@ -82,6 +82,7 @@ TRIALS_FRAME_DTYPES: Mapping[str, str] = MappingProxyType(
         "feasible": MAYBE_FLAG,
         "pruning_saved_s": FLOAT,
         "owner": TEXT,
+        "host": TEXT,  # the owner's host ("" when unknown)
         # Medians and sums over the trial's samples: NULL for a trial without samples.
         **{m: SIZE if m in _MEDIAN_SIZES else MAYBE_FLOAT for m in MEDIAN_METRICS},
         **dict.fromkeys(SUMMED_COUNTS, SIZE),

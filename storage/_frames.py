@@ -77,6 +77,9 @@ def trials_frame(rows: Sequence[Sequence[object]], objectives: Sequence[str]) ->
             frame[name] = pd.Series(
                 [v[position] if len(v) > position else None for v in values], dtype=dtype
             )
+        elif name == "host":  # the owner is "host:pid"
+            hosts = [str(owner).rpartition(":")[0] for owner in stored["owner"]]
+            frame[name] = pd.Series(hosts, dtype=dtype)
         elif dtype == SIZE and name in MEDIAN_METRICS:
             # A median of an even count of sizes may end in .5: whole bytes.
             frame[name] = pd.Series([_whole(v) for v in stored[name]], dtype=dtype)

@@ -34,10 +34,12 @@ TABLE_PREFIX = "twistune_"
 # trials' `baseline`, `feasible` and `pruning_saved_s` and the studies'
 # `space_json`, `sampler` and `measurement_json` columns. 5: adds the trials'
 # `gain_low` and `gain_high` (the paired interval) and the samples' open-loop
-# `service_*` and `send_lateness_*` columns. An older file is
+# `service_*` and `send_lateness_*` columns. 6: adds the leases table, the
+# studies' budget (`budget_trials`, `budget_deadline`, `until_converged`), the
+# trials' `fingerprint_json` and the confirmations' `host`. An older file is
 # upgraded in place when opened for writing (every column added since 1 has a
 # server default or is nullable); nothing else changes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Sample metrics whose summary each trial row carries (the median over
@@ -106,6 +108,12 @@ class StudyRow(Base):
     space_json: Mapped[str] = mapped_column(Text, server_default="{}")
     sampler: Mapped[str] = mapped_column(String(256), server_default="")
     measurement_json: Mapped[str] = mapped_column(Text, server_default="{}")
+    # Since schema 6: the study's budget, shared by every process that runs its trials
+    # (`StudyBudget`): trials that may start in all (NULL: no limit), the database-clock
+    # time after which none starts (NULL: none), and the stop rule.
+    budget_trials: Mapped[int | None] = mapped_column(Integer)
+    budget_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    until_converged: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class TrialRow(Base):
@@ -139,6 +147,8 @@ class TrialRow(Base):
     # Since schema 5: a paired trial's 95% interval of `gain` (NULL otherwise).
     gain_low: Mapped[float | None] = mapped_column(Float)
     gain_high: Mapped[float | None] = mapped_column(Float)
+    # Since schema 6: the host that ran it (`TrialRecord.fingerprint`; '{}' before).
+    fingerprint_json: Mapped[str] = mapped_column(Text, server_default="{}")
     # Medians over the trial's samples (NULL when it has none).
     median_throughput_msgs_s: Mapped[float | None] = mapped_column(Float)
     median_throughput_mb_s: Mapped[float | None] = mapped_column(Float)
@@ -213,3 +223,31 @@ class ConfirmationRow(Base):
     baseline_runs_json: Mapped[str] = mapped_column(Text)
     candidate_runs_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Since schema 6: the host the confirmation was measured on ('' before).
+    host: Mapped[str] = mapped_column(String(256), server_default="")
+
+
+class LeaseRow(Base):
+    """One search trial a process started (see `Lease`): the study's ledger of trials.
+
+    A row is claimed before Optuna is asked for the trial (`number` is NULL until
+    then), renewed while the trial runs, and ended or settled after; rows are never
+    deleted, so their count is how many trials the study's budget has spent. Times
+    are the database server's clock.
+    """
+
+    __tablename__ = f"{TABLE_PREFIX}leases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey(f"{TABLE_PREFIX}studies.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int | None] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(256))
+    host: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Why it was settled, by which process ('' while live or ended).
+    settled_reason: Mapped[str] = mapped_column(Text, server_default="")

@@ -199,7 +199,9 @@ class TrialRecord:
     study's baseline). `feasible` says whether a trial with values met the
     study's constraints (None without values). `pruning_saved_s` is the
     measurement time in seconds the pruner saved by stopping it early.
-    `owner` is the "host:pid" of the process that ran it ("" when unknown).
+    `owner` is the "host:pid" of the process that ran it ("" when unknown);
+    `fingerprint` describes its host (the tuner's: hostname, CPU, kernel, versions,
+    the CPU layout it measured with; empty when unknown), opaque JSON to storage.
     """
 
     study: str
@@ -221,6 +223,7 @@ class TrialRecord:
     owner: str = ""
     gain_low: float | None = None
     gain_high: float | None = None
+    fingerprint: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         what = f"study {self.study!r} trial {self.number}"
@@ -262,8 +265,9 @@ class ConfirmationRecord:
     `gain` is the median ratio (None without a usable round); `ci_low` and
     `ci_high` its bootstrap interval at `confidence` (a fraction, e.g. 0.95),
     both None with fewer than two usable rounds. `confirmed` is the tuner's
-    verdict: the interval lies entirely above 1. Raises ValueError when these
-    fields contradict each other.
+    verdict: the interval lies entirely above 1. `host` is the hostname it was
+    measured on ("" when unknown). Raises ValueError when these fields contradict
+    each other.
     """
 
     study: str
@@ -279,6 +283,7 @@ class ConfirmationRecord:
     baseline_runs: tuple[int, ...]
     candidate_runs: tuple[int, ...]
     created_at: datetime = field(default_factory=_now)
+    host: str = ""
 
     def __post_init__(self) -> None:
         for name in ("ratios", "baseline_runs", "candidate_runs"):
@@ -307,3 +312,68 @@ class ConfirmationRecord:
             raise ValueError(f"{what}: interval [{self.ci_low}, {self.ci_high}] is reversed")
         if self.confirmed and not (self.ci_low is not None and self.ci_low > 1):
             raise ValueError(f"{what}: confirmed, but its interval does not lie above 1")
+
+
+class LeaseState(StrEnum):
+    """Where a study's trial stands in its ledger (`Lease`)."""
+
+    LIVE = "live"  # its process runs it, renewing the lease
+    ENDED = "ended"  # its process stored it and let go
+    SETTLED = "settled"  # another process settled it after the lease expired
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A trial a process started, held while it runs (`Storage.claim_trial`).
+
+    `id` is the ledger row; `number` the trial's (Optuna's) number, None until
+    the process was given its trial. `owner` is the process ("host:pid"),
+    `host` its hostname. Times are the database server's clock (UTC): the
+    process renews the lease before `expires_at`, and any process may settle
+    it after. `reason` says why it was settled ("" otherwise).
+    """
+
+    id: int
+    study: str
+    number: int | None
+    owner: str
+    host: str
+    state: LeaseState
+    claimed_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", _enum(LeaseState, self.state, f"lease {self.id} state"))
+        for name in ("claimed_at", "renewed_at", "expires_at"):
+            object.__setattr__(self, name, _utc(name, getattr(self, name)))
+
+
+class BudgetSpent(StrEnum):
+    """Why `Storage.claim_trial` gave no trial."""
+
+    TRIALS = "trials"  # as many trials started as the study's budget allows
+    TIME = "time"  # the study's deadline passed (the database server's clock)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyBudget:
+    """What a study may still spend, shared by every process running its trials.
+
+    `trials`: how many trials may start in all, counted over the study's
+    ledger (every trial a process started: finished, failed, pruned,
+    interrupted and live alike); None: no limit. `deadline`: no trial starts
+    after it (the database server's clock, UTC); None: none. `until_converged`:
+    the processes stop once the stop rule says the study converged. `started`:
+    the trials started so far.
+    """
+
+    trials: int | None
+    deadline: datetime | None
+    until_converged: bool
+    started: int
+
+    def __post_init__(self) -> None:
+        if self.deadline is not None:
+            object.__setattr__(self, "deadline", _utc("deadline", self.deadline))

@@ -54,6 +54,7 @@ TRIAL_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     TrialRow.owner,
     TrialRow.gain_low,
     TrialRow.gain_high,
+    TrialRow.fingerprint_json,
 )
 SAMPLE_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = tuple(
     getattr(SampleRow, name) for name in SAMPLE_FIELDS
@@ -181,6 +182,7 @@ def trial_row(record: TrialRecord, study_id: int) -> dict[str, object]:
         "owner": record.owner,
         "gain_low": record.gain_low,
         "gain_high": record.gain_high,
+        "fingerprint_json": json_text(record.fingerprint, f"{what} fingerprint"),
     }
     samples = record.samples
     for metric in MEDIAN_METRICS:
@@ -233,6 +235,7 @@ def trial_records(
             owner=row.owner,
             gain_low=row.gain_low,
             gain_high=row.gain_high,
+            fingerprint=json.loads(row.fingerprint_json),
         )
         for row in rows
     ]
@@ -253,6 +256,7 @@ def confirmation_row(record: ConfirmationRecord, study_id: int) -> dict[str, obj
         "baseline_runs_json": json_text(list(record.baseline_runs), "confirmation runs"),
         "candidate_runs_json": json_text(list(record.candidate_runs), "confirmation runs"),
         "created_at": record.created_at,
+        "host": record.host,
     }
 
 
@@ -271,6 +275,7 @@ def confirmation_record(row: ConfirmationRow, study: str) -> ConfirmationRecord:
         baseline_runs=tuple(json.loads(row.baseline_runs_json)),
         candidate_runs=tuple(json.loads(row.candidate_runs_json)),
         created_at=row.created_at,
+        host=row.host,
     )
 
 

@@ -11,20 +11,20 @@ own transaction: a refused save writes nothing, and what was saved before stays.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import _engine, _rows
+from storage import _engine, _leases, _rows
 from storage._engine import DEFAULT_URL, SQLITE_BUSY_TIMEOUT_S, Target
 from storage._errors import (
     DuplicateTrialError,
@@ -33,8 +33,17 @@ from storage._errors import (
     one_line,
     translate,
 )
+from storage._locking import lock_study, setup_lock, study_key
 from storage._models import ConfirmationRow, SampleRow, StudyRow, TrialRow
-from storage._records import ConfirmationRecord, StudyRecord, TrialKind, TrialRecord
+from storage._records import (
+    BudgetSpent,
+    ConfirmationRecord,
+    Lease,
+    StudyBudget,
+    StudyRecord,
+    TrialKind,
+    TrialRecord,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -280,7 +289,7 @@ class Storage:
         for _ in range(_NUMBER_TRIES):
             try:
                 with self._session(write=True) as session:
-                    study_id = _lock_study(session, record.study, self._target.shown)
+                    study_id = lock_study(session, record.study, self._target.shown)
                     stored = replace(record, number=_next_number(session, study_id, record.kind))
                     _insert_trials(session, [stored], self._target.shown)
                     return stored
@@ -290,6 +299,97 @@ class Storage:
             f"study {record.study!r}: no free {record.kind} trial number in "
             f"{self._target.shown} after {_NUMBER_TRIES} tries"
         )
+
+    # -- the study's budget and its trials' leases (`storage._leases`)
+
+    def set_budget(
+        self,
+        study: str,
+        *,
+        more_trials: int | None,
+        timeout_s: float | None = None,
+        until_converged: bool = False,
+    ) -> StudyBudget:
+        """Let `more_trials` more trials of `study` start, from whatever process (None: no
+        limit), until `timeout_s` seconds from now by the database's clock (None: no
+        deadline); `until_converged` is stored for every process to follow. Returns the
+        budget as stored."""
+        with self._session(write=True) as session:
+            return _leases.set_budget(
+                session,
+                study,
+                self._target.shown,
+                more_trials=more_trials,
+                timeout_s=timeout_s,
+                until_converged=until_converged,
+            )
+
+    def budget(self, study: str) -> StudyBudget:
+        """The study's budget, with the trials started so far."""
+        with self._session() as session:
+            return _leases.budget(session, study, self._target.shown)
+
+    def claim_trial(
+        self, study: str, *, owner: str, host: str, grace_s: float
+    ) -> Lease | BudgetSpent:
+        """A lease on a new trial of `study` for `owner` on `host`, live for `grace_s`
+        seconds unless renewed; or, counted under the study's lock so that processes on
+        several hosts agree, why its budget allows no more (`BudgetSpent`)."""
+        with self._session(write=True) as session:
+            return _leases.claim(
+                session, study, self._target.shown, owner=owner, host=host, grace_s=grace_s
+            )
+
+    def attach_lease(self, lease: Lease, number: int) -> Lease:
+        """`lease` with the number of the trial its process was given, stored."""
+        with self._session(write=True) as session:
+            _leases.attach(session, lease.id, number)
+        return replace(lease, number=number)
+
+    def renew_lease(self, lease: Lease, grace_s: float) -> bool:
+        """Keep `lease` live `grace_s` more seconds; False when another process settled it."""
+        with self._session(write=True) as session:
+            return _leases.renew(session, lease.id, grace_s)
+
+    def end_lease(self, lease: Lease) -> bool:
+        """Let go of `lease` once its trial is stored; False when another process settled
+        it first (the trial is that process's to store)."""
+        with self._session(write=True) as session:
+            return _leases.end(session, lease.id)
+
+    def settle_lease(self, lease: Lease, reason: str, *, expired_only: bool = True) -> bool:
+        """Take a live lease over to settle its trial: True for the one process that did.
+        With `expired_only`, only once it has expired by the database's clock."""
+        with self._session(write=True) as session:
+            return _leases.settle(session, lease.id, reason, expired_only=expired_only)
+
+    def leases(self, study: str, *, live: bool = False, expired: bool = False) -> list[Lease]:
+        """The study's leases in claim order: all; the `live` ones; or the live ones that
+        have `expired`."""
+        with self._session() as session:
+            return _leases.leases(session, study, self._target.shown, live=live, expired=expired)
+
+    def database_now(self) -> datetime:
+        """The database server's clock (UTC; for SQLite, this host's)."""
+        with self._session() as session:
+            return _leases.database_now(session)
+
+    @contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """Hold the database's set-up lock (one holder across every process and host:
+        an advisory lock on PostgreSQL, an flock on a SQLite file) until the block ends.
+        StorageError when the database cannot be reached."""
+        if self._closed:
+            raise StorageError(f"storage {self._target.shown} is closed")
+        target = self._target
+        sqlite_file = None
+        if target.sqlite and not target.in_memory and Path(target.database).is_file():
+            sqlite_file = Path(target.database)
+        try:
+            with setup_lock(self._engine, sqlite_file):
+                yield
+        except SQLAlchemyError as exc:
+            raise self.translate_error(exc) from exc
 
     # -- confirmations
 
@@ -315,7 +415,7 @@ class Storage:
         for _ in range(_NUMBER_TRIES):
             try:
                 with self._session(write=True) as session:
-                    study_id = _lock_study(session, study, self._target.shown)
+                    study_id = lock_study(session, study, self._target.shown)
                     base = _next_number(session, study_id, TrialKind.CONFIRM)
                     if runs:
                         shifted = [replace(run, number=base + run.number) for run in runs]
@@ -341,7 +441,7 @@ class Storage:
         the last one is the newest. Run references are the runs' stored numbers.
         """
         with self._session() as session:
-            study_id, _ = _study_key(session, study, self._target.shown)
+            study_id, _ = study_key(session, study, self._target.shown)
             rows = session.scalars(
                 select(ConfirmationRow)
                 .where(ConfirmationRow.study_id == study_id)
@@ -355,7 +455,7 @@ class Storage:
         """The numbers of the study's stored trials of `kind`."""
         kind = TrialKind(kind)
         with self._session() as session:
-            study_id, _ = _study_key(session, study, self._target.shown)
+            study_id, _ = study_key(session, study, self._target.shown)
             return set(
                 session.scalars(
                     select(TrialRow.number).where(
@@ -368,7 +468,7 @@ class Storage:
         """The study's trials of `kind`, samples included, ordered by number."""
         kind = TrialKind(kind)
         with self._session() as session:
-            study_id, _ = _study_key(session, study, self._target.shown)
+            study_id, _ = study_key(session, study, self._target.shown)
             where = (TrialRow.study_id == study_id, TrialRow.kind == kind.value)
             rows = session.execute(
                 select(*_rows.TRIAL_COLUMNS).where(*where).order_by(TrialRow.number)
@@ -394,8 +494,9 @@ class Storage:
         has no values); `gain`, `gain_low`, `gain_high` (`Float64`);
         `baseline` (`bool`); `feasible` (`boolean`, <NA> when unknown);
         `pruning_saved_s` (`float64`); `owner` ("host:pid" of the process
-        that ran it); the per-trial medians over repeats, named as the sample
-        fields (`throughput_msgs_s` ... `client_cpu_share`: `Float64`,
+        that ran it) and `host` (its host, "" when unknown); the per-trial
+        medians over repeats, named as the sample fields
+        (`throughput_msgs_s` ... `client_cpu_share`: `Float64`,
         `server_rss_peak_bytes` `Int64` in whole bytes) and the summed
         `errors` and `dropped_connections` (`Int64`), <NA> for a trial
         without samples; `reason`, `wall_s`, `started_at`, `finished_at`
@@ -407,7 +508,7 @@ class Storage:
 
         kind = TrialKind(kind)
         with self._session() as session:
-            study_id, objectives = _study_key(session, study, self._target.shown)
+            study_id, objectives = study_key(session, study, self._target.shown)
             rows = session.execute(
                 select(*_rows.FRAME_COLUMNS)
                 .where(TrialRow.study_id == study_id, TrialRow.kind == kind.value)
@@ -427,7 +528,7 @@ class Storage:
 
         kind = TrialKind(kind)
         with self._session() as session:
-            study_id, _ = _study_key(session, study, self._target.shown)
+            study_id, _ = study_key(session, study, self._target.shown)
             rows = session.execute(
                 select(
                     TrialRow.number,
@@ -530,29 +631,7 @@ def _study_keys(
     session: Session, names: set[str], shown: str
 ) -> dict[str, tuple[int, tuple[str, ...]]]:
     """Each study's id and objectives; `StorageError` naming the first unknown one."""
-    return {name: _study_key(session, name, shown) for name in sorted(names)}
-
-
-def _study_key(session: Session, name: str, shown: str) -> tuple[int, tuple[str, ...]]:
-    """The study's id and objectives; `StorageError` when there is no such study."""
-    found = session.execute(
-        select(StudyRow.id, StudyRow.objectives_json).where(StudyRow.name == name)
-    ).one_or_none()
-    if found is None:
-        raise StorageError(f"no study named {name!r} in {shown}; create it with ensure_study first")
-    return found[0], tuple(json.loads(found[1]))
-
-
-def _lock_study(session: Session, name: str, shown: str) -> int:
-    """The study's id, after a write to its row that holds the database's (SQLite) or
-    the row's (PostgreSQL, ...) write lock until the transaction ends: numbers
-    allocated after it cannot be allocated by another writer meanwhile."""
-    locked = session.execute(
-        update(StudyRow).where(StudyRow.name == name).values(name=StudyRow.name)
-    )
-    if not locked.rowcount:  # type: ignore[attr-defined]
-        _study_key(session, name, shown)  # raises naming the study
-    return _study_key(session, name, shown)[0]
+    return {name: study_key(session, name, shown) for name in sorted(names)}
 
 
 def _next_number(session: Session, study_id: int, kind: TrialKind) -> int:

@@ -38,7 +38,7 @@ from tests.storage_records import (
 
 def test_constants() -> None:
     assert DEFAULT_URL == "sqlite:///twistune.db"
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     assert TABLE_PREFIX == "twistune_"
 
 
@@ -342,7 +342,8 @@ def test_the_tables_are_prefixed(db: Path) -> None:
     open_storage(sqlite_url(db)).close()
     names = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert names == {
-        f"{TABLE_PREFIX}{t}" for t in ("meta", "studies", "trials", "samples", "confirmations")
+        f"{TABLE_PREFIX}{t}"
+        for t in ("meta", "studies", "trials", "samples", "confirmations", "leases")
     }
 
 

@@ -16,8 +16,11 @@ from storage import (
     SCHEMA_VERSION,
     TABLE_PREFIX,
     ConfirmationRecord,
+    Lease,
+    LeaseState,
     Storage,
     StorageError,
+    StudyBudget,
     TrialKind,
     TrialRecord,
     open_storage,
@@ -247,19 +250,29 @@ V5_SAMPLE_COLUMNS = (
     "send_lateness_p50_ms",
     "send_lateness_p99_ms",
 )
+V6_COLUMNS = {
+    "trials": ("fingerprint_json",),
+    "studies": ("budget_trials", "budget_deadline", "until_converged"),
+    "confirmations": ("host",),
+}
 
 
 def make_version(db: Path, version: int) -> None:
-    """A file as twistune with schema 1, 2, 3 or 4 left it: none of schema 5's trial
-    columns, (below 4) none of schema 4's trial and study columns, (below 3) no samples'
-    scenario column, and (1) no confirmations table."""
+    """A file as twistune with schema 1 to 5 left it: no leases table nor schema 6's
+    columns, (below 5) none of schema 5's trial columns, (below 4) none of schema 4's
+    trial and study columns, (below 3) no samples' scenario column, and (1) no
+    confirmations table."""
     with open_storage(sqlite_url(db)) as store:
         store.ensure_study(study_record())
         store.save_trial(trial_record(0, (sample(1), sample(2))))
     with closing(sqlite3.connect(db)) as connection:
-        for column in V5_TRIAL_COLUMNS:
+        connection.execute(f"DROP TABLE {TABLE_PREFIX}leases")
+        for table, names in V6_COLUMNS.items():
+            for column in names:
+                connection.execute(f"ALTER TABLE {TABLE_PREFIX}{table} DROP COLUMN {column}")
+        for column in V5_TRIAL_COLUMNS if version < 5 else ():
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
-        for column in V5_SAMPLE_COLUMNS:
+        for column in V5_SAMPLE_COLUMNS if version < 5 else ():
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}samples DROP COLUMN {column}")
         for column in V4_TRIAL_COLUMNS if version < 4 else ():
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
@@ -294,8 +307,9 @@ def test_a_version_1_file_is_upgraded_in_place(db: Path, create: bool) -> None:
         store.save_confirmations([confirmation()], confirm_runs())
         assert store.confirmations("echo-1k") == [confirmation()]
 
-    assert SCHEMA_VERSION == 5
-    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [("schema_version", "5")]
+    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [
+        ("schema_version", str(SCHEMA_VERSION))
+    ]
     assert f"{TABLE_PREFIX}confirmations" in {name for (name,) in rows(db, tables)}
     # Opening again finds nothing to upgrade and keeps everything.
     with open_storage(sqlite_url(db), create=False) as store:
@@ -313,7 +327,7 @@ def test_a_version_2_file_gains_the_scenario_column_and_keeps_its_samples(db: Pa
         store.save_trial(trial_record(1, (sample(1, scenario=0), sample(2, scenario=1))))
         assert [s.scenario for s in store.trials("echo-1k")[1].samples] == [0, 1]
     assert "scenario" in columns(db, f"{TABLE_PREFIX}samples")
-    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("5",)]
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [(str(SCHEMA_VERSION),)]
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])
@@ -334,7 +348,7 @@ def test_files_of_versions_1_to_3_gain_the_schema_4_columns_with_defaults(
     assert rows(db, f"SELECT space_json, sampler, measurement_json FROM {TABLE_PREFIX}studies") == [
         ("{}", "", "{}")
     ]
-    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("5",)]
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [(str(SCHEMA_VERSION),)]
     with open_storage(sqlite_url(db), create=False) as store:
         (trial,) = store.trials("echo-1k")
         assert (trial.baseline, trial.feasible, trial.pruning_saved_s) == (False, None, 0.0)
@@ -363,7 +377,23 @@ def test_a_version_4_file_gains_the_paired_interval_columns(db: Path) -> None:
         # The samples stored before schema 5 read back with no open-loop figures.
         first = store.trials("echo-1k")[0].samples[0]
         assert (first.service_p50_ms, first.send_lateness_p99_ms) == (None, None)
-    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("5",)]
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [(str(SCHEMA_VERSION),)]
+
+
+def test_a_version_5_file_gains_the_ledger_and_the_hosts(db: Path) -> None:
+    make_version(db, 5)
+    with open_storage(sqlite_url(db), create=False) as store:
+        (trial,) = store.trials("echo-1k")
+        assert trial.fingerprint == {}
+        assert store.budget("echo-1k") == StudyBudget(None, None, False, 0)
+        assert store.confirmations("echo-1k") == []
+        lease = store.claim_trial("echo-1k", owner="h:1", host="h", grace_s=60)
+        assert isinstance(lease, Lease)
+        assert lease.state is LeaseState.LIVE
+    for table, names in V6_COLUMNS.items():
+        assert set(names) <= columns(db, f"{TABLE_PREFIX}{table}")
+    assert rows(db, f"SELECT owner, state FROM {TABLE_PREFIX}leases") == [("h:1", "live")]
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [(str(SCHEMA_VERSION),)]
 
 
 def test_a_study_from_an_older_schema_gets_its_configuration_filled_in(db: Path) -> None:
@@ -385,26 +415,27 @@ def test_an_older_file_opened_read_only_is_refused_untouched(db: Path) -> None:
     with pytest.raises(StorageError) as caught:
         open_storage(sqlite_url(db), write=False)
     assert str(caught.value) == (
-        f"{sqlite_url(db)} has the older twistune schema 3 (< 5) and was opened read-only: "
-        "open it once for writing to upgrade it in place"
+        f"{sqlite_url(db)} has the older twistune schema 3 (< {SCHEMA_VERSION}) and was "
+        "opened read-only: open it once for writing to upgrade it in place"
     )
     assert digest(db) == before
     assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [("3",)]
 
 
-def test_a_newer_file_than_version_5_is_still_refused(db: Path) -> None:
+def test_a_newer_file_than_this_schema_is_still_refused(db: Path) -> None:
     make_version_1(db)
+    newer = SCHEMA_VERSION + 1
     with closing(sqlite3.connect(db)) as connection:
         connection.execute(
-            f"UPDATE {TABLE_PREFIX}meta SET value = '6' WHERE key = 'schema_version'"
+            f"UPDATE {TABLE_PREFIX}meta SET value = '{newer}' WHERE key = 'schema_version'"
         )
         connection.commit()
     before = digest(db)
     for write in (True, False):
-        with pytest.raises(StorageError, match=r"schema 6 > 5"):
+        with pytest.raises(StorageError, match=rf"schema {newer} > {SCHEMA_VERSION}"):
             open_storage(sqlite_url(db), write=write)
     tables = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert f"{TABLE_PREFIX}confirmations" not in tables  # refused untouched: nothing created
     assert "baseline" not in columns(db, f"{TABLE_PREFIX}trials")
-    assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == 6
+    assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == newer
     assert digest(db) == before

@@ -96,6 +96,7 @@ FIXED_TAIL = [
     "feasible",
     "pruning_saved_s",
     "owner",
+    "host",
     *METRICS,
     "errors",
     "dropped_connections",
@@ -235,6 +236,7 @@ def test_trials_frame_baseline_feasible_and_pruning_columns(store: Storage) -> N
     assert frame["feasible"].tolist() == [True, False, pd.NA]
     assert frame["pruning_saved_s"].tolist() == [0.0, 12.5, 0.0]
     assert frame["owner"].tolist() == ["", "box:4242", ""]
+    assert frame["host"].tolist() == ["", "box", ""]
     assert str(frame["baseline"].dtype) == "bool"
     assert str(frame["feasible"].dtype) == "boolean"
     assert str(frame["pruning_saved_s"].dtype) == "float64"

@@ -1,0 +1,150 @@
+"""A study's budget and its trials' leases: counted under the study's lock, on the
+database's clock, settled by exactly one process."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from storage import BudgetSpent, Lease, LeaseState, Storage, StorageError, open_storage
+from tests.storage_records import sqlite_url, trial_record
+
+
+def claimed(store: Storage, grace_s: float = 60.0, owner: str = "a:1") -> Lease:
+    lease = store.claim_trial(
+        "echo-1k", owner=owner, host=owner.split(":", maxsplit=1)[0], grace_s=grace_s
+    )
+    assert isinstance(lease, Lease), lease
+    return lease
+
+
+def test_a_study_without_a_budget_lets_every_trial_start(store_with_study: Storage) -> None:
+    leases = [claimed(store_with_study) for _ in range(3)]
+    assert [lease.state for lease in leases] == [LeaseState.LIVE] * 3
+    assert len({lease.id for lease in leases}) == 3
+    assert store_with_study.budget("echo-1k").started == 3
+
+
+def test_the_trial_budget_counts_every_started_trial(store_with_study: Storage) -> None:
+    store = store_with_study
+    claimed(store)  # started before the budget was set: the budget counts from here
+    budget = store.set_budget("echo-1k", more_trials=2, until_converged=True)
+    assert (budget.trials, budget.started, budget.until_converged) == (3, 1, True)
+    first = claimed(store)
+    store.end_lease(store.attach_lease(first, 0))
+    second = claimed(store)  # live: it counts too
+    assert store.claim_trial("echo-1k", owner="b:2", host="b", grace_s=60) is BudgetSpent.TRIALS
+    assert store.settle_lease(second, "gone", expired_only=False)
+    assert store.claim_trial("echo-1k", owner="b:2", host="b", grace_s=60) is BudgetSpent.TRIALS
+    # A later run adds to what was started.
+    assert store.set_budget("echo-1k", more_trials=1).trials == 4
+    claimed(store)
+    assert store.budget("echo-1k").started == 4
+
+
+def test_the_deadline_is_the_database_clock(store_with_study: Storage) -> None:
+    store = store_with_study
+    budget = store.set_budget("echo-1k", more_trials=None, timeout_s=0.3)
+    assert budget.trials is None
+    assert budget.deadline is not None
+    assert 0 < (budget.deadline - store.database_now()).total_seconds() <= 0.3
+    claimed(store)
+    time.sleep(0.35)
+    assert store.claim_trial("echo-1k", owner="a:1", host="a", grace_s=60) is BudgetSpent.TIME
+
+
+def test_a_lease_expires_unless_renewed_and_is_settled_once(store_with_study: Storage) -> None:
+    store = store_with_study
+    kept = store.attach_lease(claimed(store, grace_s=0.3, owner="a:1"), 0)
+    lost = store.attach_lease(claimed(store, grace_s=0.3, owner="b:2"), 1)
+    assert store.leases("echo-1k", expired=True) == []
+    assert not store.settle_lease(lost, "too early")  # not expired yet
+    time.sleep(0.2)
+    assert store.renew_lease(kept, grace_s=0.3)
+    time.sleep(0.2)
+    expired = store.leases("echo-1k", expired=True)
+    assert [(lease.number, lease.owner) for lease in expired] == [(1, "b:2")]
+    assert store.settle_lease(expired[0], "b stopped renewing")
+    assert not store.settle_lease(expired[0], "again")  # one process settles it
+    assert not store.renew_lease(lost, grace_s=60)  # its owner learns it was settled
+    assert not store.end_lease(lost)
+    assert store.end_lease(kept)
+    states = {lease.number: (lease.state, lease.reason) for lease in store.leases("echo-1k")}
+    assert states == {0: (LeaseState.ENDED, ""), 1: (LeaseState.SETTLED, "b stopped renewing")}
+    assert store.leases("echo-1k", live=True) == []
+
+
+def test_an_unknown_study_has_no_budget(store_with_study: Storage) -> None:
+    with pytest.raises(StorageError, match="no study named 'nope'"):
+        store_with_study.claim_trial("nope", owner="a:1", host="a", grace_s=1)
+    with pytest.raises(StorageError, match="no study named 'nope'"):
+        store_with_study.set_budget("nope", more_trials=1)
+
+
+def test_a_trial_keeps_its_hosts_fingerprint(store_with_study: Storage) -> None:
+    fingerprint = {"hostname": "box", "cpu_model": "test cpu", "cpu_count": 2}
+    store_with_study.save_trial(trial_record(0, (), fingerprint=fingerprint, owner="box:7"))
+    (trial,) = store_with_study.trials("echo-1k")
+    assert trial.fingerprint == fingerprint
+    assert store_with_study.trials_frame("echo-1k")["host"].tolist() == ["box"]
+
+
+def _claim_until_spent(url: str, owner: str, out: multiprocessing.Queue[int]) -> None:
+    with open_storage(url) as store:
+        while isinstance(
+            lease := store.claim_trial("echo-1k", owner=owner, host=owner, grace_s=60), Lease
+        ):
+            out.put(lease.id)
+
+
+def test_processes_claiming_at_once_never_overspend(store_with_study: Storage, db: Path) -> None:
+    store_with_study.set_budget("echo-1k", more_trials=40)
+    context = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[int] = context.Queue()
+    workers = [
+        context.Process(target=_claim_until_spent, args=(sqlite_url(db), f"p{i}", out))
+        for i in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    ids = [out.get(timeout=5) for _ in range(40)]
+    assert out.empty()
+    assert len(set(ids)) == 40
+    assert store_with_study.budget("echo-1k").started == 40
+    assert {lease.owner for lease in store_with_study.leases("echo-1k")} <= {
+        f"p{i}" for i in range(4)
+    }
+
+
+def test_the_setup_lock_is_held_by_one_process_at_a_time(
+    store_with_study: Storage, db: Path
+) -> None:
+    holder = (
+        "import sys, time\n"
+        "from storage import open_storage\n"
+        "with open_storage(sys.argv[1]) as s, s.setup_lock():\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(1.0)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", holder, sqlite_url(db)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    with child, child.stdout:
+        try:
+            assert child.stdout.readline() == "held\n"
+            began = time.monotonic()
+            with store_with_study.setup_lock():
+                waited = time.monotonic() - began
+            assert child.wait(timeout=30) == 0
+        finally:
+            child.kill()
+    assert waited >= 0.5  # it waited for the holder to let go
