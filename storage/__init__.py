@@ -52,6 +52,7 @@ from __future__ import annotations
 from storage._errors import (
     DuplicateTrialError,
     StorageError,
+    StorageUnavailableError,
     StorageWriteError,
     StudyMismatchError,
     lost_creation_race,
@@ -86,6 +87,7 @@ __all__ = [
     "SampleRecord",
     "Storage",
     "StorageError",
+    "StorageUnavailableError",
     "StorageWriteError",
     "StudyBudget",
     "StudyMismatchError",

@@ -42,6 +42,11 @@ class StorageWriteError(StorageError):
     busy timeout, or full (disk or quota). Everything committed before stays."""
 
 
+class StorageUnavailableError(StorageError):
+    """The database cannot be reached, or the connection to it dropped: the server is down,
+    restarting, or cut off. The same call may succeed once it is back."""
+
+
 # SQLite's primary result codes (the low byte of an extended code).
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_FULL, _SQLITE_CANTOPEN = 5, 6, 8, 13, 14
 _CODES = {

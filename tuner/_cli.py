@@ -3,7 +3,9 @@
 Results go to stdout (a table, or JSON with `--json`); progress and errors go
 to stderr. Exit codes (`ExitCode`): 0 ok, 1 the work failed, 2 bad input (one
 line on stderr, nothing run or written), 3 the database refused a write
-(read-only, locked or full; what was stored before stays), 130 Ctrl-C.
+(read-only, locked or full) or could not be reached for longer than a
+command waits (what was stored before stays), 130 Ctrl-C, 143 SIGTERM (both
+store the running trial as interrupted and end its servers).
 Tracebacks only with `--debug`.
 """
 
@@ -11,15 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from harness import HostBusyError, SettingsError, WorkloadError
-from storage import StorageError, StorageWriteError
+from storage import StorageError, StorageUnavailableError, StorageWriteError
 from tuner._commands import analyze, confirm, export, measure, report, run, strategies, tune
 from tuner._commands._common import ExitCode
-from tuner._errors import BadInputError, ResultsError, SpaceError, TuneError
+from tuner._errors import BadInputError, ResultsError, SpaceError, Terminated, TuneError
 
 COMMANDS = (tune, confirm, report, export, analyze, measure, strategies, run)
 
@@ -65,9 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BAD_INPUT
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else ExitCode.OK
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return int(args.run(args))
-    except StorageWriteError as exc:
+    except (StorageWriteError, StorageUnavailableError) as exc:
         if args.debug:
             raise
         print(f"twistune: error: {exc}", file=sys.stderr)
@@ -78,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = exc.for_flags() if isinstance(exc, TuneError) else exc
         print(f"twistune: error: {text}", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    except Terminated:
+        print("twistune: stopped by SIGTERM", file=sys.stderr)
+        return ExitCode.TERMINATED
     except KeyboardInterrupt:
         print("twistune: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -86,3 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # interpreter's own flush at exit cannot raise again, and say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OUTPUT_CLOSED
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM: stop as Ctrl-C does (`Terminated`), wherever the command is."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the stop is under way
+    raise Terminated

@@ -10,7 +10,7 @@ earlier twistune has no paired design and is refused (`sequential_study`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness import RESULT_FORMAT_VERSION, Workload, current_environment, workload_spec
@@ -18,9 +18,12 @@ from storage import StudyRecord
 from tuner._convergence import DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
+from tuner._hosts import STUDY_FINGERPRINT, this_host
+from tuner._lease_keeper import LeaseTimes
 from tuner._measurement import SEARCH_PAIRING, Pairing, positive, search_pairing
 from tuner._objectives import Objective
 from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS
+from tuner._outage import DEFAULT_OUTAGE_S
 from tuner._pruning import DEFAULT_PRUNE_MARGIN
 from tuner._records import study_workload
 from tuner._space import SearchSpace
@@ -31,6 +34,8 @@ DEFAULT_TRIALS = 20
 # What `TuneConfig.measurement` stores as "design"; a study without it was measured
 # one trial at a time by an earlier twistune, and its gains are not comparable.
 PAIRED_DESIGN = "paired"
+# What a study record's measurement holds besides `TuneConfig`'s fields.
+_NOT_CONFIG = frozenset({"design", "pairing", "transferred", STUDY_FINGERPRINT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +67,14 @@ class TuneConfig:
     # Off by default (README: "Noise").
     prune: bool = False
     prune_margin: float = DEFAULT_PRUNE_MARGIN
-    # Stop once the gain still to be had is within the noise (`tuner._convergence`); a
-    # run option like `trials`, not stored with the study.
+    # Stop once the gain still to be had is within the noise (`tuner._convergence`);
+    # stored with the study's budget (`run_study`), for every process running it.
     until_converged: bool = False
     convergence_window: int = DEFAULT_CONVERGENCE_WINDOW
+    # This process's: how it keeps its trials' leases (`tuner._lease_keeper`) and how long
+    # it waits for an unreachable database (seconds, `tuner._outage`). Not stored.
+    leases: LeaseTimes = field(default_factory=LeaseTimes)
+    outage_s: float = DEFAULT_OUTAGE_S
 
     def __post_init__(self) -> None:
         if self.pairing is SEARCH_PAIRING:
@@ -114,6 +123,7 @@ class TuneConfig:
             ),
             (positive(self.max_p99_ms), "max_p99_ms", "must be positive and finite"),
             (positive(self.max_rss_mb), "max_rss_mb", "must be positive and finite"),
+            (positive(self.outage_s), "outage_s", "must be positive and finite"),
         )
         for ok, parameter, rule in checks:
             if not ok:
@@ -160,7 +170,7 @@ class TuneConfig:
             environment=asdict(current_environment()),
             space=self.space.to_dict(),
             sampler=self.sampler,
-            measurement=self.measurement(),
+            measurement={**self.measurement(), STUDY_FINGERPRINT: this_host()},
         )
 
     @classmethod
@@ -183,7 +193,7 @@ class TuneConfig:
             trials=trials,
             timeout_s=timeout_s,
             pairing=Pairing(**stored["pairing"]),
-            **{k: v for k, v in stored.items() if k not in ("design", "pairing", "transferred")},
+            **{k: v for k, v in stored.items() if k not in _NOT_CONFIG},
         )
 
 

@@ -30,6 +30,7 @@ it was.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -266,4 +267,5 @@ class _Rounds:
             baseline_runs=tuple(self.baseline_runs[trial.number]),
             candidate_runs=tuple(self.candidate_runs[trial.number]),
             created_at=created,
+            host=socket.gethostname(),
         )

@@ -49,3 +49,9 @@ class TuneError(ValueError):
 
 class ResultsError(ValueError):
     """The study or trial asked for does not exist or has no usable result."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached a command (`tuner._cli` turns the signal into this): it stops as
+    Ctrl-C does (the running trial is stored as interrupted, its servers end) and exits
+    143."""

@@ -1,5 +1,5 @@
 """Optuna, as the study loop and the results use it: the study in twistune's database,
-the samplers, the objectives' directions, and trials a killed tuner left behind.
+the samplers, the objectives' directions, and the trial a process asks for.
 
 `SAMPLERS` are the choices of `--sampler`; benchmarks/search.py compares them on
 real workloads (docs/evidence/search.md has its figures).
@@ -16,16 +16,13 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import optuna
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
 
-from storage import Storage, TrialOutcome
+from storage import Storage
 from tuner._objectives import Objective
-from tuner._owners import Owner, this_process
-from tuner._records import unmeasured_record
+from tuner._owners import this_process
 
 # User attribute of the enqueued trial 0 (Twisted's defaults) until it is asked.
 BASELINE_ATTR = "twistune_baseline"
@@ -193,47 +190,3 @@ def ask(study: optuna.Study) -> optuna.Trial:
     trial = study.ask()
     trial.set_user_attr(OWNER_ATTR, this_process().to_attr())
     return trial
-
-
-def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
-    """Settle the RUNNING trials whose owner is dead; returns how many were interrupted.
-
-    A trial is left alone while its owner (`OWNER_ATTR`) runs, and when it ran
-    on another host (whether it lives cannot be told from here); a RUNNING
-    trial from before owners were recorded counts as dead. A dead owner's
-    trial whose result was already stored (it died between storing and
-    telling Optuna) is told what was stored. Any other is marked failed in
-    Optuna and stored as interrupted, with the knobs it had sampled.
-    """
-    running = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = Owner.from_attr(trial.user_attrs.get(OWNER_ATTR))
-        if owner is None or owner.alive() is False:
-            running.append((trial, owner))
-    if not running:
-        return 0
-    stored = {record.number: record for record in storage.trials(name)}
-    swept = 0
-    for trial, owner in running:
-        record = stored.get(trial.number)
-        if record is not None:
-            if record.status is TrialOutcome.OK and record.values:
-                study.tell(trial.number, list(record.values), skip_if_finished=True)
-            else:
-                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-            continue
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        began = trial.datetime_start.astimezone(UTC) if trial.datetime_start else datetime.now(UTC)
-        storage.save_trial(
-            unmeasured_record(
-                name,
-                trial.number,
-                TrialOutcome.INTERRUPTED,
-                "the tuner stopped during this trial (killed or crashed)",
-                dict(trial.params),  # the knobs sampled before it stopped
-                began,
-                owner,
-            )
-        )
-        swept += 1
-    return swept

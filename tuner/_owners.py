@@ -1,10 +1,8 @@
 """Who runs a trial: the process (host, pid, start time) stored on every trial it runs.
 
-A trial left RUNNING is settled by `tuner._optuna.settle_interrupted` only
-when its owner has ended; `Owner.alive` tells that for a process on this
-host and cannot for one on another host (None), so such a trial is left
-alone; a heartbeat on the owner, for studies shared by several hosts, would
-go here.
+`Owner.alive` tells whether a process on this host still runs; for one on
+another host it cannot (None), and its trial's lease tells instead
+(`tuner._settle`).
 """
 
 from __future__ import annotations
@@ -21,11 +19,12 @@ import psutil
 @dataclass(frozen=True, slots=True)
 class Owner:
     """The process that runs a trial: its host, pid, and start time (seconds since the
-    epoch, so that a pid the system has reused is not taken for it)."""
+    epoch, so that a pid the system has reused is not taken for it; None when unknown:
+    any process with that pid is taken for it)."""
 
     host: str
     pid: int
-    started: float
+    started: float | None
 
     def __str__(self) -> str:
         return f"{self.host}:{self.pid}"
@@ -35,7 +34,10 @@ class Owner:
         if self.host != socket.gethostname():
             return None
         try:
-            return abs(psutil.Process(self.pid).create_time() - self.started) < 1.0
+            process = psutil.Process(self.pid)
+            if self.started is None:
+                return process.status() != psutil.STATUS_ZOMBIE
+            return abs(process.create_time() - self.started) < 1.0
         except psutil.AccessDenied:  # another user's process with that pid is running
             return True
         except psutil.Error:  # no such process, or a zombie: it has ended
@@ -43,6 +45,13 @@ class Owner:
 
     def to_attr(self) -> dict[str, object]:
         return {"host": self.host, "pid": self.pid, "started": self.started}
+
+    @classmethod
+    def parse(cls, text: str) -> Owner | None:
+        """The owner `str` gave ("host:pid"), without its start time; None for text of
+        another form."""
+        host, _, pid = text.rpartition(":")
+        return cls(host, int(pid), None) if host and pid.isdigit() else None
 
     @classmethod
     def from_attr(cls, value: object) -> Owner | None:

@@ -10,8 +10,10 @@ reference server in each of `ceiling_settings()`, paired against the
 defaults, stored as kind "ceiling" numbered 0, 1, ...
 
 Both steps check, then act (an empty study is enqueued into, a study
-without ceiling trials gets them), so one process prepares a study; then
-any process may run its trials (`tuner._study.run_trials`, from
+without ceiling trials gets them), under the database's set-up lock
+(`Storage.setup_lock`): however many processes, on however many hosts,
+start on a new study at once, one sets it up and the others find it set up.
+Then any process may run its trials (`tuner._study.run_trials`, from
 `TuneConfig.from_study`), which refuses a study that was never prepared.
 """
 
@@ -35,9 +37,9 @@ from tuner._optuna import (
     TRANSFER_ATTR,
     open_optuna_study,
     optuna_errors,
-    settle_interrupted,
 )
 from tuner._records import paired_records, told_values
+from tuner._settle import settle_interrupted
 from tuner._strategies import Planned, plan_strategies
 from tuner._transfer import TransferPlan, Transferred, plan_transfer
 
@@ -77,7 +79,7 @@ def prepare_study(
     called once the study is open and checked, with the number of
     interrupted trials settled, before anything is enqueued or measured.
     """
-    with optuna_errors(storage):
+    with optuna_errors(storage), storage.setup_lock():
         record = config.study_record()
         planned = plan_strategies(config.strategies, config.space)
         transfer = TransferPlan()

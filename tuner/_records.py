@@ -1,6 +1,7 @@
 """Storage records built from harness results, and read back as settings and workloads.
 
-Each record names the process that ran it (`tuner._owners`)."""
+Each record names the process that ran it (`tuner._owners`) and its host's
+fingerprint (`tuner._hosts`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from harness import (
 )
 from storage import SampleRecord, StudyRecord, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError
+from tuner._hosts import fingerprint, this_host
 from tuner._objectives import Objective, objective_values
 from tuner._owners import Owner, this_process
 from tuner._statistics import PairedGain, paired_gain
@@ -37,7 +39,7 @@ def trial_record(
     feasible: bool | None = None,
 ) -> TrialRecord:
     """The storage record of one harness result (`began`: when the trial started, UTC),
-    owned by this process, which ran it."""
+    owned by this process, which ran it, on this host as the result describes it."""
     return TrialRecord(
         study=study,
         number=number,
@@ -57,6 +59,7 @@ def trial_record(
         baseline=baseline,
         feasible=feasible,
         owner=str(this_process()),
+        fingerprint=fingerprint(result.environment, result.cpu_layout),
     )
 
 
@@ -131,10 +134,13 @@ def unmeasured_record(
     settings: Mapping[str, object],
     began: datetime,
     owner: Owner | None = None,
+    host_fingerprint: Mapping[str, object] | None = None,
 ) -> TrialRecord:
     """The record of a trial that produced no measurement (pruned before running,
     interrupted, settled after a killed tuner): its knobs, status and reason only.
-    `owner`: the process that ran it (None: this one)."""
+    `owner`: the process that ran it (None: this one, on this host).
+    `host_fingerprint`: its host's (None: this host's, when `owner` is None; else
+    unknown)."""
     now = datetime.now(UTC)
     return TrialRecord(
         study=study,
@@ -150,6 +156,7 @@ def unmeasured_record(
         finished_at=now,
         samples=(),
         owner=str(owner or this_process()),
+        fingerprint=host_fingerprint or (this_host() if owner is None else {}),
     )
 
 

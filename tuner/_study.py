@@ -47,20 +47,31 @@ if its owner is dead. Every trial is stored before Optuna is told.
 
 from __future__ import annotations
 
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import optuna
 from optuna.trial import TrialState
 
 from harness import PairedResult, Settings, SettingsError, run_paired
-from storage import Storage, TrialKind, TrialOutcome, TrialRecord
+from storage import (
+    BudgetSpent,
+    DuplicateTrialError,
+    Lease,
+    Storage,
+    TrialKind,
+    TrialOutcome,
+    TrialRecord,
+)
 from tuner._config import PAIRED_DESIGN, TuneConfig, sequential_study
 from tuner._convergence import Convergence, TrialGain, convergence
-from tuner._errors import TuneError
+from tuner._errors import Terminated, TuneError
 from tuner._gate import measure_gated
+from tuner._lease_keeper import LeaseKeeper
 from tuner._measurement import OnPair, PairedRunner, measure_paired
 from tuner._optuna import (
     BASELINE_ATTR,
@@ -70,15 +81,24 @@ from tuner._optuna import (
     ask,
     open_optuna_study,
     optuna_errors,
-    settle_interrupted,
 )
+from tuner._outage import retrying
+from tuner._owners import this_process
 from tuner._prepare import prepare_study
 from tuner._pruning import DEFAULT_PRUNE_P, MarginPruner, PairReporter
 from tuner._records import paired_records, told_values, unmeasured_record
+from tuner._settle import RETRY_ATTR, settle_interrupted
 from tuner._transfer import Transferred
 
+T = TypeVar("T")
+
+# Why the study's shared budget gave this process no more trials.
+_SPENT = {
+    BudgetSpent.TRIALS: "the study's trial budget is spent",
+    BudgetSpent.TIME: "the study's time budget is spent",
+}
 # The user attributes that mark a trial as enqueued rather than sampled.
-ENQUEUED_ATTRS = frozenset({BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR})
+ENQUEUED_ATTRS = frozenset({BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR, RETRY_ATTR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +149,9 @@ class StudySummary:
     # Per trial run, in order: (trial number, seconds from asking Optuna for it to its
     # settings): the sampler's work plus Optuna's writes of the trial and its parameters.
     sampling_s: tuple[tuple[int, float], ...] = ()
+    # Trials this process measured but another process had settled meanwhile (its lease
+    # expired while the database was out of reach): stored by the settler as interrupted.
+    lost_leases: int = 0
 
 
 @dataclass(slots=True)
@@ -139,6 +162,8 @@ class _Counts:
     unstable: int = 0
     reruns: int = 0
     saved_s: float = 0.0
+    swept: int = 0
+    lost_leases: int = 0
     sampling_s: list[tuple[int, float]] = field(default_factory=list)
 
 
@@ -159,8 +184,10 @@ def run_study(
     progress: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> StudySummary:
-    """Set `config.study` up (`prepare_study`) and run its trials (`run_trials`) until its
-    trial or time budget is spent; the budget counts the set-up's time too.
+    """Set `config.study` up (`prepare_study`), make `config.trials` more trials (and
+    `config.timeout_s`, counting the set-up's time) the study's budget, shared with every
+    other process running its trials (`twistune worker`), and run its trials
+    (`run_trials`) until that budget is spent.
 
     Raises StudyMismatchError (from storage) when the study exists with
     another workload or objectives, TuneError when its trials were measured
@@ -172,6 +199,15 @@ def run_study(
     """
     started = time.monotonic()
     prepared = prepare_study(config, storage, runner, on_start)
+    left_s = None
+    if config.timeout_s is not None:
+        left_s = max(config.timeout_s - (time.monotonic() - started), 1e-3)
+    storage.set_budget(
+        config.study,
+        more_trials=config.trials,
+        timeout_s=left_s,
+        until_converged=config.until_converged,
+    )
     summary = run_trials(config, storage, runner, progress, started=started)
     return replace(
         summary,
@@ -191,26 +227,36 @@ def run_trials(
     progress: ProgressCallback | None = None,
     *,
     started: float | None = None,
+    on_retry: Callable[[str], None] | None = None,
 ) -> StudySummary:
     """Run trials of `config.study`, which `prepare_study` set up in this process or
-    another, until `config.trials` trials ran here, `config.timeout_s` seconds passed since
-    `started` (`time.monotonic()`; None: now), or the stop rule (`until_converged`) says
-    so. Trial numbers continue the study's; nothing is enqueued and no ceiling measured.
+    another, until the study's budget is spent (`Storage.set_budget`: trials started by
+    every process, and its deadline), its stop rule says so (`until_converged`, given
+    or stored with the budget), or this process's own limits: `config.trials` trials
+    run here, `config.timeout_s` seconds since `started` (`time.monotonic()`; None:
+    now). Trial numbers continue the study's; nothing is enqueued but the candidates of
+    trials settled on the way (`tuner._settle`), and no ceiling is measured.
+
+    Each trial is claimed against the budget and leased while it runs
+    (`config.leases`); before each, the trials of processes that are gone are
+    settled. A database that cannot be reached is waited for, up to
+    `config.outage_s` seconds per step (`on_retry(message)` before each pause).
 
     Raises TuneError when the study was never set up (no record, or no trial
     0 with Twisted's defaults) or its trials were measured one at a time by
     an earlier twistune; StudyMismatchError (from storage) when it exists
     with another workload or objectives; StorageError when the database
-    refuses a write; KeyboardInterrupt after recording the interrupted
-    trial. The summary's `interrupted_swept` counts the trials of dead
-    owners settled on opening it.
+    refuses a write (StorageUnavailableError: unreachable past
+    `config.outage_s`); KeyboardInterrupt (Terminated: SIGTERM) after
+    recording the interrupted trial. The summary's `interrupted_swept` counts
+    the trials of gone processes settled here.
     """
     with optuna_errors(storage):
         began = time.monotonic() if started is None else started
-        loop = _TrialLoop(config, storage, runner, progress, began)
-        study = _open_prepared(config, storage, loop.pruner())
-        swept = settle_interrupted(study, storage, config.study)
-        return replace(loop.run(study), interrupted_swept=swept)
+        loop = _TrialLoop(config, storage, runner, progress, began, on_retry)
+        with storage.setup_lock():  # waits for a set-up in progress elsewhere
+            study = _open_prepared(config, storage, loop.pruner())
+        return loop.run(study)
 
 
 def _open_prepared(
@@ -247,6 +293,7 @@ class _TrialLoop:
     runner: PairedRunner
     progress: ProgressCallback | None
     started: float  # time.monotonic() when the budget began
+    on_retry: Callable[[str], None] | None = None
     counts: _Counts = field(default_factory=_Counts)
     best: _Best = field(default_factory=_Best)
     baseline_number: int | None = None
@@ -264,17 +311,32 @@ class _TrialLoop:
             return optuna.pruners.NopPruner()
         return MarginPruner(self.config.prune_margin)
 
+    def _db(self, call: Callable[[], T]) -> T:
+        """`call()`, waiting out a database that is unreachable for a while."""
+        return retrying(call, self.storage, self.config.outage_s, self.on_retry)
+
     def run(self, study: optuna.Study) -> StudySummary:
-        self._resume(study)
-        while not self._budget_spent(study):
-            self._search_trial(study)
+        name = self.config.study
+        self._db(lambda: self._resume(study))
+        converge = self.config.until_converged or self._db(
+            lambda: self.storage.budget(name).until_converged
+        )
+        while True:
+            self.counts.swept += self._db(lambda: settle_interrupted(study, self.storage, name))
+            if self._budget_spent(study, converge):
+                break
+            claim = self._db(self._claim)
+            if isinstance(claim, BudgetSpent):
+                self.stop_reason = _SPENT[claim]
+                break
+            self._search_trial(study, claim)
         c = self.counts
         return StudySummary(
-            study=self.config.study,
+            study=name,
             trials_run=c.run,
             failed=c.failed,
             pruned=c.pruned,
-            interrupted_swept=0,
+            interrupted_swept=c.swept,
             baseline_number=self.baseline_number,
             wall_s=time.monotonic() - self.started,
             unstable=c.unstable,
@@ -282,6 +344,15 @@ class _TrialLoop:
             pruning_saved_s=c.saved_s,
             stop_reason=self.stop_reason,
             sampling_s=tuple(c.sampling_s),
+            lost_leases=c.lost_leases,
+        )
+
+    def _claim(self) -> Lease | BudgetSpent:
+        return self.storage.claim_trial(
+            self.config.study,
+            owner=str(this_process()),
+            host=socket.gethostname(),
+            grace_s=self.config.leases.grace_s,
         )
 
     def _resume(self, study: optuna.Study) -> None:
@@ -294,8 +365,9 @@ class _TrialLoop:
             if record is not None and record.gain is not None and record.feasible is not False:
                 self._note_best(trial.number, trial.values[0], record)
 
-    def _budget_spent(self, study: optuna.Study) -> bool:
-        """Whether the loop stops now, with the reason in `stop_reason`."""
+    def _budget_spent(self, study: optuna.Study, converge: bool) -> bool:
+        """Whether this process stops now by its own limits or the stop rule, with the
+        reason in `stop_reason` (the study's shared budget is checked by the claim)."""
         config = self.config
         if config.trials is not None and self.counts.run >= config.trials:
             self.stop_reason = f"ran the {config.trials} trials asked for"
@@ -304,8 +376,8 @@ class _TrialLoop:
         if config.timeout_s is not None and elapsed >= config.timeout_s:
             self.stop_reason = f"spent the {config.timeout_s:g} s budget"
             return True
-        if config.until_converged and self.counts.run:
-            verdict = self._convergence(study)
+        if converge and self.counts.run:
+            verdict = self._db(lambda: self._convergence(study))
             self.stop_reason = verdict.reason
             return verdict.converged
         return False
@@ -339,27 +411,41 @@ class _TrialLoop:
             self.runner, settings, config.workload, config.pairing, on_pair=on_pair
         )
 
-    def _search_trial(self, study: optuna.Study) -> None:
-        config, storage = self.config, self.storage
+    def _search_trial(self, study: optuna.Study, lease: Lease) -> None:
+        """Run one trial under `lease`: ask Optuna, measure, store, tell, let go."""
         asked = time.perf_counter()
-        trial = ask(study)
+        trial = self._db(lambda: ask(study))
+        lease = self._db(lambda: self.storage.attach_lease(lease, trial.number))
+        self.counts.run += 1
+        with LeaseKeeper(self.storage, lease, self.config.leases):
+            try:
+                kept = self._run_trial(study, trial, asked)
+            except KeyboardInterrupt:
+                self.storage.end_lease(lease)  # its trial was stored as interrupted
+                raise
+        if kept:  # else another process settled it, and the lease with it
+            self._db(lambda: self.storage.end_lease(lease))
+
+    def _run_trial(self, study: optuna.Study, trial: optuna.Trial, asked: float) -> bool:
+        """Measure, store and tell `trial`; False when another process had settled it
+        meanwhile (nothing of it was stored here)."""
+        config = self.config
         is_baseline = bool(trial.user_attrs.get(BASELINE_ATTR))
         began = datetime.now(UTC)
-        self.counts.run += 1
         try:
             settings = Settings() if is_baseline else config.space.suggest(trial)
             if is_baseline:
                 config.space.suggest(trial)  # records the enqueued defaults as its params
         except SettingsError as exc:
             self.counts.sampling_s.append((trial.number, time.perf_counter() - asked))
-            storage.save_trial(
-                unmeasured_record(
-                    config.study, trial.number, TrialOutcome.PRUNED, str(exc), {}, began
-                )
+            record = unmeasured_record(
+                config.study, trial.number, TrialOutcome.PRUNED, str(exc), {}, began
             )
-            study.tell(trial, state=TrialState.PRUNED)
+            if not self._store([record]):
+                return False
+            self._tell_optuna(study, trial.number, state=TrialState.PRUNED)
             self.counts.pruned += 1
-            return
+            return True
         self.counts.sampling_s.append((trial.number, time.perf_counter() - asked))
         hook = self.reporter.hook(trial) if self.reporter is not None else None
         try:
@@ -368,33 +454,64 @@ class _TrialLoop:
                 config.stability_gate,
                 hook,
             )
-        except KeyboardInterrupt:
-            storage.save_trial(
-                unmeasured_record(
-                    config.study,
-                    trial.number,
-                    TrialOutcome.INTERRUPTED,
-                    "interrupted by the user (Ctrl-C)",
-                    settings.knob_values(),
-                    began,
-                )
+        except KeyboardInterrupt as stop:
+            why = "interrupted by the user (Ctrl-C)"
+            if isinstance(stop, Terminated):
+                why = "stopped by SIGTERM"
+            record = unmeasured_record(
+                config.study,
+                trial.number,
+                TrialOutcome.INTERRUPTED,
+                why,
+                settings.knob_values(),
+                began,
             )
-            study.tell(trial, state=TrialState.FAIL)
+            if self._store([record]):
+                self._tell_optuna(study, trial.number, state=TrialState.FAIL)
             raise
         if gated.first_attempt is not None:
             self.counts.reruns += 1
             self.counts.unstable += gated.unstable
-            storage.save_trials(
-                paired_records(
-                    config.study,
-                    trial.number,
-                    gated.first_attempt,
-                    [],
-                    began,
-                    kind=TrialKind.UNSTABLE_ATTEMPT,
-                )
+            attempt = paired_records(
+                config.study,
+                trial.number,
+                gated.first_attempt,
+                [],
+                began,
+                kind=TrialKind.UNSTABLE_ATTEMPT,
             )
-        self._tell(study, trial, gated.result, is_baseline, began)
+            if not self._store(attempt):
+                return False
+        return self._tell(study, trial, gated.result, is_baseline, began)
+
+    def _store(self, records: Sequence[TrialRecord]) -> bool:
+        """Save `records` (one trial's) in one transaction; False when the trial was stored
+        by another process, which settled it meanwhile: its result is dropped here."""
+        try:
+            self._db(lambda: self.storage.save_trials(records))
+        except DuplicateTrialError:
+            first = records[0]
+            stored = self.storage.trials(first.study, first.kind)
+            mine = next((r for r in stored if r.number == first.number), None)
+            if mine is not None and mine.owner == str(this_process()):
+                return True  # this process's own save, whose reply the outage lost
+            self.counts.lost_leases += 1
+            self._progress("settled elsewhere")
+            return False
+        return True
+
+    def _set_constraint(self, trial: optuna.Trial, key: str, violation: float) -> None:
+        self._db(lambda: trial.set_constraint(key, violation))
+
+    def _tell_optuna(
+        self,
+        study: optuna.Study,
+        number: int,
+        values: Sequence[float] | None = None,
+        state: TrialState | None = None,
+    ) -> None:
+        """Tell Optuna how trial `number` ended; a trial finished meanwhile is left as is."""
+        self._db(lambda: study.tell(number, values, state=state, skip_if_finished=True))
 
     def _tell(
         self,
@@ -403,20 +520,17 @@ class _TrialLoop:
         result: PairedResult,
         is_baseline: bool,
         began: datetime,
-    ) -> None:
+    ) -> bool:
         """Store the trial's records (its own and its defaults' side), then tell Optuna:
-        complete, failed or pruned.
+        complete, failed or pruned. False when another process had settled it.
 
         Stored first: a tuner killed in between leaves a stored trial that the
-        next start's `settle_interrupted` hands back to Optuna.
+        next sweep's `settle_interrupted` hands back to Optuna.
         """
         config = self.config
-        if result.ok and is_baseline:
-            self.baseline_number = trial.number
         values = told_values(self.config.objectives, result)
         if result.stopped:  # the pruner stopped it
-            self._tell_pruned(study, trial, result, is_baseline, began)
-            return
+            return self._tell_pruned(study, trial, result, is_baseline, began)
         usable = bool(values)
         candidate = result.side_result("candidate")
         violations = _violations(config, candidate.median) if usable else {}
@@ -430,17 +544,21 @@ class _TrialLoop:
             baseline=is_baseline,
             feasible=feasible,
         )
-        self.storage.save_trials([side, record])
+        if not self._store([side, record]):
+            return False
+        if result.ok and is_baseline:
+            self.baseline_number = trial.number
         if usable:
             for key, violation in violations.items():
-                trial.set_constraint(key, violation)
-            study.tell(trial, values)
+                self._set_constraint(trial, key, violation)
+            self._tell_optuna(study, trial.number, values)
             if feasible:
                 self._note_best(trial.number, values[0], record)
         else:
             self.counts.failed += 1
-            study.tell(trial, state=TrialState.FAIL)
+            self._tell_optuna(study, trial.number, state=TrialState.FAIL)
         self._progress(result.status.value)
+        return True
 
     def _tell_pruned(
         self,
@@ -449,7 +567,7 @@ class _TrialLoop:
         result: PairedResult,
         is_baseline: bool,
         began: datetime,
-    ) -> None:
+    ) -> bool:
         """Store and tell a trial the pruner stopped, with the time it saved: the pairs it
         did not run, each two slices of the run's ramp and window (a lower bound: drains
         and a process set's start-up are not counted)."""
@@ -457,8 +575,6 @@ class _TrialLoop:
         ran = len(result.ratios)
         missing = config.pairing.pairs - ran
         saved_s = missing * 2 * (result.ramp_s + result.window_s)
-        self.counts.saved_s += saved_s
-        self.counts.pruned += 1
         reason = (
             f"pruned after {ran} of {config.pairing.pairs} pairs: worse than the "
             f"best trial by more than {config.prune_margin:.0%} (Wilcoxon signed-rank, "
@@ -468,9 +584,13 @@ class _TrialLoop:
             config.study, trial.number, result, (), began, baseline=is_baseline
         )
         record = replace(record, status=TrialOutcome.PRUNED, reason=reason, pruning_saved_s=saved_s)
-        self.storage.save_trials([side, record])
-        study.tell(trial, state=TrialState.PRUNED)
+        if not self._store([side, record]):
+            return False
+        self.counts.saved_s += saved_s
+        self.counts.pruned += 1
+        self._tell_optuna(study, trial.number, state=TrialState.PRUNED)
         self._progress(TrialOutcome.PRUNED.value)
+        return True
 
     def _note_best(self, number: int, value: float, record: TrialRecord) -> None:
         if self.config.objectives[0].better(value, self.best.value):

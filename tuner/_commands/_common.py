@@ -49,8 +49,11 @@ class ExitCode(IntEnum):
     OK = 0  # the command did its work
     FAILED = 1  # the work failed: every trial or run failed, or an export was refused
     BAD_INPUT = 2  # one line on stderr, nothing run or written
-    STORAGE_REFUSED = 3  # the database refused a write (read-only, locked, full); earlier rows stay
-    INTERRUPTED = 130  # Ctrl-C
+    # The database refused a write (read-only, locked, full) or stayed out of reach longer
+    # than the command waits for it; earlier rows stay.
+    STORAGE_REFUSED = 3
+    INTERRUPTED = 130  # Ctrl-C: the running trial is stored as interrupted
+    TERMINATED = 143  # SIGTERM: as Ctrl-C
     OUTPUT_CLOSED = 141  # what read the output closed it first (`| head`); the work was done
 
 

@@ -18,6 +18,7 @@ def test_exit_code_values() -> None:
         "STORAGE_REFUSED": 3,
         "INTERRUPTED": 130,
         "OUTPUT_CLOSED": 141,
+        "TERMINATED": 143,
     }
 
 

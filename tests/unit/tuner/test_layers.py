@@ -28,11 +28,17 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "_measurement",
                 "_atomic_file",
                 "_convergence",
+                "_outage",
             }
         ),
     ),
-    ("study parts", frozenset({"_space", "_owners", "_records", "_optuna", "_pruning"})),
-    ("study phases", frozenset({"_gate", "_ceiling", "_strategies", "_transfer"})),
+    (
+        "study parts",
+        frozenset(
+            {"_space", "_owners", "_hosts", "_records", "_optuna", "_pruning", "_lease_keeper"}
+        ),
+    ),
+    ("study phases", frozenset({"_gate", "_ceiling", "_strategies", "_transfer", "_settle"})),
     ("study configuration", frozenset({"_config"})),
     ("study set-up, trials and results", frozenset({"_prepare", "_study", "_results", "_probe"})),
     ("confirmation", frozenset({"_confirm"})),
@@ -51,6 +57,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "_commands.measure",
                 "_commands.strategies",
                 "_commands.run",
+                "_commands.worker",
             }
         ),
     ),
@@ -61,7 +68,9 @@ COMMANDS = dict(LAYERS)["commands"]
 # Third-party packages only these modules may import.
 CONTAINED = {
     "rich": frozenset({"_terminal"}),
-    "optuna": frozenset({"_optuna", "_pruning", "_space", "_prepare", "_study", "_results"}),
+    "optuna": frozenset(
+        {"_optuna", "_pruning", "_space", "_settle", "_prepare", "_study", "_results"}
+    ),
 }
 
 
