@@ -20,11 +20,21 @@ from typing import NoReturn
 
 from harness import HostBusyError, SettingsError, WorkloadError
 from storage import StorageError, StorageUnavailableError, StorageWriteError
-from tuner._commands import analyze, confirm, export, measure, report, run, strategies, tune
+from tuner._commands import (
+    analyze,
+    confirm,
+    export,
+    measure,
+    report,
+    run,
+    strategies,
+    tune,
+    worker,
+)
 from tuner._commands._common import ExitCode
 from tuner._errors import BadInputError, ResultsError, SpaceError, Terminated, TuneError
 
-COMMANDS = (tune, confirm, report, export, analyze, measure, strategies, run)
+COMMANDS = (tune, worker, confirm, report, export, analyze, measure, strategies, run)
 
 # Shown as one line and exit 2. StorageError: a bad URL, a missing or newer
 # database, a study that exists with another workload.

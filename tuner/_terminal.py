@@ -635,6 +635,10 @@ class TuneProgress:
         unit = "ms" if p99 else config.workload.throughput_unit.value
         return TrialProgressBar(enabled=enabled, planned=config.trials, unit=unit)
 
+    def note(self, line: str) -> None:
+        """A line about the run itself (the database out of reach, ...)."""
+        self._say(f"twistune: {line}")
+
     def probed(self, probed: Probed) -> None:
         if probed.probe is None:  # a built-in workload: nothing was probed
             return
