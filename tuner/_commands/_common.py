@@ -31,6 +31,7 @@ from harness import (
     parse_size,
 )
 from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
+from tuner._lease_keeper import DEFAULT_GRACE_S, DEFAULT_RENEW_S, LeaseTimes
 from tuner._measurement import (
     BULK_ECHO_BYTES,
     BULK_PROCESS_SETS,
@@ -40,6 +41,7 @@ from tuner._measurement import (
     positive,
     search_pairing,
 )
+from tuner._outage import DEFAULT_OUTAGE_S
 from tuner._statistics import DEFAULT_CONFIDENCE
 
 
@@ -405,6 +407,30 @@ def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
         help="if another measurement is running on this host, exit 2 instead of waiting "
         "(one measurement per host at a time)",
     )
+
+
+def add_lease_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a process that runs trials keeps their leases and waits for its database
+    (`tune` and `worker`; docs/guide/several-hosts.md)."""
+    parser.add_argument(
+        "--lease-renew-s", type=positive_float, default=DEFAULT_RENEW_S,
+        help=f"renew the running trial's lease this often (default {DEFAULT_RENEW_S:g} s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lease-grace-s", type=positive_float, default=DEFAULT_GRACE_S,
+        help="another process settles this one's trial once its lease went this long "
+        f"without renewal (default {DEFAULT_GRACE_S:g} s; at least twice --lease-renew-s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--outage-s", type=positive_float, default=DEFAULT_OUTAGE_S,
+        help="wait this long for an unreachable database before giving up (exit 3; "
+        f"default {DEFAULT_OUTAGE_S:g} s)",
+    )  # fmt: skip
+
+
+def lease_times_from_args(args: argparse.Namespace) -> LeaseTimes:
+    """The lease times `add_lease_arguments` read; TuneError naming the flag otherwise."""
+    return LeaseTimes(args.lease_renew_s, args.lease_grace_s)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:

@@ -18,11 +18,13 @@ from storage import check_storage, open_storage
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
+    add_lease_arguments,
     add_lock_arguments,
     add_output_arguments,
     add_pairing_arguments,
     add_study_arguments,
     add_workload_arguments,
+    lease_times_from_args,
     non_negative_float,
     pairing_from_args,
     positive_float,
@@ -97,6 +99,7 @@ def add_parser(commands: Any) -> None:
         "--confirm-pairs", type=positive_int, default=CONFIRM_PAIRING.pairs,
         help=f"pairs of slices in each confirmation run (default {CONFIRM_PAIRING.pairs})",
     )  # fmt: skip
+    add_lease_arguments(parser)
     add_lock_arguments(parser)
     add_output_arguments(parser, progress=True)
     parser.set_defaults(run=run)
@@ -134,11 +137,12 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--trials", type=positive_int, default=None,
-        help=f"trials to run now (default {DEFAULT_TRIALS}, or unlimited with --timeout-s)",
+        help=f"trials to run now, by this process and any `twistune worker` on the study "
+        f"(default {DEFAULT_TRIALS}, or unlimited with --timeout-s)",
     )  # fmt: skip
     parser.add_argument(
         "--timeout-s", type=positive_float, default=None,
-        help="start no trial after this many seconds",
+        help="start no trial after this many seconds (this process and the study's workers)",
     )  # fmt: skip
     parser.add_argument("--seed", type=seed_int, default=None, help="sampler seed")
     parser.add_argument(
@@ -210,6 +214,8 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         prune=args.prune,
         prune_margin=args.prune_margin,
         until_converged=args.until_converged,
+        leases=lease_times_from_args(args),
+        outage_s=args.outage_s,
     )
     if args.confirm_top < 0:
         raise BadInputError("--confirm-top must be 0 (skip) or more")

@@ -23,15 +23,16 @@ from harness import host_lock, run_paired
 from storage import StudyRecord, check_storage, open_storage
 from tuner._commands._common import (
     ExitCode,
+    add_lease_arguments,
     add_lock_arguments,
     add_output_arguments,
-    positive_float,
+    lease_times_from_args,
     positive_int,
 )
 from tuner._config import TuneConfig
 from tuner._errors import BadInputError
 from tuner._hosts import COMPARED, STUDY_FINGERPRINT, host_differences, this_host
-from tuner._lease_keeper import DEFAULT_GRACE_S, DEFAULT_RENEW_S, LeaseTimes
+from tuner._lease_keeper import LeaseTimes
 from tuner._measurement import PairedRunner
 from tuner._outage import DEFAULT_OUTAGE_S
 from tuner._owners import this_process
@@ -73,20 +74,7 @@ def add_parser(commands: Any) -> None:
         "--trials", type=positive_int, default=None,
         help="run at most this many trials here (default: until the study's budget is spent)",
     )  # fmt: skip
-    parser.add_argument(
-        "--lease-renew-s", type=positive_float, default=DEFAULT_RENEW_S,
-        help=f"renew the running trial's lease this often (default {DEFAULT_RENEW_S:g} s)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--lease-grace-s", type=positive_float, default=DEFAULT_GRACE_S,
-        help="another process settles this worker's trial once its lease went this long "
-        f"without renewal (default {DEFAULT_GRACE_S:g} s)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--outage-s", type=positive_float, default=DEFAULT_OUTAGE_S,
-        help="wait this long for an unreachable database before giving up (exit 3; "
-        f"default {DEFAULT_OUTAGE_S:g} s)",
-    )  # fmt: skip
+    add_lease_arguments(parser)
     parser.add_argument(
         "--allow-host-differences", action="store_true",
         help="join even if this host differs from the study's (CPU, kernel, versions)",
@@ -102,7 +90,7 @@ def options_from_args(args: argparse.Namespace) -> WorkerOptions:
         storage=args.storage,
         study=args.study,
         trials=args.trials,
-        leases=LeaseTimes(args.lease_renew_s, args.lease_grace_s),
+        leases=lease_times_from_args(args),
         outage_s=args.outage_s,
         allow_host_differences=args.allow_host_differences,
         wait=not args.no_wait,

@@ -1,0 +1,76 @@
+"""Several hosts on one machine, for the tests of a study shared across hosts.
+
+A "host" is a process in its own UTS and mount namespaces (`unshare -mu`, as
+root): its own hostname, and a tmpfs of its own mounted on the directory its
+`TMPDIR` names, where twistune keeps the host's measurement lock. Two such
+hosts measure at the same time, as two machines would; they share the two
+CPUs of this one, so the tests check counts, owners and leases, never figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cli import TWISTUNE
+
+# Mount a private tmpfs on $1 (the host's TMPDIR), take the hostname $2, run the rest.
+_AS_HOST = 'mount -t tmpfs tmpfs "$1" && hostname "$2" && shift 2 && exec "$@"'
+
+
+def can_make_hosts() -> str | None:
+    """Why hosts cannot be made here (None: they can): unshare needs root."""
+    if os.geteuid() != 0:
+        return "several hosts on one machine need root (unshare -mu)"
+    if shutil.which("unshare") is None:
+        return "several hosts on one machine need unshare (util-linux)"
+    return None
+
+
+@pytest.fixture
+def hosts_allowed() -> None:
+    """Skip (fail under CI) where hosts cannot be made."""
+    why = can_make_hosts()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs every several-hosts test, but {why}", pytrace=False)
+        pytest.skip(why)
+
+
+def start_on_host(host: str, tmp: Path, *arguments: str, cwd: Path) -> subprocess.Popen[str]:
+    """`twistune ARGUMENTS` on host `host` (its lock directory under `tmp`), in its own
+    session so that the test can end its whole group; output captured."""
+    lock_dir = tmp / f"host-{host}"
+    lock_dir.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        ["unshare", "--mount", "--uts", "sh", "-c", _AS_HOST, "sh", str(lock_dir), host,
+         *TWISTUNE, *arguments],
+        cwd=cwd,
+        env={**os.environ, "TMPDIR": str(lock_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def finish(process: subprocess.Popen[str], timeout: float) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) once `process` ends within `timeout` seconds; its group
+    is killed otherwise, and then too, so that nothing outlives the test."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        kill_group(process)
+    return process.returncode, out, err
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL `process`'s whole group (it leads its own session), then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, 9)
+    process.wait(timeout=30)

@@ -1,0 +1,288 @@
+"""One study on several hosts: `tune` on one, `twistune worker` on the others, through
+the CLI, each host a process with its own hostname and host lock (tests/e2e/hosts.py).
+
+Correctness only (the "hosts" share two CPUs): the study's budget is spent
+exactly, each trial is numbered and measured once, the set-up happens once,
+a killed worker's trial is settled after its lease and measured again, a
+host unlike the study's is refused, and a database that goes away for a few
+seconds loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+from optuna.trial import TrialState
+
+from storage import Lease, LeaseState, TrialOutcome, open_storage
+from tests.e2e.cli import SHORT_STUDY, twistune, url_of
+from tests.e2e.hosts import finish, hosts_allowed, kill_group, start_on_host
+from tests.postgres_server import PostgresServer
+from tuner._optuna import BASELINE_ATTR, OWNER_ATTR, STRATEGY_ATTR, open_optuna_study
+from tuner._settle import RETRY_ATTR
+
+pytestmark = pytest.mark.usefixtures("hosts_allowed")
+__all__ = ["hosts_allowed"]
+
+STUDY = ["--study", "shared", "--no-progress", "--no-ceiling", "--no-transfer"]
+# Short leases, so that a killed worker's trial is settled within seconds.
+FAST_LEASES = ["--lease-renew-s", "0.3", "--lease-grace-s", "1.5"]
+
+
+def wait_for(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def budget_set(url: str) -> bool:
+    """Whether the study exists and `tune` has stored its budget (its set-up is done)."""
+    with open_storage(url, create=False) as store:
+        return store.study("shared") is not None and store.budget("shared").trials is not None
+
+
+def test_a_tuner_and_three_workers_spend_the_budget_exactly(pg_url: str, tmp_path: Path) -> None:
+    tuner = start_on_host(
+        "host0", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "12",
+        "--storage", pg_url, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: budget_set(pg_url), 120, "the study's set-up")
+        workers = [
+            start_on_host(f"host{i}", tmp_path, "worker", "--storage", pg_url, "--study",
+                          "shared", "--no-progress", "--json", cwd=tmp_path)
+            for i in (1, 2, 3)
+        ]  # fmt: skip
+        outcomes = [finish(worker, 240) for worker in workers]
+    finally:
+        code, _, err = finish(tuner, 240)
+    assert code == 0, err
+    for worker_code, out, worker_err in outcomes:
+        assert worker_code == 0, worker_err
+        assert json.loads(out)["stop_reason"] == "the study's trial budget is spent"
+
+    with open_storage(pg_url, create=False) as store:
+        records = store.trials("shared")
+        leases = store.leases("shared")
+        study = open_optuna_study(store, "shared")
+    asked = [t for t in study.trials if t.state is not TrialState.WAITING]
+    assert len(asked) == 12
+    assert sorted(r.number for r in records) == sorted(t.number for t in asked) == list(range(12))
+    assert len(leases) == 12
+    assert {lease.state for lease in leases} == {LeaseState.ENDED}
+    assert sorted(lease.number for lease in leases if lease.number is not None) == list(range(12))
+    # The set-up ran once: one trial 0 with the defaults, each strategy enqueued once.
+    assert [t.number for t in study.trials if t.user_attrs.get(BASELINE_ATTR)] == [0]
+    strategies = Counter(
+        t.user_attrs[STRATEGY_ATTR] for t in study.trials if STRATEGY_ATTR in t.user_attrs
+    )
+    assert strategies
+    assert set(strategies.values()) == {1}
+    hosts = {r.owner.rpartition(":")[0] for r in records}
+    assert len(hosts) >= 2, hosts
+    assert {r.fingerprint["hostname"] for r in records} == hosts
+    assert all(t.user_attrs[OWNER_ATTR]["host"] in hosts for t in asked)
+
+
+def live_lease_of(url: str, pid: int) -> Lease | None:
+    with open_storage(url, create=False) as store:
+        return next(
+            (
+                lease
+                for lease in store.leases("shared", live=True)
+                if lease.owner.endswith(f":{pid}") and lease.number is not None
+            ),
+            None,
+        )
+
+
+def test_a_killed_workers_trial_is_settled_once_its_lease_expires_and_measured_again(
+    pg_url: str, tmp_path: Path
+) -> None:
+    tuner = start_on_host(
+        "host0", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "8",
+        "--strategies", "none", "--storage", pg_url, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: budget_set(pg_url), 120, "the study's set-up")
+        worker = start_on_host(
+            "host1", tmp_path, "worker", "--storage", pg_url, "--study", "shared",
+            "--no-progress", *FAST_LEASES, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: live_lease_of(pg_url, worker.pid) is not None, 120, "a trial")
+            killed = live_lease_of(pg_url, worker.pid)
+        finally:
+            kill_group(worker)  # SIGKILL mid-trial: it renews nothing more
+        assert killed is not None
+        assert killed.number is not None
+        code, _, err = finish(tuner, 240)
+        assert code == 0, err
+        time.sleep(1.6)  # past the killed worker's grace, if the tuner ended before it
+        # Another run on the study settles it (if the tuner did not) and measures it again.
+        again = start_on_host(
+            "host2", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "2",
+            "--storage", pg_url, cwd=tmp_path,
+        )  # fmt: skip
+        code, _, err = finish(again, 240)
+        assert code == 0, err
+    finally:
+        finish(tuner, 10)
+
+    with open_storage(pg_url, create=False) as store:
+        records = {r.number: r for r in store.trials("shared")}
+        leases = {lease.number: lease for lease in store.leases("shared")}
+        study = open_optuna_study(store, "shared")
+    settled = records[killed.number]
+    assert settled.status is TrialOutcome.INTERRUPTED
+    assert settled.reason.startswith(f"lease expired: {killed.owner} last renewed it")
+    assert settled.owner == killed.owner
+    assert leases[killed.number].state is LeaseState.SETTLED
+    assert study.trials[killed.number].state is TrialState.FAIL
+    retries = [t for t in study.trials if t.user_attrs.get(RETRY_ATTR) == killed.number]
+    assert len(retries) == 1, "enqueued again exactly once"
+    (retry,) = retries
+    assert retry.state is TrialState.COMPLETE
+    assert records[retry.number].status is TrialOutcome.OK
+    assert retry.params == settled.settings  # the same candidate, measured after all
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_four_processes_starting_at_once_on_a_new_database_all_succeed(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """On PostgreSQL four hosts at once; on SQLite, four processes of one host (they take
+    turns through its lock: SQLite serves one host)."""
+    url = (
+        request.getfixturevalue("pg_url") if backend == "postgresql" else url_of(tmp_path / "t.db")
+    )
+    hosts = ["host0", "host1", "host2", "host3"] if backend == "postgresql" else ["host0"] * 4
+    processes = [
+        start_on_host(host, tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "2",
+                      "--storage", url, cwd=tmp_path)
+        for host in hosts
+    ]  # fmt: skip
+    outcomes = [finish(process, 300) for process in processes]
+    assert [code for code, _, _ in outcomes] == [0] * 4, [err for _, _, err in outcomes]
+    with open_storage(url, create=False) as store:
+        records = store.trials("shared")
+        study = open_optuna_study(store, "shared")
+    assert [t.number for t in study.trials if t.user_attrs.get(BASELINE_ATTR)] == [0]
+    strategies = Counter(
+        t.user_attrs[STRATEGY_ATTR] for t in study.trials if STRATEGY_ATTR in t.user_attrs
+    )
+    assert strategies
+    assert set(strategies.values()) == {1}
+    numbers = [r.number for r in records]
+    assert len(numbers) == len(set(numbers)) == 8  # four processes, two trials each
+
+
+def test_a_host_unlike_the_studys_is_refused(tmp_path: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.fail("this test runs the worker on one CPU of two or more")
+    db = tmp_path / "t.db"
+    done = twistune("tune", *SHORT_STUDY, *STUDY, "--trials", "1", "--strategies", "none",
+                    "--storage", url_of(db), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    before = (db.stat().st_mtime_ns, db.stat().st_size)
+    one_cpu = ["taskset", "-c", "0", *twistune_argv("worker", "--storage", url_of(db),
+                                                   "--study", "shared")]  # fmt: skip
+    refused = subprocess.run(one_cpu, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert refused.returncode == 2
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith("twistune: error: this host differs from study 'shared''s: ")
+    assert "cpus_allowed 1 (study: " in line
+    assert "--allow-host-differences" in line
+    assert (db.stat().st_mtime_ns, db.stat().st_size) == before
+    allowed = subprocess.run([*one_cpu, "--allow-host-differences", "--no-progress"],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    assert "stopped: the study's trial budget is spent" in allowed.stdout
+
+
+def twistune_argv(*arguments: str) -> list[str]:
+    from tests.e2e.cli import TWISTUNE
+
+    return [*TWISTUNE, *arguments]
+
+
+def test_a_sqlite_study_measured_on_another_host_refuses_a_worker(tmp_path: Path) -> None:
+    url = url_of(tmp_path / "t.db")
+    other = start_on_host("elsewhere", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "30",
+                          "--strategies", "none", "--storage", url, cwd=tmp_path)  # fmt: skip
+    try:
+        wait_for(lambda: budget_set(url) and bool(open_storage(url).leases("shared", live=True)),
+                 120, "a trial on the other host")  # fmt: skip
+        refused = twistune("worker", "--storage", url, "--study", "shared", cwd=tmp_path)
+    finally:
+        kill_group(other)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "twistune: error: study 'shared' is being measured on elsewhere and SQLite cannot "
+        "serve workers on several hosts: keep the study on PostgreSQL "
+        "(--storage postgresql+psycopg://...)"
+    ]
+
+
+def test_postgresql_stopped_for_seconds_mid_study_loses_nothing(
+    pg_url: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    tuner = start_on_host("host0", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "8",
+                          "--strategies", "none", "--storage", pg_url, cwd=tmp_path)  # fmt: skip
+    try:
+        wait_for(lambda: len(open_storage(pg_url, create=False).trials("shared")) >= 2, 120,
+                 "two stored trials")  # fmt: skip
+        postgres.stop()
+        time.sleep(3)
+        postgres.start()
+        code, _, err = finish(tuner, 240)
+    finally:
+        if not postgres.running():
+            postgres.start()
+        finish(tuner, 10)
+    assert code == 0, err
+    assert "could not be reached" in err or "trying again" in err  # it waited, and said so
+    with open_storage(pg_url, create=False) as store:
+        records = store.trials("shared")
+        leases = store.leases("shared")
+        study = open_optuna_study(store, "shared")
+    assert [r.number for r in records] == list(range(8))
+    assert {lease.state for lease in leases} == {LeaseState.ENDED}
+    assert [t.number for t in study.trials if t.state.is_finished()] == list(range(8))
+
+
+def test_sigterm_stores_the_trial_as_interrupted_and_ends_its_servers(tmp_path: Path) -> None:
+    url = url_of(tmp_path / "t.db")
+    tuner = subprocess.Popen(
+        [*twistune_argv("tune", *SHORT_STUDY, *STUDY, "--strategies", "none", "--trials", "30",
+                        "--pairs", "400", "--storage", url)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(psutil.Process(tuner.pid).children(recursive=True)) >= 3, 60,
+                 "a trial's servers")  # fmt: skip
+        children = psutil.Process(tuner.pid).children(recursive=True)
+        tuner.send_signal(signal.SIGTERM)
+        code, _, err = finish(tuner, 60)
+    finally:
+        kill_group(tuner)
+    assert code == 143
+    assert err.splitlines()[-1] == "twistune: stopped by SIGTERM"
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    with open_storage(url, create=False) as store:
+        (last,) = [r for r in store.trials("shared") if r.status is TrialOutcome.INTERRUPTED]
+        assert last.reason == "stopped by SIGTERM"
+        assert {lease.state for lease in store.leases("shared")} == {LeaseState.ENDED}
