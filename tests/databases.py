@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+import pytest
+
 
 class Backend(StrEnum):
     SQLITE = "sqlite"
@@ -29,3 +31,8 @@ class Database:
     def rows(self, sql: str) -> list[tuple[object, ...]]:
         """The rows `sql` returns, read past storage."""
         return self.read(sql)
+
+
+# A test of SQLite's own behaviour (pragmas, its file's limits, its errors) that asks for
+# `database`, or a fixture built on it, runs on SQLite alone.
+sqlite_only = pytest.mark.parametrize("database", [Backend.SQLITE], indirect=True)
