@@ -42,9 +42,10 @@ so before it waits for the host lock), and `Storage.check_study(record)` a
 study `ensure_study` would refuse, writing nothing. `open_storage(url,
 write=False)` opens for reading only (a read-only SQLite
 file included) and never writes. Errors: `StorageError`, and its subclasses
-`StudyMismatchError`, `DuplicateTrialError` and `StorageWriteError` (the
-database is read-only, locked by another process, or full); every message is
-one line.
+`StudyMismatchError`, `DuplicateTrialError`, `StorageWriteError` (the
+database is read-only, locked by another process, or full) and
+`StorageUnavailableError` (a database server that cannot be reached or dropped
+the connection); every message is one line.
 """
 
 from __future__ import annotations

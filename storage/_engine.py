@@ -34,6 +34,8 @@ from storage._errors import (
     StorageWriteError,
     lost_creation_race,
     one_line,
+    unavailable,
+    unavailable_error,
     write_error,
     write_problem,
 )
@@ -51,6 +53,33 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 # CREATION_BACKOFF_S x its attempt number (seconds), so that they do not meet again.
 CREATION_ATTEMPTS = 8
 CREATION_BACKOFF_S = 0.05
+
+# A database server (PostgreSQL) is used by processes that hold its connections for hours
+# while they measure, across networks that drop idle flows and servers that restart:
+# `server_engine_kwargs` gives both engines (twistune's and Optuna's) these settings.
+# Each pooled connection is tested with a round trip before use (pool_pre_ping), so one
+# the server or the network dropped is replaced rather than failing the next call.
+# A connection older than this is replaced when next taken from the pool (s): below the
+# idle limits proxies and load balancers commonly set (an hour), so a connection is
+# never reused after they have silently cut it.
+POOL_RECYCLE_S = 1800
+# A process runs one trial at a time and its calls are sequential: two pooled
+# connections, up to two more under a burst (Optuna's engine holds its own).
+POOL_SIZE = 2
+POOL_MAX_OVERFLOW = 2
+# TCP keepalives (libpq's, in seconds): a connection idle this long is probed every
+# KEEPALIVES_INTERVAL_S, and declared dead after KEEPALIVES_COUNT unanswered probes, so
+# a call on a connection whose server vanished fails in about 60 s instead of hanging,
+# and the probes keep idle flows alive through NAT tables and firewalls.
+KEEPALIVES_IDLE_S = 30
+KEEPALIVES_INTERVAL_S = 10
+KEEPALIVES_COUNT = 3
+# How long connecting to an unreachable server may take before it fails (s).
+CONNECT_TIMEOUT_S = 10
+# Drivers that take libpq's connection keywords (keepalives, connect_timeout).
+_LIBPQ_DRIVERS = frozenset({"psycopg", "psycopg2"})
+# The extra that installs each such driver, for the message when it is missing.
+_DRIVER_EXTRAS = {"psycopg": "postgres"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +150,11 @@ def check_sqlite_file(url: URL, target: Target, *, create: bool) -> None:
 
 
 def make_engine(url: URL, target: Target) -> Engine:
-    """The engine for `url`: `StorageError` naming the URL for an unknown or missing driver."""
+    """The engine for `url`; a server database's has `server_engine_kwargs(url)`'s settings.
+
+    `StorageError` naming the URL for an unknown dialect or driver, or for a driver
+    that is not installed (then naming what installs it: `pip install 'twistune[postgres]'`).
+    """
     shown = target.shown
     try:
         if target.sqlite and not target.write and not target.in_memory and not _is_uri(url):
@@ -131,15 +164,13 @@ def make_engine(url: URL, target: Target) -> Engine:
                 poolclass=QueuePool,
             )
         else:
-            engine = create_engine(url)
+            engine = create_engine(url, **server_engine_kwargs(url))
     except NoSuchModuleError:
         raise StorageError(
             f"storage URL {shown!r}: unknown database dialect or driver {url.drivername!r}"
         ) from None
     except ImportError as exc:
-        raise StorageError(
-            f"storage URL {shown!r}: its database driver is not installed ({exc})"
-        ) from None
+        raise _missing_driver(url, shown, exc) from None
     except (ArgumentError, TypeError, ValueError) as exc:
         raise StorageError(f"storage URL {shown!r}: {one_line(exc)}") from None
     if target.sqlite:
@@ -148,13 +179,53 @@ def make_engine(url: URL, target: Target) -> Engine:
     return engine
 
 
+def server_engine_kwargs(url: URL) -> dict[str, Any]:
+    """`create_engine` keyword arguments for a process that holds the connections of a
+    server database (anything but SQLite) for hours: pre-ping, recycle, a small pool,
+    and for a libpq driver (psycopg) TCP keepalives and a connect timeout. {} for SQLite.
+    """
+    if url.get_backend_name() == "sqlite":
+        return {}
+    kwargs: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_recycle": POOL_RECYCLE_S,
+        "pool_size": POOL_SIZE,
+        "max_overflow": POOL_MAX_OVERFLOW,
+    }
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() in _LIBPQ_DRIVERS:
+        kwargs["connect_args"] = {
+            "keepalives": 1,
+            "keepalives_idle": KEEPALIVES_IDLE_S,
+            "keepalives_interval": KEEPALIVES_INTERVAL_S,
+            "keepalives_count": KEEPALIVES_COUNT,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+        }
+    return kwargs
+
+
+def _missing_driver(url: URL, shown: str, exc: ImportError) -> StorageError:
+    """The one-line error for `url`'s driver failing to import, naming what installs it."""
+    driver = url.get_driver_name()
+    extra = _DRIVER_EXTRAS.get(driver)
+    install = (
+        f"pip install 'twistune[{extra}]'"
+        if extra is not None
+        else f"install the Python package of SQLAlchemy's {url.drivername!r} driver"
+    )
+    return StorageError(
+        f"storage URL {shown!r}: its database driver {driver} is not installed "
+        f"({one_line(exc)}): {install}"
+    )
+
+
 def prepare_schema(engine: Engine, target: Target) -> None:
     """Check the stored schema version; for writing, create missing tables and columns.
 
     A database from an older schema is upgraded in place when written, and
     refused when read-only (it is not modified); one from a newer schema is
     always refused untouched. A refused write (read-only, locked, full) is
-    `StorageWriteError`; any other database error `StorageError`.
+    `StorageWriteError`; a server that cannot be reached `StorageUnavailableError`;
+    any other database error `StorageError`.
     """
 
     def prepare() -> None:
@@ -170,6 +241,8 @@ def prepare_schema(engine: Engine, target: Target) -> None:
         else:
             prepare()
     except SQLAlchemyError as exc:
+        if unavailable(exc):
+            raise unavailable_error(exc, target.shown) from exc
         problem = write_problem(exc, opening=True)
         if problem is not None:
             raise write_error(problem, target.database, target.busy_timeout_s) from exc

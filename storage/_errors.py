@@ -6,8 +6,11 @@
         │                         study, a refused record, any other database error
         ├── StudyMismatchError    resuming a study whose stored workload or objectives differ
         ├── DuplicateTrialError   saving a (study, kind, number) that is already stored
-        └── StorageWriteError     the database refused a write: read-only, locked by another
-                                  process past the busy timeout, or full (disk or quota)
+        ├── StorageWriteError     the database refused a write: read-only, locked by another
+        │                         process past the busy timeout, or full (disk or quota)
+        └── StorageUnavailableError  a database server that cannot be reached, or that cut
+                                  the connection (restarted, stopped, network down): the
+                                  same call may succeed once it is back
 
 Every message is one line and names the URL, the database file or the study
 it is about. `translate` turns an exception raised by any SQLAlchemy engine on
@@ -43,8 +46,39 @@ class StorageWriteError(StorageError):
 
 
 class StorageUnavailableError(StorageError):
-    """The database cannot be reached, or the connection to it dropped: the server is down,
-    restarting, or cut off. The same call may succeed once it is back."""
+    """The database server cannot be reached, or it dropped the connection (refused,
+    restarted, shut down, a connection terminated by an administrator, a timeout).
+    Nothing of the failed call was committed; the same storage works again once the
+    server is back (a dropped pooled connection is replaced)."""
+
+
+# SQLSTATEs of a server that cannot be reached or cut the connection: class 08
+# (connection exception), 57P01 admin_shutdown (a fast shutdown, pg_terminate_backend),
+# 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up, shutting down).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+# The same from libpq and psycopg, whose client-side errors carry no SQLSTATE; lower case.
+# ("connection to server ... failed" alone is not among them: it also prefixes a wrong
+# database name or password, which waiting does not mend.)
+_UNAVAILABLE_MESSAGES = (
+    "connection refused",
+    "could not connect to server",
+    "server closed the connection unexpectedly",
+    "terminating connection due to administrator command",
+    "terminating connection because of crash of another server process",
+    "timeout expired",
+    "the connection is closed",
+    "the connection is lost",
+    "consuming input failed",
+    "connection reset by peer",
+    "no route to host",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "ssl syscall error",
+)
 
 
 # SQLite's primary result codes (the low byte of an extended code).
@@ -91,16 +125,47 @@ def translate(
     """The one-line `StorageError` for an exception raised on the database.
 
     Walks `exc`'s `__cause__`/`__context__` chain to the driver's error (a
-    `sqlite3.Error`, or the `orig` of a SQLAlchemy `DBAPIError`): a refused
-    write becomes `StorageWriteError` naming `database`; anything else a
-    `StorageError` naming `shown` (the URL). A `StorageError` is returned as is.
+    `sqlite3.Error`, or the `orig` of a SQLAlchemy `DBAPIError`): a server that
+    cannot be reached or dropped the connection becomes `StorageUnavailableError`
+    and a refused write `StorageWriteError` naming `database`; anything else a
+    `StorageError` naming `shown` (the URL, password masked). A `StorageError` is
+    returned as is.
     """
     if isinstance(exc, StorageError):
         return exc
+    if unavailable(exc):
+        return unavailable_error(exc, shown)
     problem = write_problem(exc)
     if problem is not None:
         return write_error(problem, database, busy_timeout_s)
     return StorageError(f"database error in {shown}: {one_line(driver_error(exc))}")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when `exc` (or its chain) says the database server cannot be reached or
+    dropped the connection (`StorageUnavailableError`); never for SQLite."""
+    error = driver_error(exc)
+    if isinstance(error, sqlite3.Error):
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True  # SQLAlchemy's dialect judged it a disconnect
+        current = current.__cause__ or current.__context__
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    text = str(error).lower()
+    return any(message in text for message in _UNAVAILABLE_MESSAGES)
+
+
+def unavailable_error(exc: BaseException, shown: str) -> StorageUnavailableError:
+    """The one-line error for an unreachable database server at `shown` (the URL)."""
+    return StorageUnavailableError(
+        f"database {shown} cannot be reached: {one_line(driver_error(exc))}"
+    )
 
 
 # SQLite's extended code for a read transaction that cannot become a write one because

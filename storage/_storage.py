@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, make_url, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -165,10 +165,12 @@ class Storage:
         return self.url
 
     def optuna_engine_kwargs(self) -> dict[str, object]:
-        """`engine_kwargs` for Optuna's RDBStorage: the same SQLite busy timeout as ours."""
+        """`engine_kwargs` for Optuna's RDBStorage: for SQLite the same busy timeout as
+        ours; for a server database (PostgreSQL) the same pre-ping, recycle time, small
+        pool, TCP keepalives and connect timeout (`_engine.server_engine_kwargs`)."""
         if self._target.sqlite:
             return {"connect_args": {"timeout": self._target.busy_timeout_s}}
-        return {}
+        return _engine.server_engine_kwargs(make_url(self.url))
 
     def retry_creation_race(self, create: Callable[[], T]) -> T:
         """`create()` (another engine creating its tables on this database: Optuna's),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import fields
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +19,7 @@ from storage import (
     TrialRecord,
     open_storage,
 )
+from tests.databases import Database
 from tests.storage_records import sample, study_record, trial_record
 
 OBJECTIVES = ("throughput", "p99")
@@ -92,8 +92,9 @@ def with_values(store: Storage) -> int:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    with open_storage(f"sqlite:///{tmp_path / 'dtypes.db'}") as opened:
+def store(database: Database) -> Iterator[Storage]:
+    """The study on SQLite and on PostgreSQL."""
+    with open_storage(database.url) as opened:
         opened.ensure_study(study_record("s", objectives=OBJECTIVES))
         yield opened
 

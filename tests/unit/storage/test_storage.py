@@ -1,4 +1,5 @@
-"""storage: records in and out of real SQLite files, URLs, pragmas, schema versions, Optuna."""
+"""storage: records in and out of real databases (SQLite files, and PostgreSQL for what is not
+about SQLite), URLs, pragmas, schema versions, Optuna."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from storage import (
     TrialOutcome,
     open_storage,
 )
+from tests.databases import Database
 from tests.storage_records import (
     PARAMS,
     SETTINGS,
@@ -45,8 +47,8 @@ def test_constants() -> None:
 # -- studies
 
 
-def test_ensure_study_creates_then_returns_the_stored_record_unchanged(db: Path) -> None:
-    with open_storage(sqlite_url(db)) as store:
+def test_ensure_study_creates_then_returns_the_stored_record_unchanged(database: Database) -> None:
+    with open_storage(database.url) as store:
         created = store.ensure_study(study_record())
         later = study_record(
             environment={"cpu_model": "another cpu"},
@@ -57,7 +59,9 @@ def test_ensure_study_creates_then_returns_the_stored_record_unchanged(db: Path)
     assert created == study_record()
     assert resumed == study_record()  # the stored environment and created_at, not the given ones
     assert resumed.created_at.tzinfo is UTC
-    assert rows(db, f"SELECT name, harness_format FROM {TABLE_PREFIX}studies") == [("echo-1k", 1)]
+    assert database.rows(f"SELECT name, harness_format FROM {TABLE_PREFIX}studies") == [
+        ("echo-1k", 1)
+    ]
 
 
 def test_ensure_study_ignores_workload_fields_other_than_name_and_params(
@@ -79,7 +83,7 @@ def test_ensure_study_ignores_workload_fields_other_than_name_and_params(
     ],
 )
 def test_ensure_study_refuses_a_different_workload_or_objectives(
-    store_with_study: Storage, db: Path, changes: dict[str, Any], named: str
+    store_with_study: Storage, database: Database, changes: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(StudyMismatchError, match=r"study 'echo-1k'") as caught:
         store_with_study.ensure_study(study_record(**changes))
@@ -88,7 +92,7 @@ def test_ensure_study_refuses_a_different_workload_or_objectives(
     assert "\n" not in message
     assert isinstance(caught.value, StorageError)
     assert store_with_study.study("echo-1k") == study_record()
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}studies") == [(1,)]
+    assert database.rows(f"SELECT count(*) FROM {TABLE_PREFIX}studies") == [(1,)]
 
 
 def test_study_and_studies_in_creation_order(store_with_study: Storage) -> None:
@@ -116,7 +120,7 @@ def test_records_refuse_naive_datetimes_and_normalise_to_utc() -> None:
 # -- trials
 
 
-def test_trial_round_trip(store_with_study: Storage, db: Path) -> None:
+def test_trial_round_trip(store_with_study: Storage, database: Database) -> None:
     saved = trial_record(
         0,
         (sample(1, 1000.0), sample(2, 1100.0, errors=2, dropped_connections=1)),
@@ -132,11 +136,11 @@ def test_trial_round_trip(store_with_study: Storage, db: Path) -> None:
     assert loaded[0].finished_at == T0 + timedelta(milliseconds=1250)
     assert list(loaded[0].settings) == list(SETTINGS)  # key order kept
     assert store_with_study.trial_numbers("echo-1k") == {0}
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(2,)]
+    assert database.rows(f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(2,)]
 
 
 def test_saving_a_stored_number_again_is_refused_and_replaces_nothing(
-    store_with_study: Storage, db: Path
+    store_with_study: Storage, database: Database
 ) -> None:
     first = trial_record(0, (sample(1), sample(2), sample(3)))
     store_with_study.save_trial(first)
@@ -146,7 +150,7 @@ def test_saving_a_stored_number_again_is_refused_and_replaces_nothing(
         store_with_study.save_trial(again)
     message = str(caught.value)
     assert message == (
-        f"study 'echo-1k' already has a search trial 0 in {sqlite_url(db)}; trials are never "
+        f"study 'echo-1k' already has a search trial 0 in {database.url}; trials are never "
         "replaced: nothing of the batch was saved"
     )
     assert isinstance(caught.value, StorageError)
@@ -155,11 +159,11 @@ def test_saving_a_stored_number_again_is_refused_and_replaces_nothing(
         store_with_study.save_trials([trial_record(2, (sample(1),)), trial_record(1, (sample(1),))])
 
     assert store_with_study.trials("echo-1k")[0] == first
-    assert rows(db, f"SELECT number FROM {TABLE_PREFIX}trials ORDER BY number") == [(0,), (1,)]
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(4,)]
+    assert database.rows(f"SELECT number FROM {TABLE_PREFIX}trials ORDER BY number") == [(0,), (1,)]
+    assert database.rows(f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(4,)]
 
 
-def test_kinds_are_kept_apart(store_with_study: Storage) -> None:
+def test_kinds_are_kept_apart(store_with_study: Storage, database: Database) -> None:
     search = trial_record(0, (sample(1),))
     baseline = trial_record(0, (sample(1, 900.0),), kind=TrialKind.BASELINE, gain=None)
     confirm = trial_record(7, (sample(1, 1200.0),), kind="confirm")  # a str is coerced
@@ -174,7 +178,7 @@ def test_kinds_are_kept_apart(store_with_study: Storage) -> None:
     assert store_with_study.trials("echo-1k", kind=TrialKind.UNSTABLE_ATTEMPT) == [attempt]
     assert confirm.kind is TrialKind.CONFIRM
     assert store_with_study.trial_numbers("echo-1k", kind=TrialKind.BASELINE) == {0}
-    assert rows(db_of(store_with_study), f"SELECT kind FROM {TABLE_PREFIX}trials ORDER BY id") == [
+    assert database.rows(f"SELECT kind FROM {TABLE_PREFIX}trials ORDER BY id") == [
         ("search",),
         ("baseline",),
         ("confirm",),
@@ -185,16 +189,14 @@ def test_kinds_are_kept_apart(store_with_study: Storage) -> None:
         store_with_study.trial_numbers("echo-1k", kind="nothing-yet")  # type: ignore[arg-type]
 
 
-def db_of(store_with_study: Storage) -> Path:
-    return Path(store_with_study.url.removeprefix("sqlite:///"))
-
-
 def test_trials_come_back_ordered_by_number(store_with_study: Storage) -> None:
     store_with_study.save_trials([trial_record(n, (sample(1),)) for n in (5, 2, 9, 0)])
     assert [t.number for t in store_with_study.trials("echo-1k")] == [0, 2, 5, 9]
 
 
-def test_a_failed_trial_without_samples_or_values(store_with_study: Storage, db: Path) -> None:
+def test_a_failed_trial_without_samples_or_values(
+    store_with_study: Storage, database: Database
+) -> None:
     failed = trial_record(
         3,
         (),
@@ -206,15 +208,16 @@ def test_a_failed_trial_without_samples_or_values(store_with_study: Storage, db:
     )
     store_with_study.save_trial(failed)
     assert store_with_study.trials("echo-1k") == [failed]
-    medians = rows(
-        db,
+    medians = database.rows(
         f"SELECT median_throughput_msgs_s, median_latency_p99_ms, errors, dropped_connections "
         f"FROM {TABLE_PREFIX}trials",
     )
     assert medians == [(None, None, None, None)]
 
 
-def test_medians_and_sums_are_stored_as_columns(store_with_study: Storage, db: Path) -> None:
+def test_medians_and_sums_are_stored_as_columns(
+    store_with_study: Storage, database: Database
+) -> None:
     store_with_study.save_trial(
         trial_record(
             0,
@@ -225,18 +228,17 @@ def test_medians_and_sums_are_stored_as_columns(store_with_study: Storage, db: P
             ),
         )
     )
-    stored = rows(
-        db,
+    stored = database.rows(
         f"SELECT median_throughput_msgs_s, median_latency_p99_ms, "
         f"median_server_rss_peak_bytes, errors FROM {TABLE_PREFIX}trials",
     )
     assert stored == [(200.0, 5.0, 20.0, 7)]
 
 
-def test_save_trial_refuses_an_unknown_study(store_with_study: Storage, db: Path) -> None:
+def test_save_trial_refuses_an_unknown_study(store_with_study: Storage, database: Database) -> None:
     with pytest.raises(StorageError, match="no study named 'nobody'"):
         store_with_study.save_trial(trial_record(0, (sample(1),), study="nobody"))
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
+    assert database.rows(f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
 
 
 def test_save_trial_refuses_values_that_do_not_match_the_objectives(
@@ -247,7 +249,7 @@ def test_save_trial_refuses_values_that_do_not_match_the_objectives(
     assert store_with_study.trial_numbers("echo-1k") == set()
 
 
-def test_a_refused_batch_saves_nothing(store_with_study: Storage, db: Path) -> None:
+def test_a_refused_batch_saves_nothing(store_with_study: Storage, database: Database) -> None:
     store_with_study.save_trial(trial_record(0, (sample(1),)))
     batch = [
         trial_record(0, (sample(1), sample(2)), status="unstable"),
@@ -257,10 +259,12 @@ def test_a_refused_batch_saves_nothing(store_with_study: Storage, db: Path) -> N
     with pytest.raises(StorageError, match="nobody"):
         store_with_study.save_trials(batch)
     assert store_with_study.trials("echo-1k") == [trial_record(0, (sample(1),))]
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(1,)]
+    assert database.rows(f"SELECT count(*) FROM {TABLE_PREFIX}samples") == [(1,)]
 
 
-def test_a_batch_repeating_a_trial_is_refused_whole(store_with_study: Storage, db: Path) -> None:
+def test_a_batch_repeating_a_trial_is_refused_whole(
+    store_with_study: Storage, database: Database
+) -> None:
     batch = [
         trial_record(3, (sample(1),)),
         trial_record(4, (sample(1), sample(2))),
@@ -272,7 +276,7 @@ def test_a_batch_repeating_a_trial_is_refused_whole(store_with_study: Storage, d
         "nothing of the batch was saved$",
     ):
         store_with_study.save_trials(batch)
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
+    assert database.rows(f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
     # The same number in another kind is no repeat.
     store_with_study.save_trials([batch[0], trial_record(3, (), kind=TrialKind.BASELINE)])
     assert store_with_study.trial_numbers("echo-1k") == {3}
@@ -295,20 +299,20 @@ def test_settings_that_are_not_json_are_refused(store_with_study: Storage) -> No
     assert store_with_study.trial_numbers("echo-1k") == set()
 
 
-def test_data_survives_reopening(db: Path) -> None:
-    with open_storage(sqlite_url(db)) as store:
+def test_data_survives_reopening(database: Database) -> None:
+    with open_storage(database.url) as store:
         store.ensure_study(study_record())
         store.save_trial(trial_record(0, (sample(1),)))
-    with open_storage(sqlite_url(db), create=False) as store:
+    with open_storage(database.url, create=False) as store:
         assert store.studies() == [study_record()]
         assert store.trials("echo-1k") == [trial_record(0, (sample(1),))]
-    assert rows(db, f"SELECT key, value FROM {TABLE_PREFIX}meta") == [
+    assert database.rows(f"SELECT key, value FROM {TABLE_PREFIX}meta") == [
         ("schema_version", str(SCHEMA_VERSION))
     ]
 
 
-def test_a_closed_storage_refuses_work(db: Path) -> None:
-    store = open_storage(sqlite_url(db))
+def test_a_closed_storage_refuses_work(database: Database) -> None:
+    store = open_storage(database.url)
     store.close()
     with pytest.raises(StorageError, match="closed"):
         store.studies()
@@ -470,7 +474,7 @@ def test_with_scenarios_a_record_summarises_by_geometric_mean_of_scenario_median
 
 
 def test_scenarios_are_stored_per_sample_and_summarised_in_the_columns(
-    store_with_study: Storage, db: Path
+    store_with_study: Storage, database: Database
 ) -> None:
     samples = (
         sample(1, 100.0, scenario=0),
@@ -480,7 +484,7 @@ def test_scenarios_are_stored_per_sample_and_summarised_in_the_columns(
     )
     store_with_study.save_trial(trial_record(0, samples))
     assert store_with_study.trials("echo-1k")[0].samples == samples
-    ((stored,),) = rows(db, f"SELECT median_throughput_msgs_s FROM {TABLE_PREFIX}trials")
+    ((stored,),) = database.rows(f"SELECT median_throughput_msgs_s FROM {TABLE_PREFIX}trials")
     assert stored == pytest.approx(200.0)  # sqrt(100 * 400)
     frame = store_with_study.samples_frame("echo-1k")
     assert frame["scenario"].tolist() == [0, 1, 0, 1]

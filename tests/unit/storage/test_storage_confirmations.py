@@ -25,6 +25,7 @@ from storage import (
     TrialRecord,
     open_storage,
 )
+from tests.databases import Database
 from tests.storage_records import (
     T0,
     digest,
@@ -63,7 +64,9 @@ def confirm_runs(count: int = 8) -> list[TrialRecord]:
     ]
 
 
-def test_confirmations_and_their_runs_round_trip(store_with_study: Storage, db: Path) -> None:
+def test_confirmations_and_their_runs_round_trip(
+    store_with_study: Storage, database: Database
+) -> None:
     runs = confirm_runs()
     given = [confirmation(7), confirmation(3, confirmed=False, ci_low=0.97, gain=1.01)]
     stored = store_with_study.save_confirmations(given, runs)
@@ -74,8 +77,7 @@ def test_confirmations_and_their_runs_round_trip(store_with_study: Storage, db: 
     assert store_with_study.confirmations("echo-1k")[0].created_at.tzinfo is UTC
     assert store_with_study.trials("echo-1k", kind=TrialKind.CONFIRM) == runs
     assert store_with_study.trials("echo-1k") == []  # confirmation runs are not search trials
-    saved = rows(
-        db,
+    saved = database.rows(
         f"SELECT candidate, rounds, dropped_rounds, ratios_json, confirmed, candidate_runs_json "
         f"FROM {TABLE_PREFIX}confirmations ORDER BY id",
     )
@@ -85,7 +87,9 @@ def test_confirmations_and_their_runs_round_trip(store_with_study: Storage, db: 
     ]
 
 
-def test_later_confirmations_get_fresh_run_numbers(store_with_study: Storage, db: Path) -> None:
+def test_later_confirmations_get_fresh_run_numbers(
+    store_with_study: Storage, database: Database
+) -> None:
     store_with_study.save_confirmations([confirmation(7)], confirm_runs())
     later = confirmation(
         7,
@@ -107,7 +111,9 @@ def test_later_confirmations_get_fresh_run_numbers(store_with_study: Storage, db
     assert store_with_study.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set(range(16))
     second = store_with_study.trials("echo-1k", kind=TrialKind.CONFIRM)[8:]
     assert [t.values for t in second] == [r.values for r in confirm_runs()]
-    assert rows(db, f"SELECT baseline_runs_json FROM {TABLE_PREFIX}confirmations ORDER BY id") == [
+    assert database.rows(
+        f"SELECT baseline_runs_json FROM {TABLE_PREFIX}confirmations ORDER BY id"
+    ) == [
         ("[0, 2, 4, 6]",),
         ("[8, 10, 12, 14]",),
     ]
@@ -122,7 +128,7 @@ def test_the_base_follows_confirm_runs_saved_by_number(store_with_study: Storage
 
 
 def test_a_confirmation_without_usable_rounds_stores_nulls(
-    store_with_study: Storage, db: Path
+    store_with_study: Storage, database: Database
 ) -> None:
     empty = confirmation(
         5,
@@ -138,7 +144,7 @@ def test_a_confirmation_without_usable_rounds_stores_nulls(
     )
     store_with_study.save_confirmations([empty], confirm_runs(4))
     assert store_with_study.confirmations("echo-1k") == [empty]
-    assert rows(db, f"SELECT gain, ci_low, ci_high FROM {TABLE_PREFIX}confirmations") == [
+    assert database.rows(f"SELECT gain, ci_low, ci_high FROM {TABLE_PREFIX}confirmations") == [
         (None, None, None)
     ]
 
@@ -177,7 +183,7 @@ def test_nothing_to_save_returns_nothing(store_with_study: Storage) -> None:
 )
 def test_save_confirmations_refuses_bad_batches_and_saves_nothing(
     store_with_study: Storage,
-    db: Path,
+    database: Database,
     records: list[ConfirmationRecord],
     runs: list[TrialRecord],
     message: str,
@@ -187,15 +193,15 @@ def test_save_confirmations_refuses_bad_batches_and_saves_nothing(
     assert "\n" not in str(caught.value)
     assert store_with_study.confirmations("echo-1k") == []
     assert store_with_study.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set()
-    assert rows(db, f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
+    assert database.rows(f"SELECT count(*) FROM {TABLE_PREFIX}trials") == [(0,)]
 
 
-def test_confirmations_from_two_threads_get_disjoint_runs(db: Path) -> None:
-    with open_storage(sqlite_url(db)) as store:
+def test_confirmations_from_two_threads_get_disjoint_runs(database: Database) -> None:
+    with open_storage(database.url) as store:
         store.ensure_study(study_record())
 
     def confirm_many(count: int) -> list[ConfirmationRecord]:
-        with open_storage(sqlite_url(db)) as own:
+        with open_storage(database.url) as own:
             return [
                 record
                 for _ in range(count)
@@ -206,7 +212,7 @@ def test_confirmations_from_two_threads_get_disjoint_runs(db: Path) -> None:
         results = [*pool.map(confirm_many, [10, 10])]
     named = sorted(n for r in results for c in r for n in (*c.baseline_runs, *c.candidate_runs))
     assert named == list(range(160))
-    with open_storage(sqlite_url(db), write=False) as store:
+    with open_storage(database.url, write=False) as store:
         assert store.trial_numbers("echo-1k", kind=TrialKind.CONFIRM) == set(range(160))
         assert len(store.confirmations("echo-1k")) == 20
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +19,7 @@ from storage import (
     TrialRecord,
     open_storage,
 )
+from tests.databases import Database
 from tests.storage_records import sample as storage_sample
 from tests.storage_records import trial_record
 
@@ -68,8 +68,9 @@ def trial(number: int, samples: tuple[SampleRecord, ...], **changes: object) -> 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    with open_storage(f"sqlite:///{tmp_path / 'frames.db'}") as opened:
+def store(database: Database) -> Iterator[Storage]:
+    """The study on SQLite and on PostgreSQL."""
+    with open_storage(database.url) as opened:
         opened.ensure_study(
             StudyRecord(
                 name="mixed",

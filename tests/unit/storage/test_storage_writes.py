@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import replace
@@ -27,6 +28,7 @@ from storage import (
     TrialOutcome,
     open_storage,
 )
+from tests.databases import Database, sqlite_only
 from tests.storage_records import digest, rows, sample, sqlite_url, study_record, trial_record
 
 REPO = Path(__file__).resolve().parents[3]
@@ -80,7 +82,7 @@ def test_unknown_status_or_kind_is_refused_naming_the_trial(
 
 
 def test_records_read_back_carry_enums_and_the_new_fields(
-    store_with_study: Storage, db: Path
+    store_with_study: Storage, database: Database
 ) -> None:
     saved = [
         trial_record(0, (sample(1),), baseline=True, feasible=True),
@@ -92,22 +94,22 @@ def test_records_read_back_carry_enums_and_the_new_fields(
     assert loaded == saved
     assert [t.status for t in loaded] == [TrialOutcome.OK, TrialOutcome.PRUNED, "failed"]
     assert all(type(t.status) is TrialOutcome and type(t.kind) is TrialKind for t in loaded)
-    assert rows(
-        db, f"SELECT status, baseline, feasible, pruning_saved_s FROM {TABLE_PREFIX}trials"
+    assert database.rows(
+        f"SELECT status, baseline, feasible, pruning_saved_s FROM {TABLE_PREFIX}trials"
     ) == [("ok", 1, 1, 0.0), ("pruned", 0, None, 7.5), ("failed", 0, None, 0.0)]
 
 
-def test_a_study_keeps_its_space_sampler_and_measurement(db: Path) -> None:
+def test_a_study_keeps_its_space_sampler_and_measurement(database: Database) -> None:
     space = {"reactor": {"choices": ["epoll", "poll"]}, "read_buffer_bytes": [1024, 1 << 20]}
     measurement = {"windows": 5, "window_s": 1.0, "gate": {"spread": 0.1}}
     record = study_record(space=space, sampler="tpe", measurement=measurement)
-    with open_storage(sqlite_url(db)) as store:
+    with open_storage(database.url) as store:
         assert store.ensure_study(record) == record
         # Resuming with another configuration returns the stored one (no mismatch).
         assert store.ensure_study(study_record(sampler="random")) == record
-    with open_storage(sqlite_url(db), write=False) as store:
+    with open_storage(database.url, write=False) as store:
         assert store.study("echo-1k") == record
-    assert rows(db, f"SELECT sampler, measurement_json FROM {TABLE_PREFIX}studies") == [
+    assert database.rows(f"SELECT sampler, measurement_json FROM {TABLE_PREFIX}studies") == [
         ("tpe", '{"windows": 5, "window_s": 1.0, "gate": {"spread": 0.1}}')
     ]
 
@@ -130,12 +132,12 @@ def test_save_trial_numbered_allocates_the_next_number_per_kind(store_with_study
         store_with_study.save_trial_numbered(trial_record(0, (), study="nobody"))
 
 
-def test_numbered_saves_from_two_threads_get_every_number_once(db: Path) -> None:
-    with open_storage(sqlite_url(db)) as store:
+def test_numbered_saves_from_two_threads_get_every_number_once(database: Database) -> None:
+    with open_storage(database.url) as store:
         store.ensure_study(study_record())
 
     def save_many(count: int) -> list[int]:
-        with open_storage(sqlite_url(db)) as own:
+        with open_storage(database.url) as own:
             return [
                 own.save_trial_numbered(trial_record(0, (sample(1),))).number for _ in range(count)
             ]
@@ -143,41 +145,50 @@ def test_numbered_saves_from_two_threads_get_every_number_once(db: Path) -> None
     with ThreadPoolExecutor(2) as pool:
         numbers = [n for batch in pool.map(save_many, [100, 100]) for n in batch]
     assert sorted(numbers) == list(range(200))
-    assert rows(db, f"SELECT count(DISTINCT number), count(*) FROM {TABLE_PREFIX}trials") == [
+    assert database.rows(f"SELECT count(DISTINCT number), count(*) FROM {TABLE_PREFIX}trials") == [
         (200, 200)
     ]
 
 
 SAVER = """
-import sys
+import sys, time
 from storage import open_storage
 from tests.storage_records import sample, trial_record
-with open_storage(sys.argv[1]) as store:
-    for _ in range(int(sys.argv[2])):
+url, count, start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+with open_storage(url) as store:
+    time.sleep(max(0.0, start - time.time()))
+    for _ in range(count):
         print(store.save_trial_numbered(trial_record(0, (sample(1),))).number)
 """
+SAVERS = 4
+SAVES = 75
 
 
-def test_numbered_saves_from_two_processes_get_every_number_once(db: Path) -> None:
-    with open_storage(sqlite_url(db)) as store:
+def test_numbered_saves_from_four_processes_get_every_number_once(database: Database) -> None:
+    with open_storage(database.url) as store:
         store.ensure_study(study_record())
+    # Every process starts saving at the same instant, after its imports and opening.
+    start = time.time() + 2.5
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", SAVER, sqlite_url(db), "150"],
+            [sys.executable, "-c", SAVER, database.url, str(SAVES), str(start)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for _ in range(SAVERS)
     ]
     outputs = [worker.communicate(timeout=120) for worker in workers]
-    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    assert [worker.returncode for worker in workers] == [0] * SAVERS, outputs
     numbers = [int(line) for out, _ in outputs for line in out.split()]
-    assert sorted(numbers) == list(range(300))
-    with open_storage(sqlite_url(db), write=False) as store:
-        assert store.trial_numbers("echo-1k") == set(range(300))
-        assert len(store.trials("echo-1k")) == 300
+    assert sorted(numbers) == list(range(SAVERS * SAVES))
+    with open_storage(database.url, write=False) as store:
+        assert store.trial_numbers("echo-1k") == set(range(SAVERS * SAVES))
+        assert len(store.trials("echo-1k")) == SAVERS * SAVES
+    assert database.rows(f"SELECT count(DISTINCT number), count(*) FROM {TABLE_PREFIX}trials") == [
+        (SAVERS * SAVES, SAVERS * SAVES)
+    ]
 
 
 # -- opening read-only
@@ -296,6 +307,7 @@ def test_a_database_locked_by_another_process_past_the_busy_timeout(db: Path) ->
         assert store.trial_numbers("echo-1k") == {0, 1}
 
 
+@sqlite_only
 def test_a_full_database_refuses_the_write_and_keeps_what_was_saved(
     store_with_study: Storage, db: Path
 ) -> None:
@@ -317,6 +329,7 @@ def test_a_full_database_refuses_the_write_and_keeps_what_was_saved(
 # -- errors of other engines on the same database
 
 
+@sqlite_only
 def test_translate_error_gives_the_same_one_line_errors(
     store_with_study: Storage, db: Path
 ) -> None:

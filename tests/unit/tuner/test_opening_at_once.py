@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from storage import SCHEMA_VERSION
-from tests.storage_records import rows
+from tests.databases import Database
 
 REPO = Path(__file__).resolve().parents[3]
 PROCESSES = 4
@@ -36,13 +36,14 @@ with open_storage(url) as store:
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
-def test_processes_opening_a_new_database_at_once_all_open_it(tmp_path: Path, round_: int) -> None:
-    db = tmp_path / f"new-{round_}.db"
+def test_processes_opening_a_new_database_at_once_all_open_it(
+    database: Database, round_: int
+) -> None:
     # Every process sleeps until the same instant, after its imports.
     start = time.time() + 2.5
     openers = [
         subprocess.Popen(
-            [sys.executable, "-c", OPENER, f"sqlite:///{db}", str(start)],
+            [sys.executable, "-c", OPENER, database.url, str(start)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -53,8 +54,8 @@ def test_processes_opening_a_new_database_at_once_all_open_it(tmp_path: Path, ro
     outputs = [opener.communicate(timeout=120) for opener in openers]
     assert [opener.returncode for opener in openers] == [0] * PROCESSES, outputs
     assert [out for out, _ in outputs] == ["opened s 0\n"] * PROCESSES
-    assert rows(db, "SELECT key, value FROM twistune_meta") == [
+    assert database.rows("SELECT key, value FROM twistune_meta") == [
         ("schema_version", str(SCHEMA_VERSION))
     ]
-    assert len(rows(db, "SELECT version_num FROM alembic_version")) == 1
-    assert rows(db, "SELECT study_name FROM studies") == [("s",)]
+    assert len(database.rows("SELECT version_num FROM alembic_version")) == 1
+    assert database.rows("SELECT study_name FROM studies") == [("s",)]
