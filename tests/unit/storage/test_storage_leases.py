@@ -7,12 +7,11 @@ import multiprocessing
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from storage import BudgetSpent, Lease, LeaseState, Storage, StorageError, open_storage
-from tests.storage_records import sqlite_url, trial_record
+from tests.storage_records import trial_record
 
 
 def claimed(store: Storage, grace_s: float = 60.0, owner: str = "a:1") -> Lease:
@@ -102,12 +101,12 @@ def _claim_until_spent(url: str, owner: str, out: multiprocessing.Queue[int]) ->
             out.put(lease.id)
 
 
-def test_processes_claiming_at_once_never_overspend(store_with_study: Storage, db: Path) -> None:
+def test_processes_claiming_at_once_never_overspend(store_with_study: Storage) -> None:
     store_with_study.set_budget("echo-1k", more_trials=40)
     context = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[int] = context.Queue()
     workers = [
-        context.Process(target=_claim_until_spent, args=(sqlite_url(db), f"p{i}", out))
+        context.Process(target=_claim_until_spent, args=(store_with_study.url, f"p{i}", out))
         for i in range(4)
     ]
     for worker in workers:
@@ -124,9 +123,7 @@ def test_processes_claiming_at_once_never_overspend(store_with_study: Storage, d
     }
 
 
-def test_the_setup_lock_is_held_by_one_process_at_a_time(
-    store_with_study: Storage, db: Path
-) -> None:
+def test_the_setup_lock_is_held_by_one_process_at_a_time(store_with_study: Storage) -> None:
     holder = (
         "import sys, time\n"
         "from storage import open_storage\n"
@@ -135,7 +132,7 @@ def test_the_setup_lock_is_held_by_one_process_at_a_time(
         "    time.sleep(1.0)\n"
     )
     child = subprocess.Popen(
-        [sys.executable, "-c", holder, sqlite_url(db)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", holder, store_with_study.url], stdout=subprocess.PIPE, text=True
     )
     assert child.stdout is not None
     with child, child.stdout:
