@@ -24,6 +24,7 @@ def test_every_public_name_resolves() -> None:
         "SampleRecord",
         "Storage",
         "StorageError",
+        "StorageUnavailableError",
         "StorageWriteError",
         "StudyMismatchError",
         "StudyRecord",
