@@ -53,11 +53,13 @@ def set_budget(
     timeout_s: float | None,
     until_converged: bool,
 ) -> StudyBudget:
-    """Let `more_trials` more trials start (None: no limit) until `timeout_s` seconds from
-    now (None: no deadline), counted from the trials started so far."""
+    """Add `more_trials` to the trials that may start (to the trials started so far, when
+    the budget was spent or unlimited; None: no limit), with a deadline `timeout_s`
+    seconds from now (None: no deadline). Processes that set budgets at once add up."""
     study_id = lock_study(session, study, shown)
     started = _started(session, study_id)
-    trials = None if more_trials is None else started + more_trials
+    stored = session.scalar(select(StudyRow.budget_trials).where(StudyRow.id == study_id))
+    trials = None if more_trials is None else max(stored or 0, started) + more_trials
     deadline = None if timeout_s is None else database_now(session) + timedelta(seconds=timeout_s)
     session.execute(
         update(StudyRow)

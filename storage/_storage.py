@@ -312,9 +312,10 @@ class Storage:
         timeout_s: float | None = None,
         until_converged: bool = False,
     ) -> StudyBudget:
-        """Let `more_trials` more trials of `study` start, from whatever process (None: no
-        limit), until `timeout_s` seconds from now by the database's clock (None: no
-        deadline); `until_converged` is stored for every process to follow. Returns the
+        """Let `more_trials` more trials of `study` start, from whatever process: added to
+        what its budget still allows, or to the trials started when that is spent (None:
+        no limit); until `timeout_s` seconds from now by the database's clock (None: no
+        deadline). `until_converged` is stored for every process to follow. Returns the
         budget as stored."""
         with self._session(write=True) as session:
             return _leases.set_budget(

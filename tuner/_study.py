@@ -183,6 +183,7 @@ def run_study(
     runner: PairedRunner = run_paired,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_retry: Callable[[str], None] | None = None,
 ) -> StudySummary:
     """Set `config.study` up (`prepare_study`), make `config.trials` more trials (and
     `config.timeout_s`, counting the set-up's time) the study's budget, shared with every
@@ -195,7 +196,7 @@ def run_study(
     refuses a write (what was stored before stays); KeyboardInterrupt after
     recording the interrupted trial. `on_start(swept)` is called once the
     study is open and checked, with the number of interrupted trials
-    settled, before any trial.
+    settled, before any trial; `on_retry(message)` while the database is out of reach.
     """
     started = time.monotonic()
     prepared = prepare_study(config, storage, runner, on_start)
@@ -208,7 +209,7 @@ def run_study(
         timeout_s=left_s,
         until_converged=config.until_converged,
     )
-    summary = run_trials(config, storage, runner, progress, started=started)
+    summary = run_trials(config, storage, runner, progress, started=started, on_retry=on_retry)
     return replace(
         summary,
         interrupted_swept=prepared.interrupted_swept + summary.interrupted_swept,

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import optuna
 import pytest
 
 from tests.e2e.cli import TWISTUNE
@@ -70,7 +71,21 @@ def finish(process: subprocess.Popen[str], timeout: float) -> tuple[int, str, st
 
 
 def kill_group(process: subprocess.Popen[str]) -> None:
-    """SIGKILL `process`'s whole group (it leads its own session), then reap it."""
+    """SIGKILL `process`'s whole group (it leads its own session), reap it, close its
+    pipes."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, 9)
     process.wait(timeout=30)
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def optuna_trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    """The Optuna trials of `study` in the database at `url`, its engine closed after."""
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        return optuna.load_study(study_name=study, storage=storage).trials
+    finally:
+        storage.remove_session()  # its scoped session holds a connection until removed
+        storage.engine.dispose()

@@ -16,17 +16,18 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pytest
 from optuna.trial import TrialState
 
-from storage import Lease, LeaseState, TrialOutcome, open_storage
+from storage import Lease, LeaseState, StorageError, TrialOutcome, open_storage
 from tests.e2e.cli import SHORT_STUDY, twistune, url_of
-from tests.e2e.hosts import finish, hosts_allowed, kill_group, start_on_host
+from tests.e2e.hosts import finish, hosts_allowed, kill_group, optuna_trials, start_on_host
 from tests.postgres_server import PostgresServer
-from tuner._optuna import BASELINE_ATTR, OWNER_ATTR, STRATEGY_ATTR, open_optuna_study
+from tuner._optuna import BASELINE_ATTR, OWNER_ATTR, STRATEGY_ATTR
 from tuner._settle import RETRY_ATTR
 
 pytestmark = pytest.mark.usefixtures("hosts_allowed")
@@ -37,11 +38,15 @@ STUDY = ["--study", "shared", "--no-progress", "--no-ceiling", "--no-transfer"]
 FAST_LEASES = ["--lease-renew-s", "0.3", "--lease-grace-s", "1.5"]
 
 
-def wait_for(condition: object, timeout: float, what: str) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; a database or study not there yet reads as False."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
+        try:
+            if condition():
+                return
+        except StorageError:
+            pass
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
@@ -75,17 +80,17 @@ def test_a_tuner_and_three_workers_spend_the_budget_exactly(pg_url: str, tmp_pat
     with open_storage(pg_url, create=False) as store:
         records = store.trials("shared")
         leases = store.leases("shared")
-        study = open_optuna_study(store, "shared")
-    asked = [t for t in study.trials if t.state is not TrialState.WAITING]
+    trials = optuna_trials(pg_url, "shared")
+    asked = [t for t in trials if t.state is not TrialState.WAITING]
     assert len(asked) == 12
     assert sorted(r.number for r in records) == sorted(t.number for t in asked) == list(range(12))
     assert len(leases) == 12
     assert {lease.state for lease in leases} == {LeaseState.ENDED}
     assert sorted(lease.number for lease in leases if lease.number is not None) == list(range(12))
     # The set-up ran once: one trial 0 with the defaults, each strategy enqueued once.
-    assert [t.number for t in study.trials if t.user_attrs.get(BASELINE_ATTR)] == [0]
+    assert [t.number for t in trials if t.user_attrs.get(BASELINE_ATTR)] == [0]
     strategies = Counter(
-        t.user_attrs[STRATEGY_ATTR] for t in study.trials if STRATEGY_ATTR in t.user_attrs
+        t.user_attrs[STRATEGY_ATTR] for t in trials if STRATEGY_ATTR in t.user_attrs
     )
     assert strategies
     assert set(strategies.values()) == {1}
@@ -93,6 +98,16 @@ def test_a_tuner_and_three_workers_spend_the_budget_exactly(pg_url: str, tmp_pat
     assert len(hosts) >= 2, hosts
     assert {r.fingerprint["hostname"] for r in records} == hosts
     assert all(t.user_attrs[OWNER_ATTR]["host"] in hosts for t in asked)
+
+
+def live_leases(url: str) -> int:
+    with open_storage(url, create=False) as store:
+        return len(store.leases("shared", live=True))
+
+
+def stored_trials(url: str) -> int:
+    with open_storage(url, create=False) as store:
+        return len(store.trials("shared"))
 
 
 def live_lease_of(url: str, pid: int) -> Lease | None:
@@ -105,6 +120,11 @@ def live_lease_of(url: str, pid: int) -> Lease | None:
             ),
             None,
         )
+
+
+def measuring(url: str, pid: int) -> bool:
+    """Whether process `pid` holds a trial's lease and has started its processes."""
+    return live_lease_of(url, pid) is not None and len(psutil.Process(pid).children()) >= 3
 
 
 def test_a_killed_workers_trial_is_settled_once_its_lease_expires_and_measured_again(
@@ -121,7 +141,8 @@ def test_a_killed_workers_trial_is_settled_once_its_lease_expires_and_measured_a
             "--no-progress", *FAST_LEASES, cwd=tmp_path,
         )  # fmt: skip
         try:
-            wait_for(lambda: live_lease_of(pg_url, worker.pid) is not None, 120, "a trial")
+            # Mid-measurement: its trial leased, its servers and load generator running.
+            wait_for(lambda: measuring(pg_url, worker.pid), 120, "the worker's trial")
             killed = live_lease_of(pg_url, worker.pid)
         finally:
             kill_group(worker)  # SIGKILL mid-trial: it renews nothing more
@@ -143,14 +164,14 @@ def test_a_killed_workers_trial_is_settled_once_its_lease_expires_and_measured_a
     with open_storage(pg_url, create=False) as store:
         records = {r.number: r for r in store.trials("shared")}
         leases = {lease.number: lease for lease in store.leases("shared")}
-        study = open_optuna_study(store, "shared")
+    trials = optuna_trials(pg_url, "shared")
     settled = records[killed.number]
     assert settled.status is TrialOutcome.INTERRUPTED
     assert settled.reason.startswith(f"lease expired: {killed.owner} last renewed it")
     assert settled.owner == killed.owner
     assert leases[killed.number].state is LeaseState.SETTLED
-    assert study.trials[killed.number].state is TrialState.FAIL
-    retries = [t for t in study.trials if t.user_attrs.get(RETRY_ATTR) == killed.number]
+    assert trials[killed.number].state is TrialState.FAIL
+    retries = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == killed.number]
     assert len(retries) == 1, "enqueued again exactly once"
     (retry,) = retries
     assert retry.state is TrialState.COMPLETE
@@ -158,34 +179,41 @@ def test_a_killed_workers_trial_is_settled_once_its_lease_expires_and_measured_a
     assert retry.params == settled.settings  # the same candidate, measured after all
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_four_processes_starting_at_once_on_a_new_database_all_succeed(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+def test_four_hosts_starting_at_once_on_a_new_postgresql_database_all_succeed(
+    pg_url: str, tmp_path: Path
 ) -> None:
-    """On PostgreSQL four hosts at once; on SQLite, four processes of one host (they take
-    turns through its lock: SQLite serves one host)."""
-    url = (
-        request.getfixturevalue("pg_url") if backend == "postgresql" else url_of(tmp_path / "t.db")
-    )
-    hosts = ["host0", "host1", "host2", "host3"] if backend == "postgresql" else ["host0"] * 4
+    arguments = ["tune", *SHORT_STUDY, *STUDY, "--trials", "2", "--storage", pg_url]
+    processes = [start_on_host(f"host{i}", tmp_path, *arguments, cwd=tmp_path) for i in range(4)]
+    check_set_up_once(pg_url, [finish(process, 300) for process in processes])
+
+
+def test_four_processes_of_one_host_starting_at_once_on_a_new_sqlite_file_all_succeed(
+    tmp_path: Path,
+) -> None:
+    """SQLite serves one host: its processes take turns through the host's lock."""
+    url = url_of(tmp_path / "t.db")
+    arguments = ["tune", *SHORT_STUDY, *STUDY, "--trials", "2", "--storage", url]
     processes = [
-        start_on_host(host, tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "2",
-                      "--storage", url, cwd=tmp_path)
-        for host in hosts
+        subprocess.Popen(twistune_argv(*arguments), cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+        for _ in range(4)
     ]  # fmt: skip
-    outcomes = [finish(process, 300) for process in processes]
+    check_set_up_once(url, [finish(process, 300) for process in processes])
+
+
+def check_set_up_once(url: str, outcomes: list[tuple[int, str, str]]) -> None:
+    """Every `tune` succeeded; the study was set up once; each ran its two trials."""
     assert [code for code, _, _ in outcomes] == [0] * 4, [err for _, _, err in outcomes]
     with open_storage(url, create=False) as store:
         records = store.trials("shared")
-        study = open_optuna_study(store, "shared")
-    assert [t.number for t in study.trials if t.user_attrs.get(BASELINE_ATTR)] == [0]
+    trials = optuna_trials(url, "shared")
+    assert [t.number for t in trials if t.user_attrs.get(BASELINE_ATTR)] == [0]
     strategies = Counter(
-        t.user_attrs[STRATEGY_ATTR] for t in study.trials if STRATEGY_ATTR in t.user_attrs
+        t.user_attrs[STRATEGY_ATTR] for t in trials if STRATEGY_ATTR in t.user_attrs
     )
     assert strategies
     assert set(strategies.values()) == {1}
-    numbers = [r.number for r in records]
-    assert len(numbers) == len(set(numbers)) == 8  # four processes, two trials each
+    assert sorted(r.number for r in records) == list(range(8))  # four processes, two each
 
 
 def test_a_host_unlike_the_studys_is_refused(tmp_path: Path) -> None:
@@ -198,14 +226,16 @@ def test_a_host_unlike_the_studys_is_refused(tmp_path: Path) -> None:
     before = (db.stat().st_mtime_ns, db.stat().st_size)
     one_cpu = ["taskset", "-c", "0", *twistune_argv("worker", "--storage", url_of(db),
                                                    "--study", "shared")]  # fmt: skip
-    refused = subprocess.run(one_cpu, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    refused = subprocess.run(
+        one_cpu, check=False, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert refused.returncode == 2
     (line,) = refused.stderr.splitlines()
     assert line.startswith("twistune: error: this host differs from study 'shared''s: ")
     assert "cpus_allowed 1 (study: " in line
     assert "--allow-host-differences" in line
     assert (db.stat().st_mtime_ns, db.stat().st_size) == before
-    allowed = subprocess.run([*one_cpu, "--allow-host-differences", "--no-progress"],
+    allowed = subprocess.run([*one_cpu, "--allow-host-differences", "--no-progress"], check=False,
                              capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
     assert allowed.returncode == 0, allowed.stderr
     assert "stopped: the study's trial budget is spent" in allowed.stdout
@@ -222,8 +252,7 @@ def test_a_sqlite_study_measured_on_another_host_refuses_a_worker(tmp_path: Path
     other = start_on_host("elsewhere", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "30",
                           "--strategies", "none", "--storage", url, cwd=tmp_path)  # fmt: skip
     try:
-        wait_for(lambda: budget_set(url) and bool(open_storage(url).leases("shared", live=True)),
-                 120, "a trial on the other host")  # fmt: skip
+        wait_for(lambda: budget_set(url) and live_leases(url) > 0, 120, "the other host's trial")
         refused = twistune("worker", "--storage", url, "--study", "shared", cwd=tmp_path)
     finally:
         kill_group(other)
@@ -241,14 +270,13 @@ def test_postgresql_stopped_for_seconds_mid_study_loses_nothing(
     tuner = start_on_host("host0", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "8",
                           "--strategies", "none", "--storage", pg_url, cwd=tmp_path)  # fmt: skip
     try:
-        wait_for(lambda: len(open_storage(pg_url, create=False).trials("shared")) >= 2, 120,
-                 "two stored trials")  # fmt: skip
+        wait_for(lambda: stored_trials(pg_url) >= 2, 120, "two stored trials")
         postgres.stop()
         time.sleep(3)
         postgres.start()
         code, _, err = finish(tuner, 240)
     finally:
-        if not postgres.running():
+        if not postgres.running:
             postgres.start()
         finish(tuner, 10)
     assert code == 0, err
@@ -256,10 +284,10 @@ def test_postgresql_stopped_for_seconds_mid_study_loses_nothing(
     with open_storage(pg_url, create=False) as store:
         records = store.trials("shared")
         leases = store.leases("shared")
-        study = open_optuna_study(store, "shared")
+    trials = optuna_trials(pg_url, "shared")
     assert [r.number for r in records] == list(range(8))
     assert {lease.state for lease in leases} == {LeaseState.ENDED}
-    assert [t.number for t in study.trials if t.state.is_finished()] == list(range(8))
+    assert [t.number for t in trials if t.state.is_finished()] == list(range(8))
 
 
 def test_sigterm_stores_the_trial_as_interrupted_and_ends_its_servers(tmp_path: Path) -> None:

@@ -244,12 +244,14 @@ def tune(
     on_searched: Callable[[StudySummary], None] | None = None,
     on_confirm: Callable[[RoundProgress], None] | None = None,
     on_probed: Callable[[Probed], None] | None = None,
+    on_retry: Callable[[str], None] | None = None,
 ) -> TuneData:
     """Run the study, confirm its best candidates (unless `options.confirm` is None), and
     report. A user's own server is probed first (`tuner._probe`; BadInputError when it
     cannot be tuned, before the database is opened). Callbacks: `on_probed` after that
     probe, `on_start(swept)` before the first trial, `progress` after each,
-    `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round.
+    `on_searched(summary)` once the search ends, `on_confirm` after each confirmation round,
+    `on_retry(message)` while the database is out of reach.
     Holds the host's measurement lock throughout (HostBusyError: busy and not `wait`), and
     refuses bad input before it waits for it (`check_before_waiting`)."""
     check_before_waiting(options)
@@ -259,7 +261,9 @@ def tune(
             on_probed(probed)
         config = probed.config
         with open_storage(options.storage) as storage:
-            summary = run_study(config, storage, runner, progress=progress, on_start=on_start)
+            summary = run_study(
+                config, storage, runner, progress=progress, on_start=on_start, on_retry=on_retry
+            )
             if on_searched is not None:
                 on_searched(summary)
             if options.confirm is not None:
@@ -297,6 +301,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             on_searched=say.searched,
             on_confirm=say.confirming,  # always: the confirmation's rounds take minutes
             on_probed=say.probed,
+            on_retry=say.note,
         )
     if options.json:
         print(render_json(data.report))

@@ -22,8 +22,8 @@ from storage import Storage, TrialOutcome, open_storage
 from tests.fakes import StudyRunner
 from tuner._config import TuneConfig
 from tuner._optuna import OWNER_ATTR, open_optuna_study
-from tuner._settle import settle_interrupted
 from tuner._owners import Owner, this_process
+from tuner._settle import settle_interrupted
 from tuner._space import build_space
 from tuner._study import run_study
 
