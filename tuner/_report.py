@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 
 from harness import KNOBS, SettingsError
-from storage import ConfirmationRecord, TrialRecord
+from storage import ConfirmationRecord, TrialKind, TrialRecord
 from tuner._objectives import Objective
 from tuner._records import is_defaults
 from tuner._results import IMPORTANCE_QUANTILE, MIN_TRIALS_FOR_IMPORTANCE, StudyResults
@@ -142,6 +142,22 @@ class ReportData:
     environment: Mapping[str, object]
     folklore: tuple[FolkloreRow, ...] = ()
     transfer: tuple[TransferRow, ...] = ()
+    # One row per host, when several ran the study's trials (`hosts_check`).
+    hosts: tuple[HostRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HostRow:
+    """One host that ran trials of a study measured on several: how many search trials it
+    ran; the paired gains (with 95% intervals) it measured for the candidate the report
+    leads with (`candidate`: the confirmed winner, else the best trial), one per trial
+    of those settings it ran; and the candidates it confirmed."""
+
+    host: str
+    trials: int
+    candidate: int | None
+    gains: tuple[tuple[float, float | None, float | None], ...]
+    confirmed: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +314,35 @@ def report_data(results: StudyResults) -> ReportData:
         environment=dict(record.environment),
         folklore=folklore_check(results),
         transfer=transfer_check(results),
+        hosts=hosts_check(results, winner.candidate if winner is not None else None),
+    )
+
+
+def hosts_check(results: StudyResults, winner: int | None) -> tuple[HostRow, ...]:
+    """Per host, for a study whose trials ran on several (empty otherwise): `HostRow`s in
+    the order the hosts first ran a trial."""
+    by_host: dict[str, list[TrialRecord]] = {}
+    for record in results.trials:
+        if record.kind is TrialKind.SEARCH and record.owner:
+            by_host.setdefault(record.owner.rpartition(":")[0], []).append(record)
+    if len(by_host) < 2:
+        return ()
+    best = results.best()
+    candidate = winner if winner is not None else (best.number if best is not None else None)
+    settings = results.trial(candidate).settings if candidate is not None else None
+    return tuple(
+        HostRow(
+            host=host,
+            trials=len(records),
+            candidate=candidate,
+            gains=tuple(
+                (r.gain, r.gain_low, r.gain_high)
+                for r in records
+                if r.gain is not None and settings is not None and r.settings == settings
+            ),
+            confirmed=tuple(c.candidate for c in results.confirmations if c.host == host),
+        )
+        for host, records in by_host.items()
     )
 
 

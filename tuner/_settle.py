@@ -8,6 +8,8 @@ process running a study sweeps it (`settle_interrupted`) and settles:
   host: its process stopped renewing it (killed, crashed, cut off);
 - a trial whose owner ran on this host and has ended (no need to wait for
   the lease to expire);
+- a RUNNING trial with no lease number, whose process was settled between
+  asking Optuna for it and recording its number on the lease;
 - a RUNNING trial with no lease, from a tuner older than leases, whose owner
   is dead here or unknown.
 
@@ -27,7 +29,7 @@ from datetime import UTC, datetime
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from storage import Lease, Storage, TrialOutcome
+from storage import Lease, LeaseState, Storage, TrialOutcome
 from tuner._optuna import BASELINE_ATTR, OWNER_ATTR, STRATEGY_ATTR, TRANSFER_ATTR
 from tuner._owners import Owner
 from tuner._records import unmeasured_record
@@ -56,13 +58,22 @@ def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
         trial = running.get(lease.number) if lease.number is not None else None
         if trial is not None:
             swept += _settle(study, storage, name, trial, Owner.parse(lease.owner), reason)
-    leased = {lease.number for lease in storage.leases(name)}
+    ledger = storage.leases(name)
+    leased = {lease.number for lease in ledger}
     waiting = any(lease.number is None for lease in live)  # between claiming and asking
+    # Processes settled between asking Optuna for a trial and recording its number.
+    cut_short = {
+        lease.owner: lease.reason
+        for lease in ledger
+        if lease.number is None and lease.state is LeaseState.SETTLED
+    }
     for number, trial in running.items():
         if number in leased:
             continue
         owner = Owner.from_attr(trial.user_attrs.get(OWNER_ATTR))
-        if (owner is None and not waiting) or (owner is not None and owner.alive() is False):
+        if owner is not None and str(owner) in cut_short:
+            swept += _settle(study, storage, name, trial, owner, cut_short[str(owner)])
+        elif (owner is None and not waiting) or (owner is not None and owner.alive() is False):
             swept += _settle(study, storage, name, trial, owner, KILLED)
     return swept
 

@@ -121,6 +121,7 @@ def render_report(data: ReportData, out: Console) -> None:
     out.print(_trial_table(f"top {len(data.top)} trials", data.top, unit))
     _folklore_table(out, data)
     _transfer_table(out, data)
+    _hosts_table(out, data)
     _confirmations(out, data.objectives[0], data.confirmations, data.verdict)
     if data.pareto_front:
         out.print(_trial_table("Pareto front", data.pareto_front, unit))
@@ -177,6 +178,21 @@ def _transfer_table(out: Console, data: ReportData) -> None:
             here = ratio(row.gain) + _interval(row.ci_low, row.ci_high)
         trial = "-" if row.trial is None else str(row.trial)
         table.add_row(_escape(row.study), str(row.source_trial), there, trial, here)
+    out.print(table)
+
+
+def _hosts_table(out: Console, data: ReportData) -> None:
+    """Each host that ran the study's trials, and what it measured for the lead candidate."""
+    if not data.hosts:
+        return
+    candidate = data.hosts[0].candidate
+    table = _table("hosts (paired gains are the measuring host's)")
+    for column in ("host", "trials", f"trial {candidate}'s settings here [95%]", "confirmed"):
+        table.add_column(column)
+    for row in data.hosts:
+        gains = ", ".join(ratio(g) + _interval(low, high) for g, low, high in row.gains) or "-"
+        confirmed = ", ".join(f"trial {n}" for n in row.confirmed) or "-"
+        table.add_row(_escape(row.host), str(row.trials), gains, confirmed)
     out.print(table)
 
 

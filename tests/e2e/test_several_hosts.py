@@ -98,6 +98,19 @@ def test_a_tuner_and_three_workers_spend_the_budget_exactly(pg_url: str, tmp_pat
     assert len(hosts) >= 2, hosts
     assert {r.fingerprint["hostname"] for r in records} == hosts
     assert all(t.user_attrs[OWNER_ATTR]["host"] in hosts for t in asked)
+    # The report gives each host's trials, and the lead candidate's gain where it ran.
+    report = twistune("report", "--storage", pg_url, "--study", "shared", "--json")
+    assert report.returncode == 0, report.stderr
+    rows = json.loads(report.stdout)["hosts"]
+    assert {row["host"] for row in rows} == hosts
+    assert sum(row["trials"] for row in rows) == 12
+    lead = rows[0]["candidate"]
+    assert sum(len(row["gains"]) for row in rows) == sum(
+        1 for r in records if r.gain is not None and r.settings == records[lead].settings
+    )
+    text = twistune("report", "--storage", pg_url, "--study", "shared")
+    table = text.stdout[text.stdout.index("hosts (paired gains") :]
+    assert all(host in table for host in hosts)
 
 
 def live_leases(url: str) -> int:
