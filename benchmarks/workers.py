@@ -24,8 +24,12 @@ Per N (1, 4, 16, 32; `--duration-s` each, default 60), with the default
 leases: trials per minute (each worker's trials over its own wall time,
 summed), that against N x the single worker's (target: at least 0.9 at 32),
 the database and loop time per trial in ms (a worker's wall time outside the
-stand-in, over its trials: the opening of the study counts too), the
-slowest worker's start (from the go to its first trial), and the
+stand-in, over its trials: the opening of the study counts too), a
+worker's own CPU time per trial (the result's bootstrap interval, Optuna,
+SQLAlchemy: on one machine N workers share its CPUs with the server, as N
+hosts would not, so N x this against the machine's CPUs says when a row
+measures the machine rather than the coordination), the slowest worker's
+start (from the go to its first trial), and the
 duplicates, counted from the database after the run (must be 0): Optuna
 trial numbers stored twice, twistune trials stored twice, ledger rows
 (`twistune_leases`) with the same trial number, and enqueued candidates
@@ -58,6 +62,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -246,13 +251,16 @@ def worker_main(spec_text: str) -> int:
             return 3
         time.sleep(0.005)
     go = float(go_file.read_text())
+    cpu_before = _cpu_s()
     summary = run_trials(config, storage, stand_in, started=go)
     wall_s = time.monotonic() - go
+    cpu_s = _cpu_s() - cpu_before
     storage.close()
     out = {
         "trials": summary.trials_run,
         "wall_s": wall_s,
         "stand_in_s": stand_in.spent_s,
+        "cpu_s": cpu_s,
         "start_s": (stand_in.first_at - go) if stand_in.first_at is not None else None,
         "lost": summary.lost_leases,
         "swept": summary.interrupted_swept,
@@ -260,6 +268,12 @@ def worker_main(spec_text: str) -> int:
     }
     Path(spec["out"]).write_text(json.dumps(out))
     return 0
+
+
+def _cpu_s() -> float:
+    """This process's CPU time so far, every thread's, user and system (seconds)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # -- a private PostgreSQL server
@@ -379,6 +393,12 @@ class Phase:
         """Wall time outside the stand-in per trial, over every reporting worker (ms)."""
         outside = sum(float(o["wall_s"]) - float(o["stand_in_s"]) for o in self.outputs)
         return 1000.0 * outside / max(self.trials, 1)
+
+    @property
+    def cpu_ms(self) -> float:
+        """The workers' own CPU time per trial (ms): on one machine, N workers share its
+        CPUs, as N hosts would not."""
+        return 1000.0 * sum(float(o["cpu_s"]) for o in self.outputs) / max(self.trials, 1)
 
     @property
     def start_ms(self) -> float:
@@ -566,8 +586,10 @@ def count_duplicates(url: str, study: str) -> Duplicates:
 def settled_lines(url: str, phase: Phase) -> tuple[list[str], int]:
     """A line per killed worker: its trial, when it was settled and how, and whether its
     candidate was measured again; and how many killed trials were left unsettled."""
+    from optuna.trial import TrialState
+
     from storage import LeaseState, TrialOutcome, open_storage
-    from tuner._optuna import open_optuna_study
+    from tuner._optuna import OWNER_ATTR, open_optuna_study
     from tuner._settle import RETRY_ATTR
 
     lines, unsettled = [], 0
@@ -589,10 +611,25 @@ def settled_lines(url: str, phase: Phase) -> tuple[list[str], int]:
                 lines.append(f"{head}in trial #{lease.number}: NOT SETTLED (lease still live)")
                 continue
             if lease.number is None:
-                lines.append(
-                    f"{head}after claiming a trial, before it was numbered: lease settled "
-                    f"after it expired, no trial to store"
-                )
+                # Killed between claiming and attaching: Optuna may have given it a trial.
+                orphans = [
+                    t.number
+                    for t in optuna_trials
+                    if t.state is TrialState.RUNNING
+                    and t.user_attrs.get(OWNER_ATTR, {}).get("host") == victim.host
+                    and t.user_attrs.get(OWNER_ATTR, {}).get("pid") == victim.pid
+                ]
+                if orphans:
+                    unsettled += len(orphans)
+                    lines.append(
+                        f"{head}after asking for trial #{orphans[0]}, before its lease was "
+                        f"given the number: lease settled, trial NOT SETTLED (left RUNNING)"
+                    )
+                else:
+                    lines.append(
+                        f"{head}after claiming a trial, before it was numbered: lease "
+                        f"settled after it expired, no trial to store"
+                    )
                 continue
             record = records.get(lease.number)
             if record is None:
@@ -630,7 +667,7 @@ def print_phase(phase: Phase, single: float | None, url: str) -> bool:
         print(
             f"  {phase.workers:>7}  {len(phase.killed):>6}  {phase.window_s:>6.1f}  "
             f"{phase.trials:>6}  {phase.per_minute:>10.1f}  {phase.loop_ms:>8.1f}  "
-            f"{dup.total:>10}  {phase.lost:>4}  {dup.running:>7}"
+            f"{phase.cpu_ms:>6.1f}  {dup.total:>10}  {phase.lost:>4}  {dup.running:>7}"
         )
         lines, unsettled = settled_lines(url, phase)
         for line in lines:
@@ -643,7 +680,8 @@ def print_phase(phase: Phase, single: float | None, url: str) -> bool:
         print(
             f"  {phase.workers:>7}  {phase.window_s:>6.1f}  {phase.trials:>6}  "
             f"{phase.per_minute:>10.1f}  {ratio:>9.2f}  {phase.loop_ms:>8.1f}  "
-            f"{phase.start_ms:>8.0f}  {dup.total:>10}  {phase.lost:>4}  {dup.running:>7}"
+            f"{phase.cpu_ms:>6.1f}  {phase.start_ms:>8.0f}  {dup.total:>10}  {phase.lost:>4}  "
+            f"{dup.running:>7}"
         )
         if dup.running or dup.live:
             ok = False
@@ -675,7 +713,8 @@ def benchmark(url: str, workers: Sequence[int], duration_s: float, where: str) -
     )
     print(
         f"stand-in trial: {TRIAL_S:g} s asleep, then a made-up result of 16 pairs stored; "
-        f"each worker a host of its own; window {duration_s:g} s per row"
+        f"each worker a host of its own; window {duration_s:g} s per row; "
+        f"{os.cpu_count()} CPUs shared by every worker and the server"
     )
     print()
     print(
@@ -683,7 +722,7 @@ def benchmark(url: str, workers: Sequence[int], duration_s: float, where: str) -
         f"target: trials/min >= {TARGET_RATIO:g} x N x one worker's at 32 (printed, not judged)"
     )
     print(
-        "  workers  window  trials  trials/min  / N x one  ms/trial  start ms  duplicates  "
+        "  workers  window  trials  trials/min  / N x one  ms/trial  cpu ms  start ms  duplicates  "
         "lost  running"
     )
     ok = True
@@ -700,7 +739,10 @@ def benchmark(url: str, workers: Sequence[int], duration_s: float, where: str) -
             f"a quarter of the workers (at least 1) killed with SIGKILL at half the window; "
             f"leases renew {KILL_RENEW_S:g} s, grace {KILL_GRACE_S:g} s"
         )
-        print("  workers  killed  window  trials  trials/min  ms/trial  duplicates  lost  running")
+        print(
+            "  workers  killed  window  trials  trials/min  ms/trial  cpu ms  duplicates  "
+            "lost  running"
+        )
         window_s = max(duration_s, duration_s / 2 + KILL_GRACE_S + 2.0)
         for n in killing:
             phase = run_phase(
@@ -717,8 +759,10 @@ def benchmark(url: str, workers: Sequence[int], duration_s: float, where: str) -
     print(
         "trials/min: each surviving worker's trials over its own wall time, summed; "
         "ms/trial: a worker's wall time outside the stand-in, over its trials (database, "
-        "Optuna, the loop; the study's opening included); start ms: the slowest worker's "
-        "go to first trial; duplicates: Optuna numbers + twistune trials + ledger numbers "
+        "Optuna, the loop; the study's opening included); cpu ms: a worker's own CPU time "
+        "per trial (on one machine the N workers share its CPUs, N hosts would not); "
+        "start ms: the slowest worker's go to first trial; duplicates: Optuna numbers + "
+        "twistune trials + ledger numbers "
         "+ enqueued candidates measured twice; lost: live workers' trials settled by "
         "another; running: Optuna trials left RUNNING"
     )

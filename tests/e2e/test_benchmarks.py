@@ -335,7 +335,7 @@ def workers(output: str) -> None:
     lines_matching(output, r"PostgreSQL: a private server .*; sampler: random .*", count=1)
     rows = lines_matching(
         output,
-        rf" +([12]) +3\.0 +(\d+) +({NUMBER}) +({NUMBER}) +({NUMBER}) +(\d+) +0 +0 +0",
+        rf" +([12]) +3\.0 +(\d+) +({NUMBER}) +({NUMBER}) +({NUMBER}) +({NUMBER}) +(\d+) +0 +0 +0",
         count=2,
     )
     assert [row[1] for row in rows] == ["1", "2"]
@@ -343,9 +343,10 @@ def workers(output: str) -> None:
         assert int(row[2]) > 0  # trials run
         assert number(row[3]) > 0  # trials per minute
         assert number(row[5]) > 0  # ms per trial outside the stand-in
+        assert number(row[6]) > 0  # the worker's CPU ms per trial
     assert number(rows[0][4]) == 1.0  # one worker against itself
     (killed,) = lines_matching(
-        output, rf" +2 +1 +({NUMBER}) +(\d+) +({NUMBER}) +({NUMBER}) +0 +0 +0"
+        output, rf" +2 +1 +({NUMBER}) +(\d+) +({NUMBER}) +({NUMBER}) +({NUMBER}) +0 +0 +0"
     )
     assert number(killed[1]) >= 3.0
     assert int(killed[2]) > 0
