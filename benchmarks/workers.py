@@ -801,6 +801,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # finally blocks still run
     with host_lock():  # the whole benchmark: no other measurement beside its workers
         if args.storage:
+            from storage import StorageError, open_storage
+
+            try:
+                open_storage(args.storage).close()  # reachable, writable: else one line
+            except StorageError as exc:
+                print(f"workers.py: {exc}", file=sys.stderr)
+                return 2
             return benchmark(args.storage, workers, duration_s, f"PostgreSQL at {args.storage}")
         why = missing_server()
         if why is not None:
