@@ -331,6 +331,35 @@ def paired_design(output: str) -> None:
     lines_matching(output, r"  echo 1KiB x16: A/A paired sd .* \(target <= 2%: .*", count=1)
 
 
+def workers(output: str) -> None:
+    lines_matching(output, r"PostgreSQL: a private server .*; sampler: random .*", count=1)
+    rows = lines_matching(
+        output,
+        rf" +([12]) +3\.0 +(\d+) +({NUMBER}) +({NUMBER}) +({NUMBER}) +({NUMBER}) +(\d+) +0 +0 +0",
+        count=2,
+    )
+    assert [row[1] for row in rows] == ["1", "2"]
+    for row in rows:
+        assert int(row[2]) > 0  # trials run
+        assert number(row[3]) > 0  # trials per minute
+        assert number(row[5]) > 0  # ms per trial outside the stand-in
+        assert number(row[6]) > 0  # the worker's CPU ms per trial
+    assert number(rows[0][4]) == 1.0  # one worker against itself
+    (killed,) = lines_matching(
+        output, rf" +2 +1 +({NUMBER}) +(\d+) +({NUMBER}) +({NUMBER}) +({NUMBER}) +0 +0 +0"
+    )
+    assert number(killed[1]) >= 3.0
+    assert int(killed[2]) > 0
+    (settled,) = lines_matching(
+        output,
+        r"    worker 1 \(pid \d+, host \S+\): killed (in trial #\d+; settled "
+        rf"({NUMBER}) s later \(lease expired\), .*"
+        r"|between trials .*|after claiming .*|after storing .*)",
+    )
+    if settled[2] is not None:  # killed mid-trial: settled after the kill (not judged)
+        assert number(settled[2]) > 0, settled[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Smoke:
     """A benchmark script (its path from the repository root) and what its smoke run must
@@ -349,6 +378,7 @@ SMOKES = (
     Smoke("benchmarks/latency_floor.py", latency_floor),
     Smoke("benchmarks/storage_load.py", storage_load),
     Smoke("benchmarks/http_workload.py", http_workload),
+    Smoke("benchmarks/workers.py", workers),
     Smoke("benchmarks/decisions/gc_knobs.py", gc_knobs),
     Smoke("benchmarks/decisions/paired_design.py", paired_design),
 )
