@@ -14,7 +14,11 @@ pytestmark = pytest.mark.e2e
 
 def test_every_public_name_resolves() -> None:
     assert set(storage.__all__) == {
+        "BudgetSpent",
         "ConfirmationRecord",
+        "Lease",
+        "LeaseState",
+        "StudyBudget",
         "DEFAULT_URL",
         "DuplicateTrialError",
         "SAMPLES_FRAME_DTYPES",
