@@ -58,6 +58,11 @@ def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
         trial = running.get(lease.number) if lease.number is not None else None
         if trial is not None:
             swept += _settle(study, storage, name, trial, Owner.parse(lease.owner), reason)
+    unleased = set(running) - {lease.number for lease in live}
+    if not unleased:
+        return swept
+    # Rare (a trial between asking and numbering, or one whose lease just ended or was
+    # settled): the whole ledger is read only then, so a sweep stays cheap as it grows.
     ledger = storage.leases(name)
     leased = {lease.number for lease in ledger}
     waiting = any(lease.number is None for lease in live)  # between claiming and asking
@@ -67,9 +72,8 @@ def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
         for lease in ledger
         if lease.number is None and lease.state is LeaseState.SETTLED
     }
-    for number, trial in running.items():
-        if number in leased:
-            continue
+    for number in sorted(unleased - leased):
+        trial = running[number]
         owner = Owner.from_attr(trial.user_attrs.get(OWNER_ATTR))
         if owner is not None and str(owner) in cut_short:
             swept += _settle(study, storage, name, trial, owner, cut_short[str(owner)])

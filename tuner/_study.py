@@ -47,6 +47,7 @@ if its owner is dead. Every trial is stored before Optuna is told.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -63,6 +64,7 @@ from storage import (
     DuplicateTrialError,
     Lease,
     Storage,
+    StorageError,
     TrialKind,
     TrialOutcome,
     TrialRecord,
@@ -422,7 +424,8 @@ class _TrialLoop:
             try:
                 kept = self._run_trial(study, trial, asked)
             except KeyboardInterrupt:
-                self.storage.end_lease(lease)  # its trial was stored as interrupted
+                with contextlib.suppress(StorageError):  # stored as interrupted, if it could be
+                    self.storage.end_lease(lease)
                 raise
         if kept:  # else another process settled it, and the lease with it
             self._db(lambda: self.storage.end_lease(lease))
@@ -448,7 +451,7 @@ class _TrialLoop:
             self.counts.pruned += 1
             return True
         self.counts.sampling_s.append((trial.number, time.perf_counter() - asked))
-        hook = self.reporter.hook(trial) if self.reporter is not None else None
+        hook = self._reporting(trial)
         try:
             gated = measure_gated(
                 lambda on_pair: self._measure(settings, on_pair),
@@ -484,6 +487,16 @@ class _TrialLoop:
             if not self._store(attempt):
                 return False
         return self._tell(study, trial, gated.result, is_baseline, began)
+
+    def _reporting(self, trial: optuna.Trial) -> OnPair | None:
+        """The pruner's per-pair hook (None without pruning), its database writes waiting
+        out an outage as the loop's do."""
+        if self.reporter is None:
+            return None
+        report = self.reporter.hook(trial)
+        return lambda number, defaults, candidate: self._db(
+            lambda: report(number, defaults, candidate)
+        )
 
     def _store(self, records: Sequence[TrialRecord]) -> bool:
         """Save `records` (one trial's) in one transaction; False when the trial was stored

@@ -360,6 +360,22 @@ def workers(output: str) -> None:
         assert number(settled[2]) > 0, settled[0]
 
 
+def leases(output: str) -> None:
+    costs = lines_matching(
+        output, rf"   (SQLite file|PostgreSQL) +median +({NUMBER}) +worst +({NUMBER})", count=2
+    )
+    assert [c[1] for c in costs] == ["SQLite file", "PostgreSQL"]
+    assert all(0 < number(c[2]) <= number(c[3]) for c in costs)
+    (gaps,) = lines_matching(
+        output,
+        rf"   (\d+) gaps between renewals \(s\): median ({NUMBER}), .* longest ({NUMBER}) .*",
+    )
+    assert int(gaps[1]) >= 1
+    assert number(gaps[2]) >= 0.9  # renewed about every second, not more often
+    (restart,) = lines_matching(output, rf"3\. the server stopped and started again: ({NUMBER}) s")
+    assert number(restart[1]) > 0
+
+
 @dataclass(frozen=True, slots=True)
 class Smoke:
     """A benchmark script (its path from the repository root) and what its smoke run must
@@ -379,6 +395,7 @@ SMOKES = (
     Smoke("benchmarks/storage_load.py", storage_load),
     Smoke("benchmarks/http_workload.py", http_workload),
     Smoke("benchmarks/workers.py", workers),
+    Smoke("benchmarks/leases.py", leases),
     Smoke("benchmarks/decisions/gc_knobs.py", gc_knobs),
     Smoke("benchmarks/decisions/paired_design.py", paired_design),
 )
