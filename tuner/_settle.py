@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from storage import Lease, LeaseState, Storage, TrialOutcome
+from storage import DuplicateTrialError, Lease, LeaseState, Storage, TrialOutcome
 from tuner._optuna import BASELINE_ATTR, OWNER_ATTR, STRATEGY_ATTR, TRANSFER_ATTR
 from tuner._owners import Owner
 from tuner._records import unmeasured_record
@@ -65,7 +65,9 @@ def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
     # settled): the whole ledger is read only then, so a sweep stays cheap as it grows.
     ledger = storage.leases(name)
     leased = {lease.number for lease in ledger}
-    waiting = any(lease.number is None for lease in live)  # between claiming and asking
+    # A process between claiming and numbering its trial: read after the running trials,
+    # so that a trial asked since the live leases were read is not taken for an orphan.
+    waiting = any(lease.number is None and lease.state is LeaseState.LIVE for lease in ledger)
     # Processes settled between asking Optuna for a trial and recording its number.
     cut_short = {
         lease.owner: lease.reason
@@ -112,15 +114,18 @@ def _settle(
         else:
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         return 0
-    study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
     began = trial.datetime_start.astimezone(UTC) if trial.datetime_start else datetime.now(UTC)
     # The knobs sampled before it stopped; an enqueued trial's are fixed from the start.
     params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {}))
-    storage.save_trial(
-        unmeasured_record(
-            name, trial.number, TrialOutcome.INTERRUPTED, reason, params, began, owner
+    try:
+        storage.save_trial(
+            unmeasured_record(
+                name, trial.number, TrialOutcome.INTERRUPTED, reason, params, began, owner
+            )
         )
-    )
+    except DuplicateTrialError:
+        return 0  # another process stored it first: settled (or measured) there
+    study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
     if params and RETRY_ATTR not in trial.user_attrs:
         carried = {k: v for k, v in trial.user_attrs.items() if k in _CARRIED}
         study.enqueue_trial(params, user_attrs={**carried, RETRY_ATTR: trial.number})
