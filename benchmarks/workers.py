@@ -535,6 +535,26 @@ class Duplicates:
         return self.optuna + self.twistune + self.ledger + self.enqueued
 
 
+def settled_reasons(url: str, study: str) -> list[str]:
+    """The reasons stored on the study's settled leases, each with its owner and trial."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT owner, number, settled_reason FROM twistune_leases WHERE state = "
+                    "'settled' AND study_id = (SELECT id FROM twistune_studies WHERE name = "
+                    ":study) ORDER BY id"
+                ),
+                {"study": study},
+            ).all()
+    finally:
+        engine.dispose()
+    return [f"{owner} trial {number}: {reason}" for owner, number, reason in rows]
+
+
 def count_duplicates(url: str, study: str) -> Duplicates:
     """Counted from the tables, past storage and Optuna's API."""
     from sqlalchemy import create_engine, text
@@ -698,6 +718,8 @@ def print_phase(phase: Phase, single: float | None, url: str) -> bool:
     if phase.lost:
         ok = False
         print(f"FAILED: {phase.study}: {phase.lost} trials of live workers settled by another")
+        for reason in settled_reasons(url, phase.study):
+            print(f"    settled: {reason}")
     for failure in phase.failures:
         print(f"FAILED: {phase.study}: {failure}")
     return ok
