@@ -39,10 +39,12 @@ per-scenario median ratios.
 
 A trial the harness marks failed is told to Optuna as FAIL and stored with its
 reason; a combination the harness refuses (a resume level above the read
-buffer) is PRUNED without running; the study goes on either way. Ctrl-C ends
-the running trial (its children too), records it and re-raises. A trial left
-RUNNING by a tuner that was killed is settled when the study is next opened,
-if its owner is dead. Every trial is stored before Optuna is told.
+buffer) is PRUNED without running; the study goes on either way. Ctrl-C (or
+SIGTERM) ends the running trial (its children too), records it and re-raises.
+Several processes, on several hosts, may run one study's trials: each trial is
+claimed against the study's budget and leased while it runs, and before each
+trial every process settles the trials of processes that are gone
+(`tuner._settle`). Every trial is stored before Optuna is told.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ _SPENT = {
     BudgetSpent.TIME: "the study's time budget is spent",
 }
 # The user attributes that mark a trial as enqueued rather than sampled.
-ENQUEUED_ATTRS = frozenset({BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR, RETRY_ATTR})
+ENQUEUED_ATTRS = frozenset({BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,16 +388,9 @@ class _TrialLoop:
         return False
 
     def _convergence(self, study: optuna.Study) -> Convergence:
-        """The stop rule over the study's completed, feasible search trials; the enqueued
-        ones (defaults, strategies) are those numbered up to the last with an attribute."""
-        enqueued = 1 + max(
-            (
-                t.number
-                for t in study.get_trials(deepcopy=False)
-                if ENQUEUED_ATTRS & set(t.user_attrs)
-            ),
-            default=-1,
-        )
+        """The stop rule over the study's completed, feasible search trials after the
+        enqueued ones (`enqueued_count`)."""
+        enqueued = enqueued_count(study.get_trials(deepcopy=False))
         gains = [
             TrialGain(r.number, r.gain, r.gain_low, r.gain_high)
             for r in self.storage.trials(self.config.study)
@@ -633,6 +628,21 @@ class _TrialLoop:
                     best_high=self.best.high,
                 )
             )
+
+
+def enqueued_count(trials: Sequence[optuna.trial.FrozenTrial]) -> int:
+    """How many trials a study's set-up enqueued (the defaults, strategies, transferred
+    candidates): those numbered up to the last with one of `ENQUEUED_ATTRS`. A candidate
+    enqueued again after its trial was settled (`RETRY_ATTR`) carries its origin's
+    attribute but was not part of the set-up: it does not count."""
+    return 1 + max(
+        (
+            t.number
+            for t in trials
+            if ENQUEUED_ATTRS & set(t.user_attrs) and RETRY_ATTR not in t.user_attrs
+        ),
+        default=-1,
+    )
 
 
 def _violations(config: TuneConfig, median: Callable[[str], float]) -> dict[str, float]:

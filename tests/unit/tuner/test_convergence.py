@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from harness import EchoWorkload, Settings, Workload
 from storage import Storage
@@ -14,8 +16,10 @@ from tuner._config import TuneConfig
 from tuner._convergence import TrialGain, convergence
 from tuner._errors import TuneError
 from tuner._measurement import Pairing
+from tuner._optuna import BASELINE_ATTR, STRATEGY_ATTR
+from tuner._settle import RETRY_ATTR
 from tuner._space import build_space
-from tuner._study import run_study
+from tuner._study import enqueued_count, run_study
 
 WINDOW = 10
 
@@ -81,7 +85,7 @@ def config(trials: int = 60, **overrides: object) -> TuneConfig:
         "pairing": Pairing(pairs=6, warmup_s=0.0),
     }
     values.update(overrides)
-    return TuneConfig(**values)  # type: ignore[arg-type]
+    return TuneConfig(**values)
 
 
 def test_the_study_stops_on_a_flat_landscape_and_says_why(store: Storage) -> None:
@@ -124,3 +128,23 @@ def test_a_step_found_late_buys_another_window(store: Storage) -> None:
 def test_until_converged_needs_throughput_first() -> None:
     with pytest.raises(TuneError, match="until_converged needs throughput"):
         config(objectives=("p99",))
+
+
+def test_a_candidate_enqueued_again_late_is_not_part_of_the_set_up() -> None:
+    def trial(number: int, **attrs: object) -> FrozenTrial:
+        made = create_trial(
+            state=TrialState.COMPLETE,
+            value=1.0,
+            params={"x": 1},
+            distributions={"x": IntDistribution(0, 2)},
+            user_attrs=attrs,
+        )
+        made.number = number
+        return made
+
+    set_up = [trial(0, **{BASELINE_ATTR: True}), trial(1, **{STRATEGY_ATTR: "nodelay"})]
+    searched = [trial(n) for n in range(2, 30)]
+    assert enqueued_count([*set_up, *searched]) == 2
+    # Trial 1 was settled and its strategy enqueued again, measured as trial 30.
+    retry = trial(30, **{STRATEGY_ATTR: "nodelay", RETRY_ATTR: 1})
+    assert enqueued_count([*set_up, *searched, retry]) == 2
