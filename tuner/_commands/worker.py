@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -147,10 +148,11 @@ def work(
     runner: PairedRunner = run_paired,
     *,
     progress: ProgressCallback | None = None,
-    on_retry: Any = None,
+    on_retry: Callable[[str], None] | None = None,
 ) -> StudySummary:
     """Join the study and run its trials here (the module docstring says how); refuses bad
-    input before it waits for the host lock. Raises as `run_trials` does."""
+    input before it waits for the host lock. `progress` after each trial, `on_retry`
+    while the database is out of reach. Raises as `run_trials` does."""
     config = joined_config(options)
     with host_lock(wait=options.wait):
         config = checked_config(config).config
