@@ -10,8 +10,9 @@ process running a study sweeps it (`settle_interrupted`) and settles:
   the lease to expire);
 - a RUNNING trial with no lease number, whose process was settled between
   asking Optuna for it and recording its number on the lease;
-- a RUNNING trial with no lease, from a tuner older than leases, whose owner
-  is dead here or unknown.
+- a RUNNING trial with no lease: one whose owner is dead here (a tuner older
+  than leases), or one no process took (its ask's reply was lost when the
+  database dropped the connection, and the ask was made again).
 
 A live process's trial is never settled, whatever its host: its lease stays
 live while it renews it. Settling takes the lease over in one database
@@ -40,6 +41,13 @@ RETRY_ATTR = "twistune_retry_of"
 # What an enqueued trial carries over to its retry (its origin: defaults, strategy, ...).
 _CARRIED = (BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR)
 KILLED = "the tuner stopped during this trial (killed or crashed)"
+# A trial Optuna created whose process never took it: the reply to its ask was lost when
+# the database dropped the connection (the ask was made again), or a tuner from before
+# owners were recorded ran it.
+UNOWNED = (
+    "no process owned this trial: a tuner from before owners stopped during it, or the "
+    "reply to its ask was lost to a dropped connection"
+)
 
 
 def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
@@ -79,7 +87,9 @@ def settle_interrupted(study: optuna.Study, storage: Storage, name: str) -> int:
         owner = Owner.from_attr(trial.user_attrs.get(OWNER_ATTR))
         if owner is not None and str(owner) in cut_short:
             swept += _settle(study, storage, name, trial, owner, cut_short[str(owner)])
-        elif (owner is None and not waiting) or (owner is not None and owner.alive() is False):
+        elif owner is None and not waiting:
+            swept += _settle(study, storage, name, trial, owner, UNOWNED)
+        elif owner is not None and owner.alive() is False:
             swept += _settle(study, storage, name, trial, owner, KILLED)
     return swept
 

@@ -353,9 +353,17 @@ class _TrialLoop:
         )
 
     def _claim(self) -> Lease | BudgetSpent:
+        """A lease on the next trial. A claim of this process that is live and has no
+        trial yet can only be one whose reply a dropped connection lost (the loop numbers
+        every claim before the next): it is taken back rather than claimed again, so that
+        the lost reply spends none of the study's budget."""
+        owner = str(this_process())
+        for lease in self.storage.leases(self.config.study, live=True):
+            if lease.owner == owner and lease.number is None:
+                return lease
         return self.storage.claim_trial(
             self.config.study,
-            owner=str(this_process()),
+            owner=owner,
             host=socket.gethostname(),
             grace_s=self.config.leases.grace_s,
         )
@@ -432,9 +440,9 @@ class _TrialLoop:
         is_baseline = bool(trial.user_attrs.get(BASELINE_ATTR))
         began = datetime.now(UTC)
         try:
-            settings = Settings() if is_baseline else config.space.suggest(trial)
-            if is_baseline:
-                config.space.suggest(trial)  # records the enqueued defaults as its params
+            # Suggesting writes the trial's params: it waits out an outage as well.
+            suggested = self._db(lambda: config.space.suggest(trial))
+            settings = Settings() if is_baseline else suggested  # the defaults' params, stored
         except SettingsError as exc:
             self.counts.sampling_s.append((trial.number, time.perf_counter() - asked))
             record = unmeasured_record(
@@ -500,7 +508,7 @@ class _TrialLoop:
             self._db(lambda: self.storage.save_trials(records))
         except DuplicateTrialError:
             first = records[0]
-            stored = self.storage.trials(first.study, first.kind)
+            stored = self._db(lambda: self.storage.trials(first.study, first.kind))
             mine = next((r for r in stored if r.number == first.number), None)
             if mine is not None and mine.owner == str(this_process()):
                 return True  # this process's own save, whose reply the outage lost

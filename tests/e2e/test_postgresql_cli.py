@@ -17,6 +17,7 @@ from harness import Settings, load_settings
 from storage import LeaseState, StorageError, TrialOutcome, open_storage
 from tests.e2e.cli import PAIRS, SHORT_STUDY, TWISTUNE, twistune
 from tests.postgres_server import PostgresServer
+from tuner._settle import UNOWNED
 
 STUDY = ["--study", "pg", "--no-progress", "--no-ceiling", "--no-transfer"]
 
@@ -102,3 +103,48 @@ def _stored(url: str) -> int:
             return len(store.trials("pg"))
     except StorageError:
         return 0
+
+
+def test_connections_cut_over_and_over_mid_study_lose_nothing(
+    pg_url: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Every connection to the study's database terminated every 250 ms (what a server
+    restart or a dropped network does to a call in flight, wherever the tuner is):
+    each step waits it out and the study finishes."""
+    database = pg_url.rsplit("/", 1)[1]
+    tuner = subprocess.Popen(
+        [*TWISTUNE, "tune", *SHORT_STUDY, *STUDY, "--strategies", "none", "--trials", "10",
+         "--storage", pg_url],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _stored(pg_url) < 1:
+            time.sleep(0.1)
+        cuts = 0
+        while tuner.poll() is None and time.monotonic() < deadline:
+            postgres.execute(
+                "postgres",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{database}' AND pid <> pg_backend_pid()",
+            )
+            cuts += 1
+            time.sleep(0.25)
+        _, err = tuner.communicate(timeout=120)
+    finally:
+        tuner.kill()
+        tuner.wait(timeout=30)
+    assert tuner.returncode == 0, err
+    assert cuts > 5
+    with open_storage(pg_url, create=False) as store:
+        records = store.trials("pg")
+        leases = store.leases("pg")
+    # Ten measured trials; an ask whose reply a cut lost was made again, and the trial
+    # it had created is settled as no process's (it counts against no budget).
+    measured = [r for r in records if r.status is TrialOutcome.OK]
+    assert len(measured) == 10
+    assert all(r.reason == UNOWNED for r in records if r.status is not TrialOutcome.OK)
+    assert sorted(r.number for r in records) == list(range(len(records)))
+    assert len(leases) == 10
+    assert {lease.state for lease in leases} == {LeaseState.ENDED}

@@ -24,6 +24,7 @@ from tuner._optuna import BASELINE_ATTR, open_optuna_study
 from tuner._records import paired_records
 from tuner._report import report_data
 from tuner._results import load_results
+from tuner._settle import UNOWNED
 from tuner._space import build_space
 from tuner._study import run_study
 
@@ -126,12 +127,13 @@ def test_resuming_with_another_workload_is_refused(store: Storage) -> None:
 
 def test_a_trial_left_running_by_a_killed_tuner_is_swept(store: Storage) -> None:
     run_study(config(trials=2), store, StudyRunner())
-    orphan = open_optuna_study(store, "s").ask()  # as a tuner killed mid-trial leaves it
+    # As a tuner from before owners, killed mid-trial, leaves it: RUNNING, no owner.
+    orphan = open_optuna_study(store, "s").ask()
     summary = run_study(config(trials=1), store, StudyRunner())
     assert summary.interrupted_swept == 1
     by_number = {r.number: r for r in store.trials("s")}
     assert by_number[orphan.number].status == "interrupted"
-    assert "stopped during this trial" in by_number[orphan.number].reason
+    assert by_number[orphan.number].reason == UNOWNED
     assert open_optuna_study(store, "s").trials[orphan.number].state is TrialState.FAIL
     assert len(by_number) == 4
 
