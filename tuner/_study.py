@@ -330,7 +330,7 @@ class _TrialLoop:
             self.counts.swept += self._db(lambda: settle_interrupted(study, self.storage, name))
             if self._budget_spent(study, converge):
                 break
-            claim = self._db(self._claim)
+            claim = self._claim()
             if isinstance(claim, BudgetSpent):
                 self.stop_reason = _SPENT[claim]
                 break
@@ -353,20 +353,28 @@ class _TrialLoop:
         )
 
     def _claim(self) -> Lease | BudgetSpent:
-        """A lease on the next trial. A claim of this process that is live and has no
-        trial yet can only be one whose reply a dropped connection lost (the loop numbers
-        every claim before the next): it is taken back rather than claimed again, so that
-        the lost reply spends none of the study's budget."""
+        """A lease on the next trial, claimed against the study's budget. When a claim must
+        be made again (the connection dropped), a live claim of this process with no trial
+        yet can only be the first attempt's, whose reply was lost: it is taken back rather
+        than claimed twice, so that the lost reply spends none of the study's budget."""
         owner = str(this_process())
-        for lease in self.storage.leases(self.config.study, live=True):
-            if lease.owner == owner and lease.number is None:
-                return lease
-        return self.storage.claim_trial(
-            self.config.study,
-            owner=owner,
-            host=socket.gethostname(),
-            grace_s=self.config.leases.grace_s,
-        )
+        attempts = 0
+
+        def claim() -> Lease | BudgetSpent:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                for lease in self.storage.leases(self.config.study, live=True):
+                    if lease.owner == owner and lease.number is None:
+                        return lease
+            return self.storage.claim_trial(
+                self.config.study,
+                owner=owner,
+                host=socket.gethostname(),
+                grace_s=self.config.leases.grace_s,
+            )
+
+        return self._db(claim)
 
     def _resume(self, study: optuna.Study) -> None:
         """The baseline trial and the best so far, from earlier runs."""
