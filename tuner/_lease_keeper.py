@@ -25,6 +25,7 @@ from typing import Self
 
 from storage import Lease, Storage, StorageError
 from tuner._errors import TuneError
+from tuner._measurement import positive
 
 DEFAULT_RENEW_S = 10.0
 DEFAULT_GRACE_S = 60.0
@@ -40,7 +41,7 @@ class LeaseTimes:
     grace_s: float = DEFAULT_GRACE_S
 
     def __post_init__(self) -> None:
-        if not 0 < self.renew_s < float("inf"):
+        if not positive(self.renew_s):
             raise TuneError("lease_renew_s must be positive and finite", parameter="lease_renew_s")
         if not 2 * self.renew_s <= self.grace_s < float("inf"):
             raise TuneError(

@@ -117,7 +117,9 @@ def _settle(
 ) -> int:
     """Settle one trial (the module docstring says how); 1 when it was stored as
     interrupted, 0 when its stored result was told."""
-    stored = {record.number: record for record in storage.trials(name)}.get(trial.number)
+    stored = None
+    if trial.number in storage.trial_numbers(name):  # rare: it died between storing and telling
+        stored = next(r for r in storage.trials(name) if r.number == trial.number)
     if stored is not None:
         if stored.status is TrialOutcome.OK and stored.values:
             study.tell(trial.number, list(stored.values), skip_if_finished=True)

@@ -144,16 +144,16 @@ def _check_host(record: StudyRecord, allowed: bool) -> None:
 
 
 def work(
+    config: TuneConfig,
     options: WorkerOptions,
     runner: PairedRunner = run_paired,
     *,
     progress: ProgressCallback | None = None,
     on_retry: Callable[[str], None] | None = None,
 ) -> StudySummary:
-    """Join the study and run its trials here (the module docstring says how); refuses bad
-    input before it waits for the host lock. `progress` after each trial, `on_retry`
-    while the database is out of reach. Raises as `run_trials` does."""
-    config = joined_config(options)
+    """Run the joined study's trials here (`config`: `joined_config(options)`, which
+    refused bad input before anything waits for the host lock). `progress` after each
+    trial, `on_retry` while the database is out of reach. Raises as `run_trials` does."""
     with host_lock(wait=options.wait):
         config = checked_config(config).config
         with open_storage(options.storage, create=False) as storage:
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     config = joined_config(options)  # refused here, before anything is shown
     say = TuneProgress(config, options.storage)
     with say.bar(enabled=options.progress) as bar:
-        summary = work(options, progress=bar.update, on_retry=say.note)
+        summary = work(config, options, progress=bar.update, on_retry=say.note)
     if options.json:
         print(json.dumps({"worker": str(this_process()), **asdict(summary)}, default=str))
     else:
