@@ -28,8 +28,9 @@ A study run by several processes (or hosts) keeps a budget and a ledger:
 is spent), and the returned `Lease` is renewed while the trial runs
 (`renew_lease`), let go once it is stored (`end_lease`), or taken over by
 another process once it has expired by the database's clock
-(`leases(expired=True)`, `settle_lease`). `Storage.setup_lock` is one lock
-for the whole database, across processes and hosts, for setting a study up.
+(`leases(live=True)` against `database_now()`, then `settle_lease`).
+`Storage.setup_lock` is one lock for the whole database, across processes
+and hosts, for setting a study up.
 
 Confirmations (candidates re-measured against the defaults, interleaved) are
 `ConfirmationRecord`s saved with their runs (trials of kind

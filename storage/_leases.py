@@ -154,17 +154,12 @@ def settle(session: Session, lease_id: int, reason: str, *, expired_only: bool) 
     return bool(settled.rowcount)  # type: ignore[attr-defined]
 
 
-def leases(
-    session: Session, study: str, shown: str, *, live: bool, expired: bool = False
-) -> list[Lease]:
-    """The study's leases in claim order: all, or (`live`) the live ones, or (`expired`)
-    the live ones past their expiry by the database's clock."""
+def leases(session: Session, study: str, shown: str, *, live: bool) -> list[Lease]:
+    """The study's leases in claim order: all, or (`live`) the live ones."""
     study_id, _ = study_key(session, study, shown)
     query = select(*_LEASE_COLUMNS).where(LeaseRow.study_id == study_id)
-    if live or expired:
+    if live:
         query = query.where(LeaseRow.state == LeaseState.LIVE.value)
-    if expired:
-        query = query.where(LeaseRow.expires_at < database_now(session))
     return [_lease(row, study) for row in session.execute(query.order_by(LeaseRow.id))]
 
 

@@ -366,11 +366,11 @@ class Storage:
         with self._session(write=True) as session:
             return _leases.settle(session, lease.id, reason, expired_only=expired_only)
 
-    def leases(self, study: str, *, live: bool = False, expired: bool = False) -> list[Lease]:
-        """The study's leases in claim order: all; the `live` ones; or the live ones that
-        have `expired`."""
+    def leases(self, study: str, *, live: bool = False) -> list[Lease]:
+        """The study's leases in claim order: all, or the `live` ones (whether one has
+        expired: its `expires_at` against `database_now()`)."""
         with self._session() as session:
-            return _leases.leases(session, study, self._target.shown, live=live, expired=expired)
+            return _leases.leases(session, study, self._target.shown, live=live)
 
     def database_now(self) -> datetime:
         """The database server's clock (UTC; for SQLite, this host's)."""
