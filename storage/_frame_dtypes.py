@@ -78,6 +78,11 @@ TRIALS_FRAME_DTYPES: Mapping[str, str] = MappingProxyType(
         "gain": MAYBE_FLOAT,
         "gain_low": MAYBE_FLOAT,
         "gain_high": MAYBE_FLOAT,
+        # Since schema 7: this trial's own set's gain, the sets `gain` pools, and the
+        # trial whose configuration it measured again (<NA>: none).
+        "set_gain": MAYBE_FLOAT,
+        "process_sets": INT,
+        "remeasure_of": SIZE,
         "baseline": FLAG,
         "feasible": MAYBE_FLAG,
         "pruning_saved_s": FLOAT,

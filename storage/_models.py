@@ -36,10 +36,12 @@ TABLE_PREFIX = "twistune_"
 # `gain_low` and `gain_high` (the paired interval) and the samples' open-loop
 # `service_*` and `send_lateness_*` columns. 6: adds the leases table, the
 # studies' budget (`budget_trials`, `budget_deadline`, `until_converged`), the
-# trials' `fingerprint_json` and the confirmations' `host`. An older file is
+# trials' `fingerprint_json` and the confirmations' `host`. 7: adds the trials'
+# `set_gain`, `process_sets` and `remeasure_of` (re-measurement across sets of
+# processes; NULL, 1 and NULL for earlier trials). An older file is
 # upgraded in place when opened for writing (every column added since 1 has a
 # server default or is nullable); nothing else changes.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Sample metrics whose summary each trial row carries (the median over
@@ -149,6 +151,11 @@ class TrialRow(Base):
     gain_high: Mapped[float | None] = mapped_column(Float)
     # Since schema 6: the host that ran it (`TrialRecord.fingerprint`; '{}' before).
     fingerprint_json: Mapped[str] = mapped_column(Text, server_default="{}")
+    # Since schema 7: this trial's own set's gain; how many sets of processes `gain` and its
+    # interval pool; the trial whose configuration it measured again (NULL: none).
+    set_gain: Mapped[float | None] = mapped_column(Float)
+    process_sets: Mapped[int] = mapped_column(Integer, server_default="1")
+    remeasure_of: Mapped[int | None] = mapped_column(Integer)
     # Medians over the trial's samples (NULL when it has none).
     median_throughput_msgs_s: Mapped[float | None] = mapped_column(Float)
     median_throughput_mb_s: Mapped[float | None] = mapped_column(Float)

@@ -202,6 +202,13 @@ class TrialRecord:
     `owner` is the "host:pid" of the process that ran it ("" when unknown);
     `fingerprint` describes its host (the tuner's: hostname, CPU, kernel, versions,
     the CPU layout it measured with; empty when unknown), opaque JSON to storage.
+
+    A configuration may be measured over several sets of fresh processes, each a
+    trial of its own (the study's intensification): `remeasure_of` names the
+    trial whose configuration this one measured again (None: a configuration's
+    first trial), `set_gain` is this trial's own gain (its one set's pairs), and
+    `gain`, its interval and `values` pool the `process_sets` sets of the
+    configuration measured up to this trial.
     """
 
     study: str
@@ -224,6 +231,9 @@ class TrialRecord:
     gain_low: float | None = None
     gain_high: float | None = None
     fingerprint: Mapping[str, object] = field(default_factory=dict)
+    set_gain: float | None = None
+    process_sets: int = 1
+    remeasure_of: int | None = None
 
     def __post_init__(self) -> None:
         what = f"study {self.study!r} trial {self.number}"

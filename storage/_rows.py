@@ -55,6 +55,9 @@ TRIAL_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     TrialRow.gain_low,
     TrialRow.gain_high,
     TrialRow.fingerprint_json,
+    TrialRow.set_gain,
+    TrialRow.process_sets,
+    TrialRow.remeasure_of,
 )
 SAMPLE_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = tuple(
     getattr(SampleRow, name) for name in SAMPLE_FIELDS
@@ -70,6 +73,9 @@ FRAME_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     TrialRow.gain,
     TrialRow.gain_low,
     TrialRow.gain_high,
+    TrialRow.set_gain,
+    TrialRow.process_sets,
+    TrialRow.remeasure_of,
     TrialRow.baseline,
     TrialRow.feasible,
     TrialRow.pruning_saved_s,
@@ -183,6 +189,9 @@ def trial_row(record: TrialRecord, study_id: int) -> dict[str, object]:
         "gain_low": record.gain_low,
         "gain_high": record.gain_high,
         "fingerprint_json": json_text(record.fingerprint, f"{what} fingerprint"),
+        "set_gain": record.set_gain,
+        "process_sets": record.process_sets,
+        "remeasure_of": record.remeasure_of,
     }
     samples = record.samples
     for metric in MEDIAN_METRICS:
@@ -236,6 +245,9 @@ def trial_records(
             gain_low=row.gain_low,
             gain_high=row.gain_high,
             fingerprint=json.loads(row.fingerprint_json),
+            set_gain=row.set_gain,
+            process_sets=row.process_sets,
+            remeasure_of=row.remeasure_of,
         )
         for row in rows
     ]

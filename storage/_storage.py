@@ -494,7 +494,11 @@ class Storage:
         left it unset or predates it), then any knob a trial's settings hold
         that storage does not declare (`object`, the JSON values); one
         `value_<objective>` per study objective (`Float64`, <NA> when a trial
-        has no values); `gain`, `gain_low`, `gain_high` (`Float64`);
+        has no values); `gain`, `gain_low`, `gain_high` (`Float64`: pooled
+        over the configuration's sets of processes up to this trial);
+        `set_gain` (`Float64`, this trial's own set's gain, <NA> before schema
+        7), `process_sets` (`int64`, the sets `gain` pools), `remeasure_of`
+        (`Int64`, the trial whose configuration it measured again, <NA>: none);
         `baseline` (`bool`); `feasible` (`boolean`, <NA> when unknown);
         `pruning_saved_s` (`float64`); `owner` ("host:pid" of the process
         that ran it) and `host` (its host, "" when unknown); the per-trial

@@ -40,7 +40,7 @@ from tests.storage_records import (
 
 def test_constants() -> None:
     assert DEFAULT_URL == "sqlite:///twistune.db"
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     assert TABLE_PREFIX == "twistune_"
 
 

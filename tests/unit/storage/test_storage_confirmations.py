@@ -263,17 +263,23 @@ V6_COLUMNS = {
 }
 
 
+V7_TRIAL_COLUMNS = ("set_gain", "process_sets", "remeasure_of")
+
+
 def make_version(db: Path, version: int) -> None:
-    """A file as twistune with schema 1 to 5 left it: no leases table nor schema 6's
-    columns, (below 5) none of schema 5's trial columns, (below 4) none of schema 4's
-    trial and study columns, (below 3) no samples' scenario column, and (1) no
-    confirmations table."""
+    """A file as twistune with schema 1 to 6 left it: none of schema 7's trial columns,
+    (below 6) no leases table nor schema 6's columns, (below 5) none of schema 5's trial
+    columns, (below 4) none of schema 4's trial and study columns, (below 3) no samples'
+    scenario column, and (1) no confirmations table."""
     with open_storage(sqlite_url(db)) as store:
         store.ensure_study(study_record())
         store.save_trial(trial_record(0, (sample(1), sample(2))))
     with closing(sqlite3.connect(db)) as connection:
-        connection.execute(f"DROP TABLE {TABLE_PREFIX}leases")
-        for table, names in V6_COLUMNS.items():
+        for column in V7_TRIAL_COLUMNS:
+            connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
+        if version < 6:
+            connection.execute(f"DROP TABLE {TABLE_PREFIX}leases")
+        for table, names in V6_COLUMNS.items() if version < 6 else ():
             for column in names:
                 connection.execute(f"ALTER TABLE {TABLE_PREFIX}{table} DROP COLUMN {column}")
         for column in V5_TRIAL_COLUMNS if version < 5 else ():
@@ -445,3 +451,21 @@ def test_a_newer_file_than_this_schema_is_still_refused(db: Path) -> None:
     assert "baseline" not in columns(db, f"{TABLE_PREFIX}trials")
     assert json.loads(rows(db, f"SELECT value FROM {TABLE_PREFIX}meta")[0][0]) == newer
     assert digest(db) == before
+
+
+def test_a_version_6_file_gains_the_columns_of_re_measurement(db: Path) -> None:
+    make_version(db, 6)
+    assert not set(V7_TRIAL_COLUMNS) & columns(db, f"{TABLE_PREFIX}trials")
+    with open_storage(sqlite_url(db), create=False) as store:
+        # An earlier trial measured one set, its own, and re-measured nothing.
+        (trial,) = store.trials("echo-1k")
+        assert (trial.set_gain, trial.process_sets, trial.remeasure_of) == (None, 1, None)
+        frame = store.trials_frame("echo-1k")
+        assert frame["process_sets"].tolist() == [1]
+        assert frame["remeasure_of"].isna().all()
+        again = replace(trial_record(1, (sample(1),)), set_gain=1.1, process_sets=2, remeasure_of=0)
+        store.save_trial(again)
+        stored = store.trials("echo-1k")[1]
+        assert (stored.set_gain, stored.process_sets, stored.remeasure_of) == (1.1, 2, 0)
+    assert set(V7_TRIAL_COLUMNS) <= columns(db, f"{TABLE_PREFIX}trials")
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [(str(SCHEMA_VERSION),)]

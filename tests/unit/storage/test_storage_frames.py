@@ -93,6 +93,9 @@ FIXED_TAIL = [
     "gain",
     "gain_low",
     "gain_high",
+    "set_gain",
+    "process_sets",
+    "remeasure_of",
     "baseline",
     "feasible",
     "pruning_saved_s",
@@ -229,7 +232,7 @@ def test_trials_frame_baseline_feasible_and_pruning_columns(store: Storage) -> N
     )
     frame = store.trials_frame("mixed")
     columns = list(frame.columns)
-    assert columns.index("baseline") == columns.index("gain") + 3
+    assert columns.index("baseline") == columns.index("gain") + 6
     assert frame["gain_low"].tolist()[0] == 0.98
     assert frame["gain_high"].tolist()[0] == 1.03
     assert frame["gain_low"].isna().tolist() == [False, True, True]
