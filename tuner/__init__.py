@@ -29,8 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tuner._config import TuneConfig
-    from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study, select_candidates
+    from tuner._confirm import (
+        DEFAULT_MOST,
+        ConfirmPlan,
+        RoundProgress,
+        confirm_study,
+        select_candidates,
+    )
     from tuner._errors import BadInputError, ResultsError, SpaceError, TuneError
+    from tuner._gate import floor_of
+    from tuner._intensify import pooled_gain
     from tuner._measurement import (
         CONFIRM_PAIRING,
         SEARCH_PAIRING,
@@ -48,10 +56,17 @@ if TYPE_CHECKING:
     from tuner._results import StudyResults, load_results, pick_winner
     from tuner._space import SearchSpace, build_space
     from tuner._statistics import (
+        SET_SPREAD_PRIOR,
         PairedGain,
+        SetSpread,
         bootstrap_median_ci,
+        log_t_interval,
         min_rounds_to_confirm,
+        own_or_pooled,
+        own_spread,
         paired_gain,
+        pooled_set_spread,
+        remeasure_interval,
     )
     from tuner._strategies import STRATEGIES, Strategy, plan_strategies
     from tuner._study import StudySummary, TrialProgress, run_study, run_trials
@@ -63,6 +78,7 @@ _HOMES = {
     "RoundProgress": "_confirm",
     "confirm_study": "_confirm",
     "select_candidates": "_confirm",
+    "DEFAULT_MOST": "_confirm",
     "BadInputError": "_errors",
     "ResultsError": "_errors",
     "SpaceError": "_errors",
@@ -83,6 +99,15 @@ _HOMES = {
     "PairedGain": "_statistics",
     "paired_gain": "_statistics",
     "min_rounds_to_confirm": "_statistics",
+    "SET_SPREAD_PRIOR": "_statistics",
+    "SetSpread": "_statistics",
+    "log_t_interval": "_statistics",
+    "own_spread": "_statistics",
+    "own_or_pooled": "_statistics",
+    "pooled_gain": "_intensify",
+    "floor_of": "_gate",
+    "pooled_set_spread": "_statistics",
+    "remeasure_interval": "_statistics",
     "STRATEGIES": "_strategies",
     "Strategy": "_strategies",
     "plan_strategies": "_strategies",
@@ -107,9 +132,11 @@ _HOMES = {
 
 __all__ = [
     "CONFIRM_PAIRING",
+    "DEFAULT_MOST",
     "DEFAULT_SAMPLER",
     "SAMPLERS",
     "SEARCH_PAIRING",
+    "SET_SPREAD_PRIOR",
     "STRATEGIES",
     "BadInputError",
     "ConfirmData",
@@ -124,6 +151,7 @@ __all__ = [
     "RoundProgress",
     "SamplerChoice",
     "SearchSpace",
+    "SetSpread",
     "SpaceError",
     "Strategy",
     "StudyResults",
@@ -137,15 +165,22 @@ __all__ = [
     "build_space",
     "confirm_study",
     "confirmation_line",
+    "floor_of",
     "gain_text",
     "load_results",
+    "log_t_interval",
     "main",
     "measure_paired",
     "min_rounds_to_confirm",
+    "own_or_pooled",
+    "own_spread",
     "paired_gain",
     "pick_winner",
     "plan_strategies",
+    "pooled_gain",
+    "pooled_set_spread",
     "prepare_study",
+    "remeasure_interval",
     "report_data",
     "run_study",
     "run_trials",

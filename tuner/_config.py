@@ -19,6 +19,7 @@ from tuner._convergence import DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
 from tuner._hosts import STUDY_FINGERPRINT, this_host
+from tuner._intensify import DEFAULT_MAX_SETS
 from tuner._lease_keeper import LeaseTimes
 from tuner._measurement import SEARCH_PAIRING, Pairing, positive, search_pairing
 from tuner._objectives import Objective
@@ -71,6 +72,10 @@ class TuneConfig:
     # stored with the study's budget (`run_study`), for every process running it.
     until_converged: bool = False
     convergence_window: int = DEFAULT_CONVERGENCE_WINDOW
+    # Intensification (`tuner._intensify`): a configuration is measured over at most this
+    # many sets of processes, each a trial of the budget; 1: never again. Studies with
+    # throughput as their one objective only.
+    max_sets: int = DEFAULT_MAX_SETS
     # This process's: how it keeps its trials' leases (`tuner._lease_keeper`) and how long
     # it waits for an unreachable database (seconds, `tuner._outage`). Not stored.
     leases: LeaseTimes = field(default_factory=LeaseTimes)
@@ -116,6 +121,7 @@ class TuneConfig:
             ),
             (0 <= self.prune_margin < 1, "prune_margin", "must be at least 0 and below 1"),
             (self.convergence_window >= 1, "convergence_window", "must be at least 1 trial"),
+            (self.max_sets >= 1, "max_sets", "must be at least 1 (1: no re-measurement)"),
             (
                 not self.until_converged or self.objectives[0] is Objective.THROUGHPUT,
                 "until_converged",
@@ -128,6 +134,12 @@ class TuneConfig:
         for ok, parameter, rule in checks:
             if not ok:
                 raise TuneError(f"{parameter} {rule}", parameter=parameter)
+
+    @property
+    def intensifies(self) -> bool:
+        """Whether its configurations are measured again (`tuner._intensify`): throughput
+        its one objective, and `max_sets` above 1."""
+        return self.objectives == (Objective.THROUGHPUT,) and self.max_sets > 1
 
     @staticmethod
     def default_name(workload: Workload) -> str:
@@ -159,6 +171,7 @@ class TuneConfig:
             "transfer": self.transfer,
             "prune": self.prune,
             "prune_margin": self.prune_margin,
+            "max_sets": self.max_sets,
         }
 
     def study_record(self) -> StudyRecord:

@@ -2,16 +2,21 @@
 
 The best of many trials is partly the luckiest, and one set of server
 processes can run fast or slow as a whole (per-process variation, which
-pairing within one run cannot cancel). So the top K distinct candidates
-are measured again in rounds; in each round every candidate gets one
+pairing within one run cannot cancel). So the top K distinct candidates,
+and any other within noise of the best (`select_candidates`), are measured
+again in rounds; in each round every candidate gets one
 paired run against a live server with the defaults (`harness.run_paired`),
 with fresh processes, the candidates' order rotating from round to round.
 Each round gives every candidate one *paired ratio*, oriented so that above
 1 the candidate is better (`Objective.ratio`): for throughput the paired
 run's gain, for p99 the defaults' median p99 over the candidate's. A
-candidate's gain is the median of its ratios, with a percentile bootstrap
-interval across the rounds, that is across the sets of processes
-(`tuner._statistics`).
+candidate's gain is the geometric mean of its ratios, and its interval is
+where an independent re-measurement (the median of 3 fresh paired runs)
+falls at the stated confidence: a prediction interval on the log ratios,
+whose spread between sets of processes is pooled over every candidate's
+rounds and a measured prior (`tuner._statistics.remeasure_interval`). The
+percentile bootstrap of the median used before held such a re-measurement
+75% of the time, not 95% (docs/evidence/intervals.md).
 
 A candidate is *confirmed* when its interval lies entirely above 1, it has at
 least `min_rounds_to_confirm(confidence)` usable rounds, and its settings are
@@ -36,32 +41,42 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from harness import PairedResult, run_paired
+from harness import PairedResult, Settings, run_paired
 from storage import ConfirmationRecord, Storage, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError, TuneError
+from tuner._gate import floor_of, measure_gated
+from tuner._intensify import MIN_INCUMBENT_SETS
 from tuner._measurement import CONFIRM_PAIRING, PairedRunner, Pairing, measure_paired
 from tuner._objectives import Objective, objective_values
 from tuner._records import gain_of, is_defaults, paired_records, settings_of, study_workload
 from tuner._results import StudyResults, load_results
 from tuner._statistics import (
     DEFAULT_CONFIDENCE,
-    bootstrap_median_ci,
-    median_ratio,
+    SET_SPREAD_PRIOR,
+    SetSpread,
     min_rounds_to_confirm,
+    own_or_pooled,
+    pooled_set_spread,
+    remeasure_interval,
 )
 
 DEFAULT_TOP = 3
 DEFAULT_ROUNDS = 10
+# Candidates within noise of the best are confirmed beside the top ones, up to this many
+# in all.
+DEFAULT_MOST = 4
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmPlan:
-    """What to confirm and how: the `top` best distinct candidates (or the trials named in
-    `candidates`), `rounds` rounds of one paired run each with `pairing`, an interval at
+    """What to confirm and how: the `top` best distinct candidates and those within noise of
+    the best, `most` in all (or `top`, if more: `select_candidates`), or the trials named in
+    `candidates`; `rounds` rounds of one paired run each with `pairing`, an interval at
     `confidence`. Raises TuneError naming the parameter for a value that cannot work."""
 
     top: int = DEFAULT_TOP
     rounds: int = DEFAULT_ROUNDS
+    most: int = DEFAULT_MOST
     candidates: tuple[int, ...] | None = None
     pairing: Pairing = CONFIRM_PAIRING
     confidence: float = DEFAULT_CONFIDENCE
@@ -105,13 +120,21 @@ class RoundProgress:
 
 
 def select_candidates(
-    results: StudyResults, top: int = DEFAULT_TOP, candidates: Sequence[int] | None = None
+    results: StudyResults,
+    top: int = DEFAULT_TOP,
+    candidates: Sequence[int] | None = None,
+    most: int | None = None,
 ) -> list[TrialRecord]:
     """The search trials to confirm, best first.
 
-    By default the `top` best feasible completed trials by the study's first
-    objective, one per distinct settings, skipping Twisted's defaults (the
-    baseline is measured anyway). `candidates` names trials instead, in the
+    By default the `top` best feasible completed configurations by the
+    study's first objective (`StudyResults.ranked`: with throughput, each
+    configuration's gain pooled over its sets of processes), one per distinct
+    settings, skipping Twisted's defaults (the baseline is measured anyway);
+    then, up to `most` in all (None: `top`), every other configuration whose
+    interval reaches the gain of the best one measured over several sets (the
+    best of all before any was): within noise of it, it may be as good.
+    `candidates` names trials instead, in the
     given order, the defaults' own trial allowed (measuring the defaults
     against themselves shows the noise). Raises ResultsError for an unknown
     or not completed trial, and when nothing in the study completed.
@@ -130,15 +153,22 @@ def select_candidates(
     if not ranked:
         raise ResultsError(f"study {results.record.name!r} has no completed trial to confirm")
     seen: set[str] = set()
-    chosen = []
+    distinct = []
     for trial in ranked:
         key = json.dumps(dict(trial.settings), sort_keys=True)
-        if key in seen or is_defaults(trial):
-            continue
-        seen.add(key)
-        chosen.append(trial)
-        if len(chosen) == top:
+        if key not in seen and not is_defaults(trial):
+            seen.add(key)
+            distinct.append(trial)
+    chosen = distinct[:top]
+    settled = [t for t in distinct if t.process_sets >= MIN_INCUMBENT_SETS] or distinct
+    if not settled or settled[0].gain is None:
+        return chosen
+    bar = settled[0].gain
+    for trial in distinct[top:]:
+        if len(chosen) >= max(most or top, top):
             break
+        if trial.gain_high is not None and trial.gain_high >= bar:
+            chosen.append(trial)
     return chosen
 
 
@@ -154,11 +184,14 @@ def confirm_study(
     """Re-measure `study`'s candidates against the defaults; store and return one record each.
 
     `study` None means the most recent study. The candidates are
-    `select_candidates(results, plan.top, plan.candidates)`. Each round runs
+    `select_candidates(results, plan.top, plan.candidates, plan.most)`. Each round runs
     every candidate paired against the defaults, each run with fresh
     processes through `runner` with the study's workload and `plan.pairing`;
     the candidates' order rotates from round to round. A round whose run
-    failed is dropped for that candidate. `on_start(numbers)` is called with the
+    failed is dropped for that candidate, and so is one whose defaults' server ran
+    under the floor of the confirmation's earlier runs twice (the machine was slow:
+    `tuner._gate.floor_of`; the first of the two is not stored). `on_start(numbers)` is
+    called with the
     candidates' trial numbers before the first run, `progress` after every
     round.
 
@@ -169,7 +202,7 @@ def confirm_study(
     stored then.
     """
     results = load_results(storage, study)
-    chosen = select_candidates(results, plan.top, plan.candidates)
+    chosen = select_candidates(results, plan.top, plan.candidates, plan.most)
     if not chosen:
         return ()
     if on_start is not None:
@@ -200,15 +233,17 @@ class _Rounds:
         self.baseline_runs: dict[int, list[int]] = {}
         self.candidate_runs: dict[int, list[int]] = {}
         self.ratios: dict[int, list[float | None]] = {}
+        # The defaults' median throughput in every run so far (`tuner._gate.floor_of`).
+        self.levels: list[float] = []
 
     def play(self, order: Sequence[TrialRecord]) -> tuple[RoundRun, ...]:
         """One round: each candidate in `order`, paired against the defaults."""
         played = []
         for trial in order:
             began = datetime.now(UTC)
-            result = measure_paired(
-                self.runner, settings_of(trial), self.workload, self.plan.pairing
-            )
+            result = self._run(settings_of(trial))
+            if result.ok:
+                self.levels.append(result.defaults_median(result.throughput_metric))
             ratio = self._ratio(result)
             mine, defaults = paired_records(
                 self.study,
@@ -227,6 +262,15 @@ class _Rounds:
             played.append(RoundRun(trial.number, mine.status, ratio))
         return tuple(played)
 
+    def _run(self, settings: Settings) -> PairedResult:
+        """One paired run of `settings`, measured once more when the defaults ran under the
+        floor of the runs so far (`measure_gated`; twice under it: unstable)."""
+        return measure_gated(
+            lambda _: measure_paired(self.runner, settings, self.workload, self.plan.pairing),
+            None,
+            floor=floor_of(self.levels),
+        ).result
+
     def _ratio(self, result: PairedResult) -> float | None:
         """The round's paired ratio, oriented by the first objective (above 1: better)."""
         if not result.ok:
@@ -239,14 +283,20 @@ class _Rounds:
             objective.value_of(result.side_result("candidate")),
         )
 
+    def spread(self) -> SetSpread:
+        """The spread of a round's gain, pooled over every candidate's rounds with the
+        measured prior (`pooled_set_spread`)."""
+        rounds = [[r for r in ratios if r is not None] for ratios in self.ratios.values()]
+        return pooled_set_spread(rounds, SET_SPREAD_PRIOR)
+
     def summary(self, trial: TrialRecord, created: datetime) -> ConfirmationRecord:
         per_round = self.ratios[trial.number]
         usable = [r for r in per_round if r is not None]
         confidence = self.plan.confidence
-        low: float | None = None
-        high: float | None = None
-        if len(usable) >= 2:
-            low, high = bootstrap_median_ci(usable, confidence)
+        gain = low = high = None
+        if usable:
+            spread = own_or_pooled(usable, self.spread())
+            gain, low, high = remeasure_interval(usable, spread, confidence)
         confirmed = (
             low is not None
             and low > 1
@@ -259,7 +309,7 @@ class _Rounds:
             rounds=len(usable),
             dropped_rounds=len(per_round) - len(usable),
             ratios=tuple(usable),
-            gain=median_ratio(usable),
+            gain=gain,
             ci_low=low,
             ci_high=high,
             confidence=confidence,

@@ -30,6 +30,9 @@ BASELINE_ATTR = "twistune_baseline"
 STRATEGY_ATTR = "twistune_strategy"
 # User attribute of a candidate enqueued from an earlier study: "study#trial".
 TRANSFER_ATTR = "twistune_transfer"
+# User attribute of a trial that measures a configuration again on fresh processes
+# (`tuner._intensify`): the number of the trial it measures again.
+REMEASURE_ATTR = "twistune_remeasure_of"
 # User attribute of a trial: the process running it (`Owner.to_attr`), set when it is asked.
 OWNER_ATTR = "twistune_owner"
 

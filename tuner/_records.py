@@ -113,7 +113,7 @@ def paired_records(
         baseline=baseline,
         feasible=feasible,
     )
-    trial = replace(trial, gain_low=measured.low, gain_high=measured.high)
+    trial = replace(trial, gain_low=measured.low, gain_high=measured.high, set_gain=measured.gain)
     side = trial_record(
         study,
         number,

@@ -52,6 +52,10 @@ class TrialView:
     settings: Mapping[str, object]
     reason: str
     changed: tuple[str, ...] = ()
+    # The gain's interval, and the sets of processes it pools (`StudyResults.ranked`).
+    gain_low: float | None = None
+    gain_high: float | None = None
+    process_sets: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +232,9 @@ def trial_view(
         settings=dict(trial.settings),
         reason=trial.reason,
         changed=changed,
+        gain_low=trial.gain_low,
+        gain_high=trial.gain_high,
+        process_sets=trial.process_sets,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import optuna
 from optuna.study import StudyDirection
@@ -30,7 +30,9 @@ from storage import (
     TrialRecord,
 )
 from tuner._ceiling import best_ceiling
+from tuner._config import PAIRED_DESIGN
 from tuner._errors import ResultsError
+from tuner._intensify import configurations
 from tuner._objectives import Objective
 from tuner._optuna import open_optuna_study, optuna_errors
 from tuner._records import is_defaults
@@ -85,8 +87,29 @@ class StudyResults:
         return sum(t.pruning_saved_s for t in self.trials)
 
     def ranked(self) -> list[TrialRecord]:
-        """Feasible completed trials, best first by the first objective."""
+        """Feasible completed trials, best first by the first objective.
+
+        With throughput as a paired study's one objective, a configuration measured
+        over several sets of processes (`tuner._intensify`) is one entry: its
+        first trial, with the gain, interval and value pooled over all its sets
+        with the study's spread between sets as it is now, and `process_sets`
+        counting them. Trials of Twisted's defaults stay one entry each.
+        """
         usable = [t for t in self.trials if t.number in self.feasible and t.values]
+        paired = self.record.measurement.get("design") == PAIRED_DESIGN
+        if paired and self.objectives == (Objective.THROUGHPUT,):
+            by_number = {t.number: t for t in self.trials}
+            usable = [t for t in usable if is_defaults(t)] + [
+                replace(
+                    by_number[c.origin],
+                    gain=c.gain,
+                    gain_low=c.low,
+                    gain_high=c.high,
+                    values=(c.gain,),
+                    process_sets=c.sets,
+                )
+                for c in configurations(self.trials)
+            ]
         return sorted(
             usable, key=lambda t: t.values[0], reverse=self.objectives[0].higher_is_better
         )

@@ -31,7 +31,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from storage import DuplicateTrialError, Lease, LeaseState, Storage, TrialOutcome
-from tuner._optuna import BASELINE_ATTR, OWNER_ATTR, STRATEGY_ATTR, TRANSFER_ATTR
+from tuner._optuna import (
+    BASELINE_ATTR,
+    OWNER_ATTR,
+    REMEASURE_ATTR,
+    STRATEGY_ATTR,
+    TRANSFER_ATTR,
+)
 from tuner._owners import Owner
 from tuner._records import unmeasured_record
 
@@ -39,7 +45,7 @@ from tuner._records import unmeasured_record
 # of that trial. A trial carrying it is not enqueued a third time.
 RETRY_ATTR = "twistune_retry_of"
 # What an enqueued trial carries over to its retry (its origin: defaults, strategy, ...).
-_CARRIED = (BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR)
+_CARRIED = (BASELINE_ATTR, STRATEGY_ATTR, TRANSFER_ATTR, REMEASURE_ATTR)
 KILLED = "the tuner stopped during this trial (killed or crashed)"
 # A trial Optuna created whose process never took it: the reply to its ask was lost when
 # the database dropped the connection (the ask was made again), or a tuner from before

@@ -215,3 +215,176 @@ def pareto_front(
         )
 
     return tuple(sorted(n for n, point in points.items() if not dominated(point)))
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Student's t quantile: the t with P(T <= t) = `p` at `df` degrees of freedom.
+
+    Bisection on the distribution function (the regularised incomplete beta
+    by its continued fraction), to 1e-9. Raises ValueError for `p` outside
+    (0, 1) or `df` not above 0.
+    """
+    if not 0 < p < 1:
+        raise ValueError(f"p {p} is not within (0, 1)")
+    if not df > 0:
+        raise ValueError(f"degrees of freedom must be above 0, got {df}")
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    low, high = 0.0, 1.0
+    while _t_cdf(high, df) < p:
+        low, high = high, high * 2
+    while high - low > 1e-9 * max(1.0, high):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _t_cdf(middle, df) < p else (low, middle)
+    return (low + high) / 2
+
+
+def _t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for t >= 0."""
+    return 1 - 0.5 * _incomplete_beta(df / (df + t * t), df / 2, 0.5)
+
+
+def _incomplete_beta(x: float, a: float, b: float) -> float:
+    """The regularised incomplete beta function I_x(a, b) (Lentz's continued fraction)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side only
+        return 1 - _incomplete_beta(1 - x, b, a)
+    tiny = 1e-300
+    c, d = 1.0, 1 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 500):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1) < 1e-14:
+            break
+    return front * result / a
+
+
+# Configurations whose gain is at least this share of the best's pool their spread
+# (`pooled_set_spread`).
+NEAR_BEST = 0.8
+# A configuration's own spread between sets leans on the study's as on this many degrees
+# of freedom (`own_or_pooled`).
+SHRINK_DF = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpread:
+    """How much a configuration's gain moves from one set of fresh processes to the next:
+    `sd` the standard deviation of the log of one set's gain (about the fraction: 0.03 is
+    about 3%), estimated with `df` degrees of freedom."""
+
+    sd: float
+    df: float
+
+
+def pooled_set_spread(
+    groups: Sequence[Sequence[float]], prior: SetSpread, near_best: float | None = NEAR_BEST
+) -> SetSpread:
+    """The spread of one set's gain, pooled over configurations measured on several sets.
+
+    Each group is one configuration's set gains; a group of n adds its n - 1
+    degrees of freedom and its squared deviations of log gain from its own
+    mean, so configurations whose gains differ do not widen it. Only groups
+    whose geometric mean is at least `near_best` times the best group's count
+    (None: all): a configuration far behind is often erratic as well (on
+    stream 256 KiB x8 a strategy at 0.04x spread 40% from one set to the next,
+    the contenders 2-9%), and the spread that matters is the contenders'.
+    `prior` counts as `prior.df` degrees of freedom of spread `prior.sd` (a
+    measured default): a study with few re-measurements leans on it, one with
+    many on its own. Gains that are not finite and positive are left out.
+    """
+    squares = prior.sd**2 * prior.df
+    df = prior.df
+    usable = [[math.log(g) for g in group if math.isfinite(g) and g > 0] for group in groups]
+    usable = [logs for logs in usable if logs]
+    if near_best is not None and usable:
+        best = max(sum(logs) / len(logs) for logs in usable)
+        usable = [logs for logs in usable if sum(logs) / len(logs) >= best + math.log(near_best)]
+    for logs in usable:
+        if len(logs) < 2:
+            continue
+        mean = sum(logs) / len(logs)
+        squares += sum((v - mean) ** 2 for v in logs)
+        df += len(logs) - 1
+    if df <= 0:
+        raise ValueError("no degrees of freedom: give a prior or a group of two sets")
+    return SetSpread(math.sqrt(squares / df), df)
+
+
+def log_t_interval(
+    gains: Sequence[float], spread: SetSpread, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float, float]:
+    """(gain, low, high): the geometric mean of `gains` (one per set of processes) and its
+    t-interval at `confidence`, mean log gain +- t(df) * spread.sd / sqrt(n). ValueError
+    without a finite, positive gain."""
+    logs = [math.log(g) for g in gains if math.isfinite(g) and g > 0]
+    if not logs:
+        raise ValueError("no finite, positive gain")
+    mean = sum(logs) / len(logs)
+    half = t_quantile((1 + confidence) / 2, spread.df) * spread.sd / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+# The variance of the median of 3 draws of a normal distribution, in units of the
+# distribution's variance: what an independent re-measurement, the median of 3 fresh
+# paired runs, adds to the error of a prediction (`remeasure_interval`).
+MEDIAN_OF_3_VARIANCE = 0.4487
+REMEASURE_RUNS = 3
+
+
+def remeasure_interval(
+    gains: Sequence[float], spread: SetSpread, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float, float]:
+    """(gain, low, high): the geometric mean of `gains` (one per set of processes) and the
+    interval an independent re-measurement, the median gain of `REMEASURE_RUNS` fresh
+    paired runs, falls in with probability `confidence`: a prediction interval, mean log
+    gain +- t(df) * spread.sd * sqrt(1/n + `MEDIAN_OF_3_VARIANCE`). Wider than a
+    confidence interval for the gain itself, since the re-measurement is noisy too: it is
+    what a user measuring again will see. ValueError without a finite, positive gain."""
+    logs = [math.log(g) for g in gains if math.isfinite(g) and g > 0]
+    if not logs:
+        raise ValueError("no finite, positive gain")
+    mean = sum(logs) / len(logs)
+    scale = math.sqrt(1 / len(logs) + MEDIAN_OF_3_VARIANCE)
+    half = t_quantile((1 + confidence) / 2, spread.df) * spread.sd * scale
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def own_or_pooled(gains: Sequence[float], pooled: SetSpread) -> SetSpread:
+    """The spread of one configuration's set gains: its own, shrunk towards the `pooled`
+    one, which counts as at most `SHRINK_DF` degrees of freedom (a configuration whose sets
+    disagree, bimodal ones, gets a wider interval than its neighbours; one with a single
+    set gets the pooled spread)."""
+    if sum(1 for g in gains if math.isfinite(g) and g > 0) < 2:
+        return pooled
+    return pooled_set_spread([gains], SetSpread(pooled.sd, min(pooled.df, SHRINK_DF)), None)
+
+
+def own_spread(gains: Sequence[float]) -> SetSpread | None:
+    """The spread of `gains` themselves (sd of their logs, n - 1 degrees of freedom);
+    None with fewer than two finite, positive gains."""
+    logs = [math.log(g) for g in gains if math.isfinite(g) and g > 0]
+    if len(logs) < 2:
+        return None
+    mean = sum(logs) / len(logs)
+    return SetSpread(math.sqrt(sum((v - mean) ** 2 for v in logs) / (len(logs) - 1)), len(logs) - 1)
+
+
+# The spread between sets of processes a study assumes before its own re-measurements,
+# weighted as this many degrees of freedom.
+SET_SPREAD_PRIOR = SetSpread(sd=0.03, df=4)

@@ -74,11 +74,13 @@ from storage import (
 from tuner._config import PAIRED_DESIGN, TuneConfig, sequential_study
 from tuner._convergence import Convergence, TrialGain, convergence
 from tuner._errors import Terminated, TuneError
-from tuner._gate import measure_gated
+from tuner._gate import floor_of, measure_gated
+from tuner._intensify import configurations, incumbent, next_remeasure, pooled_record
 from tuner._lease_keeper import LeaseKeeper
 from tuner._measurement import OnPair, PairedRunner, measure_paired
 from tuner._optuna import (
     BASELINE_ATTR,
+    REMEASURE_ATTR,
     SAMPLERS,
     STRATEGY_ATTR,
     TRANSFER_ATTR,
@@ -303,6 +305,8 @@ class _TrialLoop:
     best: _Best = field(default_factory=_Best)
     baseline_number: int | None = None
     stop_reason: str = ""
+    # The defaults' median throughput in each trial so far (`tuner._gate.floor_of`).
+    defaults_levels: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         config = self.config
@@ -380,6 +384,11 @@ class _TrialLoop:
         """The baseline trial and the best so far, from earlier runs."""
         records = self.storage.trials(self.config.study)
         self.baseline_number = next((r.number for r in records if r.baseline), None)
+        metric = self.config.workload.throughput_unit.metric
+        for side in self.storage.trials(self.config.study, TrialKind.SEARCH_DEFAULTS):
+            level = side.median(metric)
+            if side.gain is not None and level is not None:
+                self.defaults_levels.append(level)
         by_number = {r.number: r for r in records}
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             record = by_number.get(trial.number)
@@ -468,6 +477,7 @@ class _TrialLoop:
                 lambda on_pair: self._measure(settings, on_pair),
                 config.stability_gate,
                 hook,
+                floor_of(self.defaults_levels),
             )
         except KeyboardInterrupt as stop:
             why = "interrupted by the user (Ctrl-C)"
@@ -484,6 +494,10 @@ class _TrialLoop:
             if self._store([record]):
                 self._tell_optuna(study, trial.number, state=TrialState.FAIL)
             raise
+        if gated.result.ok:
+            self.defaults_levels.append(
+                gated.result.defaults_median(gated.result.throughput_metric)
+            )
         if gated.first_attempt is not None:
             self.counts.reruns += 1
             self.counts.unstable += gated.unstable
@@ -569,6 +583,14 @@ class _TrialLoop:
             baseline=is_baseline,
             feasible=feasible,
         )
+        remeasure_of = trial.user_attrs.get(REMEASURE_ATTR)
+        record = replace(record, remeasure_of=remeasure_of)
+        records: list[TrialRecord] = []
+        if usable and config.intensifies and not is_baseline:
+            records = [*self._db(lambda: self.storage.trials(config.study)), record]
+            record = pooled_record(records)
+            records[-1] = record
+            values = list(record.values)
         if not self._store([side, record]):
             return False
         if result.ok and is_baseline:
@@ -577,12 +599,17 @@ class _TrialLoop:
             for key, violation in violations.items():
                 self._set_constraint(trial, key, violation)
             self._tell_optuna(study, trial.number, values)
-            if feasible:
+            if records:
+                self._db(lambda: self._intensify(study, records))
+            elif feasible:
                 self._note_best(trial.number, values[0], record)
         else:
             self.counts.failed += 1
             self._tell_optuna(study, trial.number, state=TrialState.FAIL)
-        self._progress(result.status.value)
+        again = ""
+        if remeasure_of is not None:
+            again = f" (trial {remeasure_of} again: {record.process_sets} sets)"
+        self._progress(result.status.value + again)
         return True
 
     def _tell_pruned(
@@ -616,6 +643,27 @@ class _TrialLoop:
         self._tell_optuna(study, trial.number, state=TrialState.PRUNED)
         self._progress(TrialOutcome.PRUNED.value)
         return True
+
+    def _intensify(self, study: optuna.Study, records: Sequence[TrialRecord]) -> None:
+        """Take the incumbent as the best so far, and enqueue the configuration
+        `next_remeasure` chooses (`tuner._intensify`), unless a re-measurement is already
+        waiting or running (another process may have chosen)."""
+        configs = configurations(records)
+        best = incumbent(configs)
+        if best is not None:
+            first = next(r for r in records if r.number == best.origin)
+            metric = self.config.objectives[0].metric(self.config.workload.throughput_unit)
+            figure = first.median(metric)
+            self.best = _Best(best.origin, best.gain, figure, best.gain, best.low, best.high)
+        origin = next_remeasure(configs, self.config.max_sets)
+        if origin is None:
+            return
+        trials = study.get_trials(deepcopy=False)
+        pending = (TrialState.WAITING, TrialState.RUNNING)
+        if any(REMEASURE_ATTR in t.user_attrs and t.state in pending for t in trials):
+            return
+        params = next(t.params for t in trials if t.number == origin)
+        study.enqueue_trial(params, user_attrs={REMEASURE_ATTR: origin})
 
     def _note_best(self, number: int, value: float, record: TrialRecord) -> None:
         if self.config.objectives[0].better(value, self.best.value):

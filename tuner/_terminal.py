@@ -221,15 +221,20 @@ def _trial_table(title: str, trials: Sequence[TrialView], unit: str) -> Table:
     table = _table(title)
     table.add_column("trial", justify="right")
     table.add_column(f"throughput {unit}", justify="right")
-    table.add_column("gain (x baseline)", justify="right")
+    table.add_column("gain (x baseline) [95% interval]", justify="right")
+    table.add_column("sets", justify="right")
     table.add_column("p99 ms", justify="right")
     table.add_column("changed from the defaults")
     for trial in trials:
         changed = [f"{k}={knob_value(trial.settings.get(k))}" for k in trial.changed]
+        interval = ""
+        if trial.gain_low is not None and trial.gain_high is not None:
+            interval = f" [{ratio(trial.gain_low)}, {ratio(trial.gain_high)}]"
         table.add_row(
             str(trial.number),
             number(trial.throughput),
-            ratio(trial.gain),
+            ratio(trial.gain) + interval,
+            str(trial.process_sets),
             number(trial.latency_p99_ms),
             "\n".join(changed) or "-",
         )
@@ -292,7 +297,8 @@ def _confirmations(
         confidence = percent(max(c.record.confidence for c in confirmations))
         out.print(
             f"confirmation (each candidate paired against the defaults, fresh processes each "
-            f"round; gain = median of {what}, {confidence} bootstrap interval):"
+            f"round; gain = geometric mean of {what}; a re-measurement falls in the interval "
+            f"{confidence} of the time):"
         )
         for c in confirmations:
             out.print("  " + _escape(c.line))

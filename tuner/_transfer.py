@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import Settings, SettingsError
-from storage import ConfirmationRecord, Storage, StudyRecord, TrialOutcome, TrialRecord
+from storage import ConfirmationRecord, Storage, StudyRecord, TrialRecord
 from tuner._errors import SpaceError
+from tuner._intensify import configurations
 from tuner._records import settings_of
 from tuner._space import SearchSpace
 
@@ -147,8 +148,9 @@ def best_candidates(
     name: str, trials: Sequence[TrialRecord], confirmations: Sequence[ConfirmationRecord]
 ) -> list[Transferred]:
     """A study's confirmed winners (best confirmed gain first), then its best completed,
-    feasible search trials by gain, leaving out the defaults and any candidate whose
-    newest confirmation did not hold: at most `CANDIDATES_PER_STUDY`."""
+    feasible configurations by their gain pooled over their sets of processes, leaving
+    out the defaults, any candidate whose newest confirmation did not hold and any
+    settings already picked: at most `CANDIDATES_PER_STUDY`."""
     by_number = {t.number: t for t in trials}
     newest = {c.candidate: c for c in confirmations}  # oldest first: the last one wins
     confirmed = sorted(
@@ -156,19 +158,12 @@ def best_candidates(
         key=lambda c: -(c.gain or 0.0),
     )
     picked = [(by_number[c.candidate], c.gain, True) for c in confirmed]
-    completed = sorted(
-        (
-            t
-            for t in trials
-            if t.status is TrialOutcome.OK and t.feasible is not False and t.gain is not None
-        ),
-        key=lambda t: -(t.gain or 0.0),
-    )
-    # A candidate whose newest confirmation did not hold is not offered again.
+    # Each configuration once, by its gain pooled over its sets (`tuner._intensify`); a
+    # candidate whose newest confirmation did not hold is not offered again.
     picked += [
-        (t, t.gain, False)
-        for t in completed
-        if t.number not in newest or newest[t.number].confirmed
+        (by_number[c.origin], c.gain, False)
+        for c in configurations(trials)
+        if c.origin not in newest or newest[c.origin].confirmed
     ]
     found: list[Transferred] = []
     for trial, gain, was_confirmed in picked:
@@ -176,7 +171,7 @@ def best_candidates(
             changes = settings_of(trial).changed_knobs()
         except SettingsError:  # knobs this twistune no longer reads
             continue
-        if not changes or any(f.trial == trial.number for f in found):
+        if not changes or any(f.changes == changes for f in found):
             continue
         found.append(Transferred(name, trial.number, gain, was_confirmed, changes))
         if len(found) == CANDIDATES_PER_STUDY:

@@ -131,8 +131,9 @@ def export_gain_text(confirmation: ConfirmationRecord) -> str:
 
 def confirmed_gain_note(confidence: float) -> str:
     return (
-        f"median paired ratio to Twisted's defaults, re-measured in paired runs with fresh "
-        f"processes, with its {percent(confidence)} bootstrap interval across them"
+        f"geometric mean paired ratio to Twisted's defaults, re-measured in paired runs with "
+        f"fresh processes, with the interval a re-measurement (the median of 3 fresh paired "
+        f"runs) falls in {percent(confidence)} of the time"
     )
 
 

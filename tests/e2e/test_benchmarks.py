@@ -138,14 +138,16 @@ def first_command(output: str) -> None:
 
 
 def search(output: str) -> None:
-    # Stage 1's two configurations, stage 2 their combination and the better one again,
-    # stage 3 the best one again: 3 configurations, 5 paired runs.
-    lines_matching(output, r"oracle stage 2: 1 combinations \+ stage 1's best 1", count=1)
-    lines_matching(
-        output, r"oracle: 3 configurations, 5 paired runs \(0 failed\), 1 rounds a stage, .*"
+    # Stage 1's two configurations and the candidate the study confirmed (unless it is one
+    # of them), stage 2 combinations and the best one again, stage 3 the best one again.
+    (oracle,) = lines_matching(
+        output,
+        r"oracle: (\d+) configurations, (\d+) paired runs \(0 failed\), 1 rounds a stage, .*",
     )
+    configurations = int(oracle[1])
+    assert 3 <= configurations <= 8
     rows = lines_matching(output, rf"  +({NUMBER}) +(\[{NUMBER}, {NUMBER}\])? +(\d) +(\S.*)")
-    assert len(rows) == 3
+    assert len(rows) == min(configurations, 8)
     assert all(number(row[1]) > 0 for row in rows)
     lines_matching(output, r"  oracle best: .+", count=1)
     # Best by 10, 20, 30 trials; trials to 95% (three ways); near; the sampled trials'
@@ -173,6 +175,39 @@ def search(output: str) -> None:
         rf"  winner .*: confirmed gain ({NUMBER})x; / oracle best ({NUMBER})x = ({NUMBER}) .*",
     )
     assert number(winner[3]) == pytest.approx(number(winner[1]) / number(winner[2]), abs=0.002)
+    # The study's configurations the oracle measured too: each in-study interval against
+    # the oracle's median, and the count that held.
+    compared = lines_matching(
+        output,
+        rf"    #\d+ +{GAIN} +(\d) sets; oracle ({NUMBER})x \(1 rounds\): (held|MISSED) .*",
+    )
+    assert compared  # at least the confirmed candidate, which the oracle measured
+    for row in compared:
+        assert_interval(row[1], row[2], row[3])
+        inside = number(row[2]) <= number(row[5]) <= number(row[3])
+        assert (row[6] == "held") == inside
+    (held,) = lines_matching(output, r"  held (\d+) of (\d+).* \(target >= 85%\)")
+    assert int(held[2]) == len(compared)
+    assert int(held[1]) == sum(row[6] == "held" for row in compared)
+
+
+def intervals(output: str) -> None:
+    lines_matching(output, r"echo256-x4-d1: 2 configurations x 6 runs, .*", count=1)
+    (slow,) = lines_matching(output, r"  (\d+) of 12 runs had the defaults under the floor .*")
+    assert 0 <= int(slow[1]) <= 12
+    configurations = lines_matching(
+        output, r"  (defaults \(A/A\)|select-reactor) +runs +(\d), between-run sd .*"
+    )
+    assert len(configurations) == 2
+    # Before issue 19's interval, over every run: held, of, share, width.
+    before = lines_matching(
+        output,
+        rf"    in-study within, every run +held +({NUMBER}) of +(\d+) \( *({NUMBER})%\), .*",
+    )
+    assert len(before) == 2  # the workload's line and the total's
+    assert int(before[0][2]) == 2 * 6 * 10  # 6 runs of 2 configurations, 10 draws each
+    assert 0 <= number(before[0][1]) <= int(before[0][2])
+    lines_matching(output, r"all 1 workloads:", count=1)
 
 
 def confirm(output: str) -> None:
@@ -390,6 +425,7 @@ SMOKES = (
     Smoke("benchmarks/pairing.py", pairing),
     Smoke("benchmarks/first_command.py", first_command),
     Smoke("benchmarks/search.py", search),
+    Smoke("benchmarks/intervals.py", intervals),
     Smoke("benchmarks/confirm.py", confirm),
     Smoke("benchmarks/latency_floor.py", latency_floor),
     Smoke("benchmarks/storage_load.py", storage_load),

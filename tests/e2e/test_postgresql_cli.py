@@ -140,11 +140,13 @@ def test_connections_cut_over_and_over_mid_study_lose_nothing(
     with open_storage(pg_url, create=False) as store:
         records = store.trials("pg")
         leases = store.leases("pg")
-    # Ten measured trials; an ask whose reply a cut lost was made again, and the trial
-    # it had created is settled as no process's (it counts against no budget).
-    measured = [r for r in records if r.status is TrialOutcome.OK]
-    assert len(measured) == 10
-    assert all(r.reason == UNOWNED for r in records if r.status is not TrialOutcome.OK)
+    # Ten measured trials (unstable when the machine ran slow twice in a row: the cuts
+    # load it); an ask whose reply a cut lost was made again, and the trial it had created
+    # is settled as no process's (it counts against no budget).
+    kept = (TrialOutcome.OK, TrialOutcome.UNSTABLE)
+    measured = [r for r in records if r.status in kept]
+    assert len(measured) == 10, [(r.number, r.status, r.reason) for r in records]
+    assert all(r.reason == UNOWNED for r in records if r.status not in kept)
     assert sorted(r.number for r in records) == list(range(len(records)))
     assert len(leases) == 10
     assert {lease.state for lease in leases} == {LeaseState.ENDED}

@@ -62,6 +62,8 @@ def test_a_study_over_scenarios_stores_them_and_reports_each(tmp_path: Path) -> 
         "0",
         "--confirm-top",
         "1",
+        "--confirm-most",
+        "1",
         "--confirm-rounds",
         "3",
         "--no-ceiling",

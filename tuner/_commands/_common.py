@@ -31,6 +31,7 @@ from harness import (
     parse_size,
 )
 from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
+from tuner._confirm import DEFAULT_MOST
 from tuner._lease_keeper import DEFAULT_GRACE_S, DEFAULT_RENEW_S, LeaseTimes
 from tuner._measurement import (
     BULK_ECHO_BYTES,
@@ -457,6 +458,14 @@ def add_confirm_arguments(
         default=top,
         help=f"confirm the best K distinct candidates against the defaults (default {top}"
         + ("; 0: skip, run `twistune confirm` later)" if skip else ")"),
+    )
+    parser.add_argument(
+        f"--{prefix}most",
+        dest="confirm_most",
+        type=positive_int,
+        default=DEFAULT_MOST,
+        help="also confirm every candidate within noise of the best (its interval reaches the "
+        f"best's gain), up to M candidates in all (default {DEFAULT_MOST})",
     )
     parser.add_argument(
         f"--{prefix}rounds",

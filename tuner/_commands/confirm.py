@@ -56,9 +56,11 @@ def add_parser(commands: Any) -> None:
         help="re-measure the best trials against the defaults, paired, before claiming a gain",
         description="Measure the top K trials of a study again, each paired against a live "
         "server with Twisted's defaults, with fresh processes every round, for a number of "
-        "rounds; a candidate's gain is the median of its rounds' paired ratios with a "
-        "bootstrap confidence interval across the rounds, and it is confirmed only when the "
-        "interval lies above 1. Results are stored with the study.",
+        "rounds (with every other candidate within noise of the best); a candidate's gain is "
+        "the geometric mean of its rounds' paired ratios, with the interval an independent "
+        "re-measurement (the median of 3 fresh paired runs) falls in at the given confidence, "
+        "and it is confirmed only when that interval lies above 1. Results are stored with "
+        "the study.",
     )
     add_study_arguments(parser)
     add_confirm_arguments(parser, prefix="", top=DEFAULT_TOP, rounds=DEFAULT_ROUNDS, skip=False)
@@ -81,6 +83,7 @@ def add_parser(commands: Any) -> None:
 def options_from_args(args: argparse.Namespace) -> ConfirmOptions:
     plan = ConfirmPlan(
         top=args.confirm_top,
+        most=args.confirm_most,
         rounds=args.confirm_rounds,
         candidates=tuple(args.candidates) if args.candidates else None,
         pairing=pairing_from_args(args),
@@ -115,7 +118,8 @@ def confirm(
         before = load_results(storage, options.study)
         name = before.record.name
         study_workload(before.record)
-        chosen = select_candidates(before, options.plan.top, options.plan.candidates)
+        plan = options.plan
+        chosen = select_candidates(before, plan.top, plan.candidates, plan.most)
         # Nothing to confirm (only the defaults completed): nothing to measure, no wait.
         with host_lock(wait=options.wait) if chosen else contextlib.nullcontext():
             records = confirm_study(

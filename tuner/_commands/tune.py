@@ -38,6 +38,7 @@ from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
 from tuner._convergence import CONVERGE_MAX_TRIALS, DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import BadInputError, TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
+from tuner._intensify import DEFAULT_MAX_SETS
 from tuner._json import render_json
 from tuner._measurement import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
 from tuner._objectives import parse_objectives
@@ -171,6 +172,12 @@ def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
         f"fraction of its gain (default {DEFAULT_STABILITY_GATE:g}; 0: off)",
     )  # fmt: skip
     parser.add_argument(
+        "--max-sets", type=positive_int, default=DEFAULT_MAX_SETS,
+        help="measure a candidate within noise of the best again on fresh processes, up to "
+        f"this many sets (each a trial of the budget; default {DEFAULT_MAX_SETS}; 1: never; "
+        "throughput studies only)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-ceiling", action="store_true",
         help="skip measuring the reference server (the ceiling)",
     )  # fmt: skip
@@ -213,6 +220,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         transfer=not args.no_transfer,
         prune=args.prune,
         prune_margin=args.prune_margin,
+        max_sets=args.max_sets,
         until_converged=args.until_converged,
         leases=lease_times_from_args(args),
         outage_s=args.outage_s,
@@ -224,6 +232,7 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
         try:
             plan = ConfirmPlan(
                 top=args.confirm_top,
+                most=args.confirm_most,
                 rounds=args.confirm_rounds,
                 pairing=replace(config.pairing, pairs=args.confirm_pairs, process_sets=1),
                 confidence=args.confirm_confidence,

@@ -35,7 +35,16 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "study parts",
         frozenset(
-            {"_space", "_owners", "_hosts", "_records", "_optuna", "_pruning", "_lease_keeper"}
+            {
+                "_space",
+                "_owners",
+                "_hosts",
+                "_records",
+                "_optuna",
+                "_pruning",
+                "_lease_keeper",
+                "_intensify",
+            }
         ),
     ),
     ("study phases", frozenset({"_gate", "_ceiling", "_strategies", "_transfer", "_settle"})),

@@ -47,7 +47,8 @@ print(json.dumps({"pid": os.getpid(), "trials_run": summary.trials_run,
 
 
 def config(trials: int = 2) -> TuneConfig:
-    # The ceiling and the strategies on: both are what setting a study up adds.
+    # The ceiling and the strategies on: both are what setting a study up adds. No
+    # re-measurement (`max_sets` 1): the trials here are the set-up's own.
     return TuneConfig(
         "s",
         EchoWorkload(message_bytes=512, connections=4),
@@ -56,6 +57,7 @@ def config(trials: int = 2) -> TuneConfig:
         seed=1,
         stability_gate=None,
         pairing=Pairing(pairs=6, warmup_s=0.0),
+        max_sets=1,
     )
 
 
