@@ -521,7 +521,8 @@ def _wait_ready(folder: Path, processes: Sequence[subprocess.Popen[bytes]]) -> N
 class Duplicates:
     """Rows stored twice (each must be 0): Optuna trial numbers, twistune trials (kind,
     number), ledger rows on one trial number, enqueued candidates measured more than
-    once. `running`: Optuna trials left RUNNING; `live`: leases left live."""
+    once (but by a re-measurement of intensification, which is one on purpose).
+    `running`: Optuna trials left RUNNING; `live`: leases left live."""
 
     optuna: int
     twistune: int
@@ -588,6 +589,7 @@ def count_duplicates(url: str, study: str) -> Duplicates:
                     "JOIN twistune_trials r ON r.number = t.number AND r.kind = 'search' "
                     f"AND r.study_id = {twistune_study} "
                     f"WHERE t.study_id = {optuna_study} AND r.status <> 'interrupted' "
+                    "AND r.remeasure_of IS NULL "  # intensification measures again on purpose
                     "GROUP BY a.value_json HAVING count(*) > 1) AS d"
                 ),
                 running=count(
