@@ -16,7 +16,7 @@ falls at the stated confidence: a prediction interval on the log ratios,
 whose spread between sets of processes is pooled over every candidate's
 rounds and a measured prior (`tuner._statistics.remeasure_interval`). The
 percentile bootstrap of the median used before held such a re-measurement
-75% of the time, not 95% (docs/evidence/intervals.md).
+far less often than it stated (docs/evidence/intervals.md).
 
 A candidate is *confirmed* when its interval lies entirely above 1, it has at
 least `min_rounds_to_confirm(confidence)` usable rounds, and its settings are

@@ -11,11 +11,9 @@ marked unstable, never averaged into a number. The first attempt is kept
 
 The same goes for a run whose defaults' server, the same in every trial,
 ran well below its usual throughput in the study (`DISTURBED_SHARE` of the
-median over earlier trials): the machine was slow as a whole, and pairing
-does not cancel that for bulk transfers. On stream 256 KiB x8 such runs
-(the defaults at 28-60% of their median) read a candidate at 1.19x and
-1.36x that read 1.50-1.57x in the eight others
-(docs/evidence/intervals.md).
+median over earlier trials): the machine was slow as a whole, and gains
+shrink towards 1 then, which pairing does not cancel
+(docs/design/measurement.md#a-slow-machine).
 """
 
 from __future__ import annotations

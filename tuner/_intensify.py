@@ -15,8 +15,7 @@ trial), as SMAC races a challenger against its incumbent:
   towards the configuration's own spread when it has several sets
   (`own_or_pooled`). So the interval covers the variation between sets,
   and where sets differ much (stream, a bimodal configuration), it is wide
-  and says so. A configuration of one set also keeps the bootstrap
-  interval over its own pairs when that is wider.
+  and says so. A configuration of one set adds the noise of its own pairs.
 - The *incumbent* is the configuration with the best gain among those
   measured over at least `MIN_INCUMBENT_SETS` sets (before any is: the best
   of all).
@@ -128,10 +127,8 @@ def pooled_gain(
     With one set, `own` (that set's bootstrap interval over its pairs) adds
     its half-widths in quadrature (in logs), as the variance of one set's
     gain is the variation between sets plus the noise within this one: a
-    run whose pairs disagree is erratic from set to set as well (on stream
-    256 KiB x8 the interval held a re-measurement 88.7% of the time so,
-    84.1% taking the wider of the two: docs/evidence/intervals.md).
-    ValueError without a finite, positive gain.
+    run whose pairs disagree is often erratic from set to set as well
+    (docs/evidence/intervals.md). ValueError without a finite, positive gain.
     """
     gain, low, high = log_t_interval(set_gains, own_or_pooled(set_gains, spread), confidence)
     own_low, own_high = own

@@ -301,9 +301,9 @@ def pooled_set_spread(
     degrees of freedom and its squared deviations of log gain from its own
     mean, so configurations whose gains differ do not widen it. Only groups
     whose geometric mean is at least `near_best` times the best group's count
-    (None: all): a configuration far behind is often erratic as well (on
-    stream 256 KiB x8 a strategy at 0.04x spread 40% from one set to the next,
-    the contenders 2-9%), and the spread that matters is the contenders'.
+    (None: all): a configuration far behind is often erratic as well
+    (docs/evidence/intervals.md), and the spread that matters is the
+    contenders'.
     `prior` counts as `prior.df` degrees of freedom of spread `prior.sd` (a
     measured default): a study with few re-measurements leans on it, one with
     many on its own. Gains that are not finite and positive are left out.
@@ -386,5 +386,6 @@ def own_spread(gains: Sequence[float]) -> SetSpread | None:
 
 
 # The spread between sets of processes a study assumes before its own re-measurements,
-# weighted as this many degrees of freedom.
+# weighted as this many degrees of freedom: the A/A and the contenders of six workloads
+# spread 1-4% from one set to the next in normal phases (docs/evidence/intervals.md).
 SET_SPREAD_PRIOR = SetSpread(sd=0.03, df=4)
