@@ -56,12 +56,12 @@ if TYPE_CHECKING:
     from tuner._results import StudyResults, load_results, pick_winner
     from tuner._space import SearchSpace, build_space
     from tuner._statistics import (
+        MIN_CONFIRM_ROUNDS,
         SET_SPREAD_PRIOR,
         PairedGain,
         SetSpread,
         bootstrap_median_ci,
         log_t_interval,
-        min_rounds_to_confirm,
         own_or_pooled,
         own_spread,
         paired_gain,
@@ -98,7 +98,7 @@ _HOMES = {
     "bootstrap_median_ci": "_statistics",
     "PairedGain": "_statistics",
     "paired_gain": "_statistics",
-    "min_rounds_to_confirm": "_statistics",
+    "MIN_CONFIRM_ROUNDS": "_statistics",
     "SET_SPREAD_PRIOR": "_statistics",
     "SetSpread": "_statistics",
     "log_t_interval": "_statistics",
@@ -134,6 +134,7 @@ __all__ = [
     "CONFIRM_PAIRING",
     "DEFAULT_MOST",
     "DEFAULT_SAMPLER",
+    "MIN_CONFIRM_ROUNDS",
     "SAMPLERS",
     "SEARCH_PAIRING",
     "SET_SPREAD_PRIOR",
@@ -171,7 +172,6 @@ __all__ = [
     "log_t_interval",
     "main",
     "measure_paired",
-    "min_rounds_to_confirm",
     "own_or_pooled",
     "own_spread",
     "paired_gain",

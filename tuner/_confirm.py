@@ -19,7 +19,7 @@ percentile bootstrap of the median used before held such a re-measurement
 far less often than it stated (docs/evidence/intervals.md).
 
 A candidate is *confirmed* when its interval lies entirely above 1, it has at
-least `min_rounds_to_confirm(confidence)` usable rounds, and its settings are
+least `MIN_CONFIRM_ROUNDS` usable rounds, and its settings are
 not Twisted's defaults. The *winner* is the confirmed candidate with the best
 gain; when there is none, the defaults are as good as anything found.
 
@@ -52,9 +52,9 @@ from tuner._records import gain_of, is_defaults, paired_records, settings_of, st
 from tuner._results import StudyResults, load_results
 from tuner._statistics import (
     DEFAULT_CONFIDENCE,
+    MIN_CONFIRM_ROUNDS,
     SET_SPREAD_PRIOR,
     SetSpread,
-    min_rounds_to_confirm,
     own_or_pooled,
     pooled_set_spread,
     remeasure_interval,
@@ -93,7 +93,7 @@ class ConfirmPlan:
     @property
     def can_confirm(self) -> bool:
         """Whether `rounds` is enough for any candidate to be confirmed at `confidence`."""
-        return self.rounds >= min_rounds_to_confirm(self.confidence)
+        return self.rounds >= MIN_CONFIRM_ROUNDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +300,7 @@ class _Rounds:
         confirmed = (
             low is not None
             and low > 1
-            and len(usable) >= min_rounds_to_confirm(confidence)
+            and len(usable) >= MIN_CONFIRM_ROUNDS
             and not is_defaults(trial)
         )
         return ConfirmationRecord(

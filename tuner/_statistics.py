@@ -1,7 +1,10 @@
 """Pure statistics over ratios and records: no I/O, no Optuna, no printing.
 
-- `bootstrap_median_ci`, `min_rounds_to_confirm`: the confirmation's interval
-  and the fewest rounds that can honour a confidence;
+- `bootstrap_median_ci`: the percentile bootstrap of a median (the oracle's
+  interval in benchmarks/search.py);
+- `t_quantile`, `SetSpread`, `pooled_set_spread`, `own_or_pooled`,
+  `log_t_interval`, `remeasure_interval`: intervals across sets of processes
+  (`tuner._intensify`) and the confirmation's, and `MIN_CONFIRM_ROUNDS`;
 - `median_ratio`: a candidate's gain from its paired ratios;
 - `paired_gain`: a paired trial's gain and interval from its pairs' ratios;
 - `per_scenario_ratios`: a confirmed candidate's gain in each scenario;
@@ -40,8 +43,8 @@ def bootstrap_median_ci(
     takes each one's median, and returns the (1 - confidence) / 2 and
     (1 + confidence) / 2 quantiles of those medians (nearest rank, rounded
     outward). The interval never reaches beyond the smallest and largest
-    ratio, so with few ratios it cannot honour `confidence`: see
-    `min_rounds_to_confirm`. Raises ValueError for fewer than 2 ratios, a
+    ratio, so with n ratios it cannot honour a `confidence` above 1 - 2/2^n.
+    Raises ValueError for fewer than 2 ratios, a
     ratio that is not finite and positive, `confidence` outside (0, 1), or
     `resamples` below 1.
     """
@@ -64,15 +67,12 @@ def bootstrap_median_ci(
     return low, high
 
 
-def min_rounds_to_confirm(confidence: float = DEFAULT_CONFIDENCE) -> int:
-    """The fewest usable rounds whose median interval can reach `confidence` (6 at 0.95).
-
-    With n paired ratios, even the widest interval for a median, from the
-    smallest to the largest ratio, misses the true median with probability
-    2 / 2**n (all ratios on one side of it); below this many rounds a
-    "confirmed" gain would be a weaker claim than the confidence it states.
-    """
-    return math.ceil(math.log2(2 / (1 - confidence)))
+# The fewest usable rounds that can confirm a gain. The confirmation's interval
+# (`remeasure_interval`) holds at its confidence with any number of rounds, its spread
+# pooled over the candidates with a prior; with fewer than 3 a candidate's own spread is
+# barely measured and one odd round would decide. (The median's bootstrap it replaced
+# needed 6 at 95%: with n rounds no interval for a median covers more than 1 - 2/2^n.)
+MIN_CONFIRM_ROUNDS = 3
 
 
 def median_ratio(ratios: Sequence[float]) -> float | None:

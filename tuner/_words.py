@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 from storage import ConfirmationRecord
-from tuner._statistics import min_rounds_to_confirm
+from tuner._statistics import MIN_CONFIRM_ROUNDS
 
 NOT_CONFIRMED_YET = "not confirmed yet: run `twistune confirm`"
 GAIN_NOTE = (
@@ -85,14 +85,10 @@ def gain_text(confirmation: ConfirmationRecord) -> str:
 def status_text(confirmation: ConfirmationRecord) -> str:
     """ "confirmed", or "not confirmed: " and why."""
     c = confirmation
-    needed = min_rounds_to_confirm(c.confidence)
     if c.confirmed:
         return "confirmed"
-    if c.rounds < needed:
-        return (
-            f"not confirmed: {c.rounds} usable rounds, {needed} needed "
-            f"at {percent(c.confidence)} confidence"
-        )
+    if c.rounds < MIN_CONFIRM_ROUNDS:
+        return f"not confirmed: {c.rounds} usable rounds, {MIN_CONFIRM_ROUNDS} needed"
     if c.ci_high is not None and c.ci_high < 1:
         return "not confirmed: worse than the defaults"
     if c.ci_low is not None and c.ci_low <= 1:

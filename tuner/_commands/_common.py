@@ -43,7 +43,7 @@ from tuner._measurement import (
     search_pairing,
 )
 from tuner._outage import DEFAULT_OUTAGE_S
-from tuner._statistics import DEFAULT_CONFIDENCE
+from tuner._statistics import DEFAULT_CONFIDENCE, MIN_CONFIRM_ROUNDS
 
 
 class ExitCode(IntEnum):
@@ -472,9 +472,8 @@ def add_confirm_arguments(
         dest="confirm_rounds",
         type=positive_int,
         default=rounds,
-        help=f"rounds of paired runs, fresh processes each (default {rounds}; 6 is the fewest "
-        "that can "
-        "confirm at 95%%)",
+        help=f"rounds of paired runs, fresh processes each (default {rounds}; a gain needs "
+        f"{MIN_CONFIRM_ROUNDS} usable rounds to be confirmed)",
     )
     parser.add_argument(
         f"--{prefix}confidence",

@@ -35,9 +35,8 @@ from tuner._measurement import CONFIRM_PAIRING, PairedRunner
 from tuner._records import study_workload
 from tuner._report import ConfirmData, confirm_data
 from tuner._results import load_results
-from tuner._statistics import min_rounds_to_confirm
+from tuner._statistics import MIN_CONFIRM_ROUNDS
 from tuner._terminal import console, render_confirm, round_line
-from tuner._words import percent
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +148,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         )
         if not plan.can_confirm:
             print(
-                f"note: with {plan.rounds} rounds nothing can be confirmed at "
-                f"{percent(plan.confidence)} confidence "
-                f"({min_rounds_to_confirm(plan.confidence)} usable rounds needed)",
+                f"note: with {plan.rounds} rounds nothing can be confirmed "
+                f"({MIN_CONFIRM_ROUNDS} usable rounds needed)",
                 file=sys.stderr,
             )
 

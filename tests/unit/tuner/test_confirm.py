@@ -41,7 +41,7 @@ from tuner._optuna import BASELINE_ATTR, open_optuna_study
 from tuner._records import trial_record
 from tuner._report import report_data
 from tuner._results import load_results
-from tuner._statistics import bootstrap_median_ci, min_rounds_to_confirm
+from tuner._statistics import MIN_CONFIRM_ROUNDS, bootstrap_median_ci
 from tuner._words import confirmation_line, gain_text, verdict
 
 WORKLOAD = EchoWorkload(message_bytes=512, connections=4)
@@ -181,12 +181,9 @@ def test_the_bootstrap_refuses_what_it_cannot_do(
 
 
 def test_rounds_needed_to_confirm() -> None:
-    # With n ratios even [min, max] misses the median with probability 2 / 2**n.
-    assert min_rounds_to_confirm(0.95) == 6
-    assert min_rounds_to_confirm(0.99) == 8
-    for confidence in (0.9, 0.95, 0.99):
-        n = min_rounds_to_confirm(confidence)
-        assert 1 - 2 / 2**n >= confidence > 1 - 2 / 2 ** (n - 1)
+    assert MIN_CONFIRM_ROUNDS == 3
+    assert ConfirmPlan(rounds=3).can_confirm
+    assert not ConfirmPlan(rounds=2).can_confirm
 
 
 def test_paired_ratios_are_oriented_so_that_above_one_is_better() -> None:
@@ -413,11 +410,13 @@ def test_a_failed_run_drops_its_round(store: Storage) -> None:
 
 def test_too_few_usable_rounds_cannot_confirm(store: Storage) -> None:
     make_study(store, [(SELECT, 1500.0)])
-    (record,) = confirm(store, LandscapeRunner(select_is_1_5x), rounds=5)
+    (record,) = confirm(store, LandscapeRunner(select_is_1_5x), rounds=2)
     assert record.ci_low is not None
-    assert record.ci_low > 1  # clearly better, but 5 rounds
+    assert record.ci_low > 1  # clearly better, but 2 rounds
     assert not record.confirmed
-    assert "5 usable rounds, 6 needed at 95% confidence" in confirmation_line(record)
+    assert "2 usable rounds, 3 needed" in confirmation_line(record)
+    (record,) = confirm(store, LandscapeRunner(select_is_1_5x), rounds=3)
+    assert record.confirmed
 
 
 def test_a_latency_study_confirms_lower_p99(store: Storage) -> None:
