@@ -66,13 +66,13 @@ from tuner import (
     SET_SPREAD_PRIOR,
     STRATEGIES,
     Pairing,
+    SetSpread,
     bootstrap_median_ci,
     build_space,
     floor_of,
     log_t_interval,
     measure_paired,
     own_or_pooled,
-    own_spread,
     paired_gain,
     plan_strategies,
     pooled_gain,
@@ -201,6 +201,11 @@ class Tally:
                 f"({sum(values) / len(values):5.1%}), median width +-{width / 2:.1%}"
             )
         return out
+
+
+def own_spread(gains: Sequence[float]) -> SetSpread | None:
+    """The spread of `gains` themselves (no prior, no filter); None with fewer than 2."""
+    return pooled_set_spread([gains], SetSpread(0.0, 0), None) if len(gains) >= 2 else None
 
 
 def gains_of(runs: Sequence[Mapping[str, Any]]) -> list[float]:

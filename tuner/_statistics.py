@@ -5,7 +5,6 @@
 - `t_quantile`, `SetSpread`, `pooled_set_spread`, `own_or_pooled`,
   `log_t_interval`, `remeasure_interval`: intervals across sets of processes
   (`tuner._intensify`) and the confirmation's, and `MIN_CONFIRM_ROUNDS`;
-- `median_ratio`: a candidate's gain from its paired ratios;
 - `paired_gain`: a paired trial's gain and interval from its pairs' ratios;
 - `per_scenario_ratios`: a confirmed candidate's gain in each scenario;
 - `ceiling_shares`: baseline, best and winner as fractions of the ceiling;
@@ -73,11 +72,6 @@ def bootstrap_median_ci(
 # barely measured and one odd round would decide. (The median's bootstrap it replaced
 # needed 6 at 95%: with n rounds no interval for a median covers more than 1 - 2/2^n.)
 MIN_CONFIRM_ROUNDS = 3
-
-
-def median_ratio(ratios: Sequence[float]) -> float | None:
-    """The median of paired ratios (a candidate's gain); None without any."""
-    return float(statistics.median(ratios)) if ratios else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,12 +326,7 @@ def log_t_interval(
     """(gain, low, high): the geometric mean of `gains` (one per set of processes) and its
     t-interval at `confidence`, mean log gain +- t(df) * spread.sd / sqrt(n). ValueError
     without a finite, positive gain."""
-    logs = [math.log(g) for g in gains if math.isfinite(g) and g > 0]
-    if not logs:
-        raise ValueError("no finite, positive gain")
-    mean = sum(logs) / len(logs)
-    half = t_quantile((1 + confidence) / 2, spread.df) * spread.sd / math.sqrt(len(logs))
-    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+    return _log_interval(gains, spread, confidence, 0.0)
 
 
 # The variance of the median of 3 draws of a normal distribution, in units of the
@@ -356,11 +345,18 @@ def remeasure_interval(
     gain +- t(df) * spread.sd * sqrt(1/n + `MEDIAN_OF_3_VARIANCE`). Wider than a
     confidence interval for the gain itself, since the re-measurement is noisy too: it is
     what a user measuring again will see. ValueError without a finite, positive gain."""
+    return _log_interval(gains, spread, confidence, MEDIAN_OF_3_VARIANCE)
+
+
+def _log_interval(
+    gains: Sequence[float], spread: SetSpread, confidence: float, added: float
+) -> tuple[float, float, float]:
+    """exp(mean log gain) and exp(mean +- t(df) * sd * sqrt(1/n + `added`))."""
     logs = [math.log(g) for g in gains if math.isfinite(g) and g > 0]
     if not logs:
         raise ValueError("no finite, positive gain")
     mean = sum(logs) / len(logs)
-    scale = math.sqrt(1 / len(logs) + MEDIAN_OF_3_VARIANCE)
+    scale = math.sqrt(1 / len(logs) + added)
     half = t_quantile((1 + confidence) / 2, spread.df) * spread.sd * scale
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
@@ -373,16 +369,6 @@ def own_or_pooled(gains: Sequence[float], pooled: SetSpread) -> SetSpread:
     if sum(1 for g in gains if math.isfinite(g) and g > 0) < 2:
         return pooled
     return pooled_set_spread([gains], SetSpread(pooled.sd, min(pooled.df, SHRINK_DF)), None)
-
-
-def own_spread(gains: Sequence[float]) -> SetSpread | None:
-    """The spread of `gains` themselves (sd of their logs, n - 1 degrees of freedom);
-    None with fewer than two finite, positive gains."""
-    logs = [math.log(g) for g in gains if math.isfinite(g) and g > 0]
-    if len(logs) < 2:
-        return None
-    mean = sum(logs) / len(logs)
-    return SetSpread(math.sqrt(sum((v - mean) ** 2 for v in logs) / (len(logs) - 1)), len(logs) - 1)
 
 
 # The spread between sets of processes a study assumes before its own re-measurements,
