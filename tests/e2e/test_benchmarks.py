@@ -179,7 +179,7 @@ def search(output: str) -> None:
     # the oracle's median, and the count that held.
     compared = lines_matching(
         output,
-        rf"    #\d+ +{GAIN} +(\d) sets; oracle ({NUMBER})x \(1 rounds\): (held|MISSED) .*",
+        rf"    #\d+ +{GAIN} +(\d) sets; oracle ({NUMBER})x \(\d rounds\): (held|MISSED) .*",
     )
     assert compared  # at least the confirmed candidate, which the oracle measured
     for row in compared:
