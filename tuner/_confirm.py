@@ -34,7 +34,6 @@ it was.
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -45,7 +44,7 @@ from harness import PairedResult, Settings, run_paired
 from storage import ConfirmationRecord, Storage, TrialKind, TrialOutcome, TrialRecord
 from tuner._errors import ResultsError, TuneError
 from tuner._gate import floor_of, measure_gated
-from tuner._intensify import MIN_INCUMBENT_SETS
+from tuner._intensify import MIN_INCUMBENT_SETS, settings_key
 from tuner._measurement import CONFIRM_PAIRING, PairedRunner, Pairing, measure_paired
 from tuner._objectives import Objective, objective_values
 from tuner._records import gain_of, is_defaults, paired_records, settings_of, study_workload
@@ -155,7 +154,7 @@ def select_candidates(
     seen: set[str] = set()
     distinct = []
     for trial in ranked:
-        key = json.dumps(dict(trial.settings), sort_keys=True)
+        key = settings_key(trial)
         if key not in seen and not is_defaults(trial):
             seen.add(key)
             distinct.append(trial)

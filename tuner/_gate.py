@@ -74,12 +74,12 @@ def measure_gated(
     None: no floor.
     """
     result = measure(on_pair)
-    if not result.ok or result.stopped or _trouble(result, gate, floor) is None:
+    first = None if not result.ok or result.stopped else _trouble(result, gate, floor)
+    if first is None:
         return Gated(result, None)
-    first = _trouble(result, gate, floor)
     again = measure(None)
     then = _trouble(again, gate, floor) if again.ok else None
-    if first is not None and then is not None:
+    if then is not None:
         if first[0] == then[0] == "gate":
             reason = (
                 f"the paired interval spanned {first[1]} of the gain, then {then[1]} on a "

@@ -252,7 +252,7 @@ def test_the_budget_counts_re_measurements(store: Storage) -> None:
     assert len(runner.arguments) == 9
 
 
-def test_intensification_is_off_with_one_set_or_another_objective(store: Storage) -> None:
+def test_intensification_is_off_with_one_set(store: Storage) -> None:
     runner = SetsRunner({SELECT: [1.23, 1.18], NODELAY: [1.21, 1.24]})
     run_study(config(trials=8, max_sets=1), store, runner)
     assert all(r.remeasure_of is None and r.process_sets == 1 for r in store.trials("s"))
