@@ -95,7 +95,7 @@ EXTRA: dict[str, dict[str, dict[str, str]]] = {
     }
 }
 REMEASURE_RUNS = 3
-ROUNDS = (6, 8, 10)
+ROUNDS = (3, 4, 5, 6, 8, 10)
 SPLITS = 300
 SMOKE_PAIRING = Pairing(pairs=4, warmup_s=0.05)
 SMOKE_WORKLOAD = "echo256-x4-d1"

@@ -31,7 +31,7 @@ what the studies claimed), each of which writes a JSON file under
   confirmation ranks them.
 - `confirm`: for each sampler in `--samplers`, its stored study's candidates
   re-measured as `twistune tune` confirms them (the two best and any within
-  noise of the best, 6 rounds, fresh processes each); the confirmed winner
+  noise of the best, 4 rounds, fresh processes each); the confirmed winner
   and its gain.
 
 `--summarize` reads every JSON file under `--out` and prints, per workload:
@@ -149,7 +149,7 @@ DEFAULT_OUT = Path("/tmp/search-results")
 # As `twistune tune` confirms: its --confirm-top and --confirm-rounds defaults.
 CONFIRM_TOP = 2
 CONFIRM_MOST = DEFAULT_MOST
-CONFIRM_ROUNDS = 6
+CONFIRM_ROUNDS = 4
 # The oracle's stage 2 combines the best this many of stage 1 in pairs, and re-measures
 # the best FINALISTS of stage 1 beside them; stage 3 re-measures the FINALISTS over all.
 COMBINE_TOP = 4
