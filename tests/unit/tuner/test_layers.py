@@ -52,7 +52,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("study set-up, trials and results", frozenset({"_prepare", "_study", "_results", "_probe"})),
     ("confirmation", frozenset({"_confirm"})),
     ("command data", frozenset({"_report", "_analysis", "_paired_view"})),
-    ("renderers", frozenset({"_json", "_terminal"})),
+    ("renderers", frozenset({"_json", "_terminal", "_svg"})),
     ("shared flags and exit codes", frozenset({"_commands", "_commands._common"})),
     (
         "commands",
