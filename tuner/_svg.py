@@ -98,8 +98,10 @@ CSS: str = (
 .chart .axis{fill:none;stroke:#666;stroke-width:1}
 .chart .tick{font-size:11px;fill:#555}
 .chart .axis-label{font-size:12px;fill:#333}
-.chart .ref{stroke:#444;stroke-width:1.25;stroke-dasharray:5 3}
-.chart .band{fill:#888;fill-opacity:.16}
+.chart .ref,.chart .swatch-ref{stroke:#444;stroke-width:1.25;stroke-dasharray:5 3}
+.chart .band,.chart .swatch-band{fill:#888;fill-opacity:.16}
+.chart .swatch-point{fill:currentColor}
+.chart .swatch-line{fill:none;stroke:currentColor;stroke-width:2}
 .chart .legend text{font-size:11px}
 .chart .mark{fill:currentColor;stroke:#fff;stroke-width:.75}
 .chart .mark:hover{stroke:#000;stroke-width:1.5}
@@ -559,10 +561,11 @@ def bar_chart(
             _row_label(b.label, label_w, cy),
         ]
         if shown:
-            end = xr.px_or_edge(b.value)
+            # Both edges rounded first, so that x + width is the value's pixel exactly.
+            edges = sorted((round(start, 1), round(xr.px_or_edge(b.value), 1)))
             parts.append(
-                f'<rect class="bar{_kind_suffix("bar", b.kind)}" x="{_px(min(start, end))}" '
-                f'y="{_px(cy - 6)}" width="{_px(abs(end - start))}" height="12"'
+                f'<rect class="bar{_kind_suffix("bar", b.kind)}" x="{_px(edges[0])}" '
+                f'y="{_px(cy - 6)}" width="{_px(edges[1] - edges[0])}" height="12"'
                 f"{_attr('data-label', b.label)}{_num_attr('value', b.value)}/>"
             )
             parts.append(_interval(b.low, b.high, xr, box, cy, chart_id))
@@ -1091,8 +1094,8 @@ def _horizontal_reference(r: Reference, yr: _Ruler, box: _Box) -> str:
         )
     assert r.low is not None
     assert r.high is not None
-    y_low = max(min(yr.px_or_edge(r.low), box.bottom), box.top)
-    y_high = max(min(yr.px_or_edge(r.high), box.bottom), box.top)
+    y_low = round(max(min(yr.px_or_edge(r.low), box.bottom), box.top), 1)
+    y_high = round(max(min(yr.px_or_edge(r.high), box.bottom), box.top), 1)
     if y_low - y_high <= 0:
         return ""
     return (
@@ -1114,8 +1117,8 @@ def _vertical_reference(r: Reference, xr: _Ruler, box: _Box) -> str:
         )
     assert r.low is not None
     assert r.high is not None
-    x_low = min(max(xr.px_or_edge(r.low), box.left), box.right)
-    x_high = min(max(xr.px_or_edge(r.high), box.left), box.right)
+    x_low = round(min(max(xr.px_or_edge(r.low), box.left), box.right), 1)
+    x_high = round(min(max(xr.px_or_edge(r.high), box.left), box.right), 1)
     if x_high - x_low <= 0:
         return ""
     return (
@@ -1287,14 +1290,15 @@ def _legend(rows: Sequence[Sequence[_LegendItem]], left: float, top: float) -> s
 
 
 def _legend_item(item: _LegendItem, x: float, y: float) -> str:
+    # Swatches have classes of their own, so that counting `.mark` or `.band` counts data only.
     if item.swatch is _Swatch.POINT:
-        swatch = f'<circle class="mark" cx="{_px(x + 8)}" cy="{_px(y)}" r="4"/>'
+        swatch = f'<circle class="swatch-point" cx="{_px(x + 8)}" cy="{_px(y)}" r="4"/>'
     elif item.swatch is _Swatch.LINE:
-        swatch = f'<path class="line" d="M{_px(x)} {_px(y)}h16"/>'
+        swatch = f'<path class="swatch-line" d="M{_px(x)} {_px(y)}h16"/>'
     elif item.swatch is _Swatch.REF:
-        swatch = f'<path class="ref" d="M{_px(x)} {_px(y)}h16"/>'
+        swatch = f'<path class="swatch-ref" d="M{_px(x)} {_px(y)}h16"/>'
     else:
-        swatch = f'<rect class="band" x="{_px(x)}" y="{_px(y - 5)}" width="16" height="10"/>'
+        swatch = f'<rect class="swatch-band" x="{_px(x)}" y="{_px(y - 5)}" width="16" height="10"/>'
     colour = f" c{item.colour}" if item.swatch in (_Swatch.POINT, _Swatch.LINE) else ""
     return (
         f'<g class="legend-item{colour}"{_attr("data-label", item.label)}>{swatch}'
