@@ -66,7 +66,7 @@ import html
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Okabe & Ito (2008), "Color Universal Design": blue, vermillion, bluish green,
 # reddish purple, orange, sky blue, black. Yellow (#F0E442) is left out.
@@ -122,6 +122,8 @@ CSS: str = (
 .chart .pline:hover{stroke-width:3.5;stroke-opacity:1}
 .chart .paxis-name{font-size:11px;font-weight:600}
 .chart .category{font-size:11px;fill:#333}
+.chart-parallel .paxis text{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.chart-bar .interval{stroke:#222}
 """
     + "".join(f".chart .c{k}{{color:{colour}}}\n" for k, colour in enumerate(CATEGORICAL))
     + "".join(
@@ -473,7 +475,7 @@ def forest_chart(
     box = _Box(label_w, top, width - label_w - 18, row_h * len(rows))
     xr = _Ruler(domain, box.left, box.right)
     ticks = _ticks(domain, max(2, int(box.width / 90)))
-    out = [_frame_start(chart_id, box)]
+    out = [_frame_start(chart_id, box), _stripes(len(rows), box.top, row_h, width)]
     out += [_vertical_reference(r, xr, box) for r in references if r.at is None]
     out.append(_grid(box, [xr.t_px(t.t) for t in ticks], []))
     out += [_vertical_reference(r, xr, box) for r in references if r.at is not None]
@@ -486,7 +488,6 @@ def forest_chart(
         drawn += shown
         hover = r.title or f"{r.label}: {_interval_text(x, r.value, r.low, r.high)}"
         parts = [
-            _stripe(i, cy, row_h, width),
             _row_label(r.label, label_w, cy),
             _interval(r.low, r.high, xr, box, cy, chart_id),
         ]
@@ -527,6 +528,8 @@ def bar_chart(
     """
     _check_id(chart_id)
     values = [v for b in bars for v in (b.value, b.low, b.high) if v is not None]
+    if x.low is None and x.scale is Scale.LINEAR and all(v >= base for v in values):
+        x = replace(x, low=base)  # bars stand on the axis, not on a margin before it
     domain = _domain(x, [*values, base], references, require=[b.value for b in bars])
     legend_rows = _legend_rows(_reference_items(references, x.scale), width - 24)
     row_h = 38 if any(b.note for b in bars) else 22
@@ -542,7 +545,7 @@ def bar_chart(
     ticks = _ticks(domain, max(2, int(box.width / 90)))
     base_px = xr.px(base) if xr.holds(base) else None
     start = box.left if base_px is None else base_px
-    out = [_frame_start(chart_id, box)]
+    out = [_frame_start(chart_id, box), _stripes(len(bars), box.top, row_h, width)]
     out += [_vertical_reference(r, xr, box) for r in references if r.at is None]
     out.append(_grid(box, [xr.t_px(t.t) for t in ticks], []))
     out.append(_axes(box, xr, ticks, None, [], x.label, None, height))
@@ -556,10 +559,7 @@ def bar_chart(
         hover = b.title or f"{b.label}: {_interval_text(x, b.value, b.low, b.high)}"
         if b.note:
             hover += f"\n{b.note}"
-        parts = [
-            _stripe(i, box.top + (i + 0.5) * row_h, row_h, width),
-            _row_label(b.label, label_w, cy),
-        ]
+        parts = [_row_label(b.label, label_w, cy)]
         if shown:
             # Both edges rounded first, so that x + width is the value's pixel exactly.
             edges = sorted((round(start, 1), round(xr.px_or_edge(b.value), 1)))
@@ -625,9 +625,11 @@ def parallel_chart(
     if len(axes) == 1:
         xs = [box.left + box.width / 2]
     out = [f'<rect class="plot-area" x="0" y="0" width="{width}" height="{height}"/>']
+    axis_marks = []
     for i, (a, p) in enumerate(zip(axes, placed, strict=True)):
         name_y = 14 if not staggered or i % 2 == 0 else 28
-        out.append(_parallel_axis(a, p, xs[i], name_y, box, unset_y))
+        used = any(p.position(ln.values.get(a.name)) is None for ln in lines)
+        axis_marks.append(_parallel_axis(a, p, xs[i], name_y, box, unset_y if used else None))
     finite = [ln.colour_value for ln in lines if math.isfinite(ln.colour_value)]
     c_low, c_high = (min(finite), max(finite)) if finite else (0.0, 0.0)
     order = sorted(
@@ -653,6 +655,7 @@ def parallel_chart(
             f"<title>{_esc(hover)}</title></path>"
         )
     out.append(f'<g class="lines" data-count="{len(lines)}">{"".join(paths)}</g>')
+    out += axis_marks  # after the lines: their labels stay readable over them
     out.append(_colour_key(colour_label, c_low, c_high, finite, box, height))
     return _figure(chart_id, "parallel", title, width, height, "".join(out))
 
@@ -784,7 +787,13 @@ def _linear_ticks(low: float, high: float, room: int, scale: Scale, as_bytes: bo
     if not raw > 0:
         return []
     magnitude = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - _EPS))
+    steps = [m * magnitude for m in (0.1, 0.2, 0.5, 1, 2, 5, 10)]
+    k = next(k for k, step in enumerate(steps) if step >= raw * (1 - _EPS))
+    # Fewer than three ticks say little: a finer step then (at most two notches).
+    finest = k - 2
+    while k > finest and _count(low, high, steps[k]) < 3:
+        k -= 1
+    step = steps[k]
     decimals = max(0, -math.floor(math.log10(step) + _EPS))
     ticks = []
     for i in range(math.ceil(low / step - _EPS), math.floor(high / step + _EPS) + 1):
@@ -800,6 +809,10 @@ def _linear_ticks(low: float, high: float, room: int, scale: Scale, as_bytes: bo
             label = f"{value:,.{decimals}f}"
         ticks.append(_Tick(t, value, label))
     return ticks
+
+
+def _count(low: float, high: float, step: float) -> int:
+    return math.floor(high / step + _EPS) - math.ceil(low / step - _EPS) + 1
 
 
 def _every(low: float, high: float, steps: Sequence[int], room: int) -> list[float]:
@@ -1191,13 +1204,12 @@ def _rows_group(drawn: int, omitted: int, content: str) -> str:
     return f'<g class="rows" data-count="{drawn}" data-omitted="{omitted}">{content}</g>'
 
 
-def _stripe(i: int, cy: float, row_h: float, width: int) -> str:
-    if i % 2 == 0:
-        return ""
-    return (
-        f'<rect class="stripe" x="0" y="{_px(cy - row_h / 2)}" width="{width}" '
-        f'height="{_px(row_h)}"/>'
+def _stripes(rows: int, top: float, row_h: float, width: int) -> str:
+    """A light band behind every other row, under the grid and the references."""
+    d = "".join(
+        f"M0 {_px(top + i * row_h)}h{width}v{_px(row_h)}h-{width}z" for i in range(1, rows, 2)
     )
+    return f'<path class="stripe" d="{d}"/>' if d else ""
 
 
 def _row_label(label: str, label_w: float, cy: float) -> str:
@@ -1346,7 +1358,7 @@ def _place_axis(a: ParallelAxis, lines: Sequence[ParallelLine], box: _Box) -> _P
 
 
 def _parallel_axis(
-    a: ParallelAxis, p: _PlacedAxis, x: float, name_y: float, box: _Box, unset_y: float
+    a: ParallelAxis, p: _PlacedAxis, x: float, name_y: float, box: _Box, unset_y: float | None
 ) -> str:
     kind = "categorical" if a.categories else "numeric"
     d = f"M{_px(x)} {_px(box.top)}V{_px(box.bottom)}"
@@ -1365,10 +1377,11 @@ def _parallel_axis(
             f'<text class="category" x="{_px(x + 6)}" y="{_px(y_pos)}" dy=".35em"'
             f"{_attr('data-category', name)}>{_esc(name)}</text>"
         )
-    labels.append(
-        f'<text class="missing" x="{_px(x + 6)}" y="{_px(unset_y)}" dy=".35em">unset</text>'
-    )
-    d += f"M{_px(x - 3)} {_px(unset_y)}h6"
+    if unset_y is not None:
+        labels.append(
+            f'<text class="missing" x="{_px(x + 6)}" y="{_px(unset_y)}" dy=".35em">unset</text>'
+        )
+        d += f"M{_px(x - 3)} {_px(unset_y)}h6"
     return (
         f'<g class="paxis"{_attr("data-axis", a.name)} data-kind="{kind}">'
         f'<path class="axis" d="{d}"/>'
@@ -1418,14 +1431,14 @@ def _colour_key(
     caption = f"colour: {label}" if label else "colour"
     out = [f'<text x="{_px(x)}" y="{_px(y)}" dy=".35em">{_esc(caption)}</text>']
     x += _text_width(caption) + 10
-    out.append(f'<text class="tick" x="{_px(x)}" y="{_px(y)}" dy=".35em">{_num(low)}</text>')
-    x += _text_width(_num(low), 11) + 6
+    out.append(f'<text class="tick" x="{_px(x)}" y="{_px(y)}" dy=".35em">{low:.4g}</text>')
+    x += _text_width(f"{low:.4g}", 11) + 6
     for k in range(len(SEQUENTIAL)):
         out.append(
             f'<rect class="s{k}" x="{_px(x + 18 * k)}" y="{_px(y - 6)}" width="18" height="12"/>'
         )
     x += 18 * len(SEQUENTIAL) + 6
-    out.append(f'<text class="tick" x="{_px(x)}" y="{_px(y)}" dy=".35em">{_num(high)}</text>')
+    out.append(f'<text class="tick" x="{_px(x)}" y="{_px(y)}" dy=".35em">{high:.4g}</text>')
     return f'<g class="colour-key">{"".join(out)}</g>'
 
 

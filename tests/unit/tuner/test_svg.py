@@ -266,6 +266,12 @@ def test_linear_ticks_are_nice_numbers() -> None:
         assert round(value / step, 6) == round(value / step)
 
 
+def test_a_short_plot_still_gets_three_linear_ticks() -> None:
+    marks = (Mark(0, 0.93), Mark(1, 1.14))
+    root = parse(xy_chart("c", "t", TRIAL, GAIN, [Series("s", marks)], height=220))
+    assert len(ticks(root, "y")) >= 3
+
+
 def test_a_short_range_on_a_log10_axis_still_gets_ticks() -> None:
     # 0.9 .. 1.25 holds only "1" of 1, 2, 5 x 10^k: linear nice ticks instead.
     root = parse(
@@ -465,7 +471,7 @@ def test_one_bar_per_value_with_lengths_in_proportion_and_notes_under_them() -> 
     ]
     widths = [num(r, "width") for r in rects]
     assert widths[0] / widths[2] == pytest.approx(6, rel=0.02)
-    assert len({num(r, "x") for r in rects}) == 1  # all start at 0
+    assert {num(r, "x") for r in rects} == {plot_area(root)[0]}  # all stand on the axis at 0
     ys = [num(r, "y") for r in rects]
     assert ys == sorted(ys)
     note = next(t for t in root.iter("text") if t.get("class") == "note")
@@ -529,6 +535,7 @@ def test_parallel_chart_draws_one_path_per_line_through_numeric_and_categorical_
     assert by_colour["1"][2][2] == nodelay["False"]
     # A knob not set goes to its axis's "unset" position, the same for every axis.
     unset = [num(t, "y") for t in classed(root, "text", "missing")]
+    assert len(unset) == 2  # only the axes some line leaves unset show the position
     assert by_colour["1.1"][0][2] == by_colour["1.1"][2][2] == unset[0]
     assert [p.get("data-missing") for p in paths] == ["0", "2", "0"]
     assert paths[1].findtext("title") == "trial 9"
