@@ -30,17 +30,21 @@ only geometry (coordinates, `text-anchor`) is written as attributes.
 - parallel: one `<path class="pline sK" data-colour data-missing>` per line,
   one `<g class="paxis" data-axis=NAME>` per axis.
 - references: `<line class="ref">` and `<rect class="band">`, named in the legend.
+  Legend swatches have classes of their own (`swatch-point`, `swatch-line`,
+  `swatch-ref`, `swatch-band`), so counting `.mark` or `.band` counts data only.
 - every tick label: `<text class="tick" data-value=...>`; y-axis and
   categorical labels sit at their position exactly (`y` = the position,
   centred with `dy`), x-axis labels at `x` = the position.
 
 Data attribute values are short floats (`f"{v:.6g}"`); pixel coordinates have
-one decimal.
+one decimal. `CSS` draws the kinds "pruned", "failed" and "unstable" as hollow
+marks; any other kind is a class the page may style.
 
 **Failure modes.** Data never raises: a value that cannot be drawn (NaN or
 infinite; zero or negative on a log scale; a percentile outside [0, 100) on the
 percentile axis; outside an axis's explicit bounds) is left out and counted in
-`data-omitted`, and a chart with nothing to draw says "no data" in text. Bad
+`data-omitted`, and a chart with nothing to draw says "no data" in text ("no
+data in this range" when explicit bounds hold none of it). Bad
 *arguments*, which are the caller's bugs, raise `ValueError` when the value is
 built: a chart id not matching [a-z][a-z0-9-]*, a kind not matching
 [a-z0-9-]*, a data key not matching [a-z0-9-]+ or one the chart writes itself
@@ -429,6 +433,7 @@ def xy_chart(
         _axes(box, xr, x_ticks, yr, y_ticks, x.label, y.label, height),
         f'<g class="data" clip-path="url(#{chart_id}-clip)">',
     ]
+    total = 0
     for k, s in enumerate(series):
         shown = [xr.holds(m.x) and yr.holds(m.y) for m in s.marks]
         drawn = sum(shown)
@@ -439,7 +444,14 @@ def xy_chart(
         else:
             content = _series_path(s, shown, xr, yr)
         body.append(_series_group(s, k, drawn, len(s.marks) - drawn, content))
+        total += drawn
     body.append("</g>")
+    if total == 0:  # explicit bounds that hold none of the data
+        body.append(
+            f'<text class="nodata" x="{_px(box.left + box.width / 2)}" '
+            f'y="{_px(box.top + box.height / 2)}" dy=".35em" text-anchor="middle">'
+            "no data in this range</text>"
+        )
     body.append(_legend(rows, 12, 6))
     return _figure(chart_id, "xy", title, width, height, "".join(body))
 
@@ -489,7 +501,7 @@ def forest_chart(
         hover = r.title or f"{r.label}: {_interval_text(x, r.value, r.low, r.high)}"
         parts = [
             _row_label(r.label, label_w, cy),
-            _interval(r.low, r.high, xr, box, cy, chart_id),
+            _interval(r.low, r.high, xr, cy, chart_id),
         ]
         if shown and r.value is not None:
             parts.append(
@@ -568,7 +580,7 @@ def bar_chart(
                 f'y="{_px(cy - 6)}" width="{_px(edges[1] - edges[0])}" height="12"'
                 f"{_attr('data-label', b.label)}{_num_attr('value', b.value)}/>"
             )
-            parts.append(_interval(b.low, b.high, xr, box, cy, chart_id))
+            parts.append(_interval(b.low, b.high, xr, cy, chart_id))
         else:
             parts.append(_missing_text(box, cy, None))
         if b.note:
@@ -1220,9 +1232,8 @@ def _row_label(label: str, label_w: float, cy: float) -> str:
     )
 
 
-def _interval(
-    low: float | None, high: float | None, xr: _Ruler, box: _Box, cy: float, chart_id: str
-) -> str:
+def _interval(low: float | None, high: float | None, xr: _Ruler, cy: float, chart_id: str) -> str:
+    """A row's interval as a horizontal line, cut by the clip where it runs off the axis."""
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return ""
     y = _px(cy)

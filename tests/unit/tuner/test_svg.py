@@ -343,6 +343,9 @@ def test_no_series_an_empty_series_or_nothing_drawable_says_no_data() -> None:
         assert not list(root.iter("circle"))
         for group in classed(root, "g", "series"):
             assert (group.get("data-count"), group.get("data-omitted")) == ("0", omitted)
+    root = parse(xy_chart("c", "t", TRIAL, Axis("gain", low=2, high=3), [history(4)]))
+    assert "no data in this range" in texts(root)
+    assert series_group(root, "trials").get("data-omitted") == "4"
     root = parse(forest_chart("f", "t", [], GAIN))
     assert "no data" in texts(root)
     root = parse(bar_chart("b", "t", [Bar("x", math.nan)], GAIN))
