@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     from harness._run.paired import run_paired as run_paired
     from harness._run.probe import ProbeResult as ProbeResult
     from harness._run.probe import probe_server as probe_server
+    from harness._run.spectrum import LatencySpectrum as LatencySpectrum
+    from harness._run.spectrum import latency_spectrum as latency_spectrum
     from harness._run.trial import default_timeout_s as default_timeout_s
     from harness._run.trial import run_trial as run_trial
     from harness._values.builtin import MAX_SCENARIOS as MAX_SCENARIOS
@@ -136,6 +138,8 @@ _HOMES = {
     "BUILTIN_CLIENTS": "_values.own_workload",
     "OwnServerWorkload": "_values.own_workload",
     "ServerKind": "_values.own_workload",
+    "LatencySpectrum": "_run.spectrum",
+    "latency_spectrum": "_run.spectrum",
     "CLIENT_SATURATED_SHARE": "_values.result",
     "RESULT_FORMAT_VERSION": "_values.result",
     "CpuLayout": "_values.result",

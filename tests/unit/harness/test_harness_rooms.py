@@ -59,7 +59,13 @@ ROOMS: tuple[Room, ...] = (
         frozenset({"_values", "_ipc", "_apply", "serve"}),
         frozenset({"twisted", "zope", "uvloop", "httptools"}),
     ),
-    Room("_run", "the caller's process", frozenset({"_values", "_ipc"}), frozenset({"psutil"})),
+    # hdrh: reading stored latency histograms back (`_run.spectrum`).
+    Room(
+        "_run",
+        "the caller's process",
+        frozenset({"_values", "_ipc"}),
+        frozenset({"psutil", "hdrh"}),
+    ),
     Room(
         "face",
         "the caller's process; harness/__init__.py, lazy",
