@@ -137,6 +137,11 @@ class Storage:
         self._sessions = sessionmaker(engine)
         self._closed = False
 
+    @property
+    def shown(self) -> str:
+        """The URL with its password masked: for messages and pages a reader sees."""
+        return self._target.shown
+
     def __repr__(self) -> str:
         read_only = "" if self._target.write else " (read-only)"
         return f"<Storage {self._target.shown}{read_only}{' (closed)' if self._closed else ''}>"

@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from pathlib import Path
 
 from harness import (
     DEFAULT_WINDOW_S,
@@ -32,6 +33,7 @@ from harness import (
 )
 from storage import DEFAULT_URL, Storage, StorageWriteError, open_storage
 from tuner._confirm import DEFAULT_MOST
+from tuner._errors import BadInputError
 from tuner._lease_keeper import DEFAULT_GRACE_S, DEFAULT_RENEW_S, LeaseTimes
 from tuner._measurement import (
     BULK_ECHO_BYTES,
@@ -432,6 +434,15 @@ def add_lease_arguments(parser: argparse.ArgumentParser) -> None:
 def lease_times_from_args(args: argparse.Namespace) -> LeaseTimes:
     """The lease times `add_lease_arguments` read; TuneError naming the flag otherwise."""
     return LeaseTimes(args.lease_renew_s, args.lease_grace_s)
+
+
+def writable_output(path: Path, flag: str = "-o") -> None:
+    """Refuse, before any work, a file that cannot be written whole: its directory is
+    missing, or it is a directory (BadInputError naming `flag`)."""
+    if not path.parent.is_dir():
+        raise BadInputError(f"{flag} {path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise BadInputError(f"{flag} {path}: is a directory; give a file name")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:

@@ -25,6 +25,7 @@ from tuner._commands._common import (
     add_study_arguments,
     non_negative_int,
     open_for_reading,
+    writable_output,
 )
 from tuner._errors import BadInputError
 from tuner._records import is_defaults, settings_of
@@ -51,8 +52,7 @@ class ExportOptions:
     def __post_init__(self) -> None:
         if self.file_format not in FILE_FORMATS:
             raise BadInputError(f"format {self.file_format!r}: choose {', '.join(FILE_FORMATS)}")
-        if not self.output.parent.is_dir():
-            raise BadInputError(f"-o {self.output}: directory {self.output.parent} does not exist")
+        writable_output(self.output)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from harness import host_lock, run_paired
 from storage import check_storage, open_storage
+from tuner._atomic_file import write_atomically
 from tuner._commands._common import (
     ExitCode,
     add_confirm_arguments,
@@ -32,17 +33,20 @@ from tuner._commands._common import (
     seed_int,
     split_assignments,
     workload_from_args,
+    writable_output,
 )
 from tuner._config import DEFAULT_TRIALS, PAIRED_DESIGN, TuneConfig, sequential_study
 from tuner._confirm import ConfirmPlan, RoundProgress, confirm_study
 from tuner._convergence import CONVERGE_MAX_TRIALS, DEFAULT_CONVERGENCE_WINDOW
 from tuner._errors import BadInputError, TuneError
 from tuner._gate import DEFAULT_STABILITY_GATE
+from tuner._html import render_html
 from tuner._intensify import DEFAULT_MAX_SETS
 from tuner._json import render_json
 from tuner._measurement import CONFIRM_PAIRING, SEARCH_PAIRING, PairedRunner
 from tuner._objectives import parse_objectives
 from tuner._optuna import DEFAULT_SAMPLER, SAMPLERS, sampler_help
+from tuner._plot_data import HtmlReport, html_report
 from tuner._probe import Probed, checked_config
 from tuner._pruning import DEFAULT_PRUNE_MARGIN, MIN_PRUNE_PAIRS
 from tuner._report import ReportData, report_data
@@ -68,6 +72,7 @@ class TuneOptions:
     json: bool = False
     progress: bool = True
     wait: bool = True  # for another measurement on this host to end (else HostBusyError)
+    html: Path | None = None  # the report's page is written here at the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ class TuneData:
 
     summary: StudySummary
     report: ReportData
+    page: HtmlReport | None = None  # with `TuneOptions.html`
 
 
 def add_parser(commands: Any) -> None:
@@ -105,6 +111,13 @@ def add_parser(commands: Any) -> None:
     add_lease_arguments(parser)
     add_lock_arguments(parser)
     add_output_arguments(parser, progress=True)
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page of charts (as "
+        "`twistune report --format html -o FILE`)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -241,8 +254,10 @@ def options_from_args(args: argparse.Namespace) -> TuneOptions:
             )
         except TuneError as exc:  # named as tune's flags: --confirm-rounds
             raise exc.prefixed("confirm_") from None
+    if args.html is not None:
+        writable_output(args.html, "--html")
     return TuneOptions(
-        config, args.storage, plan, args.json, not args.no_progress, not args.no_wait
+        config, args.storage, plan, args.json, not args.no_progress, not args.no_wait, args.html
     )
 
 
@@ -281,6 +296,9 @@ def tune(
                 confirm_study(
                     storage, config.study, options.confirm, runner=runner, progress=on_confirm
                 )
+            if options.html is not None:
+                page = html_report(storage, config.study)
+                return TuneData(summary, page.report, page)
             return TuneData(summary, report_data(load_results(storage, config.study)))
 
 
@@ -318,4 +336,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         print(render_json(data.report))
     else:
         render_report(data.report, console())
+    if options.html is not None and data.page is not None:
+        write_atomically(options.html, render_html(data.page))
+        say.note(f"wrote the report's page to {options.html}")
     return ExitCode.OK if data.report.best is not None else ExitCode.FAILED

@@ -51,8 +51,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("study configuration", frozenset({"_config"})),
     ("study set-up, trials and results", frozenset({"_prepare", "_study", "_results", "_probe"})),
     ("confirmation", frozenset({"_confirm"})),
-    ("command data", frozenset({"_report", "_analysis", "_paired_view"})),
-    ("renderers", frozenset({"_json", "_terminal", "_svg"})),
+    ("command data", frozenset({"_report", "_analysis", "_paired_view", "_plot_data"})),
+    ("renderers", frozenset({"_json", "_terminal", "_html", "_svg"})),
     ("shared flags and exit codes", frozenset({"_commands", "_commands._common"})),
     (
         "commands",
