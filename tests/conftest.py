@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import browser
 from tests.databases import Backend, Database
 from tests.postgres_server import PostgresServer, missing
 from tests.storage_records import rows
@@ -38,6 +39,19 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[browser.Browser]:
+    """Headless Chromium for the session (tests/browser.py), its process group killed at
+    the session's end (skipped, or failed under CI, when it cannot be had)."""
+    absent = browser.missing()
+    if absent is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs every browser test, but {absent}", pytrace=False)
+        pytest.skip(absent)
+    with browser.Browser.start() as started:
+        yield started
 
 
 @pytest.fixture
