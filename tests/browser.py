@@ -1,11 +1,11 @@
 """A real headless Chromium for tests that load a local HTML file (not a test module).
 
 `Browser.start()` runs Debian's `chromium` headless in its own process group and a new
-temporary profile, and speaks the Chrome DevTools Protocol (CDP) with it over two pipes
-(`--remote-debugging-pipe`: the browser reads JSON messages on its file descriptor 3 and
-writes them on 4, each ended by a NUL byte); no port is opened and no package beyond
-the standard library is needed. On leaving the `with` block every process of that group
-is killed with SIGKILL and the profile is removed.
+temporary directory (profile, config, cache), and speaks the Chrome DevTools Protocol
+(CDP) with it over two pipes (`--remote-debugging-pipe`: the browser reads JSON messages
+on its file descriptor 3 and writes them on 4, each ended by a NUL byte); no port is
+opened and no package beyond the standard library is needed. On leaving the `with` block
+every process of the browser is killed with SIGKILL and the directory is removed.
 
 `browser.load(path)` opens the file in a new tab of its own and returns a `Page` that
 recorded, from before the navigation on: the console's messages, uncaught exceptions,
@@ -56,10 +56,10 @@ START_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 30.0
 # Time after the page's load event during which its scripts may still draw (s).
 SETTLE_S = 0.5
-# Bound on waiting for the killed process group to be gone (s).
+# Bound on waiting for the killed browser's processes to be gone (s).
 KILL_WAIT_S = 10.0
-# Bytes of the browser's stderr quoted in an error.
-STDERR_TAIL_BYTES = 2000
+# Characters of the browser's stderr (D-Bus lines left out) quoted in an error.
+STDERR_TAIL_CHARS = 2000
 
 FLAGS = (
     "--headless=new",
@@ -84,7 +84,9 @@ FLAGS = (
     "--disable-field-trial-config",
     "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
     # Every host name but the loopback address fails to resolve: a page's outside
-    # request is recorded (requestWillBeSent comes first) but never leaves.
+    # request is recorded (requestWillBeSent comes first) but never leaves. Traced with
+    # strace, the browser's only other Internet call is a connect() of a UDP socket to
+    # 2001:4860:4860::8888, its IPv6 route check, which sends no packet.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     # Docker's /dev/shm is 64 MB, too small for a renderer's shared memory: use /tmp.
     "--disable-dev-shm-usage",
@@ -101,7 +103,7 @@ _DEAD_STATES = frozenset({"Z", "X"})
 # descendant of the test session, whose e2e tests each check that they leave no child
 # process behind (the browser starts its GPU, network and renderer processes lazily and
 # outlives each test), and it runs in a process group of its own (setpgroup) that
-# `_kill_group` ends. If the session dies without ending it, the browser still goes:
+# `_kill` ends. If the session dies without ending it, the browser still goes:
 # it exits when the pipe it reads CDP from is closed. argv: the pipe ends that become
 # its file descriptors 3 and 4, the stderr file's descriptor, then its command line.
 LAUNCHER = """
@@ -186,7 +188,7 @@ class _Recorder:
     exceptions: list[str] = field(default_factory=list)
     log_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
-    load_loader: str | None = None
+    loader_id: str | None = None
     loaded: bool = False
 
     def record(self, method: str, params: dict[str, object]) -> None:
@@ -208,7 +210,7 @@ class _Recorder:
         elif (
             method == "Page.lifecycleEvent"
             and params.get("name") == "load"
-            and params.get("loaderId") == self.load_loader
+            and params.get("loaderId") == self.loader_id
         ):
             self.loaded = True
 
@@ -216,7 +218,7 @@ class _Recorder:
 class _Connection:
     """CDP over the two pipes: numbered calls, their answers, events to recorders."""
 
-    def __init__(self, to_browser: int, from_browser: int, describe_exit: Iterator[str]):
+    def __init__(self, to_browser: int, from_browser: int, describe_exit: Callable[[], str]):
         self._to = to_browser
         self._from = from_browser
         self._buffer = bytearray()
@@ -225,7 +227,7 @@ class _Connection:
         self.recorders: dict[str, _Recorder] = {}
         # Bound on each call without a `timeout_s` of its own (s).
         self.timeout_s = CALL_TIMEOUT_S
-        # Says why the browser is gone (its exit status and stderr's tail), lazily.
+        # Whether the browser still runs and its stderr's tail, for an error's message.
         self._describe_exit = describe_exit
 
     def call(
@@ -248,7 +250,7 @@ class _Connection:
         self._send(json.dumps(message).encode() + b"\0", method)
         deadline = time.monotonic() + timeout_s
         while number not in self._answers:
-            if not self._read(deadline):
+            if not self._read(deadline, method):
                 raise CdpTimeout(f"chromium did not answer {method} within {timeout_s:g} s")
         answer = self._answers.pop(number)
         if "error" in answer:
@@ -261,13 +263,13 @@ class _Connection:
         `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while not done():
-            if not self._read(deadline):
+            if not self._read(deadline, what):
                 raise CdpTimeout(f"chromium did not report {what} within {timeout_s:g} s")
 
     def pump(self, duration_s: float) -> None:
         """Take in every message that arrives within `duration_s` (0: those already sent)."""
         deadline = time.monotonic() + duration_s
-        while self._read(deadline):
+        while self._read(deadline, "its events"):
             pass
 
     def _send(self, data: bytes, method: str) -> None:
@@ -276,11 +278,10 @@ class _Connection:
             try:
                 written = os.write(self._to, view)
             except BrokenPipeError as exc:
-                why = next(self._describe_exit)
-                raise BrowserGone(f"chromium is gone before {method}: {why}") from exc
+                raise BrowserGone(f"chromium is gone ({method}): {self._describe_exit()}") from exc
             view = view[written:]
 
-    def _read(self, deadline: float) -> bool:
+    def _read(self, deadline: float, waiting_for: str) -> bool:
         """Handle one message (waiting until `deadline`, monotonic s); False at the deadline."""
         while (end := self._buffer.find(b"\0")) < 0:
             remaining = deadline - time.monotonic()
@@ -291,7 +292,8 @@ class _Connection:
                 return False
             chunk = os.read(self._from, 1 << 20)
             if not chunk:
-                raise BrowserGone(f"chromium closed its pipe: {next(self._describe_exit)}")
+                why = self._describe_exit()
+                raise BrowserGone(f"chromium is gone ({waiting_for}): {why}")
             self._buffer += chunk
         message = json.loads(bytes(self._buffer[:end]))
         del self._buffer[: end + 1]
@@ -305,8 +307,8 @@ class _Connection:
 class Page:
     """One local HTML file open in its own tab; what it did since before it loaded.
 
-    `errors` and `requests` first take in every message the browser has already sent,
-    so they include what an `evaluate` just caused.
+    `console`, `errors` and `requests` first take in every message the browser has
+    already sent, so they include what an `evaluate` just caused.
     """
 
     def __init__(self, connection: _Connection, target: str, session: str, path: Path):
@@ -420,10 +422,11 @@ class Page:
 class Browser:
     """A running headless Chromium and its CDP pipes (see the module's docstring)."""
 
-    def __init__(self, pid: int, profile: Path, connection: _Connection):
+    def __init__(self, pid: int, directory: Path, connection: _Connection):
         # The browser's main process, which leads its process group (pgid == pid).
         self.pid = pid
-        self.profile = profile
+        # Its temporary directory: profile/, config/, cache/ and its stderr.
+        self.directory = directory
         self._connection = connection
 
     @property
@@ -440,9 +443,9 @@ class Browser:
     @contextmanager
     def start(cls, timeout_s: float = START_TIMEOUT_S) -> Iterator[Browser]:
         """Start Chromium (see `FLAGS`) in a new process group and a new temporary
-        profile; yields it once it answers CDP. On exit, SIGKILL to the whole group,
-        then wait until none of its processes is left (at most `KILL_WAIT_S`) and remove
-        the profile.
+        directory (its profile, config and cache); yields it once it answers CDP. On
+        exit, SIGKILL to every one of its processes (`pids()`), then wait until none is
+        left alive (at most `KILL_WAIT_S`) and remove the directory.
 
         Raises `BrowserError` when no binary is found (`missing()`), `BrowserGone` when
         it exits while starting, `CdpTimeout` when it does not answer in `timeout_s`.
@@ -451,12 +454,12 @@ class Browser:
         if executable is None:
             raise BrowserError(missing())
         directory = Path(tempfile.mkdtemp(prefix="twistune-chromium-"))
-        profile, stderr_path = directory / "profile", directory / "stderr"
+        stderr_path = directory / "stderr"
         # Pipe one: we write, the browser reads on its 3; pipe two: it writes on 4, we read.
         its_in, our_out = os.pipe()
         our_in, its_out = os.pipe()
         try:
-            pid = _launch(executable, profile, stderr_path, its_in, its_out, timeout_s)
+            pid = _launch(executable, directory, its_in, its_out, timeout_s)
         except BaseException:
             os.close(our_in)
             os.close(our_out)
@@ -466,26 +469,25 @@ class Browser:
             os.close(its_in)
             os.close(its_out)
 
-        def describe_exit() -> Iterator[str]:
-            while True:
-                yield _exit_description(pid, stderr_path)
-
-        connection = _Connection(our_out, our_in, describe_exit())
+        connection = _Connection(
+            our_out, our_in, lambda: _exit_description(pid, directory, stderr_path)
+        )
         try:
             connection.call("Browser.getVersion", timeout_s=timeout_s)
-            yield cls(pid, profile, connection)
+            yield cls(pid, directory, connection)
         finally:
             try:
-                _kill_group(pid)
+                _kill(pid, directory)
             finally:
                 os.close(our_in)
                 os.close(our_out)
                 shutil.rmtree(directory, ignore_errors=True)
 
-    def group_pids(self) -> list[int]:
-        """The PIDs (from /proc) of every live process in the browser's process group:
-        its own, its zygotes', renderers' and utilities'."""
-        return _group_pids(self.pid)
+    def pids(self) -> list[int]:
+        """The PIDs (from /proc) of every live process of the browser: those of its
+        process group (its own, its zygotes', renderers' and utilities') and its crash
+        handlers, which run in sessions of their own but name its directory."""
+        return _browser_pids(self.pid, self.directory)
 
     def load(
         self,
@@ -536,7 +538,7 @@ class Browser:
                 raise CdpError(
                     f"chromium could not open {recorder.own_url}: {navigated['errorText']}"
                 )
-            recorder.load_loader = str(navigated.get("loaderId"))
+            recorder.loader_id = str(navigated.get("loaderId"))
             connection.wait_until(
                 lambda: recorder.loaded,
                 f"the load event of {recorder.own_url}",
@@ -551,21 +553,29 @@ class Browser:
         return page
 
 
-def _launch(
-    executable: Path, profile: Path, stderr_path: Path, its_in: int, its_out: int, timeout_s: float
-) -> int:
-    """Start the browser through `LAUNCHER` (see there for why); its PID, which is also
-    its process group's. Raises `BrowserError` with the launcher's stderr when it fails,
-    `subprocess.TimeoutExpired` after `timeout_s`."""
+def _launch(executable: Path, directory: Path, its_in: int, its_out: int, timeout_s: float) -> int:
+    """Start the browser through `LAUNCHER` (see there for why), everything it writes
+    in `directory`; its PID, which is also its process group's. Raises `BrowserError`
+    with the launcher's stderr when it fails, `subprocess.TimeoutExpired` after
+    `timeout_s`."""
     # Above 9, so that the launcher's dup2s onto 3 and 4 cannot overwrite one another.
     high_in = fcntl.fcntl(its_in, fcntl.F_DUPFD_CLOEXEC, 10)
     high_out = fcntl.fcntl(its_out, fcntl.F_DUPFD_CLOEXEC, 10)
-    command = [str(executable), f"--user-data-dir={profile}", *FLAGS]
-    log = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    command = [str(executable), f"--user-data-dir={directory / 'profile'}", *FLAGS]
+    # Headless Chromium keeps its crash reports under $XDG_CONFIG_HOME/chromium and a
+    # scoped cache directory (left behind when it is killed) under $XDG_CACHE_HOME,
+    # whatever --user-data-dir says: both go into the directory that is removed.
+    environment = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(directory / "config"),
+        "XDG_CACHE_HOME": str(directory / "cache"),
+    }
+    log = os.open(directory / "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         launched = subprocess.run(
             [sys.executable, "-I", "-c", LAUNCHER, *map(str, (high_in, high_out, log)), *command],
             pass_fds=(high_in, high_out, log),
+            env=environment,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -580,46 +590,57 @@ def _launch(
     return int(launched.stdout)
 
 
-def _kill_group(group: int) -> None:
-    """SIGKILL to every process of the browser's process group, then wait until /proc
+def _kill(group: int, directory: Path) -> None:
+    """SIGKILL to every process of the browser (`_browser_pids`), then wait until /proc
     lists none of them alive. A zombie counts as gone: it has exited and waits only for
     init, its parent since the launcher exited, to reap it (which init here does about
     1.5 s later). Raises `BrowserError` naming any still alive after `KILL_WAIT_S`."""
     with suppress(ProcessLookupError):
         os.killpg(group, signal.SIGKILL)
     deadline = time.monotonic() + KILL_WAIT_S
-    while alive := _group_pids(group):
+    while alive := _browser_pids(group, directory):
         if time.monotonic() > deadline:
             raise BrowserError(
                 f"chromium's processes {alive} outlived SIGKILL by {KILL_WAIT_S:g} s"
             )
+        # The crash handlers, in sessions of their own, leave by themselves once the
+        # browser is gone; one that lingers is killed too.
+        for pid in alive:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         time.sleep(0.01)
 
 
-def _group_pids(group: int) -> list[int]:
-    """Every PID in /proc of a live process (not a zombie) in process group `group`."""
+def _browser_pids(group: int, directory: Path) -> list[int]:
+    """Every PID in /proc of a live process (not a zombie) in process group `group` or
+    whose command line names `directory`."""
+    named = os.fsencode(directory) + b"/"
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+            state, _, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+            if state in _DEAD_STATES:
+                continue
+            if int(pgrp) == group or named in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
         except OSError:
             continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-        state, _, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == group and state not in _DEAD_STATES:
-            pids.append(int(entry.name))
     return sorted(pids)
 
 
-def _exit_description(pid: int, stderr_path: Path) -> str:
-    """Whether the browser still runs, and its stderr's tail."""
-    state = "still running" if pid in _group_pids(pid) else "exited"
+def _exit_description(pid: int, directory: Path, stderr_path: Path) -> str:
+    """Whether the browser still runs, and the tail of its stderr without the lines on
+    D-Bus (there is no bus in a container or CI, and it says so many times)."""
+    state = "still running" if pid in _browser_pids(pid, directory) else "exited"
     try:
-        tail = stderr_path.read_bytes()[-STDERR_TAIL_BYTES:].decode(errors="replace")
+        lines = stderr_path.read_text(errors="replace").splitlines()
     except OSError:
-        tail = ""
+        lines = []
+    tail = "\n".join(line for line in lines if ":ERROR:dbus/" not in line)[-STDERR_TAIL_CHARS:]
     return f"{state}; its stderr ends: {tail.strip() or '(nothing)'}"
 
 
