@@ -30,6 +30,7 @@ import pytest
 
 from harness import Settings, load_settings, settings_to_text
 from storage import open_storage
+from tests import browser
 from tests.e2e.cli import PAIRS, TWISTUNE, WORKLOAD, twistune, url_of
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +42,8 @@ pytestmark = pytest.mark.e2e
 NO_GATE = ["--stability-gate", "0"]
 QUICK = ["--confirm-top", "0", *NO_GATE]
 STUDY = "echo message_bytes=512 connections=4 pipeline_depth=8 rate_msgs_s=0"
+# The page `tune --html` writes beside the shared study's database.
+PAGE = "page.html"
 OPTUNA_TABLES = {"studies", "trials", "trial_params", "trial_values"}
 OUR_TABLES = {"twistune_studies", "twistune_trials", "twistune_samples", "twistune_meta"}
 # twistune status -> the Optuna state the same trial must have.
@@ -121,10 +124,13 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Tuned:
         *NO_GATE,
         "--storage",
         url_of(db),
+        "--html",
+        str(db.parent / PAGE),
         timeout=90,
     )
     assert run.returncode == 0, run.stderr
     assert "confirmation round 4 of 4" in run.stderr
+    assert f"wrote the report's page to {db.parent / PAGE}" in run.stderr
     return Tuned(db=db, report=json.loads(run.stdout), stderr=run.stderr)
 
 
@@ -225,6 +231,75 @@ def test_tune_confirms_its_best_and_measures_the_ceiling(tuned: Tuned) -> None:
     assert ceiling is not None
     assert ceiling["throughput"] > report["baseline"]["throughput"] > 0
     assert 0 < report["baseline_share_of_ceiling"] < 1
+
+
+def test_the_studys_page_draws_its_data_in_a_real_browser(
+    tuned: Tuned, chromium: browser.Browser, tmp_path: Path
+) -> None:
+    """`tune --html`'s page in headless Chromium: each chart drew its data, no script
+    failed, no request left the page, and the verdict reads with JavaScript off."""
+    report = tuned.report
+    numbers = [
+        n for (n,) in query(tuned.db, "SELECT number FROM twistune_trials WHERE kind = 'search'")
+    ]
+    with chromium.load(tuned.db.parent / PAGE) as page:
+        assert page.errors == ()
+        assert page.requests == ()
+        # The history: one point per trial, each where its trial's number says.
+        drawn = page.evaluate(
+            "Array.from(document.querySelectorAll('#history circle.mark'))"
+            ".map(c => [Number(c.dataset.trial), c.getBoundingClientRect().width > 0])"
+        )
+        assert sorted(drawn) == [[n, True] for n in sorted(numbers)]
+        # The forest plot: every confirmation's interval, the winner's marked.
+        rows = page.evaluate(
+            "Array.from(document.querySelectorAll('#forest g.row'))"
+            ".filter(g => g.dataset.kind === 'confirmed' || g.dataset.kind === 'winner')"
+            ".map(g => { const i = g.querySelector('line.interval');"
+            " return [Number(g.dataset.trial), g.dataset.kind,"
+            " Number(i.dataset.low), Number(i.dataset.high),"
+            " i.getBoundingClientRect().width]; })"
+        )
+        confirmations = {c["candidate"]: c for c in report["confirmations"]}
+        assert sorted(r[0] for r in rows) == sorted(confirmations)
+        for trial, kind, low, high, width in rows:
+            confirmation = confirmations[trial]
+            assert kind == ("winner" if trial == report["winner"] else "confirmed")
+            assert low == pytest.approx(confirmation["ci_low"], rel=1e-5)
+            assert high == pytest.approx(confirmation["ci_high"], rel=1e-5)
+            assert width > 0
+        # The latency spectrum: one line per side, the defaults and the trial it compares.
+        lines = page.evaluate(
+            "Array.from(document.querySelectorAll('#spectrum path.line'))"
+            ".map(p => [p.dataset.series, Number(p.dataset.count), p.getTotalLength() > 0])"
+        )
+        focus = report["winner"] if report["winner"] is not None else report["best"]["number"]
+        assert sorted(name for name, _, _ in lines) == sorted(
+            ["Twisted's defaults", f"trial {focus}"]
+        )
+        assert all(count >= 5 and drawn for _, count, drawn in lines)
+        # The trials table sorts by a heading's click: gain, then again for the other way.
+        gains = page.evaluate(
+            "const th = document.querySelectorAll('#trials th')[3]; th.click();"
+            "const up = Array.from(document.querySelectorAll('#trials tbody tr'))"
+            ".map(r => r.cells[3].dataset.v); th.click();"
+            "[up, Array.from(document.querySelectorAll('#trials tbody tr'))"
+            ".map(r => r.cells[3].dataset.v)]"
+        )
+        measured = [float(g) for g in gains[0] if g]
+        assert measured == sorted(measured)
+        assert len(measured) >= 2
+        assert [float(g) for g in gains[1] if g] == sorted(measured, reverse=True)
+        page.screenshot(tmp_path / "page.png")
+    assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with chromium.load(tuned.db.parent / PAGE, javascript=False) as page:
+        assert page.evaluate("document.getElementById('verdict').textContent") == report["verdict"]
+    # `report --format html` writes the same page from the stored study.
+    again = tmp_path / "again.html"
+    run = twistune("report", "--storage", url_of(tuned.db), "--format", "html", "-o", str(again))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"wrote {again} (")
+    assert again.read_text().count('<circle class="mark') >= len(numbers)
 
 
 def test_report_export_and_analyze_read_the_stored_study(tuned: Tuned, tmp_path: Path) -> None:
