@@ -272,6 +272,18 @@ def storage_load(output: str) -> None:
     lines_matching(output, rf"samples_frame: 600 rows in ({NUMBER}) s", count=1)
 
 
+def html_report(output: str) -> None:
+    lines_matching(output, r"source: sqlite:///.* study '.*': 3 search trials, \d+ confirmations")
+    for trials in (3, 30):
+        (row,) = lines_matching(
+            output,
+            rf"{trials} trials: page ({NUMBER}) kB; report --format html ({NUMBER}) s "
+            rf"\(median of 1\), --json ({NUMBER}) s",
+        )
+        assert number(row[1]) > 5  # a page of charts, not an empty shell
+        assert number(row[2]) > 0
+
+
 def http_workload(output: str) -> None:
     share = r"(\d+)% \(max (\d+)%\)"
     cpu = lines_matching(
@@ -429,6 +441,7 @@ SMOKES = (
     Smoke("benchmarks/confirm.py", confirm),
     Smoke("benchmarks/latency_floor.py", latency_floor),
     Smoke("benchmarks/storage_load.py", storage_load),
+    Smoke("benchmarks/html_report.py", html_report),
     Smoke("benchmarks/http_workload.py", http_workload),
     Smoke("benchmarks/workers.py", workers),
     Smoke("benchmarks/leases.py", leases),
