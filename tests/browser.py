@@ -375,11 +375,31 @@ class Page:
         html = self._call("DOM.getOuterHTML", {"nodeId": root.get("nodeId")})
         return str(html.get("outerHTML"))
 
-    def screenshot(self, path: Path, full_page: bool = True) -> Screenshot:
+    def screenshot(
+        self, path: Path, full_page: bool = True, selector: str | None = None
+    ) -> Screenshot:
         """Write a PNG of the page to `path`: the whole document when `full_page`
-        (however far it scrolls), else the viewport, at one image pixel per CSS pixel.
-        Raises `CdpTimeout` if the browser takes longer than its `call_timeout_s` to
-        paint it."""
+        (however far it scrolls), else the viewport, or with `selector` only the first
+        element it matches, at one image pixel per CSS pixel. Raises `CdpTimeout` if the
+        browser takes longer than its `call_timeout_s` to paint it, `EvaluationError`
+        when `selector` matches nothing."""
+        if selector is not None:
+            box = self.evaluate(
+                f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                ".getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY,"
+                " r.width, r.height]; })()"
+            )
+            x, y, width, height = (int(_number(v)) for v in _list(box))
+            shot = self._call(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {"x": x, "y": y, "width": width, "height": height, "scale": 1},
+                },
+            )
+            path.write_bytes(base64.b64decode(str(shot.get("data"))))
+            return Screenshot(path, width, height)
         metrics = self._call("Page.getLayoutMetrics")
         if full_page:
             size = _dict(metrics.get("cssContentSize"))
@@ -646,6 +666,12 @@ def _exit_description(pid: int, directory: Path, stderr_path: Path) -> str:
 
 def _dict(value: object) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise BrowserError(f"chromium sent {value!r} where a list belongs")
+    return value
 
 
 def _number(value: object) -> float:
