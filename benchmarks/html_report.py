@@ -6,8 +6,9 @@ temporary SQLite file twice: as stored, and grown to `--trials` (default
 500) search trials by repeating its search trials (each with its defaults'
 side and samples, renumbered; a re-measurement points at its renumbered
 original; Optuna's trials alike, for the importances) behind the same
-ceiling and confirmations. Nothing is measured anew. Then runs `twistune report --format html -o FILE` on each, `--runs`
-times in fresh processes, and prints the page's size and the median wall
+ceiling and confirmations. Nothing is measured anew. Then runs `twistune
+report --format html -o FILE` on each, `--runs` times in fresh processes,
+and prints the page's size and the median wall
 time of the command, beside `twistune report --json` on the same study (the
 same reading of storage, no page) so that the page's own cost shows as a
 difference. Prints, e.g.:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser import Browser, missing  # noqa: E402
+from tests.browser import Browser, missing
 
 # Section id -> the file name's part.
 SECTIONS = {
