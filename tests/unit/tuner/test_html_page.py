@@ -258,3 +258,64 @@ def test_tune_refuses_a_page_it_could_not_write_before_measuring(
         f"twistune: error: --html {page}: directory {page.parent} does not exist"
     )
     assert not db.exists()
+
+
+def test_open_loop_shows_latency_service_time_and_lateness_per_side(store: Storage) -> None:
+    save_study(store)
+    late = {
+        "service_p50_ms": 0.2,
+        "service_p99_ms": 0.9,
+        "send_lateness_p50_ms": 0.01,
+        "send_lateness_p99_ms": 0.05,
+    }
+    store.save_trial(
+        stored_trial(
+            5,
+            [sample_record(1, 1400, **late)],
+            settings=SELECT,
+            gain=1.4,
+            values=(1.4,),
+            gain_low=1.35,
+            gain_high=1.45,
+        )
+    )
+    store.save_trial(
+        stored_trial(5, [sample_record(1, 1000, **late)], kind=TrialKind.SEARCH_DEFAULTS, values=())
+    )
+    page = html_report(store, "s")
+    assert page.plots.pairs_trial == 5
+    parts = {p.side: p for p in page.plots.latency_parts}
+    assert set(parts) == {"defaults", "candidate"}
+    assert parts["candidate"].service_p99_ms == 0.9
+    assert parts["candidate"].send_lateness_p99_ms == 0.05
+    bars = [a for t, a in Elements(render_html(page)).within("open-loop") if t == "rect"]
+    assert len([b for b in bars if "bar" in b.get("class", "").split()]) == 6
+
+
+def test_two_objectives_draw_the_pareto_front(tmp_path: Path) -> None:
+    with open_storage(f"sqlite:///{tmp_path / 'p.db'}") as storage:
+        storage.ensure_study(
+            StudyRecord(
+                name="s",
+                workload=workload_spec(EchoWorkload()),
+                objectives=("throughput", "p99"),
+                harness_format=RESULT_FORMAT_VERSION,
+                environment={},
+                space=build_space("echo").to_dict(),
+            )
+        )
+        for number, values in enumerate([(1.0, 0.5), (1.3, 0.9), (1.1, 0.4), (0.9, 0.8)]):
+            storage.save_trial(
+                stored_trial(
+                    number, [sample_record(1)], values=values, gain=values[0], baseline=number == 0
+                )
+            )
+        page = html_report(storage, "s")
+    front = sorted(t.number for t in page.report.pareto_front)
+    assert front == [1, 2]
+    drawn = [
+        a["data-trial"]
+        for t, a in Elements(render_html(page)).within("pareto")
+        if t == "circle" and "mark" in a.get("class", "").split()
+    ]
+    assert sorted(drawn) == ["1", "2"]
