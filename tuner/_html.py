@@ -370,6 +370,7 @@ def _parallel(plots: PlotData) -> str:
             k.knob,
             Scale.LOG2 if k.scale == "log2" else Scale.LINEAR,
             categories=k.categories,
+            bytes_ticks=k.scale == "log2" and k.knob.endswith("_bytes"),
         )
         for k in plots.knobs
     ]
@@ -586,9 +587,10 @@ def _stability(report: ReportData, plots: PlotData) -> str:
                 )
                 for name, field in ((f"trial {trial}", mine), ("Twisted's defaults", theirs))
             ]
-            parts.append(
-                xy_chart(chart_id, f"Trial {trial}: {title}", Axis("pair"), Axis(unit), series)
-            )
+            # RSS from 0: its slices differ by a fraction of a MB, which an axis fitted to
+            # them would blow up into a gap.
+            y = Axis(unit, low=0.0 if chart_id == "rss" else None)
+            parts.append(xy_chart(chart_id, f"Trial {trial}: {title}", Axis("pair"), y, series))
     defaults = tuple(
         Mark(
             x=p.number,
