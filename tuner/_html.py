@@ -14,7 +14,6 @@ environment, every trial, and the study's data as JSON.
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
@@ -22,7 +21,14 @@ from html import escape
 from harness import Settings
 from tuner._json import plain
 from tuner._objectives import Objective
-from tuner._plot_data import HistoryPoint, HtmlReport, KnobSlice, PlotData, TrialMark
+from tuner._plot_data import (
+    SETTINGS_FILE,
+    HistoryPoint,
+    HtmlReport,
+    KnobSlice,
+    PlotData,
+    TrialMark,
+)
 from tuner._report import ReportData
 from tuner._svg import (
     CSS,
@@ -41,6 +47,7 @@ from tuner._svg import (
     parallel_chart,
     xy_chart,
 )
+from tuner._words import ratio
 
 DEFAULTS = Settings().knob_values()
 # The history's series, in legend order.
@@ -94,7 +101,7 @@ def render_html(page: HtmlReport) -> str:
         _history(report, plots),
         _knobs(report, plots),
         _folklore(report),
-        _latency(report, plots),
+        _latency(plots),
         _stability(report, plots),
         _ceiling(report),
         _scenarios_and_front(report),
@@ -143,7 +150,7 @@ def _verdict(report: ReportData, plots: PlotData) -> str:
     if winner is None:
         parts.append(
             f'<p class="note">{escape(report.gain_note)}: the best trial, {report.best.number}, '
-            f"read {_ratio(report.gain)} in the study. Run <code>twistune confirm</code> to "
+            f"read {ratio(report.gain)} in the study. Run <code>twistune confirm</code> to "
             "re-measure the best candidates over fresh processes.</p>"
         )
     number = report.winner if winner is not None else report.best.number
@@ -167,8 +174,8 @@ def _verdict(report: ReportData, plots: PlotData) -> str:
             f'<pre id="export-command">{escape(plots.settings_command)}</pre>'
             f'<pre id="settings-file">{escape(plots.settings_text)}</pre>'
             '<p class="note">A Twisted program loads it with '
-            "<code>harness.serve</code>, or <code>twistune run --settings FILE -- "
-            "PROGRAM</code> applies it to an unmodified one.</p>"
+            f"<code>harness.serve</code>, or <code>twistune run {SETTINGS_FILE} -- "
+            "PROGRAM ...</code> applies it to an unmodified one.</p>"
         )
     return _section("verdict-section", "", parts)
 
@@ -185,7 +192,7 @@ def _forest(report: ReportData, plots: PlotData) -> str:
             low=t.gain_low,
             high=t.gain_high,
             kind="in-study",
-            title=f"trial {t.number}: {_ratio(t.gain)} {_interval(t.gain_low, t.gain_high)}",
+            title=f"trial {t.number}: {ratio(t.gain)} {_interval(t.gain_low, t.gain_high)}",
             data={"trial": str(t.number)},
         )
         for t in report.top
@@ -205,9 +212,7 @@ def _forest(report: ReportData, plots: PlotData) -> str:
                 data={"trial": str(c.candidate), "winner": "yes" if winner else "no"},
             )
         )
-    references = [Reference(label="the defaults", at=1.0)]
-    if plots.aa_band is not None:
-        references.append(Reference(low=plots.aa_band[0], high=plots.aa_band[1], label="A/A"))
+    references = _gain_references(plots)
     chart = forest_chart(
         "forest",
         "Gain over Twisted's defaults, with 95% intervals: in the study, then confirmed",
@@ -249,9 +254,7 @@ def _history(report: ReportData, plots: PlotData) -> str:
     ]
     if best:
         series.append(Series("best so far", tuple(best), SeriesStyle.STEP))
-    references = [Reference(label="the defaults", at=1.0)]
-    if plots.aa_band is not None:
-        references.append(Reference(low=plots.aa_band[0], high=plots.aa_band[1], label="A/A"))
+    references = _gain_references(plots)
     chart = xy_chart(
         "history",
         "Every trial's gain with its interval, in trial order",
@@ -271,7 +274,7 @@ def _history_mark(point: HistoryPoint, floor: float) -> Mark:
     measured = point.gain is not None
     what = point.label or point.mark.value
     title = f"trial {point.number} ({what}): " + (
-        f"{_ratio(point.gain)} {_interval(point.low, point.high)}"
+        f"{ratio(point.gain)} {_interval(point.low, point.high)}"
         if measured
         else f"{point.status}: {point.reason}"
     )
@@ -328,8 +331,8 @@ def _slice(knob: KnobSlice) -> str:
                     value=middle,
                     low=min(gains),
                     high=max(gains),
-                    title=f"{knob.knob} = {category}: median {_ratio(middle)} over "
-                    f"{len(gains)} trials, {_ratio(min(gains))} to {_ratio(max(gains))}",
+                    title=f"{knob.knob} = {category}: median {ratio(middle)} over "
+                    f"{len(gains)} trials, {ratio(min(gains))} to {ratio(max(gains))}",
                 )
             )
         return forest_chart(
@@ -343,7 +346,7 @@ def _slice(knob: KnobSlice) -> str:
         Mark(
             x=float(v),
             y=g,
-            title=f"trial {n}: {knob.knob} = {_value(v)}, {_ratio(g)}",
+            title=f"trial {n}: {knob.knob} = {_value(v)}, {ratio(g)}",
             data={"trial": str(n)},
         )
         for v, g, n in zip(knob.values, knob.gains, knob.trials, strict=True)
@@ -391,7 +394,7 @@ def _parallel(plots: PlotData) -> str:
             ParallelLine(
                 values,
                 colour_value=point.gain or 0.0,
-                title=f"trial {point.number}: {_ratio(point.gain)}",
+                title=f"trial {point.number}: {ratio(point.gain)}",
                 data={"trial": str(point.number)},
             )
         )
@@ -408,20 +411,20 @@ def _parallel(plots: PlotData) -> str:
 
 def _folklore(report: ReportData) -> str:
     parts = []
-    rows = [r for r in report.folklore]
-    if rows:
+    if report.folklore:
         bars = [
             Bar(
                 label=r.strategy,
-                value=r.gain if r.gain is not None else 0.0,
+                # Not measured: no bar (one of zero length at 1.0), and the note says why.
+                value=r.gain if r.gain is not None else 1.0,
                 low=r.ci_low,
                 high=r.ci_high,
                 kind="measured" if r.gain is not None else "missing",
-                title=f"{r.strategy}: {_ratio(r.gain)} {_interval(r.ci_low, r.ci_high)} "
+                title=f"{r.strategy}: {ratio(r.gain)} {_interval(r.ci_low, r.ci_high)} "
                 f"(trial {r.trial if r.trial is not None else '-'}, {r.status})",
-                note=r.claim,
+                note=r.claim if r.gain is not None else f"{r.status}. {r.claim}",
             )
-            for r in rows
+            for r in report.folklore
         ]
         parts.append(
             bar_chart(
@@ -437,13 +440,13 @@ def _folklore(report: ReportData) -> str:
         bars = [
             Bar(
                 label=f"{r.study} trial {r.source_trial}",
-                value=r.gain if r.gain is not None else 0.0,
+                value=r.gain if r.gain is not None else 1.0,
                 low=r.ci_low,
                 high=r.ci_high,
                 kind="measured" if r.gain is not None else "missing",
-                title=f"here: {_ratio(r.gain)}; there: {_ratio(r.source_gain)}"
+                title=f"here: {ratio(r.gain)}; there: {ratio(r.source_gain)}"
                 f"{' (confirmed)' if r.confirmed_there else ''}",
-                note=f"there {_ratio(r.source_gain)}"
+                note=f"there {ratio(r.source_gain)}"
                 + (" confirmed" if r.confirmed_there else " in study"),
             )
             for r in report.transfer
@@ -466,7 +469,7 @@ def _folklore(report: ReportData) -> str:
 # -- 6. latency
 
 
-def _latency(report: ReportData, plots: PlotData) -> str:
+def _latency(plots: PlotData) -> str:
     parts = []
     if plots.spectra:
         series = [
@@ -542,7 +545,6 @@ def _latency(report: ReportData, plots: PlotData) -> str:
                 [Series("p99", p99, SeriesStyle.POINTS)],
             )
         )
-    del report
     return _section("latency-section", "Latency", parts)
 
 
@@ -664,8 +666,8 @@ def _scenarios_and_front(report: ReportData) -> str:
             Bar(
                 label=row.label,
                 value=row.winner_gain if row.winner_gain is not None else 0.0,
-                title=f"{row.label}: winner {_ratio(row.winner_gain)}, best in study "
-                f"{_ratio(row.best_over_baseline)}",
+                title=f"{row.label}: winner {ratio(row.winner_gain)}, best in study "
+                f"{ratio(row.best_over_baseline)}",
             )
             for row in report.scenario_rows
         ]
@@ -742,6 +744,14 @@ def _rest(report: ReportData, plots: PlotData, page: HtmlReport) -> str:
 # -- helpers
 
 
+def _gain_references(plots: PlotData) -> list[Reference]:
+    """A gain chart's 1.0 line and, when trial 0 measured it, the study's A/A band."""
+    references = [Reference(label="the defaults", at=1.0)]
+    if plots.aa_band is not None:
+        references.append(Reference(low=plots.aa_band[0], high=plots.aa_band[1], label="A/A"))
+    return references
+
+
 def _section(section_id: str, title: str, parts: Iterable[str]) -> str:
     heading = f"<h2>{escape(title)}</h2>" if title else ""
     return f'<section id="{section_id}">{heading}{"".join(parts)}</section>'
@@ -785,10 +795,6 @@ def _value(value: object) -> str:
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
-
-
-def _ratio(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.2f}x"
 
 
 def _interval(low: float | None, high: float | None) -> str:

@@ -212,7 +212,8 @@ def plot_data(storage: Storage, results: StudyResults, report: ReportData) -> Pl
     metric = results.unit.metric
     defaults_sides = {t.number: t for t in storage.trials(name, TrialKind.SEARCH_DEFAULTS)}
     history = _history(results, defaults_sides, metric)
-    focus = report.winner if report.winner is not None else _best_number(report)
+    best = report.best.number if report.best is not None else None
+    focus = report.winner if report.winner is not None else best
     pairs: tuple[PairPoint, ...] = ()
     if focus is not None:
         trial = results.trial(focus)
@@ -253,26 +254,16 @@ def stop_reason(budget: StudyBudget, trials: int) -> str:
     return f"{trials} trials so far; its budget allows more (`twistune tune` continues it)"
 
 
-def _best_number(report: ReportData) -> int | None:
-    return report.best.number if report.best is not None else None
-
-
-def _mark(trial: TrialRecord, strategies: Sequence[str], transferred: set[str]) -> TrialMark:
+def _mark(trial: TrialRecord, strategy: str | None, transferred: bool) -> TrialMark:
     if trial.status in _ENDED:
         return _ENDED[trial.status]
     if trial.remeasure_of is not None:
         return TrialMark.REMEASURED
     if is_defaults(trial):
         return TrialMark.DEFAULTS
-    if strategy_of(trial.settings, strategies) is not None:
+    if strategy is not None:
         return TrialMark.STRATEGY
-    if _settings_key(trial.settings) in transferred:
-        return TrialMark.TRANSFERRED
-    return TrialMark.SAMPLED
-
-
-def _settings_key(settings: Mapping[str, object]) -> str:
-    return repr(sorted(settings.items(), key=lambda kv: kv[0]))
+    return TrialMark.TRANSFERRED if transferred else TrialMark.SAMPLED
 
 
 def _history(
@@ -284,34 +275,31 @@ def _history(
         if isinstance(stored, list | tuple)
         else []
     )
-    sources = {}
+    sources = []  # (knobs, where they came from), as `transfer_check` matches them
     for candidate in transferred_of(results.record.measurement):
         try:
-            sources[_settings_key(candidate.settings.knob_values())] = (
-                f"from study {candidate.study!r} trial {candidate.trial}"
-            )
+            knobs = candidate.settings.knob_values()
         except ValueError:  # SettingsError: settings this twistune no longer reads
             continue
+        sources.append((knobs, f"from study {candidate.study!r} trial {candidate.trial}"))
     higher = results.objectives[0].higher_is_better
     points = []
     best: float | None = None
     for trial in sorted(results.trials, key=lambda t: t.number):
-        mark = _mark(trial, strategies, set(sources))
+        strategy = strategy_of(trial.settings, strategies)
+        source = next((s for knobs, s in sources if knobs == dict(trial.settings)), None)
         if trial.number in results.feasible and trial.gain is not None:
             gain = trial.gain
             if best is None or (gain > best if higher else gain < best):
                 best = gain
-        named = strategy_of(trial.settings, strategies) or sources.get(
-            _settings_key(trial.settings), ""
-        )
-        label = named
+        label = strategy or source or ""
         if trial.remeasure_of is not None:
-            label = f"{named or f'trial {trial.remeasure_of}'} again"
+            label = f"{label or f'trial {trial.remeasure_of}'} again"
         side = defaults_sides.get(trial.number)
         points.append(
             HistoryPoint(
                 number=trial.number,
-                mark=mark,
+                mark=_mark(trial, strategy, source is not None),
                 status=trial.status.value,
                 gain=_finite(trial.gain),
                 low=_finite(trial.gain_low),
