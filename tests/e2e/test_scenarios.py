@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import sqlite3
 import statistics
 from pathlib import Path
@@ -146,3 +147,13 @@ def test_a_study_over_scenarios_stores_them_and_reports_each(tmp_path: Path) -> 
     assert text.returncode == 0, text.stderr
     assert "per scenario" in text.stdout
     assert "message_bytes=16384" in text.stdout
+
+    # The page draws each scenario's in-study gain, and the winner's when there is one.
+    page = tmp_path / "page.html"
+    html = twistune("report", *storage, "--format", "html", "-o", str(page), cwd=tmp_path)
+    assert html.returncode == 0, html.stderr
+    chart = page.read_text().split('id="scenarios"', 1)[1].split("</figure>", 1)[0]
+    drawn = re.findall(r'data-scenario="([^"]+)"', chart)
+    assert len(re.findall(r'<rect class="bar[ "]', chart)) == len(drawn)
+    per_scenario = 2 if report["winner"] is not None else 1
+    assert sorted(drawn) == sorted(report["scenarios"] * per_scenario)
