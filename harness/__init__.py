@@ -60,6 +60,9 @@ if TYPE_CHECKING:
     from harness._run.paired import run_paired as run_paired
     from harness._run.probe import ProbeResult as ProbeResult
     from harness._run.probe import probe_server as probe_server
+    from harness._run.sampler import SampledServer as SampledServer
+    from harness._run.sampler import ServerSampler as ServerSampler
+    from harness._run.sampler import find_py_spy as find_py_spy
     from harness._run.spectrum import LatencySpectrum as LatencySpectrum
     from harness._run.spectrum import latency_spectrum as latency_spectrum
     from harness._run.trial import default_timeout_s as default_timeout_s
@@ -158,6 +161,9 @@ _HOMES = {
     "default_paired_timeout_s": "_run.paired",
     "probe_server": "_run.probe",
     "ProbeResult": "_run.probe",
+    "ServerSampler": "_run.sampler",
+    "SampledServer": "_run.sampler",
+    "find_py_spy": "_run.sampler",
     "host_lock": "_run.host_lock",
     "HostBusyError": "_run.host_lock",
     "LockHolder": "_run.host_lock",

@@ -25,6 +25,7 @@ from tuner._commands import (
     confirm,
     export,
     measure,
+    profile,
     report,
     run,
     strategies,
@@ -34,7 +35,7 @@ from tuner._commands import (
 from tuner._commands._common import ExitCode
 from tuner._errors import BadInputError, ResultsError, SpaceError, Terminated, TuneError
 
-COMMANDS = (tune, worker, confirm, report, export, analyze, measure, strategies, run)
+COMMANDS = (tune, worker, confirm, report, export, analyze, measure, profile, strategies, run)
 
 # Shown as one line and exit 2. StorageError: a bad URL, a missing or newer
 # database, a study that exists with another workload.

@@ -22,6 +22,7 @@ from tuner._confirm import RoundProgress
 from tuner._objectives import Objective
 from tuner._paired_view import PairedMeasurement
 from tuner._probe import Probed
+from tuner._profile import ProfileData
 from tuner._pruning import MIN_PRUNE_PAIRS
 from tuner._report import ConfirmationView, ConfirmData, ReportData, TrialView
 from tuner._study import StudySummary, TrialProgress
@@ -485,6 +486,45 @@ def _open_loop_table(result: TrialResult) -> Table:
 def _fine_ms(value: float | None) -> str:
     """Milliseconds to a tenth of a microsecond (a send lateness is a few of them)."""
     return "-" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+def render_profile(data: ProfileData, out: Console) -> None:
+    """`twistune profile`: both sides' CPU time by kind of code, their top functions, the
+    throughputs beside the ceiling, and what the numbers say."""
+    defaults, tuned = data.sides
+    interval = (
+        f" [{data.gain_low:.2f}, {data.gain_high:.2f}]"
+        if data.gain_low is not None and data.gain_high is not None
+        else ""
+    )
+    changes = " ".join(f"{k}={v}" for k, v in data.changes.items()) or "Twisted's defaults"
+    out.print(f"profile of {data.source}: {changes}")
+    out.print(
+        f"paired gain over the defaults {ratio(data.gain)}{interval}; sampled with {data.sampler}"
+    )
+    table = _table(f"share of each server's CPU time ({data.unit} beside)")
+    for column in ("", "defaults", "tuned"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row(
+        f"throughput ({data.unit})", number(defaults.throughput), number(tuned.throughput)
+    )
+    table.add_row("CPU s (user + system)", number(defaults.cpu_s), number(tuned.cpu_s))
+    table.add_row("samples", f"{defaults.samples:,}", f"{tuned.samples:,}")
+    for category in tuned.shares:
+        table.add_row(
+            category, f"{defaults.shares.get(category, 0.0):.0%}", f"{tuned.shares[category]:.0%}"
+        )
+    out.print(table)
+    if data.ceiling is not None:
+        out.print(f"ceiling: {number(data.ceiling)} {data.unit} ({data.ceiling_source})")
+    top = _table("functions with the most self time (share of samples)")
+    for column in ("function", "defaults", "tuned"):
+        top.add_column(column, justify="left" if column == "function" else "right")
+    for change in data.function_changes[:12]:
+        top.add_row(change.function, f"{change.defaults:.1%}", f"{change.tuned:.1%}")
+    out.print(top)
+    for sentence in data.statements:
+        out.print(sentence)
 
 
 def render_paired(measured: PairedMeasurement, out: Console) -> None:

@@ -100,6 +100,8 @@ class _Attempt:
 
 
 OnPair = Callable[[int, RepeatSample, RepeatSample], bool]
+# Called with the servers' PIDs (defaults, candidate) once both are ready, for each set.
+OnServers = Callable[[tuple[int, ...]], None]
 
 
 @under_host_lock
@@ -117,6 +119,7 @@ def run_paired(
     process_sets: int = 1,
     reference: bool = False,
     on_pair: OnPair | None = None,
+    on_servers: OnServers | None = None,
 ) -> PairedResult:
     """Measure `candidate` against `Settings()` in `pairs` pairs of alternating slices.
 
@@ -143,6 +146,9 @@ def run_paired(
     `on_pair(n, defaults_sample, candidate_sample)` is called after each
     complete pair (n counts from 1 across sets); when it returns False the
     run stops there: status OK, `stopped` True, the pairs so far kept.
+    `on_servers(pids)` is called with the two servers' PIDs (defaults,
+    candidate) once both are ready, before the load starts, for each set of
+    processes: a profiler attaches to them there (`harness.ServerSampler`).
 
     The ramp when `ramp_s` is None: 2 x the longest of those drains, at
     least 10 ms and at most 0.5 s (`harness._ipc.schedule.ramp_from_drains`).
@@ -241,7 +247,9 @@ def run_paired(
             "window_s": window,
             "drain_timeout_s": _drain_timeout_s(scenarios),
         }
-        launch = _Launch(defaults, candidate, spec, command, layout, deadline, timeout, reference)
+        launch = _Launch(
+            defaults, candidate, spec, command, layout, deadline, timeout, reference, on_servers
+        )
         attempt = _attempt(launch, on_pair, len(run.candidate))
         if attempt.failure is not None and attempt.failure.side == DEFAULTS:
             first = attempt.failure.reason
@@ -293,6 +301,7 @@ class _Launch:
     deadline: float
     timeout: float
     reference: bool
+    on_servers: OnServers | None = None
 
 
 def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Attempt:
@@ -323,6 +332,8 @@ def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Att
                     raise _SideFailure(
                         side, exc.status, f"{SIDE_NAMES[side]} {exc.reason}"
                     ) from None
+            if launch.on_servers is not None:
+                launch.on_servers(tuple(s.pid for s in servers))
             loadgen.send_line(
                 json.dumps({**command, "ports": ports, "pids": [s.pid for s in servers]})
             )

@@ -1,0 +1,162 @@
+"""`twistune profile` as a user runs it: real servers sampled by a real py-spy.
+
+Each profile is a short paired run (8 pairs) of settings against Twisted's
+defaults with both servers sampled from outside; the tests check what the
+samples say about servers whose time is known by construction, that every
+sample falls in a category, that a `--command` program is sampled through
+the shim, that no py-spy outlives its run, and the bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import find_py_spy
+from tests.e2e.cli import twistune
+
+pytestmark = pytest.mark.e2e
+
+OWN = Path(__file__).parent / "own_servers"
+PROGRAMS = Path(__file__).parent / "programs"
+QUICK = ["--pairs", "8", "--no-ceiling", "--json"]
+NAMED = ("kernel", "event loop", "Twisted", "your code")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def py_spy() -> str:
+    found = find_py_spy()
+    assert found is not None, "py-spy is a test dependency: pip install -e '.[test]'"
+    return found
+
+
+def settings_file(tmp_path: Path, text: str = 'reactor = "select"\n') -> Path:
+    path = tmp_path / "tuned.toml"
+    path.write_text(f"format_version = 1\n\n[settings]\n{text}")
+    return path
+
+
+def profile(*arguments: str, cwd: Path | None = None) -> dict[str, Any]:
+    run = twistune("profile", *arguments, *QUICK, cwd=cwd, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def py_spies() -> list[int]:
+    """PIDs of py-spy processes alive now (ours: the tests start no other)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"py-spy"):
+                found.append(int(entry.name))
+    return found
+
+
+def test_the_builtin_echo_is_mostly_kernel_and_loop_and_every_sample_is_placed(
+    tmp_path: Path,
+) -> None:
+    before = py_spies()
+    data = profile("--settings", str(settings_file(tmp_path)))
+    assert data["changes"] == {"reactor": "select"}
+    assert data["gain"] > 0
+    for side in data["sides"]:
+        assert side["samples"] > 50
+        assert side["user_s"] > 0
+        assert side["system_s"] > 0
+        shares = side["shares"]
+        assert sum(shares.values()) == pytest.approx(1.0)
+        # The categories cover at least 95% of the samples ("rest" is the remainder).
+        assert side["covered"] >= 0.95
+        # The built-in echo does almost nothing of its own: the kernel and the loop lead.
+        assert shares["kernel"] + shares["event loop"] >= 0.5
+        assert shares["your code"] < 0.2
+        assert side["top"]
+    assert data["statements"]
+    assert py_spies() == before  # no py-spy outlived its run
+
+
+def test_a_protocol_that_burns_cpu_shows_up_as_the_users_code(tmp_path: Path) -> None:
+    data = profile(
+        "--factory", "burner_server:make_factory", "--client", "line",
+        "--settings", str(settings_file(tmp_path)),
+        cwd=OWN,
+    )  # fmt: skip
+    for side in data["sides"]:
+        shares = side["shares"]
+        assert shares["your code"] == max(shares.values()), shares
+        assert shares["your code"] > 0.5
+        functions = [name for name, _ in side["top"]]
+        assert functions[0] == "Burner.lineReceived (burner_server.py)"
+    assert any("in your code" in s and "Burner.lineReceived" in s for s in data["statements"])
+
+
+def test_a_command_program_is_sampled_through_the_shim(tmp_path: Path) -> None:
+    program = f"{shlex.quote(sys.executable)} {PROGRAMS / 'line_echo.py'} {{port}}"
+    flame = tmp_path / "stacks.folded"
+    run = twistune(
+        "profile", "--command", program, "--client", "line",
+        "--settings", str(settings_file(tmp_path)), "--flamegraph", str(flame),
+        "--pairs", "8", "--no-ceiling", cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "share of each server's CPU time" in run.stdout
+    lines = flame.read_text().splitlines()
+    sides = {line.split(";", 1)[0] for line in lines}
+    assert sides == {"defaults", "tuned"}
+    # The program's own protocol was seen on both sides.
+    for side in ("defaults", "tuned"):
+        assert any(line.startswith(side) and "line_echo.py" in line for line in lines)
+
+
+def test_the_flamegraph_is_speedscope_json(tmp_path: Path) -> None:
+    flame = tmp_path / "stacks.json"
+    profile("--settings", str(settings_file(tmp_path)), "--flamegraph", str(flame))
+    document = json.loads(flame.read_text())
+    assert [p["name"] for p in document["profiles"]] == ["defaults", "tuned"]
+    frames = document["shared"]["frames"]
+    for shown in document["profiles"]:
+        assert shown["type"] == "sampled"
+        assert len(shown["samples"]) == len(shown["weights"]) > 0
+        assert all(0 <= i < len(frames) for sample in shown["samples"] for i in sample)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ([], "give the settings to profile: --settings FILE, or --storage URL"),
+        (["--settings", "x.toml", "--storage", "sqlite:///x.db"], "not both"),
+        (["--settings", "x.toml", "--trial", "3"], "--study and --trial go with --storage"),
+        (["--settings", "x.toml", "--flamegraph", "missing/f.json"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    run = twistune("profile", *arguments, cwd=tmp_path, timeout=60)
+    assert run.returncode == 2
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert message in run.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_study_without_a_confirmed_winner_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    tuned = twistune(
+        "tune", "--trials", "2", "--confirm-top", "0", "--stability-gate", "0",
+        "--no-ceiling", "--connections", "4", "--pairs", "4", "--window-s", "0.03",
+        "--no-progress", "--storage", f"sqlite:///{db}", cwd=tmp_path, timeout=90,
+    )  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr
+    run = twistune("profile", "--storage", f"sqlite:///{db}", cwd=tmp_path, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip().endswith("has no confirmed winner: give --trial N or --settings FILE")
