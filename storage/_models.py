@@ -38,10 +38,11 @@ TABLE_PREFIX = "twistune_"
 # studies' budget (`budget_trials`, `budget_deadline`, `until_converged`), the
 # trials' `fingerprint_json` and the confirmations' `host`. 7: adds the trials'
 # `set_gain`, `process_sets` and `remeasure_of` (re-measurement across sets of
-# processes; NULL, 1 and NULL for earlier trials). An older file is
+# processes; NULL, 1 and NULL for earlier trials). 8: adds the profiles table
+# (`twistune profile` of a study's settings). An older file is
 # upgraded in place when opened for writing (every column added since 1 has a
 # server default or is nullable); nothing else changes.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 SCHEMA_VERSION_KEY = "schema_version"
 
 # Sample metrics whose summary each trial row carries (the median over
@@ -258,3 +259,19 @@ class LeaseRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Why it was settled, by which process ('' while live or ended).
     settled_reason: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class ProfileRow(Base):
+    """One profile of a study's settings (see `ProfileRecord`); rows are only added."""
+
+    __tablename__ = f"{TABLE_PREFIX}profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey(f"{TABLE_PREFIX}studies.id", ondelete="CASCADE"), index=True
+    )
+    # The search trial whose settings were profiled.
+    trial: Mapped[int] = mapped_column(Integer)
+    data_json: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String(256), server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

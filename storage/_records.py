@@ -387,3 +387,19 @@ class StudyBudget:
     def __post_init__(self) -> None:
         if self.deadline is not None:
             object.__setattr__(self, "deadline", _utc("deadline", self.deadline))
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    """A profile of a study's trial's settings (`twistune profile`): `data` is the tuner's
+    JSON (where the servers' time went), opaque to storage; `host` the hostname it was
+    measured on ("" when unknown)."""
+
+    study: str
+    trial: int
+    data: Mapping[str, object]
+    created_at: datetime = field(default_factory=_now)
+    host: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", _utc("created_at", self.created_at))

@@ -11,6 +11,7 @@ own transaction: a refused save writes nothing, and what was saved before stays.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,11 +35,12 @@ from storage._errors import (
     translate,
 )
 from storage._locking import lock_study, setup_lock, study_key
-from storage._models import ConfirmationRow, SampleRow, StudyRow, TrialRow
+from storage._models import ConfirmationRow, ProfileRow, SampleRow, StudyRow, TrialRow
 from storage._records import (
     BudgetSpent,
     ConfirmationRecord,
     Lease,
+    ProfileRecord,
     StudyBudget,
     StudyRecord,
     TrialKind,
@@ -456,6 +458,35 @@ class Storage:
                 .order_by(ConfirmationRow.id)
             ).all()
             return [_rows.confirmation_record(row, study) for row in rows]
+
+    # -- profiles
+
+    def save_profile(self, record: ProfileRecord) -> None:
+        """Add a profile of the study's trial `record.trial` (StorageError for an unknown
+        study; its `data` must be JSON-able)."""
+        with self._session(write=True) as session:
+            study_id, _ = study_key(session, record.study, self._target.shown)
+            session.add(
+                ProfileRow(
+                    study_id=study_id,
+                    trial=record.trial,
+                    data_json=json.dumps(record.data),
+                    host=record.host,
+                    created_at=record.created_at,
+                )
+            )
+
+    def profiles(self, study: str) -> list[ProfileRecord]:
+        """Every profile of the study, oldest first."""
+        with self._session() as session:
+            study_id, _ = study_key(session, study, self._target.shown)
+            rows = session.scalars(
+                select(ProfileRow).where(ProfileRow.study_id == study_id).order_by(ProfileRow.id)
+            ).all()
+            return [
+                ProfileRecord(study, row.trial, json.loads(row.data_json), row.created_at, row.host)
+                for row in rows
+            ]
 
     # -- reading trials
 

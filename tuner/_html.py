@@ -103,6 +103,7 @@ def render_html(page: HtmlReport) -> str:
         _folklore(report),
         _latency(plots),
         _stability(report, plots),
+        _profile(plots),
         _ceiling(report),
         _scenarios_and_front(report),
         _rest(report, plots, page),
@@ -616,6 +617,53 @@ def _stability(report: ReportData, plots: PlotData) -> str:
     if not parts:
         parts.append('<p class="note">No paired trial completed yet.</p>')
     return _section("stability-section", "Stability", parts)
+
+
+# -- 7b. where the time goes (a stored `twistune profile`)
+
+
+def _profile(plots: PlotData) -> str:
+    profile = plots.profile
+    if profile is None:
+        return ""
+    colours = {"defaults": 0, "tuned": 2}
+    bars = [
+        Bar(
+            label=f"{category}: {side.side}",
+            value=share,
+            kind=side.side,
+            colour=colours.get(side.side, 1),
+            title=f"{side.side}: {share:.0%} of its CPU time {category}",
+            data={"part": category, "side": side.side},
+        )
+        for category, _ in profile.sides[0].shares
+        for side in profile.sides
+        if (share := dict(side.shares).get(category)) is not None
+    ]
+    chart = bar_chart(
+        "profile",
+        f"Share of each server's CPU time, trial {profile.trial} against the defaults",
+        bars,
+        Axis("share of CPU time", low=0.0, high=1.0),
+    )
+    names = list(dict.fromkeys(f for side in profile.sides for f, _ in side.top))
+    shares = [dict(side.top) for side in profile.sides]
+    rows = [(name, *(f"{s.get(name, 0.0):.1%}" for s in shares)) for name in names]
+    header = ["function (self time, share of samples)", *(s.side for s in profile.sides)]
+    ceiling = f"; the ceiling {profile.ceiling:,.0f} {profile.unit}" if profile.ceiling else ""
+    throughputs = ", ".join(
+        f"{s.side} {s.throughput:,.0f} {profile.unit}" for s in profile.sides if s.throughput
+    )
+    parts = [
+        f'<p class="note">Profiled {escape(profile.created_at)} on '
+        f"{escape(profile.host or 'an unknown host')}: {escape(profile.source)}, paired gain "
+        f"{ratio(profile.gain)}; {escape(throughputs + ceiling)}. Sampled with "
+        f"{escape(profile.sampler)}.</p>",
+        chart,
+        "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in profile.statements) + "</ul>",
+        _table(header, rows, table_id="profile-functions"),
+    ]
+    return _section("profile-section", "Where the time goes", parts)
 
 
 # -- 8. the ceiling

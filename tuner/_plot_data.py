@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from harness import LatencySpectrum, latency_spectrum, settings_to_text
-from storage import Storage, StudyBudget, TrialKind, TrialOutcome, TrialRecord
+from storage import ProfileRecord, Storage, StudyBudget, TrialKind, TrialOutcome, TrialRecord
 from tuner._records import is_defaults, settings_of
 from tuner._report import ReportData, export_metadata, report_data
 from tuner._results import StudyResults, load_results
@@ -163,6 +163,33 @@ class PairPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileSideView:
+    """One server of a stored profile: its throughput, its CPU time's shares by kind of
+    code (in `twistune profile`'s order) and its top functions' self-time shares."""
+
+    side: str
+    throughput: float | None
+    shares: tuple[tuple[str, float], ...]
+    top: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileView:
+    """The study's newest profile (`twistune profile --storage`), as stored."""
+
+    trial: int
+    created_at: str
+    host: str
+    source: str
+    unit: str
+    gain: float | None
+    ceiling: float | None
+    sides: tuple[ProfileSideView, ...]
+    statements: tuple[str, ...]
+    sampler: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlotData:
     """What the HTML report draws beyond `ReportData` (module docstring).
 
@@ -187,6 +214,7 @@ class PlotData:
     settings_command: str
     stop_reason: str
     generated_at: str
+    profile: ProfileView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +267,41 @@ def plot_data(storage: Storage, results: StudyResults, report: ReportData) -> Pl
         settings_command=command,
         stop_reason=stop_reason(storage.budget(name), len(results.trials)),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        profile=_newest_profile(storage.profiles(name)),
     )
+
+
+def _newest_profile(records: Sequence[ProfileRecord]) -> ProfileView | None:
+    """The newest stored profile as the page shows it; None without one, or when its JSON
+    is not what `twistune profile` writes (from another version)."""
+    if not records:
+        return None
+    record = records[-1]
+    data = record.data
+    try:
+        sides = tuple(
+            ProfileSideView(
+                side=str(side["side"]),
+                throughput=None if side["throughput"] is None else float(side["throughput"]),
+                shares=tuple((str(k), float(v)) for k, v in side["shares"].items()),
+                top=tuple((str(f), float(s)) for f, s in side["top"]),
+            )
+            for side in data["sides"]  # type: ignore[attr-defined]
+        )
+        return ProfileView(
+            trial=record.trial,
+            created_at=record.created_at.isoformat(timespec="seconds"),
+            host=record.host,
+            source=str(data["source"]),
+            unit=str(data["unit"]),
+            gain=None if data["gain"] is None else float(data["gain"]),  # type: ignore[arg-type]
+            ceiling=None if data["ceiling"] is None else float(data["ceiling"]),  # type: ignore[arg-type]
+            sides=sides,
+            statements=tuple(str(s) for s in data["statements"]),  # type: ignore[attr-defined]
+            sampler=str(data["sampler"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def stop_reason(budget: StudyBudget, trials: int) -> str:

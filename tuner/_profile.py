@@ -142,7 +142,7 @@ def run_profile(
     could sample neither server (its reason: permissions, an interpreter it cannot
     read)."""
     with tempfile.TemporaryDirectory(prefix="twistune-profile-") as directory:
-        sampler = ServerSampler(Path(directory), plan.rate_hz, subprocesses=subprocesses)
+        sampler = ServerSampler(Path(directory), plan.rate_hz, subprocesses)
         try:
             result = run_paired(
                 candidate, workload, pairs=plan.pairs, window_s=plan.window_s, on_servers=sampler

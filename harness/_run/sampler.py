@@ -109,8 +109,10 @@ class ServerSampler:
 
     `directory` receives py-spy's raw output files; `rate_hz` is py-spy's
     sampling rate; `subprocesses` also samples the servers' child processes
-    (a `--command` program that forks). Raises FileNotFoundError when no
-    py-spy executable is found.
+    (a `--command` program that forks). py-spy is not pinned: on the load
+    generator's CPU it moved a paired gain twice as far as unpinned
+    (docs/evidence/profile.md). Raises FileNotFoundError when no py-spy
+    executable is found.
     """
 
     def __init__(

@@ -284,6 +284,31 @@ def html_report(output: str) -> None:
         assert number(row[2]) > 0
 
 
+def profile(output: str) -> None:
+    for name in ("echo 1 KiB x16", "LineReceiver factory", "twistd web, a 1 KiB file"):
+        lines_matching(output, rf"== {re.escape(name)}: .*", count=1)
+    shares = lines_matching(
+        output, rf"  (kernel|event loop|Twisted|your code|rest) +({NUMBER})% +({NUMBER})%"
+    )
+    assert len(shares) == 15  # 5 categories x 3 profiles
+    covered = lines_matching(
+        output, rf"  covered by the named categories: ({NUMBER})% / ({NUMBER})%", count=3
+    )
+    assert all(0 <= number(m[i]) <= 100 for m in covered for i in (1, 2))
+    lines_matching(
+        output,
+        rf"  throughput \((msgs|req)/s\): defaults ({NUMBER}), tuned ({NUMBER}), .*",
+        count=3,
+    )
+    ratios = lines_matching(
+        output,
+        rf"  sampled at (100|250) Hz / not sampled: median ({NUMBER}) \(min ({NUMBER}), "
+        rf"max ({NUMBER})\) over 1 rounds",
+        count=2,
+    )
+    assert all(number(ratio[2]) > 0 for ratio in ratios)
+
+
 def http_workload(output: str) -> None:
     share = r"(\d+)% \(max (\d+)%\)"
     cpu = lines_matching(
@@ -442,6 +467,7 @@ SMOKES = (
     Smoke("benchmarks/latency_floor.py", latency_floor),
     Smoke("benchmarks/storage_load.py", storage_load),
     Smoke("benchmarks/html_report.py", html_report),
+    Smoke("benchmarks/profile.py", profile),
     Smoke("benchmarks/http_workload.py", http_workload),
     Smoke("benchmarks/workers.py", workers),
     Smoke("benchmarks/leases.py", leases),

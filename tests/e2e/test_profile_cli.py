@@ -9,8 +9,10 @@ the shim, that no py-spy outlives its run, and the bad input.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -160,3 +162,18 @@ def test_a_study_without_a_confirmed_winner_is_refused(tmp_path: Path) -> None:
     run = twistune("profile", "--storage", f"sqlite:///{db}", cwd=tmp_path, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip().endswith("has no confirmed winner: give --trial N or --settings FILE")
+
+    # A trial named instead: profiled, stored with the study, and drawn on its page.
+    data = profile("--storage", f"sqlite:///{db}", "--trial", "1", cwd=tmp_path)
+    assert data["source"].endswith("trial 1")
+    page = tmp_path / "page.html"
+    report = twistune("report", "--storage", f"sqlite:///{db}", "--format", "html", "-o", str(page))
+    assert report.returncode == 0, report.stderr
+    text = page.read_text()
+    assert 'id="profile-section"' in text
+    drawn = re.findall(r'data-part="([^"]+)" data-side="([^"]+)"', text)
+    assert sorted(drawn) == sorted(
+        (category, side["side"]) for side in data["sides"] for category in side["shares"]
+    )
+    for sentence in data["statements"]:
+        assert html.escape(sentence) in text

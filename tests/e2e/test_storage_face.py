@@ -18,6 +18,7 @@ def test_every_public_name_resolves() -> None:
         "ConfirmationRecord",
         "Lease",
         "LeaseState",
+        "ProfileRecord",
         "StudyBudget",
         "DEFAULT_URL",
         "DuplicateTrialError",

@@ -5,7 +5,8 @@ winner, or `--trial N` (`--storage`, `--study`). They run paired against
 Twisted's defaults while py-spy samples both servers from outside
 (`tuner._profile`); the terminal shows each side's CPU time by kind of
 code, the functions with the most self time and what the numbers say.
-`--flamegraph FILE` writes both sides' stacks as one speedscope file
+A profile of a study's trial is stored with the study, and its HTML page
+shows the newest. `--flamegraph FILE` writes both sides' stacks as one speedscope file
 (https://www.speedscope.app opens it offline too), or collapsed stacks when
 FILE ends in `.folded` or `.txt`.
 """
@@ -13,6 +14,7 @@ FILE ends in `.folded` or `.txt`.
 from __future__ import annotations
 
 import argparse
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from harness import (
     host_lock,
     load_settings,
 )
+from storage import ProfileRecord, open_storage
 from tuner._atomic_file import write_atomically
 from tuner._commands._common import (
     ExitCode,
@@ -38,7 +41,7 @@ from tuner._commands._common import (
     writable_output,
 )
 from tuner._errors import BadInputError
-from tuner._json import render_json
+from tuner._json import plain, render_json
 from tuner._profile import DEFAULT_PAIRS, DEFAULT_RATE_HZ, ProfilePlan, ProfileRun, run_profile
 from tuner._records import settings_of, study_workload
 from tuner._results import load_results
@@ -133,9 +136,22 @@ def options_from_args(args: argparse.Namespace) -> ProfileOptions:
     )
 
 
-def _from_study(options: ProfileOptions) -> tuple[Settings, Workload, str, float | None]:
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    """The settings to profile, on which workload, a sentence saying where they came from,
+    the stored ceiling (None: none), and the study and trial they belong to (None: a file)."""
+
+    settings: Settings
+    workload: Workload
+    where: str
+    ceiling: float | None = None
+    study: str | None = None
+    trial: int | None = None
+
+
+def _from_study(options: ProfileOptions) -> _Chosen:
     """The settings of the study's trial (or confirmed winner), its workload (unless flags
-    gave one), a sentence saying where they came from and the stored ceiling."""
+    gave one), and its stored ceiling."""
     assert options.storage is not None
     with open_for_reading(options.storage) as storage:
         results = load_results(storage, options.study)
@@ -155,34 +171,44 @@ def _from_study(options: ProfileOptions) -> tuple[Settings, Workload, str, float
     ceiling = None
     if options.workload is None and results.ceiling is not None:
         ceiling = results.ceiling.median(results.unit.metric)
-    return settings_of(trial), workload, where, ceiling
+    return _Chosen(settings_of(trial), workload, where, ceiling, name, trial.number)
 
 
 def profile(options: ProfileOptions) -> ProfileRun:
-    """Resolve the settings, then run the profile under the host's measurement lock.
-    BadInputError without py-spy or without settings; TuneError when the run fails or
-    py-spy cannot sample (permissions, an interpreter it cannot read)."""
+    """Resolve the settings, run the profile under the host's measurement lock, and store
+    it with the study when the settings are a study's trial. BadInputError without py-spy
+    or without settings; TuneError when the run fails or py-spy cannot sample
+    (permissions, an interpreter it cannot read); StorageError when it cannot be stored."""
     if find_py_spy() is None:
         raise BadInputError("twistune profile needs py-spy: pip install 'twistune[profile]'")
-    ceiling = None
     if options.settings_file is not None:
-        settings = load_settings(options.settings_file)
-        workload = options.workload
-        assert workload is not None
-        where = f"the settings file {options.settings_file}"
+        assert options.workload is not None
+        chosen = _Chosen(
+            load_settings(options.settings_file),
+            options.workload,
+            f"the settings file {options.settings_file}",
+        )
     else:
-        settings, workload, where, ceiling = _from_study(options)
+        chosen = _from_study(options)
+    workload = chosen.workload
     command = isinstance(workload, OwnServerWorkload) and workload.kind is ServerKind.COMMAND
     with host_lock(wait=options.wait):
-        return run_profile(
-            settings,
+        done = run_profile(
+            chosen.settings,
             workload,
             options.plan,
-            source=where,
-            ceiling=ceiling,
-            ceiling_source="the study's stored ceiling" if ceiling is not None else "",
+            source=chosen.where,
+            ceiling=chosen.ceiling,
+            ceiling_source="the study's stored ceiling" if chosen.ceiling is not None else "",
             subprocesses=command,
         )
+    if options.storage is not None and chosen.study is not None and chosen.trial is not None:
+        data = plain(done.data)
+        assert isinstance(data, dict)  # a dataclass becomes an object
+        record = ProfileRecord(chosen.study, chosen.trial, data, host=socket.gethostname())
+        with open_storage(options.storage, create=False) as storage:
+            storage.save_profile(record)
+    return done
 
 
 def run(args: argparse.Namespace) -> ExitCode:

@@ -40,7 +40,7 @@ from tests.storage_records import (
 
 def test_constants() -> None:
     assert DEFAULT_URL == "sqlite:///twistune.db"
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
     assert TABLE_PREFIX == "twistune_"
 
 
@@ -347,7 +347,7 @@ def test_the_tables_are_prefixed(db: Path) -> None:
     names = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert names == {
         f"{TABLE_PREFIX}{t}"
-        for t in ("meta", "studies", "trials", "samples", "confirmations", "leases")
+        for t in ("meta", "studies", "trials", "samples", "confirmations", "leases", "profiles")
     }
 
 

@@ -18,6 +18,7 @@ from storage import (
     ConfirmationRecord,
     Lease,
     LeaseState,
+    ProfileRecord,
     Storage,
     StorageError,
     StudyBudget,
@@ -267,7 +268,8 @@ V7_TRIAL_COLUMNS = ("set_gain", "process_sets", "remeasure_of")
 
 
 def make_version(db: Path, version: int) -> None:
-    """A file as twistune with schema 1 to 6 left it: none of schema 7's trial columns,
+    """A file as twistune with schema 1 to 7 left it: no profiles table, (below 7) none
+    of schema 7's trial columns,
     (below 6) no leases table nor schema 6's columns, (below 5) none of schema 5's trial
     columns, (below 4) none of schema 4's trial and study columns, (below 3) no samples'
     scenario column, and (1) no confirmations table."""
@@ -275,7 +277,8 @@ def make_version(db: Path, version: int) -> None:
         store.ensure_study(study_record())
         store.save_trial(trial_record(0, (sample(1), sample(2))))
     with closing(sqlite3.connect(db)) as connection:
-        for column in V7_TRIAL_COLUMNS:
+        connection.execute(f"DROP TABLE {TABLE_PREFIX}profiles")
+        for column in V7_TRIAL_COLUMNS if version < 7 else ():
             connection.execute(f"ALTER TABLE {TABLE_PREFIX}trials DROP COLUMN {column}")
         if version < 6:
             connection.execute(f"DROP TABLE {TABLE_PREFIX}leases")
@@ -468,4 +471,19 @@ def test_a_version_6_file_gains_the_columns_of_re_measurement(db: Path) -> None:
         stored = store.trials("echo-1k")[1]
         assert (stored.set_gain, stored.process_sets, stored.remeasure_of) == (1.1, 2, 0)
     assert set(V7_TRIAL_COLUMNS) <= columns(db, f"{TABLE_PREFIX}trials")
+    assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [(str(SCHEMA_VERSION),)]
+
+
+def test_a_version_7_file_gains_the_profiles_table_and_keeps_its_trials(db: Path) -> None:
+    make_version(db, 7)
+    tables = "SELECT name FROM sqlite_master WHERE type='table'"
+    assert f"{TABLE_PREFIX}profiles" not in {name for (name,) in rows(db, tables)}
+    with open_storage(sqlite_url(db), create=False) as store:
+        assert store.trials("echo-1k") == [trial_record(0, (sample(1), sample(2)))]
+        assert store.profiles("echo-1k") == []
+        first = ProfileRecord("echo-1k", 0, {"sides": [{"side": "defaults"}]}, host="box")
+        second = ProfileRecord("echo-1k", 0, {"sides": []})
+        store.save_profile(first)
+        store.save_profile(second)
+        assert store.profiles("echo-1k") == [first, second]
     assert rows(db, f"SELECT value FROM {TABLE_PREFIX}meta") == [(str(SCHEMA_VERSION),)]
