@@ -14,6 +14,9 @@ The public face (other packages import only these names):
 - `run_paired(candidate, workload, pairs=...) -> PairedResult`, under
   `host_lock()` too: the candidate against a live server with Twisted's
   defaults, in alternating slices.
+- Observers (`observers=` of both): code run inside the server whose findings
+  come back in the result's `observations`; `OBSERVERS` the built-in ones by
+  name ("gc"), `Observer` the shape of a user's own.
 - Settings files: `settings_to_text` (what `twistune export` writes) and
   `load_settings(path)`; `harness.serve` applies them in a Twisted program.
 - A user's unmodified program: `shim_env(settings)` is the environment that
@@ -74,6 +77,8 @@ if TYPE_CHECKING:
     from harness._values.builtin import StreamWorkload as StreamWorkload
     from harness._values.environment import current_environment as current_environment
     from harness._values.environment import plan_cpus as plan_cpus
+    from harness._values.observers import OBSERVERS as OBSERVERS
+    from harness._values.observers import Observer as Observer
     from harness._values.own_workload import BUILTIN_CLIENTS as BUILTIN_CLIENTS
     from harness._values.own_workload import OwnServerWorkload as OwnServerWorkload
     from harness._values.own_workload import ServerKind as ServerKind
@@ -154,6 +159,8 @@ _HOMES = {
     "geometric_mean": "_values.result",
     "current_environment": "_values.environment",
     "plan_cpus": "_values.environment",
+    "Observer": "_values.observers",
+    "OBSERVERS": "_values.observers",
     "run_trial": "_run.trial",
     "default_timeout_s": "_run.trial",
     "run_paired": "_run.paired",

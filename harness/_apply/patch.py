@@ -56,6 +56,10 @@ trial (`TWISTUNE_SHIM_REPORT_FD` names a pipe) each report is a JSON line:
   socket, bytes; `applied` the values in effect on `tcp.Server`/the port);
 - `{"event": "connection", "port": P, "tcp_nodelay": bool,
   "read_buffer_bytes": N, "send_limit_bytes": N}` once;
+- `{"event": "observed", "observer": NAME, "findings": {...}}` once per
+  observer named in `TWISTUNE_SHIM_OBSERVERS` (a JSON list), when the reactor
+  shuts down (`harness._apply.observe`; they run from when it runs, after the
+  GC knobs are applied);
 - `{"event": "error", "kind": "settings" | "reactor" | "settings-refused" |
   "shim", "detail": "...", ["port": P]}`.
 
@@ -78,9 +82,10 @@ from types import ModuleType
 from typing import Any
 
 from harness._apply.gc import PeriodicCollection, gc_state, tune_gc
+from harness._apply.observe import RunningObservers
 from harness._apply.socket_options import SettingRefusedError, apply_socket_buffers
 from harness._ipc.child_guard import parent_death_signal
-from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV
+from harness._ipc.shim_protocol import OBSERVERS_ENV, REPORT_FD_ENV, SETTINGS_ENV
 from harness._values.settings import Reactor, Settings, SettingsError, default_reactor
 
 # Knobs of twistune's own servers that another program's code has no place for.
@@ -192,11 +197,15 @@ def socket_buffers(sock: socket.socket) -> dict[str, int]:
 
 
 class ShimState:
-    """The settings one program runs with, and what has been reported of them."""
+    """The settings one program runs with, the observers it runs, and what has been
+    reported of them."""
 
-    def __init__(self, settings: Settings, reporter: Reporter) -> None:
+    def __init__(
+        self, settings: Settings, reporter: Reporter, observers: RunningObservers | None = None
+    ) -> None:
         self.settings = settings
         self.reporter = reporter
+        self.observers = observers
         self.changed = frozenset(settings.changed_knobs())
         self.tcp_module: Any = None
         self.gc_scheduled = False
@@ -207,12 +216,16 @@ class ShimState:
     # Called by the patched tcp.Port / tcp.Server.
 
     def listening(self, port: Any) -> None:
-        """`port` listens: tune the collector once and report it, both once the reactor
-        runs (at once if it already does)."""
+        """`port` listens: tune the collector once, then start the observers once, and
+        report the port, all once the reactor runs (at once if it already does); the
+        observers report when it shuts down."""
         reactor = port.reactor
         if not self.gc_scheduled:
             self.gc_scheduled = True
             reactor.callWhenRunning(self.apply_gc, reactor)
+            if self.observers is not None:
+                reactor.callWhenRunning(self.observers.start, reactor)
+                reactor.addSystemEventTrigger("before", "shutdown", self.observers.finish)
         reactor.callWhenRunning(self.report_ready, port)
 
     def apply_gc(self, reactor: Any) -> None:
@@ -370,17 +383,31 @@ def after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
         sys.meta_path.insert(0, _AfterImport(name, callback))
 
 
-def start(settings_json: str, reporter: Reporter) -> ShimState | None:
+def start(
+    settings_json: str, reporter: Reporter, observers_json: str | None = None
+) -> ShimState | None:
     """Apply `settings_json` (`Settings.to_json()`) to this interpreter (the module
-    docstring); None, with an error reported, for settings that do not parse or a reactor
-    that cannot be installed (the program then runs as it would without twistune)."""
+    docstring) and run the observers `observers_json` names (a JSON list; None: none);
+    None, with an error reported, for settings or observers that do not parse or a
+    reactor that cannot be installed (the program then runs as it would without
+    twistune)."""
     reporter.send({"event": "loaded", "pid": os.getpid()})
     try:
         settings = Settings.from_json(settings_json)
     except SettingsError as exc:
         reporter.error("settings", f"twistune's settings do not parse: {exc}")
         return None
-    state = ShimState(settings, reporter)
+    observers = None
+    if observers_json is not None:
+        try:
+            names = json.loads(observers_json)
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError("not a list of names")
+        except ValueError as exc:
+            reporter.error("settings", f"twistune's observers do not parse: {exc}")
+            return None
+        observers = RunningObservers(names, reporter.send)
+    state = ShimState(settings, reporter, observers)
     if settings.reactor is not default_reactor():
         try:
             from harness._apply.reactor import install_reactor
@@ -403,6 +430,7 @@ def start_from_environment(environ: dict[str, str] | Any = None) -> ShimState | 
     environ = os.environ if environ is None else environ
     settings_json = environ.pop(SETTINGS_ENV, None)
     fd_text = environ.pop(REPORT_FD_ENV, None)
+    observers_json = environ.pop(OBSERVERS_ENV, None)
     if settings_json is None:
         return None
     fd: int | None = None
@@ -417,7 +445,7 @@ def start_from_environment(environ: dict[str, str] | Any = None) -> ShimState | 
         die_with_us = parent_death_signal()
         if die_with_us is not None:
             die_with_us()
-    return start(settings_json, Reporter(fd))
+    return start(settings_json, Reporter(fd), observers_json)
 
 
 __all__ = [

@@ -6,7 +6,8 @@ with its parent (`harness._ipc.child_guard`), reports on a pipe of its own, and
 its stderr goes to a temporary file (so a chatty child can never block on a
 full pipe) whose tail explains failures; its stdout is discarded. `stop()`
 sends SIGTERM to the child's whole process group, waits a grace period, then
-SIGKILLs the group and reaps the child.
+SIGKILLs the group and reaps the child; what the child still reports meanwhile
+(a server's observers' findings) is kept in `last_reports`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from harness._ipc.channel import MessageReader
+from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError, MessageReader
 
 STDERR_TAIL_LINES = 20
 # Time a child gets to exit after SIGTERM before its group is killed, and to be reaped
 # when its reason for stopping is asked.
 STOP_GRACE_S = 1.0
+# While a stopping child lives: how long each read of its reports waits before the runner
+# looks whether it has exited (s).
+_STOP_POLL_S = 0.02
+# Once it is reaped: how long its last reports may take to be read (s).
+_LAST_READ_S = 0.01
 
 
 def _child_env() -> dict[str, str]:
@@ -114,6 +120,7 @@ class Child:
             os.close(write_fd)
         self.reader = MessageReader(read_fd)
         self.pid = self.process.pid
+        self.last_reports: list[dict[str, Any]] = []
         if cpu is not None:
             with contextlib.suppress(OSError):  # it may already have exited: the reader will say
                 os.sched_setaffinity(self.pid, {cpu})
@@ -141,17 +148,36 @@ class Child:
             os.killpg(self.pid, signum)
 
     def stop(self, grace_s: float) -> None:
-        """End the child's process group: SIGTERM, up to `grace_s` to exit, then SIGKILL."""
+        """End the child's process group: SIGTERM, up to `grace_s` to exit, then SIGKILL.
+        The reports it sends until then, and those not read before, go to `last_reports`."""
         if self.process.stdin is not None:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
         self.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        # Read while it shuts down: a child blocked on a full report pipe never exits.
+        self._read_last_reports(deadline)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=grace_s)
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         # The leader may have exited while something it started lives on.
         self.signal_group(signal.SIGKILL)
         self.process.wait()
+        self._read_last_reports(time.monotonic() + _LAST_READ_S)
         self.reader.close()
+
+    def _read_last_reports(self, deadline: float) -> None:
+        """Read reports into `last_reports` until the pipe closes, `deadline`, or the
+        child has exited and nothing more is there."""
+        while True:
+            try:
+                report = self.read(min(deadline, time.monotonic() + _STOP_POLL_S))
+            except ChannelClosedError:
+                return
+            except ChannelTimeoutError:
+                if time.monotonic() >= deadline or self.process.poll() is not None:
+                    return
+                continue
+            self.last_reports.append(report)
 
     def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
         """The last `lines` lines the child wrote to stderr (call before `close()`)."""

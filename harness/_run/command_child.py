@@ -6,8 +6,9 @@ meters that PID's CPU and memory; a wrapper such as `env VAR=... prog`
 that execs keeps it too). The program:
 
 - gets the settings through twistune's shim (`shim_env`: `harness/_apply/shim`
-  first on PYTHONPATH, the settings as JSON and a report pipe in the
-  environment; `harness._apply.patch` says what it applies and reports);
+  first on PYTHONPATH, the settings as JSON, the observers to run and a report
+  pipe in the environment; `harness._apply.patch` says what it applies and
+  reports);
 - runs in the current directory, in its own process group (`stop()` kills the
   group), pinned to the server CPU, killed if the trial runner dies
   (PR_SET_PDEATHSIG, set between fork and exec, inherited across exec), with
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import random
 import shlex
@@ -41,13 +43,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError, MessageReader
 from harness._ipc.child_guard import parent_death_signal
-from harness._ipc.shim_protocol import REPORT_FD_ENV, SETTINGS_ENV
+from harness._ipc.shim_protocol import OBSERVERS_ENV, REPORT_FD_ENV, SETTINGS_ENV
 from harness._run.children import Child
 from harness._values.own_workload import PORT_PLACEHOLDER
 from harness._values.settings import Settings, default_reactor
@@ -84,15 +86,23 @@ _handed_out: collections.deque[int] = collections.deque(maxlen=64)
 
 
 def shim_env(
-    settings: Settings, report_fd: int | None = None, base: Mapping[str, str] | None = None
+    settings: Settings,
+    report_fd: int | None = None,
+    base: Mapping[str, str] | None = None,
+    observers: Sequence[str] = (),
 ) -> dict[str, str]:
     """The environment a program gets its settings from: `base` (default: this process's)
-    with the shim's directory first on PYTHONPATH, the settings as JSON, and the report
-    pipe's fd (None: the shim reports on stderr, as under `twistune run`)."""
+    with the shim's directory first on PYTHONPATH, the settings as JSON, the report
+    pipe's fd (None: the shim reports on stderr, as under `twistune run`) and, when
+    any, the observers to run (checked names, as a JSON list)."""
     env = dict(os.environ if base is None else base)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join([str(SHIM_DIR), *paths])
     env[SETTINGS_ENV] = settings.to_json()
+    if observers:
+        env[OBSERVERS_ENV] = json.dumps(list(observers))
+    else:
+        env.pop(OBSERVERS_ENV, None)
     if report_fd is None:
         env.pop(REPORT_FD_ENV, None)
     else:
@@ -223,12 +233,19 @@ class CommandChild(Child):
     is the command as run and `port` the port it was given."""
 
     def __init__(
-        self, argv: list[str], settings: Settings, cpu: int | None, port: int, notes: list[str]
+        self,
+        argv: list[str],
+        settings: Settings,
+        cpu: int | None,
+        port: int,
+        notes: list[str],
+        observers: Sequence[str] = (),
     ) -> None:
         self.argv = argv
         self.port = port
         self.notes = notes
         self.settings = settings
+        self.last_reports: list[dict[str, Any]] = []
         self._pending: collections.deque[dict[str, Any]] = collections.deque()
         self._loaded = False
         self._pipe_closed = False
@@ -259,7 +276,7 @@ class CommandChild(Child):
                 stderr=subprocess.STDOUT,
                 pass_fds=(write_fd,),
                 process_group=0,
-                env=shim_env(settings, write_fd),
+                env=shim_env(settings, write_fd, observers=observers),
                 cwd=os.getcwd(),
                 # Nothing else sets the parent-death signal between fork and exec;
                 # `in_child` takes no lock a thread of this process could hold.
@@ -462,12 +479,16 @@ class CommandChild(Child):
 
 
 def start_command(
-    settings: Settings, spec: Mapping[str, Any], cpu: int | None, port: int
+    settings: Settings,
+    spec: Mapping[str, Any],
+    cpu: int | None,
+    port: int,
+    observers: Sequence[str] = (),
 ) -> CommandChild:
     """Start the workload's command (`spec["target"]["server"]`) with `settings` on `port`
-    (0: a free one, `free_port`), pinned to `cpu`; the caller stops it (`stop_all`).
-    A command that cannot be run at all comes back as a child that has exited with 127
-    and whose `wait_ready` says why."""
+    (0: a free one, `free_port`), pinned to `cpu`, the shim running `observers` in it; the
+    caller stops it (`stop_all`). A command that cannot be run at all comes back as a
+    child that has exited with 127 and whose `wait_ready` says why."""
     chosen = port or free_port()
     argv, notes = command_argv(str(spec["target"]["server"]), chosen)
-    return CommandChild(argv, settings, cpu, chosen, notes)
+    return CommandChild(argv, settings, cpu, chosen, notes, observers)

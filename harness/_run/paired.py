@@ -22,8 +22,14 @@ from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._ipc.schedule import CANDIDATE, DEFAULTS, MAX_RAMP_S, SIDE_NAMES
 from harness._run.children import STOP_GRACE_S, Child, exit_reason, stop_all
 from harness._run.host_lock import under_host_lock
-from harness._run.servers import _TrialFailure, await_ready, start_loadgen, start_server
-from harness._run.trial import STARTUP_ALLOWANCE_S, _sample, _ServerUsage
+from harness._run.servers import (
+    _TrialFailure,
+    await_ready,
+    observations,
+    start_loadgen,
+    start_server,
+)
+from harness._run.trial import STARTUP_ALLOWANCE_S, _observers_for, _sample, _ServerUsage
 from harness._values.environment import current_environment, plan_cpus
 from harness._values.result import CpuLayout, PairedResult, RepeatSample, TrialStatus, paired_ratios
 from harness._values.settings import Settings, available_reactors
@@ -93,6 +99,7 @@ class _Attempt:
     failure: _SideFailure | None = None
     stderr_tail: str = ""
     stopped: bool = False  # on_pair asked to stop
+    observations: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def complete(self) -> int:
@@ -119,6 +126,7 @@ def run_paired(
     process_sets: int = 1,
     reference: bool = False,
     on_pair: OnPair | None = None,
+    observers: Sequence[str] = (),
     on_servers: OnServers | None = None,
 ) -> PairedResult:
     """Measure `candidate` against `Settings()` in `pairs` pairs of alternating slices.
@@ -150,6 +158,10 @@ def run_paired(
     candidate) once both are ready, before the load starts, for each set of
     processes: a profiler attaches to them there (`harness.ServerSampler`).
 
+    `observers` run inside both servers, as in `run_trial`; the result's
+    `observations` hold each side's findings (with several sets, the last
+    set's servers').
+
     The ramp when `ramp_s` is None: 2 x the longest of those drains, at
     least 10 ms and at most 0.5 s (`harness._ipc.schedule.ramp_from_drains`).
     A slice needs about one pipeline drain to reach steady state after idling
@@ -175,8 +187,9 @@ def run_paired(
 
     Raises ValueError only for arguments that could never work (pairs < 1,
     process_sets < 1 or above pairs, non-positive windows, a CPU not
-    available here); WorkloadError for a workload with no scenarios, or with
-    `reference` for one that has no reference server.
+    available here, an unknown observer or observers with `reference`);
+    WorkloadError for a workload with no scenarios, or with `reference` for
+    one that has no reference server.
     """
     window = DEFAULT_WINDOW_S if window_s is None else window_s
     if not (isinstance(pairs, int) and pairs >= 1):
@@ -191,6 +204,7 @@ def run_paired(
         raise ValueError(f"warmup_s must be 0 or more; got {warmup_s}")
     if reference:
         require_reference(workload)
+    names = _observers_for(observers, reference)
     spec = workload_spec(workload)
     scenarios = [dict(s.params()) for s in workload.scenarios()]
     if not scenarios:
@@ -230,6 +244,7 @@ def run_paired(
             set_pairs=tuple(run.set_pairs),
             reference=reference,
             stopped=run.stopped,
+            observations=run.observations,
         )
 
     if not reference and candidate.reactor not in available_reactors():
@@ -248,7 +263,16 @@ def run_paired(
             "drain_timeout_s": _drain_timeout_s(scenarios),
         }
         launch = _Launch(
-            defaults, candidate, spec, command, layout, deadline, timeout, reference, on_servers
+            defaults,
+            candidate,
+            spec,
+            command,
+            layout,
+            deadline,
+            timeout,
+            reference,
+            names,
+            on_servers,
         )
         attempt = _attempt(launch, on_pair, len(run.candidate))
         if attempt.failure is not None and attempt.failure.side == DEFAULTS:
@@ -276,6 +300,7 @@ class _Run:
     restarts: int = 0
     stopped: bool = False
     stderr_tail: str = ""
+    observations: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def keep(self, attempt: _Attempt) -> None:
         """Take a set's complete pairs (a failed set keeps those it finished)."""
@@ -287,6 +312,7 @@ class _Run:
         self.stopped = attempt.stopped
         if attempt.stderr_tail:
             self.stderr_tail = attempt.stderr_tail
+        self.observations = attempt.observations
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +327,7 @@ class _Launch:
     deadline: float
     timeout: float
     reference: bool
+    observers: tuple[str, ...] = ()
     on_servers: OnServers | None = None
 
 
@@ -318,6 +345,7 @@ def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Att
                 launch.spec,
                 launch.layout.server_cpu,
                 reference=launch.reference and side == CANDIDATE,
+                observers=launch.observers,
             )
             servers.append(server)
             children.append(server)
@@ -342,6 +370,11 @@ def _attempt(launch: _Launch, on_pair: OnPair | None, pairs_before: int) -> _Att
             attempt.failure = exc
     finally:
         stop_all(children, STOP_GRACE_S)
+        if launch.observers:
+            attempt.observations = {
+                SIDE_NAMES[side]: observations(server, launch.observers)
+                for side, server in enumerate(servers)
+            }
         attempt.stderr_tail = _stderr_tails(children)
         for child in children:
             child.close()

@@ -3,17 +3,18 @@
 `start_server` starts the Twisted server child (`harness._server`), the
 no-Twisted reference server, or, for a user's command, the user's program
 itself (`harness._run.command_child`); `await_ready` waits for the server's ready report
-and turns what went wrong into `_TrialFailure` (status and reason), as data.
+and turns what went wrong into `_TrialFailure` (status and reason), as data;
+`observations` reads the findings of the server's observers once it is stopped.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
-from harness._run.children import Child, exit_reason
+from harness._run.children import STOP_GRACE_S, Child, exit_reason
 from harness._values.result import CpuLayout, TrialStatus
 from harness._values.settings import Settings
 
@@ -38,18 +39,42 @@ def start_server(
     *,
     reference: bool = False,
     port: int = 0,
+    observers: Sequence[str] = (),
 ) -> Child:
-    """The server of one side of a trial, started (ended by the caller's `stop_all`)."""
+    """The server of one side of a trial, started (ended by the caller's `stop_all`).
+    `observers` (checked names, `harness._values.observers`) run in it; the reference
+    server runs none."""
     if is_command(spec) and not reference:
         from harness._run.command_child import start_command
 
-        return start_command(settings, spec, cpu, port)
+        return start_command(settings, spec, cpu, port, observers)
+    launch = {"settings": settings.to_dict(), "workload": dict(spec), "port": port}
+    if observers and not reference:
+        launch["observers"] = list(observers)
     return Child(
         "harness._server",
         ["--mode", "reference" if reference else "twisted"],
         cpu,
-        json.dumps({"settings": settings.to_dict(), "workload": dict(spec), "port": port}),
+        json.dumps(launch),
     )
+
+
+def observations(server: Child, observers: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Observer name -> findings, from the reports a stopped `server` sent last, for each
+    name in `observers`; `{"error": ...}` for one that sent none."""
+    found: dict[str, dict[str, Any]] = {}
+    for report in server.last_reports:
+        name, findings = report.get("observer"), report.get("findings")
+        if report.get("event") != "observed" or not isinstance(findings, dict):
+            continue
+        if isinstance(name, str) and name in observers:
+            found[name] = findings
+    missing = {
+        "error": "no findings: the server sent none before it exited (it failed, did not "
+        f"exit within {STOP_GRACE_S:g} s of SIGTERM, or its reactor did not run or "
+        "stop on SIGTERM)"
+    }
+    return {name: found.get(name, dict(missing)) for name in observers}
 
 
 def start_loadgen(spec: Mapping[str, Any], layout: CpuLayout) -> Child:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,15 @@ from harness._ipc.channel import ChannelClosedError, ChannelTimeoutError
 from harness._ipc.proc_meter import ProcMeter
 from harness._run.children import STOP_GRACE_S, Child, exit_reason, stop_all
 from harness._run.host_lock import under_host_lock
-from harness._run.servers import _TrialFailure, await_ready, start_loadgen, start_server
+from harness._run.servers import (
+    _TrialFailure,
+    await_ready,
+    observations,
+    start_loadgen,
+    start_server,
+)
 from harness._values.environment import current_environment, plan_cpus
+from harness._values.observers import check_observers
 from harness._values.result import RepeatSample, TrialResult, TrialStatus
 from harness._values.settings import Settings, available_reactors
 from harness._values.workload import Workload
@@ -118,6 +125,7 @@ def run_trial(
     server_cpu: int | None = None,
     client_cpu: int | None = None,
     on_repeat: Callable[[int, RepeatSample], bool] | None = None,
+    observers: Sequence[str] = (),
 ) -> TrialResult:
     """Run one trial and return what it measured, or why it could not.
 
@@ -135,10 +143,14 @@ def run_trial(
     `on_repeat(number, sample)` is called after each window (numbered from 1
     in the order they ran); when it returns False the trial ends there, OK,
     with the samples so far (a tuner stopping a clearly worse candidate early).
+    `observers` run inside the server from when its reactor runs to the end of
+    the trial (`harness._values.observers`: "gc", or "module:callable"); their
+    findings are the result's `observations`.
 
     Raises ValueError only for arguments that could never work (non-positive
-    durations, repeats < 1, a CPU not available here; WorkloadError: `reference`
-    for a workload that has no reference server).
+    durations, repeats < 1, a CPU not available here, an unknown observer or
+    observers with `reference`; WorkloadError: `reference` for a workload that
+    has no reference server).
     """
     if not (duration_s > 0 and warmup_s >= 0 and repeats >= 1 and math.isfinite(duration_s)):
         raise ValueError(
@@ -147,6 +159,7 @@ def run_trial(
         )
     if reference:
         require_reference(workload)
+    names = _observers_for(observers, reference)
     spec = workload_spec(workload)
     scenarios = [dict(scenario.params()) for scenario in workload.scenarios()]
     timeout = (
@@ -158,6 +171,7 @@ def run_trial(
         raise ValueError(f"timeout_s must be positive and finite; got {timeout_s}")
     layout = plan_cpus(server_cpu, client_cpu)
     started = time.monotonic()
+    observed: dict[str, dict[str, Any]] = {}  # the observers' findings, once it is stopped
 
     def result(
         status: TrialStatus,
@@ -180,6 +194,7 @@ def run_trial(
             reference=reference,
             effective_socket_buffers=effective or {},
             effective_gc=effective_gc or {},
+            observations=observed,
         )
 
     if not reference and settings.reactor not in available_reactors():
@@ -196,7 +211,9 @@ def run_trial(
     effective_gc: dict[str, int] = {}
     failure: _TrialFailure | None = None
     try:
-        server = start_server(settings, spec, layout.server_cpu, reference=reference, port=port)
+        server = start_server(
+            settings, spec, layout.server_cpu, reference=reference, port=port, observers=names
+        )
         children.append(server)
         loadgen = start_loadgen(spec, layout)
         children.append(loadgen)
@@ -220,12 +237,23 @@ def run_trial(
             failure = _TrialFailure(TrialStatus.FAILED, exit_reason(server, "during measurement"))
     finally:
         stop_all(children, STOP_GRACE_S)
+        if names and children:
+            observed = observations(children[0], names)
         tails = _stderr_tails(children)
         for child in children:
             child.close()
     if failure is not None:
         return result(failure.status, samples, failure.reason, tails, effective, effective_gc)
     return result(TrialStatus.OK, samples, "", tails, effective, effective_gc)
+
+
+def _observers_for(observers: Sequence[str], reference: bool) -> tuple[str, ...]:
+    """The checked observer names (`check_observers`); ValueError with `reference`, whose
+    server (no Twisted, no reactor) runs none."""
+    names = check_observers(observers)
+    if names and reference:
+        raise ValueError("observers: the reference server (no Twisted) runs none")
+    return names
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,10 @@ Reads its spec (settings, workload) as one JSON line on stdin, starts listening 
 - `{"event": "connection", "tcp_nodelay": bool}` (twisted mode) once, for the
   first accepted connection after its protocol's `connectionMade`: what the
   socket's TCP_NODELAY reads then, so a server that sets it itself (twisted.web
-  turns it on) is seen.
+  turns it on) is seen;
+- `{"event": "observed", "observer": NAME, "findings": {...}}` (twisted mode) once
+  per observer the spec names (`"observers": [...]`), at SIGTERM, before it exits
+  (`harness._apply.observe`): each runs from when the reactor runs.
 
 It runs until SIGTERM. In `twisted` mode the reactor is installed before
 anything imports `twisted.internet.reactor`; `reference` mode never imports
@@ -57,6 +60,7 @@ def _log_warnings_to_stderr() -> None:
 
 def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
     from harness._apply.gc import gc_state
+    from harness._apply.observe import RunningObservers
     from harness.serve import SettingRefusedError, install_reactor, listen_tcp, tune_gc
 
     settings = Settings.from_dict(spec["settings"])
@@ -90,6 +94,9 @@ def run_twisted(spec: dict[str, Any], report_fd: int) -> int:
             "gc": gc_state(),
         },
     )
+    observers = RunningObservers(spec.get("observers", ()), lambda m: send(report_fd, m))
+    reactor.callWhenRunning(observers.start, reactor)
+    reactor.addSystemEventTrigger("before", "shutdown", observers.finish)
     reactor.run()
     return 0
 

@@ -18,8 +18,9 @@ from harness._values.settings import Settings
 from harness._values.workload import ThroughputUnit
 
 # 1: the first. 2: samples add service_p50_ms, service_p99_ms, send_lateness_p50_ms and
-# send_lateness_p99_ms (a version-1 result reads back with them None).
-RESULT_FORMAT_VERSION = 2
+# send_lateness_p99_ms (a version-1 result reads back with them None). 3: `observations`
+# (an older result reads back with none).
+RESULT_FORMAT_VERSION = 3
 
 # A load generator busier than this share of its window was measuring itself,
 # not the server: such samples are flagged, not trusted.
@@ -176,6 +177,9 @@ class TrialResult:
     were applied, as it reported it when ready: `gc_threshold0`..`gc_threshold2`,
     `gc_enabled` (1 or 0), `gc_frozen_objects` (empty for the reference server,
     and for results stored before it was reported).
+    `observations` are the findings of the observers the trial named
+    (`harness._values.observers`): observer name -> findings, `{"error": ...}`
+    for one that failed or sent none; empty when none were named.
     """
 
     status: TrialStatus
@@ -190,6 +194,7 @@ class TrialResult:
     reference: bool = False
     effective_socket_buffers: Mapping[str, int] = field(default_factory=dict)
     effective_gc: Mapping[str, int] = field(default_factory=dict)
+    observations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -261,6 +266,7 @@ class TrialResult:
             "stderr_tail": self.stderr_tail,
             "effective_socket_buffers": dict(self.effective_socket_buffers),
             "effective_gc": dict(self.effective_gc),
+            "observations": _observations_dict(self.observations),
             # Strict JSON: None, not NaN, when a failed trial has no samples.
             "summary": {
                 "throughput": self.throughput if self.samples else None,
@@ -292,6 +298,7 @@ class TrialResult:
             stderr_tail=data["stderr_tail"],
             effective_socket_buffers=data["effective_socket_buffers"],
             effective_gc=data.get("effective_gc", {}),
+            observations=data.get("observations", {}),
         )
 
 
@@ -311,6 +318,12 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _observations_dict(
+    observations: Mapping[str, Mapping[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    return {name: dict(findings) for name, findings in observations.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class PairedResult:
     """A paired run (`harness.run_paired`): the defaults' server and the candidate's, alive
@@ -328,6 +341,10 @@ class PairedResult:
     candidate's server was the no-Twisted reference (the ceiling), of whose
     settings only the socket options apply. `stopped` is True when the
     caller's `on_pair` ended the run early (status OK, fewer pairs).
+    `observations` are each side's observers' findings ("defaults" and
+    "candidate" -> observer name -> findings, as `TrialResult.observations`;
+    with several process sets, the last set's servers'); empty when none were
+    named.
     """
 
     status: TrialStatus
@@ -348,6 +365,7 @@ class PairedResult:
     set_pairs: tuple[int, ...] = ()
     reference: bool = False
     stopped: bool = False
+    observations: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -375,6 +393,7 @@ class PairedResult:
             reason=self.reason,
             stderr_tail=self.stderr_tail,
             reference=self.reference and not defaults,
+            observations=self.observations.get(side, {}),
         )
 
     def defaults_median(self, metric: str) -> float:
@@ -395,9 +414,12 @@ class PairedResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (strict JSON: None where a figure is NaN)."""
 
-        def side(settings: Settings, samples: tuple[RepeatSample, ...]) -> dict[str, Any]:
+        def side(
+            name: str, settings: Settings, samples: tuple[RepeatSample, ...]
+        ) -> dict[str, Any]:
             return {
                 "settings": settings.to_dict(),
+                "observations": _observations_dict(self.observations.get(name, {})),
                 "samples": [
                     {
                         k: _finite_or_none(v) if isinstance(v, float) else v
@@ -412,8 +434,8 @@ class PairedResult:
             "status": self.status.value,
             "reason": self.reason,
             "workload": dict(self.workload),
-            "defaults": side(self.defaults_settings, self.defaults_samples),
-            "candidate": side(self.candidate_settings, self.candidate_samples),
+            "defaults": side("defaults", self.defaults_settings, self.defaults_samples),
+            "candidate": side("candidate", self.candidate_settings, self.candidate_samples),
             "ratios": [_finite_or_none(r) for r in self.ratios],
             "ramp_s": self.ramp_s,
             "window_s": self.window_s,

@@ -82,6 +82,7 @@ def _shim_error(exc: BaseException) -> None:
     detail = f"twistune's shim failed in {sys.executable}: {type(exc).__name__}: {exc}"
     fd_text = os.environ.pop("TWISTUNE_SHIM_REPORT_FD", "")
     os.environ.pop("TWISTUNE_SHIM_SETTINGS", None)
+    os.environ.pop("TWISTUNE_SHIM_OBSERVERS", None)
     try:
         if fd_text:
             message = {"event": "error", "kind": "shim", "detail": detail}
