@@ -1,12 +1,12 @@
-"""Servers for the http workload's tests, loaded by the real server child through a workload's
-import path (`server_factory="tests.e2e.http_watch:watched_http"`).
+"""An observer and servers for the http workload's tests, loaded by the real server child
+through import paths.
 
-- `watched_http`: the built-in http server (`harness._server.http.build_factory`,
-  unchanged) watched from outside its code path: a Twisted log observer counts
-  the access-log lines the Site emits (combined-log lines, info events of the
-  Twisted log), and every accepted socket's TCP_NODELAY is read right after
-  twisted.web's own `HTTPChannel.connectionMade` ran. At shutdown both go, as
-  JSON, to the file named by `WATCH_FILE_ENV`.
+- `Watch`: an observer (`run_trial(..., observers=("tests.e2e.http_watch:Watch",))`)
+  of the built-in http server, watched from outside its code path: a Twisted
+  log observer counts the access-log lines the Site emits (combined-log
+  lines, info events of the Twisted log), and every accepted socket's
+  TCP_NODELAY is read right after twisted.web's own
+  `HTTPChannel.connectionMade` ran. Both are its findings.
 - `failing_site`: a twisted.web resource answering 500, served by `build_site`.
 - `not_found_reference`: an asyncio server (no Twisted) answering 404, for a
   reference-mode trial.
@@ -15,52 +15,37 @@ import path (`server_factory="tests.e2e.http_watch:watched_http"`).
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-WATCH_FILE_ENV = "TWISTUNE_TEST_HTTP_WATCH_FILE"
 
+class Watch:
+    def __init__(self) -> None:
+        self.seen: dict[str, Any] = {"access_log_lines": 0, "tcp_nodelay": []}
 
-def watched_http(params: Mapping[str, object], settings: Any, reactor: Any) -> Any:
-    from twisted.logger import globalLogPublisher
-
-    from harness._server.http import build_factory
-
-    site = build_factory(params, settings, reactor)
-    seen: dict[str, Any] = {"access_log_lines": 0, "tcp_nodelay": []}
-
-    def observe(event: dict[str, Any]) -> None:
+    def _log_event(self, event: dict[str, Any]) -> None:
         line = event.get("log_io")
         if isinstance(line, str) and '"GET /' in line and " HTTP/1.1" in line:
-            seen["access_log_lines"] += 1
+            self.seen["access_log_lines"] += 1
 
-    globalLogPublisher.addObserver(observe)
-    build = site.buildProtocol
+    def start(self, reactor: Any) -> None:
+        from twisted.logger import globalLogPublisher
+        from twisted.web.http import HTTPChannel
 
-    def build_protocol(addr: Any) -> Any:
-        protocol = build(addr)
-        channel = getattr(protocol, "_channel", protocol)  # the HTTPChannel behind the proxy
-        made = channel.connectionMade
+        globalLogPublisher.addObserver(self._log_event)
+        made = HTTPChannel.connectionMade
+        seen = self.seen
 
-        def connection_made() -> None:
-            made()  # twisted.web's own, which may set TCP_NODELAY
-            sock = channel.transport.getHandle()
+        def connection_made(channel: HTTPChannel) -> None:
+            made(channel)  # twisted.web's own, which may set TCP_NODELAY
+            sock = channel.transport.getHandle()  # type: ignore[union-attr]
             seen["tcp_nodelay"].append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
-        channel.connectionMade = connection_made
-        return protocol
+        HTTPChannel.connectionMade = connection_made  # type: ignore[method-assign]
 
-    site.buildProtocol = build_protocol
-
-    def shutdown() -> None:
-        with open(os.environ[WATCH_FILE_ENV], "w") as report:
-            json.dump(seen, report)
-
-    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
-    return site
+    def stop(self) -> dict[str, Any]:
+        return self.seen
 
 
 def failing_site(params: Mapping[str, object], settings: Any, reactor: Any) -> Any:

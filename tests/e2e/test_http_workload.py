@@ -2,17 +2,15 @@
 httptools client in the load-generator child, on 127.0.0.1.
 
 Windows are sub-second; assertions are on what the trials produced, never on speed. The
-HTTP knobs are observed in the server child itself: the access-log lines its Twisted log
-carries and every accepted socket's TCP_NODELAY (`tests.e2e.http_watch`), and the idle
-timeout from a raw socket that sends nothing.
+HTTP knobs are observed in the server child itself, by an observer the trials name: the
+access-log lines its Twisted log carries and every accepted socket's TCP_NODELAY
+(`tests.e2e.http_watch:Watch`), and the idle timeout from a raw socket that sends nothing.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import time
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -32,7 +30,6 @@ from harness import (
 )
 from harness._run.children import Child
 from harness._run.servers import await_ready, start_server
-from tests.e2e.http_watch import WATCH_FILE_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -42,10 +39,7 @@ SMALL = HttpWorkload(connections=4)
 HEAD_BYTES = 100  # an HTTP/1.1 response head from either server is longer than this
 
 
-class WatchedHttp(HttpWorkload):
-    """The http workload served by `tests.e2e.http_watch:watched_http`."""
-
-    server_factory: ClassVar[str] = "tests.e2e.http_watch:watched_http"
+WATCH = "tests.e2e.http_watch:Watch"
 
 
 class FailingHttp(HttpWorkload):
@@ -73,14 +67,6 @@ def assert_served(sample: RepeatSample, body_bytes: int) -> None:
     assert body_bytes + HEAD_BYTES * 0.9 < per_response < body_bytes + 1000
     histogram = HdrHistogram.decode(sample.latency_histogram.encode())
     assert histogram.get_total_count() == sample.messages
-
-
-@pytest.fixture
-def watch_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where `watched_http` in the server child writes what it saw, at shutdown."""
-    path = tmp_path / "watch.json"
-    monkeypatch.setenv(WATCH_FILE_ENV, str(path))
-    return path
 
 
 # -- trials
@@ -181,24 +167,24 @@ def test_error_statuses_count_as_errors_on_twisted_web_and_asyncio_servers() -> 
 # -- the HTTP knobs, observed in the server child
 
 
-def test_the_access_log_is_on_by_default_and_off_when_asked(watch_file: Path) -> None:
-    workload = WatchedHttp(connections=2)
-    on = run_trial(Settings(), workload, **WINDOWS)
+def test_the_access_log_is_on_by_default_and_off_when_asked() -> None:
+    workload = HttpWorkload(connections=2)
+    on = run_trial(Settings(), workload, observers=(WATCH,), **WINDOWS)
     assert_ok(on)
-    lines_on = json.loads(watch_file.read_text())["access_log_lines"]
+    lines_on = on.observations[WATCH]["access_log_lines"]
     # A line per request served: at least those of the windows (warm-ups come on top).
     assert lines_on >= sum(s.messages for s in on.samples)
-    off = run_trial(Settings(http_access_log=False), workload, **WINDOWS)
+    off = run_trial(Settings(http_access_log=False), workload, observers=(WATCH,), **WINDOWS)
     assert_ok(off)
     assert all(s.messages > 0 for s in off.samples)
-    assert json.loads(watch_file.read_text())["access_log_lines"] == 0
+    assert off.observations[WATCH]["access_log_lines"] == 0
 
 
-def test_twisted_web_turns_nagle_off_whatever_the_settings_say(watch_file: Path) -> None:
+def test_twisted_web_turns_nagle_off_whatever_the_settings_say() -> None:
     assert Settings().tcp_nodelay is False
-    result = run_trial(Settings(), WatchedHttp(connections=3), **WINDOWS)
+    result = run_trial(Settings(), HttpWorkload(connections=3), observers=(WATCH,), **WINDOWS)
     assert_ok(result)
-    nodelay = json.loads(watch_file.read_text())["tcp_nodelay"]
+    nodelay = result.observations[WATCH]["tcp_nodelay"]
     assert nodelay == [1] * 3 * WINDOWS["repeats"]  # fresh connections for each repeat
 
 

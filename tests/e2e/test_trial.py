@@ -30,7 +30,6 @@ from harness import (
     available_reactors,
     run_trial,
 )
-from tests.e2e.gc_watch import GC_STATS_FILE_ENV
 from tests.e2e.misbehaving import GRANDCHILD_PID_FILE_ENV, STALL_S, BrokenEcho
 
 pytestmark = pytest.mark.e2e
@@ -191,15 +190,15 @@ def test_gc_knobs_are_applied_in_the_server(
     assert TrialResult.from_dict(result.to_dict()).effective_gc == result.effective_gc
 
 
-def test_collection_off_collects_every_period_in_the_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    stats_file = tmp_path / "gc.json"
-    monkeypatch.setenv(GC_STATS_FILE_ENV, str(stats_file))
-    workload = BrokenEcho(server_factory="tests.e2e.gc_watch:watched_echo")
-    result = run_trial(Settings(gc_collect_every_ms=50.0), workload, **WINDOWS)
+def test_collection_off_collects_every_period_in_the_server() -> None:
+    result = run_trial(
+        Settings(gc_collect_every_ms=50.0),
+        BrokenEcho(),
+        observers=("tests.e2e.gc_watch:Watch",),
+        **WINDOWS,
+    )
     assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
-    stats = json.loads(stats_file.read_text())
+    stats = result.observations["tests.e2e.gc_watch:Watch"]
     assert stats["enabled"] is False
     gen0, gen1, full = stats["collections"]
     assert (gen0, gen1) == (0, 0)  # no automatic collection while the reactor ran
