@@ -3,11 +3,11 @@
 For one workload per invocation (`--workload`: echo 1 KiB x16, echo 64 KiB x16,
 stream 1 MiB x16, echo 1 KiB x128 connections) it prints:
 
-- a census: one short `run_trial` per GC variant with the workload's own
-  server factory watched by `gc.callbacks` (benchmarks/decisions/gc_census.py): how
-  many collections of each generation the server ran per second, the share
-  of its CPU time they took, and the objects left tracked. A knob can gain at
-  most what the collections cost;
+- a census: one short `run_trial` per GC variant with the built-in "gc"
+  observer in the server (`gc.callbacks`, from the reactor's start to the
+  trial's end): how many collections of each generation the server ran per
+  second, the share of its CPU time they took, and the objects left tracked.
+  A knob can gain at most what the collections cost;
 - paired runs (`harness.run_paired`, the pairing a study's trial uses for this
   workload, `tuner.search_pairing`) of every variant against a live server
   with the defaults, `--rounds` rounds, the variants' order rotating from one
@@ -39,9 +39,7 @@ noise. On the 2-CPU box one invocation took 100 s (echo1k), 105 s (echo1k-x128),
 146 s (stream1m) with 3 rounds, and 172 s for echo64k with 2 (its trials run 2
 process sets). The figures, and the decision they back (the GC knobs are searched
 only when asked for, `ASKED_FOR_ONLY`), are in docs/evidence/gc_knobs.md.
-
-It runs from any directory: the census trials run from the repository root,
-where their children find `benchmarks.decisions.gc_census`.
+It runs from any directory.
 
     python benchmarks/decisions/gc_knobs.py --workload echo1k --rounds 3
     python benchmarks/decisions/gc_knobs.py --workload echo64k --rounds 2 --save echo64k.json
@@ -54,18 +52,13 @@ where their children find `benchmarks.decisions.gc_census`.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import glob
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar
 
 from harness import (
     EchoWorkload,
@@ -81,40 +74,13 @@ from tuner import measure_paired, paired_gain, search_pairing
 
 MiB = 1024 * 1024
 
-# The census server's module, by its dotted name from the repository root. Not the bare
-# `gc_census`: a trial's children never see the folder of the script that started them
-# (it would shadow whatever it holds in every server), so a module beside this script is
-# out of their reach. The census trials run from the repository root instead
-# (`from_repository_root`): the current directory is where children resolve a user's own
-# `--factory` module from, whatever else their import path holds.
-CENSUS_MODULE = "benchmarks.decisions.gc_census"
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-
-
-class CensusEcho(EchoWorkload):
-    """The echo workload served by its own factory under gc_census's watch."""
-
-    server_factory: ClassVar[str] = f"{CENSUS_MODULE}:echo_factory"
-
-
-class CensusStream(StreamWorkload):
-    """The stream workload served by its own factory under gc_census's watch."""
-
-    server_factory: ClassVar[str] = f"{CENSUS_MODULE}:stream_factory"
-
-
 SMALL_FAST = {"reactor": "select", "write_batching": "joined", "tcp_nodelay": True}
 
-# label -> (workload, census workload, its "fast" settings)
-WORKLOADS: dict[str, tuple[Workload, Workload, dict[str, object]]] = {
-    "echo1k": (
-        EchoWorkload(message_bytes=1024, connections=16),
-        CensusEcho(message_bytes=1024, connections=16),
-        SMALL_FAST,
-    ),
+# label -> (workload, its "fast" settings)
+WORKLOADS: dict[str, tuple[Workload, dict[str, object]]] = {
+    "echo1k": (EchoWorkload(message_bytes=1024, connections=16), SMALL_FAST),
     "echo64k": (
         EchoWorkload(message_bytes=65536, connections=16),
-        CensusEcho(message_bytes=65536, connections=16),
         {
             "reactor": "select",
             "tcp_nodelay": True,
@@ -125,17 +91,12 @@ WORKLOADS: dict[str, tuple[Workload, Workload, dict[str, object]]] = {
     ),
     "stream1m": (
         StreamWorkload(response_bytes=MiB, connections=16),
-        CensusStream(response_bytes=MiB, connections=16),
         # The small-stream-chunks strategy with TCP_NODELAY: without it, this
         # benchmark read 0.26x [0.25, 0.27] (Nagle holds each response's tail
         # for the client's delayed ACK; p99 54 ms against the defaults' 8 ms).
         {"read_buffer_bytes": 16384, "producer_chunk_bytes": 16384, "tcp_nodelay": True},
     ),
-    "echo1k-x128": (
-        EchoWorkload(message_bytes=1024, connections=128),
-        CensusEcho(message_bytes=1024, connections=128),
-        SMALL_FAST,
-    ),
+    "echo1k-x128": (EchoWorkload(message_bytes=1024, connections=128), SMALL_FAST),
 }
 
 GC_VARIANTS: dict[str, dict[str, object]] = {
@@ -185,45 +146,33 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-@contextlib.contextmanager
-def from_repository_root() -> Iterator[None]:
-    """The current directory is the repository root inside, restored after: a trial's
-    children resolve `CENSUS_MODULE` from it, whichever directory this script runs from."""
-    with contextlib.chdir(REPOSITORY_ROOT):
-        yield
-
-
 def census(workload: Workload, settings: dict[str, Settings], windows: dict[str, float]) -> int:
-    """One watched run_trial per GC variant (and the defaults): collections and their cost.
-    Returns how many of those trials failed (printed, never hidden)."""
-    say(f"census: one run_trial each, {windows}, counted over the server's life")
+    """One run_trial per GC variant (and the defaults) with the "gc" observer in the
+    server: collections and their cost. Returns how many of those trials failed
+    (printed, never hidden)."""
+    say(f"census: one run_trial each, {windows}, counted from the server's reactor start")
     say(
         f"{'variant':<22} {'gen0/s':>8} {'gen1/s':>7} {'gen2/s':>7} {'gc % cpu':>8} "
         f"{'tracked':>8} {'frozen':>7} {'throughput':>11}"
     )
     names = [name for name in ("A/A (defaults)", *GC_VARIANTS) if name in settings]
     failures = 0
-    with tempfile.TemporaryDirectory() as directory, from_repository_root():
-        os.environ["GC_CENSUS_DIR"] = directory
-        for name in names:
-            before = set(glob.glob(f"{directory}/*.json"))
-            result = run_trial(settings[name], workload, **windows)  # type: ignore[arg-type]
-            written = sorted(set(glob.glob(f"{directory}/*.json")) - before)
-            if not result.ok or not written:
-                failures += 1
-                reason = result.reason if not result.ok else "the server wrote no census"
-                say(f"{name:<22} FAILED: {result.status.value}: {reason}")
-                continue
-            report = json.loads(Path(written[0]).read_text())
-            cpu_s = report["cpu_s"]
-            rates = [n / report["alive_s"] for n in report["collections"]]
-            share = sum(report["gc_s"]) / cpu_s if cpu_s > 0 else float("nan")
-            say(
-                f"{'defaults' if name.startswith('A/A') else name:<22} {rates[0]:>8.1f} "
-                f"{rates[1]:>7.2f} {rates[2]:>7.2f} {share:>8.3%} {report['tracked']:>8} "
-                f"{report['frozen']:>7} {result.throughput:>11.0f}"
-            )
-    del os.environ["GC_CENSUS_DIR"]
+    for name in names:
+        result = run_trial(settings[name], workload, observers=("gc",), **windows)  # type: ignore[arg-type]
+        found = result.observations.get("gc", {})
+        if not result.ok or "error" in found:
+            failures += 1
+            reason = result.reason if not result.ok else f"the census failed: {found['error']}"
+            say(f"{name:<22} FAILED: {result.status.value}: {reason}")
+            continue
+        rates = [n / found["running_s"] for n in found["collections"]]
+        share = found["gc_cpu_share"]
+        say(
+            f"{'defaults' if name.startswith('A/A') else name:<22} {rates[0]:>8.1f} "
+            f"{rates[1]:>7.2f} {rates[2]:>7.2f} "
+            f"{float('nan') if share is None else share:>8.3%} {found['tracked_objects']:>8} "
+            f"{found['frozen_objects']:>7} {result.throughput:>11.0f}"
+        )
     return failures
 
 
@@ -337,7 +286,7 @@ def main() -> int:
 
 def measure(args: argparse.Namespace) -> int:
     """The census and the interleaved paired rounds of the workload's variants."""
-    workload, census_workload, fast = WORKLOADS[args.workload]
+    workload, fast = WORKLOADS[args.workload]
     settings = variants(fast)
     if args.variants:
         chosen, unknown = variant_names(args.variants, settings)
@@ -355,7 +304,7 @@ def measure(args: argparse.Namespace) -> int:
     say(f"fast = {fast}")
     failures = 0
     if not args.no_census:
-        failures += census(census_workload, settings, windows)
+        failures += census(workload, settings, windows)
         say(f"[{time.monotonic() - started:5.0f} s] census done")
     say(
         f"paired: {pairing.describe()}, warm-up {pairing.warmup_s:g} s, {args.rounds} rounds, "

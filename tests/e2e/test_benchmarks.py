@@ -486,8 +486,8 @@ def test_benchmark_runs_end_to_end(smoke: Smoke) -> None:
 
 
 def test_gc_census_resolves_from_any_directory(tmp_path: Path) -> None:
-    # Its children never see the script's folder: the census server must resolve by its
-    # dotted name wherever the user stands, even beside another package named benchmarks.
+    # Its children never see the script's folder: the census (the built-in gc observer)
+    # must work wherever the user stands, even beside another package named benchmarks.
     decoy = tmp_path / "benchmarks"
     decoy.mkdir()
     (decoy / "__init__.py").write_text("raise ImportError('not the repository benchmarks')\n")
