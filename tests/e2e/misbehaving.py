@@ -132,3 +132,30 @@ def hang_on_data_unless_defaults(
 def crash_on_data_if_defaults(params: Mapping[str, object], settings: Any, reactor: Any) -> Factory:
     """A paired run whose defaults' server crashes (every time); the candidate echoes."""
     return _echo_unless(settings == Settings(), _AbortOnData, settings, reactor)
+
+
+# Observers that fail on purpose, named by import path ("tests.e2e.misbehaving:RaisesOnStop").
+
+
+class RaisesOnStart:
+    def start(self, reactor: Any) -> None:
+        raise RuntimeError("broken on purpose at start")
+
+    def stop(self) -> dict[str, Any]:
+        raise AssertionError("never stopped: it did not start")
+
+
+class RaisesOnStop:
+    def start(self, reactor: Any) -> None:
+        pass
+
+    def stop(self) -> dict[str, Any]:
+        raise RuntimeError("broken on purpose at stop")
+
+
+class NotJson:
+    def start(self, reactor: Any) -> None:
+        pass
+
+    def stop(self) -> dict[str, Any]:
+        return {"when": object()}
