@@ -45,6 +45,7 @@ from tuner._measurement import TrialRunner
 
 OnRepeat = Callable[[int, RepeatSample], bool]
 OnPair = Callable[[int, RepeatSample, RepeatSample], bool]
+OnServers = Callable[[tuple[int, ...]], None]
 CRASH_REASON = "server exited with signal 6 during repeat 1"
 
 
@@ -105,6 +106,7 @@ class SequentialRunner:
         server_cpu: int | None = None,
         client_cpu: int | None = None,
         on_repeat: OnRepeat | None = None,
+        observers: Sequence[str] = (),
     ) -> TrialResult:
         if reference:
             self.references += 1
@@ -218,6 +220,7 @@ class RecordingRunner:
         server_cpu: int | None = None,
         client_cpu: int | None = None,
         on_repeat: OnRepeat | None = None,
+        observers: Sequence[str] = (),
     ) -> TrialResult:
         self.calls.append(
             {
@@ -347,6 +350,8 @@ class PairedFake:
         process_sets: int = 1,
         reference: bool = False,
         on_pair: OnPair | None = None,
+        observers: Sequence[str] = (),
+        on_servers: OnServers | None = None,
     ) -> PairedResult:
         self.arguments.append(
             {

@@ -11,7 +11,7 @@ defaults: `harness.run_paired`, or a fake in the tuner's unit tests;
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -89,6 +89,7 @@ class TrialRunner(Protocol):
         server_cpu: int | None = None,
         client_cpu: int | None = None,
         on_repeat: Callable[[int, RepeatSample], bool] | None = None,
+        observers: Sequence[str] = (),
     ) -> TrialResult: ...
 
 
@@ -181,6 +182,7 @@ def search_pairing(workload: Workload) -> Pairing:
 MEASURE_PAIRING = Pairing(pairs=20)
 
 OnPair = Callable[[int, RepeatSample, RepeatSample], bool]
+OnServers = Callable[[tuple[int, ...]], None]
 
 
 class PairedRunner(Protocol):
@@ -202,6 +204,8 @@ class PairedRunner(Protocol):
         process_sets: int = 1,
         reference: bool = False,
         on_pair: OnPair | None = None,
+        observers: Sequence[str] = (),
+        on_servers: OnServers | None = None,
     ) -> PairedResult: ...
 
 
