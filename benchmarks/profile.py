@@ -15,9 +15,10 @@ throughput and the ceiling's (echo only: the others have no reference
 server), and the profile's statements.
 
 Distortion (`--rounds N`, default 5): on echo 1 KiB x16, the same
-candidate's paired gain measured N times without sampling and N times with
-py-spy sampling both servers at each of `--rates` (default 100 and 250 Hz),
-interleaved round by round; prints each round's gains, each sampled one
+candidate's paired gain measured N times as a trial measures it and N times
+as `profile` does (py-spy sampling both servers at each of `--rates`,
+default 100 and 250 Hz, and the `gc` observer inside them), interleaved
+round by round; prints each round's gains, each sampled one
 over the unsampled one, and the median of those ratios per rate: how far
 sampling moves the gain a profile reports.
 
@@ -99,7 +100,9 @@ def distortion(candidate: Settings, rounds: int, pairs: int, rates: Sequence[int
         for rate in rates:
             with tempfile.TemporaryDirectory() as directory:
                 sampler = ServerSampler(Path(directory), rate)
-                sampled = run_paired(candidate, workload, pairs=pairs, on_servers=sampler)
+                sampled = run_paired(
+                    candidate, workload, pairs=pairs, observers=("gc",), on_servers=sampler
+                )
                 sampler.finish()
             gain = gain_of(sampled).gain
             if gain is not None and plain:

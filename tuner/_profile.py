@@ -6,15 +6,18 @@ py-spy attached to both servers from outside (`harness.ServerSampler`).
 Each side's CPU time (user + system, from /proc) is split into:
 
 - the kernel: its system CPU time;
+- the garbage collector: its time in collections over the process's CPU
+  time, from the `gc` observer inside the server (`harness` observers; with
+  several sets of processes, the last set's);
 - the event loop, Twisted's machinery and the user's code: the rest of its
   CPU time, in proportion to py-spy's samples of each (`tuner._stacks`);
 - "rest": samples in none of them.
 
 Every share is of the server's CPU time over the run, not of its wall
 time: in a paired run each server waits while the other one is loaded,
-and py-spy in its non-blocking mode records only a running thread. The
-garbage collector's time is not in the samples (it runs inside whatever
-frame allocated) and is not reported. The ceiling is the workload's
+and py-spy in its non-blocking mode records only a running thread. A
+collection runs inside whatever frame allocated, so the GC's share is taken
+out of the sampled categories in proportion. The ceiling is the workload's
 no-Twisted reference server: the study's stored ceiling, or a short paired
 run of its own.
 """
@@ -145,7 +148,12 @@ def run_profile(
         sampler = ServerSampler(Path(directory), plan.rate_hz, subprocesses)
         try:
             result = run_paired(
-                candidate, workload, pairs=plan.pairs, window_s=plan.window_s, on_servers=sampler
+                candidate,
+                workload,
+                pairs=plan.pairs,
+                window_s=plan.window_s,
+                observers=("gc",),
+                on_servers=sampler,
             )
         finally:
             sampled = sampler.finish()
@@ -166,9 +174,20 @@ def run_profile(
         name: _merged(s.stacks for s in sampled if s.side == side)
         for side, name in ((0, "defaults"), (1, "tuned"))
     }
+    observed = result.observations
     sides = (
-        _side("defaults", [s for s in sampled if s.side == 0], result.defaults_median(metric)),
-        _side("tuned", [s for s in sampled if s.side == 1], result.candidate_median(metric)),
+        _side(
+            "defaults",
+            [s for s in sampled if s.side == 0],
+            result.defaults_median(metric),
+            _gc_share(observed.get("defaults", {})),
+        ),
+        _side(
+            "tuned",
+            [s for s in sampled if s.side == 1],
+            result.candidate_median(metric),
+            _gc_share(observed.get("candidate", {})),
+        ),
     )
     measured = gain_of(result)
     data = ProfileData(
@@ -200,7 +219,15 @@ def _merged(groups: Iterable[tuple[tuple[str, int], ...]]) -> tuple[tuple[str, i
     return tuple(sorted(total.items(), key=lambda kv: -kv[1]))
 
 
-def _side(name: str, sampled: Sequence[SampledServer], throughput: float) -> ProfileSide:
+def _gc_share(observations: Mapping[str, Mapping[str, object]]) -> float:
+    """The GC observer's time in collections over the server's CPU time (0 without it)."""
+    share = observations.get("gc", {}).get("gc_cpu_share")
+    return float(share) if isinstance(share, int | float) and 0 <= share <= 1 else 0.0
+
+
+def _side(name: str, sampled: Sequence[SampledServer], throughput: float, gc: float) -> ProfileSide:
+    """One side's profile; `gc` is its GC's share of CPU time, taken out of the sampled
+    categories in proportion (a collection runs inside whatever frame allocated)."""
     stacks = _merged(s.stacks for s in sampled)
     user_s = sum(s.user_s for s in sampled)
     system_s = sum(s.system_s for s in sampled)
@@ -208,9 +235,10 @@ def _side(name: str, sampled: Sequence[SampledServer], throughput: float) -> Pro
     counts = category_samples(stacks)
     total = sum(counts.values())
     kernel = system_s / cpu_s if cpu_s > 0 else 0.0
-    shares = {Category.KERNEL.value: kernel}
+    gc = min(gc, 1 - kernel)
+    shares = {Category.KERNEL.value: kernel, Category.GC.value: gc}
     for category, count in counts.items():
-        shares[category.value] = (1 - kernel) * count / total if total else 0.0
+        shares[category.value] = (1 - kernel - gc) * count / total if total else 0.0
     selfs = self_samples(stacks)
     return ProfileSide(
         side=name,
@@ -247,6 +275,8 @@ def statements(sides: tuple[ProfileSide, ProfileSide], ceiling: float | None) ->
             Category.LOOP.value: "in the event loop's wait and dispatch",
             Category.TWISTED.value: "in Twisted's transports and protocol machinery",
             Category.USER.value: "in your code",
+            Category.GC.value: "in the garbage collector (its collections, timed inside "
+            "the server)",
             Category.REST.value: "in the standard library or other libraries, outside the "
             "three kinds of code above",
         }[category]

@@ -512,7 +512,7 @@ def render_profile(data: ProfileData, out: Console) -> None:
     table.add_row("samples", f"{defaults.samples:,}", f"{tuned.samples:,}")
     for category in tuned.shares:
         table.add_row(
-            category, f"{defaults.shares.get(category, 0.0):.0%}", f"{tuned.shares[category]:.0%}"
+            category, f"{defaults.shares.get(category, 0.0):.1%}", f"{tuned.shares[category]:.1%}"
         )
     out.print(table)
     if data.ceiling is not None:
