@@ -75,9 +75,9 @@ def show(name: str, run: ProfileRun) -> None:
     print(f"== {name}: {data.source}")
     gain = "-" if data.gain is None else f"{data.gain:.3f}x"
     print(f"  paired gain {gain}; samples {defaults.samples} / {tuned.samples}")
-    print(f"  {'share of CPU':<14} {'defaults':>9} {'tuned':>9}")
+    print(f"  {'share of CPU':<18} {'defaults':>9} {'tuned':>9}")
     for category in tuned.shares:
-        print(f"  {category:<14} {defaults.shares[category]:>9.1%} {tuned.shares[category]:>9.1%}")
+        print(f"  {category:<18} {defaults.shares[category]:>9.1%} {tuned.shares[category]:>9.1%}")
     print(f"  covered by the named categories: {defaults.covered:.1%} / {tuned.covered:.1%}")
     ceiling = f"{data.ceiling:,.0f}" if data.ceiling else "none (no reference server)"
     print(
@@ -120,7 +120,7 @@ def distortion(candidate: Settings, rounds: int, pairs: int, rates: Sequence[int
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", type=Path, help="the echo candidate (default: a strategy)")
-    parser.add_argument("--pairs", type=int, default=48)
+    parser.add_argument("--pairs", type=int, default=96)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--rates", default="100,250", help="py-spy rates (Hz) the distortion compares"

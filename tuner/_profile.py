@@ -41,8 +41,10 @@ from tuner._errors import TuneError
 from tuner._records import gain_of
 from tuner._stacks import Category, category_samples, frame_category, self_samples
 
-DEFAULT_PAIRS = 48  # 48 pairs of 50 ms: about 1,000 samples a side at 250 Hz
-DEFAULT_RATE_HZ = 250
+# 96 pairs of 50 ms: 400-500 samples a side at 100 Hz. 100 Hz moved the paired gain 2-3% in
+# two sittings, 250 Hz 2.4% and 6.4% (docs/evidence/profile.md).
+DEFAULT_PAIRS = 96
+DEFAULT_RATE_HZ = 100
 CEILING_PAIRS = 8
 TOP_FUNCTIONS = 10
 # A statement about a share is made from this share up.

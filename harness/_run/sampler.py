@@ -34,7 +34,6 @@ from pathlib import Path
 POLL_S = 0.1
 # How long py-spy may take to write its stacks once its target has gone (s).
 FINISH_TIMEOUT_S = 30.0
-DEFAULT_RATE_HZ = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +114,7 @@ class ServerSampler:
     executable is found.
     """
 
-    def __init__(
-        self, directory: Path, rate_hz: int = DEFAULT_RATE_HZ, subprocesses: bool = False
-    ) -> None:
+    def __init__(self, directory: Path, rate_hz: int, subprocesses: bool = False) -> None:
         executable = find_py_spy()
         if executable is None:
             raise FileNotFoundError("py-spy is not installed: pip install 'twistune[profile]'")

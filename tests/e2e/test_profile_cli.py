@@ -1,6 +1,6 @@
 """`twistune profile` as a user runs it: real servers sampled by a real py-spy.
 
-Each profile is a short paired run (8 pairs) of settings against Twisted's
+Each profile is a short paired run (16 pairs) of settings against Twisted's
 defaults with both servers sampled from outside; the tests check what the
 samples say about servers whose time is known by construction, that every
 sample falls in a category, that a `--command` program is sampled through
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 OWN = Path(__file__).parent / "own_servers"
 PROGRAMS = Path(__file__).parent / "programs"
-QUICK = ["--pairs", "8", "--no-ceiling", "--json"]
+QUICK = ["--pairs", "16", "--no-ceiling", "--json"]
 NAMED = ("kernel", "event loop", "Twisted", "your code")
 
 
@@ -72,7 +72,7 @@ def test_the_builtin_echo_is_mostly_kernel_and_loop_and_every_sample_is_placed(
     assert data["changes"] == {"reactor": "select"}
     assert data["gain"] > 0
     for side in data["sides"]:
-        assert side["samples"] > 50
+        assert side["samples"] > 30
         assert side["user_s"] > 0
         assert side["system_s"] > 0
         shares = side["shares"]
