@@ -17,9 +17,9 @@ difference. Prints, e.g.:
     20 trials: page 212 kB; report --format html 1.9 s (median of 3), --json 1.4 s
     500 trials: page 3,050 kB; report --format html 6.1 s (median of 3), --json 3.2 s
 
-`--smoke` runs a 3-trial study of its own first (tiny windows), grows it to
-30 trials and runs each command once: it checks that the page is written,
-not how fast.
+`--smoke` runs a 3-trial study of its own first (tiny windows, one candidate
+confirmed, no ceiling), grows it to 20 trials and runs each command once:
+it checks that the page is written, not how fast.
 
     .venv/bin/python benchmarks/html_report.py --from sqlite:///twistune.db
     .venv/bin/python benchmarks/html_report.py --smoke   # about 20 s
@@ -67,6 +67,11 @@ SMOKE_TUNE = [
     "0",
     "--confirm-rounds",
     "3",
+    "--confirm-top",
+    "1",
+    "--confirm-most",
+    "1",
+    "--no-ceiling",
     "--no-progress",
 ]
 
@@ -176,7 +181,7 @@ def main() -> int:
         if args.smoke:
             source = f"sqlite:///{folder / 'source.db'}"
             timed([*SMOKE_TUNE, "--storage", source], 1)
-            grown, runs = 30, 1
+            grown, runs = 20, 1
         name, count, confirmed = copy_study(source, f"sqlite:///{folder / 'as.db'}", None)
         print(f"source: {source} study {name!r}: {count} search trials, {confirmed} confirmations")
         copy_study(source, f"sqlite:///{folder / 'grown.db'}", grown)

@@ -274,7 +274,7 @@ def storage_load(output: str) -> None:
 
 def html_report(output: str) -> None:
     lines_matching(output, r"source: sqlite:///.* study '.*': 3 search trials, \d+ confirmations")
-    for trials in (3, 30):
+    for trials in (3, 20):
         (row,) = lines_matching(
             output,
             rf"{trials} trials: page ({NUMBER}) kB; report --format html ({NUMBER}) s "
