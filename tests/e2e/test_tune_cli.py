@@ -117,6 +117,9 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Tuned:
         "tune",
         "--trials",
         "4",
+        # The fewest rounds a gain can be confirmed in (tune's default is 4): CI time.
+        "--confirm-rounds",
+        "3",
         "--no-progress",
         "--json",
         *WORKLOAD,
@@ -129,7 +132,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Tuned:
         timeout=90,
     )
     assert run.returncode == 0, run.stderr
-    assert "confirmation round 4 of 4" in run.stderr
+    assert "confirmation round 3 of 3" in run.stderr
     assert f"wrote the report's page to {db.parent / PAGE}" in run.stderr
     return Tuned(db=db, report=json.loads(run.stdout), stderr=run.stderr)
 
@@ -205,7 +208,7 @@ def test_tune_reports_json_and_stores_every_trial(tuned: Tuned) -> None:
 
 def test_tune_confirms_its_best_and_measures_the_ceiling(tuned: Tuned) -> None:
     report = tuned.report
-    # The best (at most two) non-default candidates were re-measured, 4 paired rounds, and
+    # The best (at most two) non-default candidates were re-measured, 3 paired rounds, and
     # any other within noise of the best (its interval reaching the best's gain), up to 4.
     non_default = [t for t in report["top"] if t["settings"] != default_knobs()]
     confirmed = {c["candidate"] for c in report["confirmations"]}
@@ -215,7 +218,7 @@ def test_tune_confirms_its_best_and_measures_the_ceiling(tuned: Tuned) -> None:
     for extra in non_default[2:]:
         assert (extra["number"] in confirmed) == (extra["gain_high"] >= settled[0]["gain"])
     for confirmation in report["confirmations"]:
-        assert confirmation["rounds"] + confirmation["dropped_rounds"] == 4
+        assert confirmation["rounds"] + confirmation["dropped_rounds"] == 3
         assert confirmation["candidate"] in {t["number"] for t in non_default}
     assert report["winner"] in {None} | {
         c["candidate"] for c in report["confirmations"] if c["confirmed"]
@@ -225,7 +228,7 @@ def test_tune_confirms_its_best_and_measures_the_ceiling(tuned: Tuned) -> None:
         tuned.db,
         "SELECT count(*) FROM twistune_trials WHERE kind = 'confirm'",
     )
-    assert rows[0][0] == 4 * 2 * len(report["confirmations"])  # both sides of each run
+    assert rows[0][0] == 3 * 2 * len(report["confirmations"])  # both sides of each run
     # The uvloop reference server was measured once, and it beats Twisted's defaults.
     ceiling = report["ceiling"]
     assert ceiling is not None
