@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from harness import LatencySpectrum, latency_spectrum, settings_to_text
+from harness import LatencySpectrum, latency_spectrum
 from storage import ProfileRecord, Storage, StudyBudget, TrialKind, TrialOutcome, TrialRecord
-from tuner._records import is_defaults, settings_of
-from tuner._report import ReportData, export_metadata, report_data
+from tuner._records import is_defaults
+from tuner._report import ReportData, exported_text, report_data
 from tuner._results import StudyResults, load_results
 from tuner._strategies import STRATEGIES_BY_NAME, strategy_of
 from tuner._transfer import transferred_of
@@ -531,9 +531,7 @@ def _settings_file(url: str, results: StudyResults, report: ReportData) -> tuple
         return "", ""
     trial = results.trial(report.winner)
     confirmation = results.confirmation(trial.number)
-    text = settings_to_text(
-        settings_of(trial), SETTINGS_FORMAT, export_metadata(results, trial, confirmation)
-    )
+    text = exported_text(results, trial, confirmation, SETTINGS_FORMAT)
     words = ["twistune", "export", "--storage", url, "--study", results.record.name]
     command = shlex.join([*words, "-o", SETTINGS_FILE])
     return text, command

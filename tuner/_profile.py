@@ -53,12 +53,11 @@ NOTABLE = 0.3
 
 @dataclass(frozen=True, slots=True)
 class ProfilePlan:
-    """How to profile: `pairs` pairs of slices of `window_s`, py-spy at `rate_hz`, and the
+    """How to profile: `pairs` pairs of the harness's slices, py-spy at `rate_hz`, and the
     ceiling measured in a run of its own when `ceiling` (and the workload has one)."""
 
     pairs: int = DEFAULT_PAIRS
     rate_hz: int = DEFAULT_RATE_HZ
-    window_s: float | None = None
     ceiling: bool = True
 
     def __post_init__(self) -> None:
@@ -153,7 +152,6 @@ def run_profile(
                 candidate,
                 workload,
                 pairs=plan.pairs,
-                window_s=plan.window_s,
                 observers=("gc",),
                 on_servers=sampler,
             )
@@ -181,12 +179,14 @@ def run_profile(
         _side(
             "defaults",
             [s for s in sampled if s.side == 0],
+            stacks["defaults"],
             result.defaults_median(metric),
             _gc_share(observed.get("defaults", {})),
         ),
         _side(
             "tuned",
             [s for s in sampled if s.side == 1],
+            stacks["tuned"],
             result.candidate_median(metric),
             _gc_share(observed.get("candidate", {})),
         ),
@@ -227,10 +227,16 @@ def _gc_share(observations: Mapping[str, Mapping[str, object]]) -> float:
     return float(share) if isinstance(share, int | float) and 0 <= share <= 1 else 0.0
 
 
-def _side(name: str, sampled: Sequence[SampledServer], throughput: float, gc: float) -> ProfileSide:
+def _side(
+    name: str,
+    sampled: Sequence[SampledServer],
+    stacks: tuple[tuple[str, int], ...],
+    throughput: float,
+    gc: float,
+) -> ProfileSide:
     """One side's profile; `gc` is its GC's share of CPU time, taken out of the sampled
-    categories in proportion (a collection runs inside whatever frame allocated)."""
-    stacks = _merged(s.stacks for s in sampled)
+    categories in proportion (a collection runs inside whatever frame allocated). `stacks`
+    are its processes' stacks merged (`_merged`)."""
     user_s = sum(s.user_s for s in sampled)
     system_s = sum(s.system_s for s in sampled)
     cpu_s = user_s + system_s

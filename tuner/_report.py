@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 
-from harness import KNOBS, SettingsError
+from harness import KNOBS, SettingsError, settings_to_text
 from storage import ConfirmationRecord, TrialKind, TrialRecord
 from tuner._objectives import Objective
-from tuner._records import is_defaults
+from tuner._records import is_defaults, settings_of
 from tuner._results import IMPORTANCE_QUANTILE, MIN_TRIALS_FOR_IMPORTANCE, StudyResults
 from tuner._space import SearchSpace
 from tuner._statistics import ceiling_shares
@@ -448,6 +448,18 @@ def confirm_data(
         verdict=verdict(results.confirmations, winner),
         all_runs_failed=all_runs_failed,
     )
+
+
+def exported_text(
+    results: StudyResults,
+    trial: TrialRecord,
+    confirmation: ConfirmationRecord | None,
+    file_format: str,
+) -> str:
+    """The settings file `twistune export` writes for `trial`: its knobs and
+    `export_metadata`, in `file_format` (toml, json or env)."""
+    metadata = export_metadata(results, trial, confirmation)
+    return settings_to_text(settings_of(trial), file_format, metadata)
 
 
 def export_metadata(

@@ -80,12 +80,13 @@ def frame_function(frame: str) -> str:
     return f"{frame.rsplit(' (', 1)[0]} ({frame_file(frame)})" if frame_file(frame) else frame
 
 
-def _top_module(path: str) -> str:
+def _importable(path: str) -> str:
+    """A frame's file as its package path: below site-packages or dist-packages when it is
+    an installed library's ("/venv/.../site-packages/twisted/x.py" -> "twisted/x.py")."""
     for marker in ("site-packages/", "dist-packages/"):
         if marker in path:
             path = path.rsplit(marker, 1)[1]
-    first = path.lstrip("/").split("/", 1)[0]
-    return first.removesuffix(".py")
+    return path
 
 
 def frame_category(frame: str) -> Category | None:
@@ -94,9 +95,7 @@ def frame_category(frame: str) -> Category | None:
     path = frame_file(frame)
     if not path or path.startswith("<"):
         return None
-    for marker in ("site-packages/", "dist-packages/"):
-        if marker in path:
-            path = path.rsplit(marker, 1)[1]
+    path = _importable(path)
     if path in LOOP_FILES:
         return Category.LOOP
     if path.startswith("twisted/"):
@@ -105,7 +104,7 @@ def frame_category(frame: str) -> Category | None:
         return None if path.endswith("__main__.py") else Category.USER
     if path.startswith("harness/"):
         return Category.TWISTED  # twistune's patches of Twisted's transports and reactors
-    top = _top_module(path)
+    top = path.lstrip("/").split("/", 1)[0].removesuffix(".py")
     if top in LOOP_MODULES:
         return Category.LOOP
     if top in sys.stdlib_module_names or top in LIBRARIES or "/lib/python3" in path:

@@ -427,9 +427,9 @@ def xy_chart(
     x_ticks = _ticks(x_domain, max(2, int(box.width / 90)))
     body = [
         _frame_start(chart_id, box),
-        *(_horizontal_reference(r, yr, box) for r in references if r.at is None),
+        *(_reference(r, yr, box, vertical=False) for r in references if r.at is None),
         _grid(box, [xr.t_px(t.t) for t in x_ticks], [yr.t_px(t.t) for t in y_ticks]),
-        *(_horizontal_reference(r, yr, box) for r in references if r.at is not None),
+        *(_reference(r, yr, box, vertical=False) for r in references if r.at is not None),
         _axes(box, xr, x_ticks, yr, y_ticks, x.label, y.label, height),
         f'<g class="data" clip-path="url(#{chart_id}-clip)">',
     ]
@@ -488,9 +488,9 @@ def forest_chart(
     xr = _Ruler(domain, box.left, box.right)
     ticks = _ticks(domain, max(2, int(box.width / 90)))
     out = [_frame_start(chart_id, box), _stripes(len(rows), box.top, row_h, width)]
-    out += [_vertical_reference(r, xr, box) for r in references if r.at is None]
+    out += [_reference(r, xr, box, vertical=True) for r in references if r.at is None]
     out.append(_grid(box, [xr.t_px(t.t) for t in ticks], []))
-    out += [_vertical_reference(r, xr, box) for r in references if r.at is not None]
+    out += [_reference(r, xr, box, vertical=True) for r in references if r.at is not None]
     out.append(_axes(box, xr, ticks, None, [], x.label, None, height))
     drawn = 0
     row_marks = []
@@ -558,7 +558,7 @@ def bar_chart(
     base_px = xr.px(base) if xr.holds(base) else None
     start = box.left if base_px is None else base_px
     out = [_frame_start(chart_id, box), _stripes(len(bars), box.top, row_h, width)]
-    out += [_vertical_reference(r, xr, box) for r in references if r.at is None]
+    out += [_reference(r, xr, box, vertical=True) for r in references if r.at is None]
     out.append(_grid(box, [xr.t_px(t.t) for t in ticks], []))
     out.append(_axes(box, xr, ticks, None, [], x.label, None, height))
     drawn = 0
@@ -594,7 +594,7 @@ def bar_chart(
             f"<title>{_esc(hover)}</title>{''.join(parts)}</g>"
         )
     out.append(_rows_group(drawn, len(bars) - drawn, "".join(row_marks)))
-    out += [_vertical_reference(r, xr, box) for r in references if r.at is not None]
+    out += [_reference(r, xr, box, vertical=True) for r in references if r.at is not None]
     out.append(_legend(legend_rows, 12, 6))
     return _figure(chart_id, "bar", title, width, height, "".join(out))
 
@@ -1107,48 +1107,38 @@ def _axes(
     return f'<path class="axis" d="{d}"/>' + "".join(out)
 
 
-def _horizontal_reference(r: Reference, yr: _Ruler, box: _Box) -> str:
+def _reference(r: Reference, ruler: _Ruler, box: _Box, *, vertical: bool) -> str:
+    """A reference line (`r.at`) or band (`r.low`..`r.high`) across the plot area: across
+    its height at an x of `ruler` when `vertical`, else across its width at a y."""
     hover = f"<title>{_esc(r.label)}</title>"
     if r.at is not None:
-        if not yr.holds(r.at):
+        if not ruler.holds(r.at):
             return ""
-        y = _px(yr.px(r.at))
+        at = _px(ruler.px(r.at))
+        x1, y1, x2, y2 = (
+            (at, _px(box.top), at, _px(box.bottom))
+            if vertical
+            else (_px(box.left), at, _px(box.right), at)
+        )
         return (
-            f'<line class="ref" x1="{_px(box.left)}" y1="{y}" x2="{_px(box.right)}" y2="{y}"'
+            f'<line class="ref" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"'
             f"{_attr('data-label', r.label)}{_num_attr('value', r.at)}>{hover}</line>"
         )
     assert r.low is not None
     assert r.high is not None
-    y_low = round(max(min(yr.px_or_edge(r.low), box.bottom), box.top), 1)
-    y_high = round(max(min(yr.px_or_edge(r.high), box.bottom), box.top), 1)
-    if y_low - y_high <= 0:
+    first, last = (box.left, box.right) if vertical else (box.top, box.bottom)
+    low = round(min(max(ruler.px_or_edge(r.low), first), last), 1)
+    high = round(min(max(ruler.px_or_edge(r.high), first), last), 1)
+    # On a y ruler larger values lie higher up: smaller pixel values.
+    start, size = (low, high - low) if vertical else (high, low - high)
+    if size <= 0:
         return ""
-    return (
-        f'<rect class="band" x="{_px(box.left)}" y="{_px(y_high)}" width="{_px(box.width)}" '
-        f'height="{_px(y_low - y_high)}"{_attr("data-label", r.label)}'
-        f"{_num_attr('low', r.low)}{_num_attr('high', r.high)}>{hover}</rect>"
+    x, y, width, height = (
+        (start, box.top, size, box.height) if vertical else (box.left, start, box.width, size)
     )
-
-
-def _vertical_reference(r: Reference, xr: _Ruler, box: _Box) -> str:
-    hover = f"<title>{_esc(r.label)}</title>"
-    if r.at is not None:
-        if not xr.holds(r.at):
-            return ""
-        x = _px(xr.px(r.at))
-        return (
-            f'<line class="ref" x1="{x}" y1="{_px(box.top)}" x2="{x}" y2="{_px(box.bottom)}"'
-            f"{_attr('data-label', r.label)}{_num_attr('value', r.at)}>{hover}</line>"
-        )
-    assert r.low is not None
-    assert r.high is not None
-    x_low = round(min(max(xr.px_or_edge(r.low), box.left), box.right), 1)
-    x_high = round(min(max(xr.px_or_edge(r.high), box.left), box.right), 1)
-    if x_high - x_low <= 0:
-        return ""
     return (
-        f'<rect class="band" x="{_px(x_low)}" y="{_px(box.top)}" width="{_px(x_high - x_low)}" '
-        f'height="{_px(box.height)}"{_attr("data-label", r.label)}'
+        f'<rect class="band" x="{_px(x)}" y="{_px(y)}" width="{_px(width)}" '
+        f'height="{_px(height)}"{_attr("data-label", r.label)}'
         f"{_num_attr('low', r.low)}{_num_attr('high', r.high)}>{hover}</rect>"
     )
 

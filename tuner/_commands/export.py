@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import settings_to_text
 from storage import TrialOutcome, TrialRecord
 from tuner._atomic_file import write_atomically
 from tuner._commands._common import (
@@ -28,8 +27,8 @@ from tuner._commands._common import (
     writable_output,
 )
 from tuner._errors import BadInputError
-from tuner._records import is_defaults, settings_of
-from tuner._report import export_metadata
+from tuner._records import is_defaults
+from tuner._report import export_metadata, exported_text
 from tuner._results import load_results
 from tuner._words import refusal as refusal_text
 from tuner._words import verdict
@@ -132,10 +131,10 @@ def export(options: ExportOptions) -> ExportData:
             asked=options.trial is not None,
         )
         return ExportData(name, trial.number, "", options.output, why)
-    metadata = export_metadata(results, trial, confirmation)
-    text = settings_to_text(settings_of(trial), options.file_format, metadata)
+    text = exported_text(results, trial, confirmation, options.file_format)
     write_atomically(options.output, text)
-    return ExportData(name, trial.number, str(metadata["gain"]), options.output)
+    gain = export_metadata(results, trial, confirmation)["gain"]
+    return ExportData(name, trial.number, str(gain), options.output)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
