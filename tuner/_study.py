@@ -477,7 +477,9 @@ class _TrialLoop:
                 lambda on_pair: self._measure(settings, on_pair),
                 config.stability_gate,
                 hook,
-                floor_of(self.defaults_levels),
+                # The gate off (--stability-gate 0): every run is kept as measured, a slow
+                # machine's too, so that no status depends on the machine's moment.
+                floor_of(self.defaults_levels) if config.stability_gate else None,
             )
         except KeyboardInterrupt as stop:
             why = "interrupted by the user (Ctrl-C)"

@@ -184,7 +184,8 @@ def _add_noise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stability-gate", type=non_negative_float, default=DEFAULT_STABILITY_GATE,
         help="re-run, then mark unstable, a trial whose paired interval is wider than this "
-        f"fraction of its gain (default {DEFAULT_STABILITY_GATE:g}; 0: off)",
+        f"fraction of its gain, or whose defaults ran under 80%% of their usual speed (default "
+        f"{DEFAULT_STABILITY_GATE:g}; 0: off, every run kept as measured)",
     )  # fmt: skip
     parser.add_argument(
         "--max-sets", type=positive_int, default=DEFAULT_MAX_SETS,
