@@ -99,7 +99,11 @@ def status_text(confirmation: ConfirmationRecord) -> str:
 def confirmation_line(confirmation: ConfirmationRecord) -> str:
     """e.g. "trial 7: gain 1.42x [1.35, 1.50], 10 paired rounds, confirmed"."""
     c = confirmation
-    dropped = f" ({c.dropped_rounds} dropped: a run failed)" if c.dropped_rounds else ""
+    dropped = (
+        f" ({c.dropped_rounds} dropped: a run failed or the machine ran slow)"
+        if c.dropped_rounds
+        else ""
+    )
     return f"trial {c.candidate}: {gain_text(c)}, {status_text(c)}{dropped}"
 
 

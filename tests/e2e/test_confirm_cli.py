@@ -28,6 +28,7 @@ import pytest
 
 from harness import Settings, load_settings
 from tests.e2e.cli import PAIRS, WORKLOAD, twistune
+from tuner import MIN_CONFIRM_ROUNDS
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +79,9 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
     (found,) = data["confirmations"]
     assert found["candidate"] == 0
     assert found["rounds"] + found["dropped_rounds"] == ROUNDS
-    assert found["rounds"] >= 8, found  # enough to judge at 99%; a failed run is dropped
+    # A round is dropped when a run failed or the machine ran slow through it and its
+    # re-run (the floor, tuner._gate); on a busy machine that can be several of twelve.
+    assert found["rounds"] >= MIN_CONFIRM_ROUNDS, found
     assert found["ci_low"] <= 1.05, found  # no bias to either side of a pair
     assert found["ci_high"] >= 1 / 1.05, found
     assert found["ci_low"] <= found["gain"] <= found["ci_high"]
@@ -98,16 +101,16 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
     candidate, rounds, confirmed, ratios_json, baseline_json, candidate_json = row
     assert (candidate, rounds, confirmed) == (0, found["rounds"], 0)
     runs = {
-        number: (status, json.loads(settings), throughput, gain)
-        for number, status, settings, throughput, gain in query(
+        number: (status, json.loads(settings), throughput, gain, reason)
+        for number, status, settings, throughput, gain, reason in query(
             db,
-            "SELECT number, status, settings_json, median_throughput_msgs_s, gain "
+            "SELECT number, status, settings_json, median_throughput_msgs_s, gain, reason "
             "FROM twistune_trials WHERE kind = 'confirm'",
         )
     }
     assert sorted(runs) == list(range(2 * ROUNDS))
     defaults = {k: v for k, v in Settings().to_dict().items() if k != "format_version"}
-    assert all(settings == defaults for _, settings, _, _ in runs.values())
+    assert all(settings == defaults for _, settings, _, _, _ in runs.values())
     baseline_runs, candidate_runs = json.loads(baseline_json), json.loads(candidate_json)
     # Each round's paired run: its defaults' side, then its candidate's side.
     assert baseline_runs == list(range(0, 2 * ROUNDS, 2))
@@ -117,9 +120,13 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
     pair_samples = "SELECT s.throughput_msgs_s FROM twistune_samples s JOIN twistune_trials t "
     pair_samples += "ON s.trial_id = t.id WHERE t.kind = 'confirm' AND t.number = ? "
     pair_samples += "ORDER BY s.repeat"
+    # A dropped round's run is stored as failed or unstable, with its reason.
     paired = []
     for b, c in zip(baseline_runs, candidate_runs, strict=True):
-        if runs[b][0] == "ok" and runs[c][0] == "ok":
+        if runs[b][0] != "ok" or runs[c][0] != "ok":
+            assert runs[c][0] in ("failed", "unstable"), runs[c]
+            assert runs[c][4], runs[c]
+        else:
             base = [t for (t,) in query(db, pair_samples, (b,))]
             mine = [t for (t,) in query(db, pair_samples, (c,))]
             paired.append(statistics.median(m / d for d, m in zip(base, mine, strict=True)))
@@ -127,13 +134,13 @@ def test_the_defaults_confirmed_against_themselves_claim_no_gain(tmp_path: Path)
     assert json.loads(ratios_json) == pytest.approx(paired)
     # The gain is their geometric mean.
     assert found["gain"] == pytest.approx(math.exp(statistics.fmean(map(math.log, paired))))
-    assert all(throughput > 0 for status, _, throughput, _ in runs.values() if status == "ok")
+    assert all(throughput > 0 for status, _, throughput, _, _ in runs.values() if status == "ok")
     samples = query(
         db,
         "SELECT count(*) FROM twistune_samples s JOIN twistune_trials t ON s.trial_id = t.id "
         "WHERE t.kind = 'confirm' AND t.status = 'ok'",
     )
-    ok_runs = sum(1 for status, _, _, _ in runs.values() if status == "ok")
+    ok_runs = sum(1 for status, _, _, _, _ in runs.values() if status == "ok")
     assert samples == [(4 * ok_runs,)]  # a sample per pair: PAIRS asks for 4
 
     # The report says it, in JSON and in words.

@@ -405,7 +405,31 @@ def test_a_failed_run_drops_its_round(store: Storage) -> None:
     failed = store.trials("s", kind=TrialKind.CONFIRM)[5]
     assert failed.reason == "server exited with signal 6 during repeat 1"
     assert failed.values == ()
-    assert "(2 dropped: a run failed)" in confirmation_line(record)
+    assert "(2 dropped: a run failed or the machine ran slow)" in confirmation_line(record)
+
+
+def test_a_round_on_a_slow_machine_is_measured_again_then_dropped(store: Storage) -> None:
+    make_study(store, [(SELECT, 1500.0)])
+    calls: list[int] = []
+
+    # The machine runs at half speed for the 5th run and its re-run (both sides alike, so
+    # the ratio alone would not show it), then recovers for the 6th run onwards.
+    def slowed(candidate: Settings, workload: Workload, **options: Any) -> PairedResult:
+        calls.append(len(calls))
+        speed = 0.5 if len(calls) in (5, 6) else 1.0
+        levels = [(BASE * speed, select_is_1_5x(candidate) * speed)] * options["pairs"]
+        return fake_paired(candidate, workload, levels)
+
+    (record,) = confirm(store, slowed, rounds=8)
+    assert len(calls) == 9  # 8 rounds, one of them measured twice
+    assert (record.rounds, record.dropped_rounds) == (7, 1)
+    assert record.ratios == pytest.approx([1.5] * 7)
+    runs = store.trials("s", kind=TrialKind.CONFIRM)
+    assert len(runs) == 16  # the first of the two slow runs is not stored
+    (dropped,) = [r for r in runs if r.status != "ok" and r.number % 2 == 1]
+    assert dropped.status == "unstable"
+    assert "the machine was slow" in dropped.reason
+    assert "(1 dropped: a run failed or the machine ran slow)" in confirmation_line(record)
 
 
 def test_too_few_usable_rounds_cannot_confirm(store: Storage) -> None:
