@@ -17,16 +17,33 @@ it is part of the result the harness returns.
 from __future__ import annotations
 
 import math
-import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from storage import TrialOutcome, TrialRecord
 from tuner._objectives import Objective
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 10_000
+
+
+def _resampled_medians(
+    values: Sequence[float], resamples: int, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
+    """The medians of `resamples` draws of len(values) from `values` with replacement."""
+    data = np.asarray(values, dtype=float)
+    size = len(data)
+    ordered: npt.NDArray[np.float64] = np.sort(
+        data[rng.integers(0, size, size=(resamples, size))], axis=1
+    )
+    middle = size // 2
+    if size % 2:
+        return ordered[:, middle]
+    return (ordered[:, middle - 1] + ordered[:, middle]) / 2
 
 
 def bootstrap_median_ci(
@@ -37,8 +54,8 @@ def bootstrap_median_ci(
 ) -> tuple[float, float]:
     """The percentile bootstrap interval of the median of `ratios`: (low, high).
 
-    Draws `resamples` samples of len(ratios) with replacement from
-    `random.Random(seed)` (the same ratios always give the same interval),
+    Draws `resamples` samples of len(ratios) with replacement from numpy's
+    `default_rng(seed)` (the same ratios always give the same interval),
     takes each one's median, and returns the (1 - confidence) / 2 and
     (1 + confidence) / 2 quantiles of those medians (nearest rank, rounded
     outward). The interval never reaches beyond the smallest and largest
@@ -57,13 +74,11 @@ def bootstrap_median_ci(
         raise ValueError(f"confidence {confidence} is not within (0, 1)")
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
-    rng = random.Random(seed)
-    size = len(values)
-    medians = sorted(statistics.median(rng.choices(values, k=size)) for _ in range(resamples))
+    medians = np.sort(_resampled_medians(values, resamples, np.random.default_rng(seed)))
     tail = (1 - confidence) / 2
     low = medians[math.floor(tail * (resamples - 1))]
     high = medians[math.ceil((1 - tail) * (resamples - 1))]
-    return low, high
+    return float(low), float(high)
 
 
 # The fewest usable rounds that can confirm a gain. The confirmation's interval
@@ -106,8 +121,8 @@ def paired_gain(
     The gain is the median ratio; with several scenarios, the geometric mean
     of each scenario's median ratio, as a trial's throughput is the
     geometric mean of its scenarios'. The interval is a percentile bootstrap
-    of that statistic, resampling pairs within each scenario
-    (`random.Random(seed)`: the same ratios give the same interval). Ratios
+    of that statistic, resampling pairs within each scenario (numpy's
+    `default_rng(seed)`: the same ratios give the same interval). Ratios
     that are not finite and positive are left out; a scenario left without
     a usable pair leaves no gain.
     """
@@ -130,11 +145,12 @@ def paired_gain(
     gain = statistic(groups)
     if usable < 2 or all(len(g) < 2 for g in groups):
         return PairedGain(gain, None, None, usable, confidence)
-    rng = random.Random(seed)
-    draws = sorted(statistic([rng.choices(g, k=len(g)) for g in groups]) for _ in range(resamples))
+    rng = np.random.default_rng(seed)
+    logs = sum(np.log(_resampled_medians(g, resamples, rng)) for g in groups)
+    draws = np.sort(np.exp(logs / len(groups)))
     tail = (1 - confidence) / 2
-    low = draws[math.floor(tail * (resamples - 1))]
-    high = draws[math.ceil((1 - tail) * (resamples - 1))]
+    low = float(draws[math.floor(tail * (resamples - 1))])
+    high = float(draws[math.ceil((1 - tail) * (resamples - 1))])
     return PairedGain(gain, low, high, usable, confidence)
 
 
