@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import optuna
@@ -89,3 +90,44 @@ def optuna_trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
     finally:
         storage.remove_session()  # its scoped session holds a connection until removed
         storage.engine.dispose()
+
+
+class StderrLines:
+    """The lines a process writes on its stderr (a pipe), read as they come by a thread,
+    so that a test can wait for one while the process runs. Read its stdout only after
+    the process ended (it must fit in the pipe)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        self._pipe = process.stderr
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="stderr-lines", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(ValueError, OSError):  # closed by kill_group
+            for line in self._pipe:
+                with self._changed:
+                    self._lines.append(line)
+                    self._changed.notify_all()
+        with self._changed:
+            self._lines.append("")  # end of the pipe
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        """Return once a line holds `text`; AssertionError (with what was read) if the
+        pipe ends or `timeout` seconds pass first."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(text in line for line in self._lines) or self._lines[-1:] == [""],
+                timeout,
+            )
+            if not found or not any(text in line for line in self._lines):
+                raise AssertionError(f"no line with {text!r} on stderr: {''.join(self._lines)}")
+
+    def text(self) -> str:
+        """All that was read, once the pipe ended (within 30 s of the process's end)."""
+        self._reader.join(timeout=30)
+        with self._changed:
+            return "".join(self._lines)

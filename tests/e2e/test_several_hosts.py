@@ -25,10 +25,17 @@ from optuna.trial import TrialState
 
 from storage import Lease, LeaseState, StorageError, TrialOutcome, open_storage
 from tests.e2e.cli import SHORT_STUDY, TWISTUNE, twistune, url_of
-from tests.e2e.hosts import finish, hosts_allowed, kill_group, optuna_trials, start_on_host
+from tests.e2e.hosts import (
+    StderrLines,
+    finish,
+    hosts_allowed,
+    kill_group,
+    optuna_trials,
+    start_on_host,
+)
 from tests.postgres_server import PostgresServer
 from tuner._optuna import BASELINE_ATTR, OWNER_ATTR, STRATEGY_ATTR
-from tuner._settle import RETRY_ATTR
+from tuner._settle import RETRY_ATTR, UNOWNED
 
 pytestmark = pytest.mark.usefixtures("hosts_allowed")
 __all__ = ["hosts_allowed"]
@@ -57,9 +64,15 @@ def budget_set(url: str) -> bool:
         return store.study("shared") is not None and store.budget("shared").trials is not None
 
 
+# The study's budget when a tuner and three workers share it: the tuner runs about one
+# trial a second here, and the workers start about three seconds after it set the study
+# up, so it leaves them several trials (the test needs two hosts or more to run some).
+BUDGET = 8
+
+
 def test_a_tuner_and_three_workers_spend_the_budget_exactly(pg_url: str, tmp_path: Path) -> None:
     tuner = start_on_host(
-        "host0", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "12",
+        "host0", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", str(BUDGET),
         "--storage", pg_url, cwd=tmp_path,
     )  # fmt: skip
     try:
@@ -82,11 +95,14 @@ def test_a_tuner_and_three_workers_spend_the_budget_exactly(pg_url: str, tmp_pat
         leases = store.leases("shared")
     trials = optuna_trials(pg_url, "shared")
     asked = [t for t in trials if t.state is not TrialState.WAITING]
-    assert len(asked) == 12
-    assert sorted(r.number for r in records) == sorted(t.number for t in asked) == list(range(12))
-    assert len(leases) == 12
+    assert len(asked) == BUDGET
+    assert sorted(r.number for r in records) == sorted(t.number for t in asked)
+    assert sorted(r.number for r in records) == list(range(BUDGET))
+    assert len(leases) == BUDGET
     assert {lease.state for lease in leases} == {LeaseState.ENDED}
-    assert sorted(lease.number for lease in leases if lease.number is not None) == list(range(12))
+    assert sorted(lease.number for lease in leases if lease.number is not None) == list(
+        range(BUDGET)
+    )
     # The set-up ran once: one trial 0 with the defaults, each strategy enqueued once.
     assert [t.number for t in trials if t.user_attrs.get(BASELINE_ATTR)] == [0]
     strategies = Counter(
@@ -103,7 +119,7 @@ def test_a_tuner_and_three_workers_spend_the_budget_exactly(pg_url: str, tmp_pat
     assert report.returncode == 0, report.stderr
     rows = json.loads(report.stdout)["hosts"]
     assert {row["host"] for row in rows} == hosts
-    assert sum(row["trials"] for row in rows) == 12
+    assert sum(row["trials"] for row in rows) == BUDGET
     lead = rows[0]["candidate"]
     assert sum(len(row["gains"]) for row in rows) == sum(
         1 for r in records if r.gain is not None and r.settings == records[lead].settings
@@ -135,6 +151,21 @@ def live_lease_of(url: str, pid: int) -> Lease | None:
         )
 
 
+def lease_expired(url: str, lease: Lease) -> bool:
+    """Whether `lease` is no longer live, or expired by the database's clock."""
+    with open_storage(url, create=False) as store:
+        live = {held.id: held for held in store.leases("shared", live=True)}
+        return lease.id not in live or live[lease.id].expires_at < store.database_now()
+
+
+def measured_again(url: str, number: int) -> bool:
+    """Whether a retry of trial `number` (its candidate enqueued again) was completed."""
+    return any(
+        t.user_attrs.get(RETRY_ATTR) == number and t.state is TrialState.COMPLETE
+        for t in optuna_trials(url, "shared")
+    )
+
+
 def measuring(url: str, pid: int) -> bool:
     """Whether process `pid` holds a trial's lease and has started its processes."""
     return live_lease_of(url, pid) is not None and len(psutil.Process(pid).children()) >= 3
@@ -163,14 +194,17 @@ def test_a_killed_workers_trial_is_settled_once_its_lease_expires_and_measured_a
         assert killed.number is not None
         code, _, err = finish(tuner, 240)
         assert code == 0, err
-        time.sleep(1.6)  # past the killed worker's grace, if the tuner ended before it
-        # Another run on the study settles it (if the tuner did not) and measures it again.
-        again = start_on_host(
-            "host2", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "2",
-            "--storage", pg_url, cwd=tmp_path,
-        )  # fmt: skip
-        code, _, err = finish(again, 240)
-        assert code == 0, err
+        # The tuner settles it once the lease expired and measures it again if its budget
+        # lasts that long; if not, another run on the study does both.
+        if not measured_again(pg_url, killed.number):
+            wait_for(lambda: lease_expired(pg_url, killed), 60, "the killed lease to expire")
+            # A settled trial's candidate is enqueued, so the next trial asked for is it.
+            again = start_on_host(
+                "host2", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "1",
+                "--storage", pg_url, cwd=tmp_path,
+            )  # fmt: skip
+            code, _, err = finish(again, 240)
+            assert code == 0, err
     finally:
         finish(tuner, 10)
 
@@ -195,7 +229,7 @@ def test_a_killed_workers_trial_is_settled_once_its_lease_expires_and_measured_a
 def test_four_hosts_starting_at_once_on_a_new_postgresql_database_all_succeed(
     pg_url: str, tmp_path: Path
 ) -> None:
-    arguments = ["tune", *SHORT_STUDY, *STUDY, "--trials", "2", "--storage", pg_url]
+    arguments = ["tune", *SHORT_STUDY, *STUDY, "--trials", "1", "--storage", pg_url]
     processes = [start_on_host(f"host{i}", tmp_path, *arguments, cwd=tmp_path) for i in range(4)]
     check_set_up_once(pg_url, [finish(process, 300) for process in processes])
 
@@ -205,7 +239,7 @@ def test_four_processes_of_one_host_starting_at_once_on_a_new_sqlite_file_all_su
 ) -> None:
     """SQLite serves one host: its processes take turns through the host's lock."""
     url = url_of(tmp_path / "t.db")
-    arguments = ["tune", *SHORT_STUDY, *STUDY, "--trials", "2", "--storage", url]
+    arguments = ["tune", *SHORT_STUDY, *STUDY, "--trials", "1", "--storage", url]
     processes = [
         subprocess.Popen([*TWISTUNE, *arguments], cwd=tmp_path, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -215,7 +249,7 @@ def test_four_processes_of_one_host_starting_at_once_on_a_new_sqlite_file_all_su
 
 
 def check_set_up_once(url: str, outcomes: list[tuple[int, str, str]]) -> None:
-    """Every `tune` succeeded; the study was set up once; each ran its two trials."""
+    """Every `tune` succeeded; the study was set up once; each ran its one trial."""
     assert [code for code, _, _ in outcomes] == [0] * 4, [err for _, _, err in outcomes]
     with open_storage(url, create=False) as store:
         records = store.trials("shared")
@@ -226,7 +260,8 @@ def check_set_up_once(url: str, outcomes: list[tuple[int, str, str]]) -> None:
     )
     assert strategies
     assert set(strategies.values()) == {1}
-    assert sorted(r.number for r in records) == list(range(8))  # four processes, two each
+    assert sorted(r.number for r in records) == list(range(4))  # four processes, one each
+    assert len({r.owner for r in records}) == 4
 
 
 def test_a_host_unlike_the_studys_is_refused(tmp_path: Path) -> None:
@@ -274,30 +309,38 @@ def test_a_sqlite_study_measured_on_another_host_refuses_a_worker(tmp_path: Path
 def test_postgresql_stopped_for_seconds_mid_study_loses_nothing(
     pg_url: str, postgres: PostgresServer, tmp_path: Path
 ) -> None:
-    tuner = start_on_host("host0", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "8",
+    tuner = start_on_host("host0", tmp_path, "tune", *SHORT_STUDY, *STUDY, "--trials", "4",
                           "--strategies", "none", "--storage", pg_url, cwd=tmp_path)  # fmt: skip
+    stderr = StderrLines(tuner)
     try:
-        wait_for(lambda: stored_trials(pg_url) >= 2, 120, "two stored trials")
+        wait_for(lambda: stored_trials(pg_url) >= 1, 120, "a stored trial")
         postgres.stop()
-        # Longer than two trials (one re-run for a slow machine makes a trial twice as
-        # long): the tuner reaches for the database while it is down.
-        time.sleep(6)
+        # Down until the tuner, at its next step (a trial later at most), found it
+        # unreachable and said it waits; then it comes back within the wait.
+        stderr.wait_for("trying again for up to", 120)
         postgres.start()
-        code, _, err = finish(tuner, 240)
+        code = tuner.wait(timeout=240)
+        err = stderr.text()
     finally:
         if not postgres.running:
             postgres.start()
-        finish(tuner, 10)
+        kill_group(tuner)
     assert code == 0, err
     assert "cannot be reached" in err  # it waited, and said so on stderr
-    assert "trying again for up to" in err
     with open_storage(pg_url, create=False) as store:
         records = store.trials("shared")
         leases = store.leases("shared")
     trials = optuna_trials(pg_url, "shared")
-    assert [r.number for r in records] == list(range(8))
+    # Four measured trials. A step whose reply the stop lost was made again: an ask's
+    # trial no process took is settled as no process's (it spends none of the budget).
+    measured = [r.number for r in records if r.status is TrialOutcome.OK]
+    assert len(measured) == 4, [(r.number, r.status, r.reason) for r in records]
+    assert all(r.reason == UNOWNED for r in records if r.status is not TrialOutcome.OK)
+    assert sorted(r.number for r in records) == list(range(len(records)))
+    assert len(leases) == 4
     assert {lease.state for lease in leases} == {LeaseState.ENDED}
-    assert [t.number for t in trials if t.state.is_finished()] == list(range(8))
+    assert sorted(lease.number for lease in leases if lease.number is not None) == measured
+    assert [t.number for t in trials if t.state.is_finished()] == list(range(len(records)))
 
 
 def test_sigterm_stores_the_trial_as_interrupted_and_ends_its_servers(tmp_path: Path) -> None:
