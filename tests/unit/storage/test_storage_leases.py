@@ -3,14 +3,15 @@ database's clock, settled by exactly one process."""
 
 from __future__ import annotations
 
-import multiprocessing
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from storage import BudgetSpent, Lease, LeaseState, Storage, StorageError, open_storage
+from storage import BudgetSpent, Lease, LeaseState, Storage, StorageError
+from tests.at_once import run_script
 from tests.storage_records import trial_record
 
 
@@ -99,29 +100,35 @@ def test_a_trial_keeps_its_hosts_fingerprint(store_with_study: Storage) -> None:
     assert store_with_study.trials_frame("echo-1k")["host"].tolist() == ["box"]
 
 
-def _claim_until_spent(url: str, owner: str, out: multiprocessing.Queue[int]) -> None:
-    with open_storage(url) as store:
+# Four processes forked after the imports open the database, then claim at the same
+# instant until the budget is spent, each printing its leases' ids.
+CLAIMER = """
+import sys
+from storage import Lease, open_storage
+from tests.at_once import forked_at_once
+url, processes = sys.argv[1], int(sys.argv[2])
+
+def claim_until_spent(opened):
+    index, store = opened
+    ids = []
+    with store:
         while isinstance(
-            lease := store.claim_trial("echo-1k", owner=owner, host=owner, grace_s=60), Lease
+            lease := store.claim_trial("echo-1k", owner=f"p{index}", host=f"p{index}", grace_s=60),
+            Lease,
         ):
-            out.put(lease.id)
+            ids.append(f"{lease.id}\\n")
+    return "".join(ids)
+
+forked_at_once(processes, lambda index: (index, open_storage(url)), claim_until_spent)
+"""
 
 
 def test_processes_claiming_at_once_never_overspend(store_with_study: Storage) -> None:
     store_with_study.set_budget("echo-1k", more_trials=40)
-    context = multiprocessing.get_context("spawn")
-    out: multiprocessing.Queue[int] = context.Queue()
-    workers = [
-        context.Process(target=_claim_until_spent, args=(store_with_study.url, f"p{i}", out))
-        for i in range(4)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
-    ids = [out.get(timeout=5) for _ in range(40)]
-    assert out.empty()
+    done = run_script(CLAIMER, store_with_study.url, "4")
+    assert done.returncode == 0, done.stderr
+    ids = [int(line) for line in done.stdout.split()]
+    assert len(ids) == 40
     assert len(set(ids)) == 40
     assert store_with_study.budget("echo-1k").started == 40
     assert {lease.owner for lease in store_with_study.leases("echo-1k")} <= {
@@ -129,25 +136,46 @@ def test_processes_claiming_at_once_never_overspend(store_with_study: Storage) -
     }
 
 
+# Holds the set-up lock until a line comes on its stdin; then prints the instant
+# (CLOCK_MONOTONIC, the same in every process) at which it still holds it.
+HOLDER = """
+import sys, time
+from storage import open_storage
+with open_storage(sys.argv[1]) as store, store.setup_lock():
+    print("held", flush=True)
+    sys.stdin.readline()
+    print(time.monotonic(), flush=True)
+"""
+
+
 def test_the_setup_lock_is_held_by_one_process_at_a_time(store_with_study: Storage) -> None:
-    holder = (
-        "import sys, time\n"
-        "from storage import open_storage\n"
-        "with open_storage(sys.argv[1]) as s, s.setup_lock():\n"
-        "    print('held', flush=True)\n"
-        "    time.sleep(1.0)\n"
-    )
+    taken_at: list[float] = []
+
+    def take() -> None:
+        with store_with_study.setup_lock():
+            taken_at.append(time.monotonic())
+
     child = subprocess.Popen(
-        [sys.executable, "-c", holder, store_with_study.url], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, store_with_study.url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert child.stdin is not None
     assert child.stdout is not None
-    with child, child.stdout:
+    with child:
         try:
             assert child.stdout.readline() == "held\n"
-            began = time.monotonic()
-            with store_with_study.setup_lock():
-                waited = time.monotonic() - began
+            taker = threading.Thread(target=take, daemon=True)
+            taker.start()
+            taker.join(timeout=0.3)
+            assert taken_at == []  # not while the child holds it
+            child.stdin.write("let go\n")
+            child.stdin.flush()
+            held_until = float(child.stdout.readline())
+            taker.join(timeout=30)
             assert child.wait(timeout=30) == 0
         finally:
             child.kill()
-    assert waited >= 0.5  # it waited for the holder to let go
+    assert len(taken_at) == 1
+    assert taken_at[0] > held_until  # it took the lock once the holder let go

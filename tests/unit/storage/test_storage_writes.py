@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import replace
@@ -28,11 +25,9 @@ from storage import (
     TrialOutcome,
     open_storage,
 )
+from tests.at_once import run_script
 from tests.databases import Database, sqlite_only
 from tests.storage_records import digest, rows, sample, sqlite_url, study_record, trial_record
-
-REPO = Path(__file__).resolve().parents[3]
-
 
 # -- enums and the schema 4 fields
 
@@ -150,15 +145,22 @@ def test_numbered_saves_from_two_threads_get_every_number_once(database: Databas
     ]
 
 
+# Processes forked after the imports open the database, then save at the same instant.
 SAVER = """
-import sys, time
+import sys
 from storage import open_storage
+from tests.at_once import forked_at_once
 from tests.storage_records import sample, trial_record
-url, count, start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-with open_storage(url) as store:
-    time.sleep(max(0.0, start - time.time()))
-    for _ in range(count):
-        print(store.save_trial_numbered(trial_record(0, (sample(1),))).number)
+url, processes, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def save(store):
+    with store:
+        return "".join(
+            f"{store.save_trial_numbered(trial_record(0, (sample(1),))).number}\\n"
+            for _ in range(count)
+        )
+
+forked_at_once(processes, lambda index: open_storage(url), save)
 """
 SAVERS = 4
 SAVES = 75
@@ -167,21 +169,9 @@ SAVES = 75
 def test_numbered_saves_from_four_processes_get_every_number_once(database: Database) -> None:
     with open_storage(database.url) as store:
         store.ensure_study(study_record())
-    # Every process starts saving at the same instant, after its imports and opening.
-    start = time.time() + 2.5
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", SAVER, database.url, str(SAVES), str(start)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(SAVERS)
-    ]
-    outputs = [worker.communicate(timeout=120) for worker in workers]
-    assert [worker.returncode for worker in workers] == [0] * SAVERS, outputs
-    numbers = [int(line) for out, _ in outputs for line in out.split()]
+    done = run_script(SAVER, database.url, str(SAVERS), str(SAVES))
+    assert done.returncode == 0, done.stderr
+    numbers = [int(line) for line in done.stdout.split()]
     assert sorted(numbers) == list(range(SAVERS * SAVES))
     with open_storage(database.url, write=False) as store:
         assert store.trial_numbers("echo-1k") == set(range(SAVERS * SAVES))
