@@ -13,7 +13,7 @@ budget the README's first command uses, `DEFAULT_TRIALS` (`twistune tune
 Run it alone: it uses both CPUs.
 
     python benchmarks/first_command.py --seeds 4 --trials 24   # about 5 minutes
-    python benchmarks/first_command.py --smoke   # seconds: 1 seed, 3 trials of 4 pairs
+    python benchmarks/first_command.py --smoke   # seconds: 1 seed, 3 trials of 2 pairs
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from tuner import (
 )
 
 # --smoke: end to end in seconds, every figure printed, none worth reading: one seed, three
-# trials (the defaults and the first two strategies) of a few short pairs each, without the
-# stability gate (4 pairs leave an interval wide enough for it to reject any trial by
-# chance).
+# trials (the defaults and the first two strategies) of 2 pairs of 30 ms windows each,
+# without the stability gate (2 pairs leave an interval wide enough for it to reject any
+# trial by chance).
 SMOKE = {"seeds": 1, "trials": 3, "budgets": "2,3"}
-SMOKE_PAIRING = Pairing(pairs=4, warmup_s=0.05)
+SMOKE_PAIRING = Pairing(pairs=2, window_s=0.03, warmup_s=0.05)
 
 
 def main() -> int:

@@ -54,7 +54,7 @@ wrap each invocation in the shared lock (`cpu` took 38 s, `ceiling` 6 s,
     .venv/bin/python benchmarks/http_workload.py --smoke   # seconds: all three parts, cut down
 
 `--smoke` checks that every part runs and prints its figures: `cpu` with the
-defaults and one candidate for one round, `ceiling` over 4 pairs, `tune` with
+defaults and one candidate for one round, `ceiling` over 2 pairs, `tune` with
 2 trials and a 2-round confirmation (no ceiling), every run a few short pairs. It judges no
 limit (`CLIENT_LIMIT`): tiny windows measure nothing worth judging.
 """
@@ -99,9 +99,11 @@ CANDIDATES: dict[str, dict[str, object]] = {
 }
 
 # --smoke: every part end to end in seconds, every kind of figure printed, none worth
-# reading, no limit judged.
+# reading, no limit judged. Every run 2 pairs of 30 ms windows (most of a run is its
+# processes' start).
 SMOKE_CANDIDATES = ("A/A (defaults)", "select, log off")
-SMOKE_PAIRS = 4
+SMOKE_PAIRS = 2
+SMOKE_WINDOW_S = 0.03
 SMOKE_WARMUP_S = 0.05
 SMOKE_TRIALS = 2
 # The tune's own flags for the same: short trials, one candidate confirmed over 2 rounds,
@@ -112,6 +114,7 @@ SMOKE_TUNE_FLAGS = (
     "--stability-gate=0",
     "--no-ceiling",
     f"--pairs={SMOKE_PAIRS}",
+    f"--window-s={SMOKE_WINDOW_S}",
     f"--warmup-s={SMOKE_WARMUP_S}",
     "--confirm-top=1",
     "--confirm-rounds=2",
@@ -164,7 +167,9 @@ def part_cpu(rounds: int, smoke: bool = False) -> int:
     pairing = search_pairing(WORKLOAD)
     candidates = CANDIDATES
     if smoke:
-        pairing = replace(pairing, pairs=SMOKE_PAIRS, warmup_s=SMOKE_WARMUP_S)
+        pairing = replace(
+            pairing, pairs=SMOKE_PAIRS, window_s=SMOKE_WINDOW_S, warmup_s=SMOKE_WARMUP_S
+        )
         candidates = {name: CANDIDATES[name] for name in SMOKE_CANDIDATES}
     say(f"== cpu: {WORKLOAD}")
     say(f"paired: {pairing.describe()}, {rounds} rounds, candidate order rotating")
@@ -219,7 +224,7 @@ def part_cpu(rounds: int, smoke: bool = False) -> int:
 def part_ceiling(pairs: int, smoke: bool = False) -> int:
     pairing = search_pairing(WORKLOAD)
     if smoke:
-        pairing = replace(pairing, warmup_s=SMOKE_WARMUP_S)
+        pairing = replace(pairing, window_s=SMOKE_WINDOW_S, warmup_s=SMOKE_WARMUP_S)
     say(f"== ceiling: {WORKLOAD}")
     window = DEFAULT_WINDOW_S if pairing.window_s is None else pairing.window_s
     say(f"run_paired(Settings(), reference=True): {pairs} pairs, {window:g} s windows")

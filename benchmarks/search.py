@@ -69,7 +69,7 @@ of a 3 s trial takes about 1.5 minutes, the oracle about 5):
 `--smoke` runs every phase end to end on `SMOKE_WORKLOAD` with the default
 sampler, cut down (`SMOKE`: 2 configurations in stage 1, one round, 3 trials
 with no strategies, so that two are the sampler's, 1 candidate confirmed over 2
-rounds, 4 short pairs a run), writes under a temporary directory (never among
+rounds, 2 pairs of 30 ms windows a run), writes under a temporary directory (never among
 real results) and summarizes it.
 """
 
@@ -166,7 +166,7 @@ INTERVAL_TARGET = 0.85
 @dataclass(frozen=True, slots=True)
 class Scale:
     """How much each phase measures. `pairing` None: the study's own (`search_pairing`);
-    `gate_off`: the studies without their stability gate, as in a smoke run, whose 4 pairs
+    `gate_off`: the studies without their stability gate, as in a smoke run, whose 2 pairs
     leave an interval wide enough for the gate to reject any trial by chance;
     `sampled_only`: the studies without their strategies, so that a few trials past the
     defaults are the sampler's;
@@ -188,7 +188,7 @@ FULL = Scale()
 # --smoke: every phase end to end in seconds, every kind of figure printed, none worth
 # reading.
 SMOKE = Scale(
-    pairing=Pairing(pairs=4, warmup_s=0.05),
+    pairing=Pairing(pairs=2, window_s=0.03, warmup_s=0.05),
     gate_off=True,
     sampled_only=True,
     stage_one=2,

@@ -115,7 +115,9 @@ SMOKE_WORKLOAD = "echo1k"
 # to count collections), each a variant name.
 SMOKE_VARIANTS = "A/A (defaults),freeze,off, collect 100ms"
 SMOKE_CENSUS_WINDOWS = {"duration_s": 0.1, "warmup_s": 0.05, "repeats": 1}
-SMOKE_PAIRS = 4
+# Its paired runs: 2 pairs of 30 ms windows (most of a run is its processes' start).
+SMOKE_PAIRS = 2
+SMOKE_WINDOW_S = 0.03
 SMOKE_WARMUP_S = 0.05
 
 
@@ -297,7 +299,9 @@ def measure(args: argparse.Namespace) -> int:
     pairing = search_pairing(workload)
     windows = CENSUS_WINDOWS
     if args.smoke:
-        pairing = replace(pairing, pairs=SMOKE_PAIRS, warmup_s=SMOKE_WARMUP_S)
+        pairing = replace(
+            pairing, pairs=SMOKE_PAIRS, window_s=SMOKE_WINDOW_S, warmup_s=SMOKE_WARMUP_S
+        )
         windows = SMOKE_CENSUS_WINDOWS
     started = time.monotonic()
     say(f"== {args.workload}  {workload.params()}")

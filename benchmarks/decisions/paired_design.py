@@ -58,9 +58,11 @@ SEQ_WINDOWS = {"duration_s": 0.5, "warmup_s": 0.2, "repeats": 3}
 PAIRED_WARMUP_S = 0.2  # run_paired's own default
 # --smoke: end to end in seconds, every figure printed, none worth reading (the targets are
 # printed, not judged): echo 1 KiB x16, the A/A and its first A/B, 2 runs (a standard
-# deviation needs two), tiny windows.
-SMOKE = {"runs": 2, "pairs": 4, "only": "echo 1KiB x16"}
-SMOKE_SEQ_WINDOWS = {"duration_s": 0.1, "warmup_s": 0.05, "repeats": 1}
+# deviation needs two), tiny windows: 2 pairs of 30 ms ones a paired run (most of a run is
+# its processes' start).
+SMOKE = {"runs": 2, "pairs": 2, "only": "echo 1KiB x16"}
+SMOKE_SEQ_WINDOWS = {"duration_s": 0.03, "warmup_s": 0.05, "repeats": 1}
+SMOKE_PAIRED_WINDOW_S = 0.03
 SMOKE_PAIRED_WARMUP_S = 0.05
 SMOKE_AB_CONFIGS = 1
 
@@ -184,11 +186,25 @@ def measure_seq(
 
 
 def measure_paired(
-    cell: Cell, workload: Workload, pairs: int, walls: Walls, tag: str, warmup_s: float
+    cell: Cell,
+    workload: Workload,
+    pairs: int,
+    walls: Walls,
+    tag: str,
+    warmup_s: float,
+    window_s: float | None,
 ) -> None:
+    """One paired run of `cell` (`window_s` None: run_paired's default window)."""
     # The process sets a study's trial uses for this workload (2 for echo of 32 KiB or more).
     sets = search_pairing(workload).process_sets
-    result = run_paired(cell.settings, workload, pairs=pairs, process_sets=sets, warmup_s=warmup_s)
+    result = run_paired(
+        cell.settings,
+        workload,
+        pairs=pairs,
+        process_sets=sets,
+        warmup_s=warmup_s,
+        window_s=window_s,
+    )
     if not result.ok:
         cell.paired_fail += 1
         say(f"  {tag} paired FAILED: {result.status.value}: {result.reason}")
@@ -257,13 +273,15 @@ def main() -> int:
         "--smoke",
         action="store_true",
         help=f"end to end in seconds, to check it runs: {SMOKE}, the first A/B only, "
-        f"sequential trials of {SMOKE_SEQ_WINDOWS}",
+        f"sequential trials of {SMOKE_SEQ_WINDOWS}, paired windows of "
+        f"{SMOKE_PAIRED_WINDOW_S:g} s",
     )
     args = parser.parse_args()
-    windows, warmup_s = SEQ_WINDOWS, PAIRED_WARMUP_S
+    windows, warmup_s, window_s = SEQ_WINDOWS, PAIRED_WARMUP_S, None
     if args.smoke:
         vars(args).update(SMOKE)
         windows, warmup_s = SMOKE_SEQ_WINDOWS, SMOKE_PAIRED_WARMUP_S
+        window_s = SMOKE_PAIRED_WINDOW_S
     selected = [c for c in cases() if args.only is None or args.only in c.label]
     if args.smoke:
         selected = [
@@ -296,7 +314,9 @@ def main() -> int:
                     if design == "seq":
                         measure_seq(cell, case.workload, aa, run % 2 == 1, walls, tag, windows)
                     else:
-                        measure_paired(cell, case.workload, args.pairs, walls, tag, warmup_s)
+                        measure_paired(
+                            cell, case.workload, args.pairs, walls, tag, warmup_s, window_s
+                        )
         met = report(case, cells, walls)
         _, psd = mean_sd(cells[0].paired)
         _, ssd = mean_sd(cells[0].seq)

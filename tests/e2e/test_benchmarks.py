@@ -313,7 +313,7 @@ def http_workload(output: str) -> None:
     share = r"(\d+)% \(max (\d+)%\)"
     cpu = lines_matching(
         output,
-        rf"(A/A \(defaults\)|select, log off) +{GAIN} over 4 pairs +({NUMBER}) +{share} +{share}"
+        rf"(A/A \(defaults\)|select, log off) +{GAIN} over 2 pairs +({NUMBER}) +{share} +{share}"
         r" +0",
         count=2,
     )
@@ -325,7 +325,7 @@ def http_workload(output: str) -> None:
         r"fastest found: .* limit 90%: (OK|CLIENT-BOUND) \(not judged in a smoke run\)",
         count=1,
     )
-    (ceiling,) = lines_matching(output, rf"reference / defaults: {GAIN} over 4 pairs")
+    (ceiling,) = lines_matching(output, rf"reference / defaults: {GAIN} over 2 pairs")
     assert_interval(ceiling[1], ceiling[2], ceiling[3])
     (rates,) = lines_matching(
         output, rf"req/s \(median slice\): reference ({NUMBER}), defaults ({NUMBER})"
@@ -370,7 +370,7 @@ def gc_knobs(output: str) -> None:
     assert census["off, collect 100ms"][3] > 0
     paired = lines_matching(
         output,
-        rf"(A/A \(defaults\)|freeze|off, collect 100ms) +{GAIN} +4 +({NUMBER}) +({NUMBER}) .* 0",
+        rf"(A/A \(defaults\)|freeze|off, collect 100ms) +{GAIN} +2 +({NUMBER}) +({NUMBER}) .* 0",
         count=3,
     )
     for row in paired:
