@@ -54,6 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,25 @@ EXTRA: dict[str, dict[str, dict[str, str]]] = {
 REMEASURE_RUNS = 3
 ROUNDS = (3, 4, 5, 6, 8, 10)
 SPLITS = 300
-SMOKE_PAIRING = Pairing(pairs=4, warmup_s=0.05)
+
+
+@dataclass(frozen=True, slots=True)
+class Draws:
+    """How the counts draw: a re-measurement is the median of `remeasure_runs` other runs;
+    each choice of runs for two sets or a confirmation is drawn `splits` times."""
+
+    remeasure_runs: int = REMEASURE_RUNS
+    splits: int = SPLITS
+
+
+# --smoke: seconds, into a temporary --out. 4 runs of each configuration, each 2 pairs of
+# 30 ms windows (most of a run is its processes' start); a re-measurement of 1 run, so
+# that 4 runs reach every method a full run counts, a 3-round confirmation's too; 30
+# draws of each split, not 300 (their bootstraps took seconds).
+SMOKE_PAIRING = Pairing(pairs=2, window_s=0.03, warmup_s=0.05)
 SMOKE_WORKLOAD = "echo256-x4-d1"
-SMOKE_RUNS = 6
+SMOKE_RUNS = 4
+SMOKE_DRAWS = Draws(remeasure_runs=1, splits=30)
 
 
 def say(text: str = "") -> None:
@@ -232,9 +249,10 @@ def kept(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def tally_workload(data: Mapping[str, Any], rng: random.Random) -> Tally:
+def tally_workload(data: Mapping[str, Any], rng: random.Random, draws: Draws = Draws()) -> Tally:
     """Every method's coverage over one workload's configurations (the runs a study keeps:
     `kept`), and the within-run interval's over every run, as trials stored it before."""
+    again, splits = draws.remeasure_runs, draws.splits
     every = data["configurations"]
     data = kept(data)
     configs = data["configurations"]
@@ -248,31 +266,31 @@ def tally_workload(data: Mapping[str, Any], rng: random.Random) -> Tally:
         before = [r for r in every[label]["runs"] if r.get("gain")]
         for index, run in enumerate(before):  # in-study, one set, as before issue 19
             rest = [r["gain"] for r in before[:index] + before[index + 1 :]]
-            for _ in range(10 if len(rest) >= REMEASURE_RUNS else 0):
-                truth = statistics.median(rng.sample(rest, REMEASURE_RUNS))
+            for _ in range(10 if len(rest) >= again else 0):
+                truth = statistics.median(rng.sample(rest, again))
                 if run["low"] is not None:
                     tally.add("in-study within, every run", (run["low"], run["high"]), truth)
-        if len(mine) < REMEASURE_RUNS + 1:
+        if len(mine) < again + 1:
             continue
         for index, run in enumerate(usable):  # in-study, one set
             rest = mine[:index] + mine[index + 1 :]
             for _ in range(10):
-                truth = statistics.median(rng.sample(rest, REMEASURE_RUNS))
+                truth = statistics.median(rng.sample(rest, again))
                 bootstrap = (run["low"], run["high"])
                 interval = pooled_gain([mine[index]], spread, bootstrap)[1:]
                 tally.add("in-study across (1 set)", interval, truth)
-        for _ in range(SPLITS):  # in-study, two sets
-            if len(mine) < REMEASURE_RUNS + 2:
+        for _ in range(splits):  # in-study, two sets
+            if len(mine) < again + 2:
                 break
-            chosen = rng.sample(range(len(mine)), 2 + REMEASURE_RUNS)
+            chosen = rng.sample(range(len(mine)), 2 + again)
             two, rest = [mine[i] for i in chosen[:2]], [mine[i] for i in chosen[2:]]
             interval = pooled_gain(two, spread)[1:]
             tally.add("in-study across (2 sets)", interval, statistics.median(rest))
         for rounds in ROUNDS:  # confirmations
-            if len(mine) < rounds + REMEASURE_RUNS:
+            if len(mine) < rounds + again:
                 continue
-            for _ in range(SPLITS):
-                picked = rng.sample(mine, rounds + REMEASURE_RUNS)
+            for _ in range(splits):
+                picked = rng.sample(mine, rounds + again)
                 sample, truth = picked[:rounds], statistics.median(picked[rounds:])
                 tally.add(
                     f"confirm {rounds} bootstrap",
@@ -316,7 +334,7 @@ def describe_spread(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def summarize(out: Path) -> int:
+def summarize(out: Path, draws: Draws = Draws()) -> int:
     files = sorted(out.glob("*.json"))
     if not files:
         say(f"no results under {out}")
@@ -328,7 +346,7 @@ def summarize(out: Path) -> int:
         say(f"{data['workload']} ({data['pairing']}, {data['runs']} runs, {data['wall_s']:.0f} s)")
         for line in describe_spread(data):
             say(line)
-        tally = tally_workload(data, rng)
+        tally = tally_workload(data, rng, draws)
         for line in tally.lines():
             say(line)
         everything.merge(tally)
@@ -349,7 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         with tempfile.TemporaryDirectory() as tmp:
-            return _measure_and_summarize(SMOKE_WORKLOAD, SMOKE_RUNS, SMOKE_PAIRING, 2, Path(tmp))
+            return _measure_and_summarize(
+                SMOKE_WORKLOAD, SMOKE_RUNS, SMOKE_PAIRING, 2, Path(tmp), SMOKE_DRAWS
+            )
     if args.summarize:
         return summarize(args.out)
     if args.measure is None:
@@ -360,13 +380,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _measure_and_summarize(
-    key: str, runs: int, pairing: Pairing | None, limit: int | None, out: Path
+    key: str,
+    runs: int,
+    pairing: Pairing | None,
+    limit: int | None,
+    out: Path,
+    draws: Draws = Draws(),
 ) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with host_lock():
         data = measure(key, runs, pairing, limit)
     (out / f"{key}.json").write_text(json.dumps(data, indent=1))
-    return summarize(out)
+    return summarize(out, draws)
 
 
 if __name__ == "__main__":

@@ -192,9 +192,9 @@ def search(output: str) -> None:
 
 
 def intervals(output: str) -> None:
-    lines_matching(output, r"echo256-x4-d1: 2 configurations x 6 runs, .*", count=1)
-    (slow,) = lines_matching(output, r"  (\d+) of 12 runs had the defaults under the floor .*")
-    assert 0 <= int(slow[1]) <= 12
+    lines_matching(output, r"echo256-x4-d1: 2 configurations x 4 runs, .*", count=1)
+    (slow,) = lines_matching(output, r"  (\d+) of 8 runs had the defaults under the floor .*")
+    assert 0 <= int(slow[1]) <= 8
     configurations = lines_matching(
         output, r"  (defaults \(A/A\)|select-reactor) +runs +(\d), between-run sd .*"
     )
@@ -205,8 +205,23 @@ def intervals(output: str) -> None:
         rf"    in-study within, every run +held +({NUMBER}) of +(\d+) \( *({NUMBER})%\), .*",
     )
     assert len(before) == 2  # the workload's line and the total's
-    assert int(before[0][2]) == 2 * 6 * 10  # 6 runs of 2 configurations, 10 draws each
+    assert int(before[0][2]) == 2 * 4 * 10  # 4 runs of 2 configurations, 10 draws each
     assert 0 <= number(before[0][1]) <= int(before[0][2])
+    # The other methods, as far as the runs the floor kept reach (a re-measurement is 1
+    # run in a smoke run): one set from 2 runs, two sets from 3, a 3-round confirmation
+    # from 4; those drawn from splits, 30 draws each.
+    tallied = {
+        m[1]: int(m[2])
+        for m in lines_matching(output, rf"    (\S.*?) +held +{NUMBER} of +(\d+) .*")
+    }
+    kept = max(int(c[2]) for c in configurations)
+    if kept >= 2:
+        assert tallied["in-study across (1 set)"] > 0
+    if kept >= 3:
+        assert tallied["in-study across (2 sets)"] % 30 == 0
+    if kept >= 4:
+        for method in ("bootstrap", "t pooled", "re-measure pooled", "re-measure shrunk"):
+            assert tallied[f"confirm 3 {method}"] % 30 == 0
     lines_matching(output, r"all 1 workloads:", count=1)
 
 
