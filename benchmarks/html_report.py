@@ -17,12 +17,12 @@ difference. Prints, e.g.:
     20 trials: page 212 kB; report --format html 1.9 s (median of 3), --json 1.4 s
     500 trials: page 3,050 kB; report --format html 6.1 s (median of 3), --json 3.2 s
 
-`--smoke` runs a 3-trial study of its own first (tiny windows, one candidate
-confirmed, no ceiling), grows it to 20 trials and runs each command once:
-it checks that the page is written, not how fast.
+`--smoke` runs a 3-trial study of its own first (2 pairs of tiny windows a run,
+one candidate confirmed over 3 rounds, no ceiling), grows it to 20 trials and
+runs each command once: it checks that the page is written, not how fast.
 
     .venv/bin/python benchmarks/html_report.py --from sqlite:///twistune.db
-    .venv/bin/python benchmarks/html_report.py --smoke   # about 20 s
+    .venv/bin/python benchmarks/html_report.py --smoke   # about 15 s
 
 The study of `--smoke` holds the host's measurement lock while it measures;
 the rest only reads and writes files.
@@ -56,7 +56,7 @@ SMOKE_TUNE = [
     "--message-bytes",
     "512",
     "--pairs",
-    "4",
+    "2",
     "--window-s",
     "0.03",
     "--ramp-s",
@@ -71,6 +71,8 @@ SMOKE_TUNE = [
     "1",
     "--confirm-most",
     "1",
+    "--confirm-pairs",
+    "2",
     "--no-ceiling",
     "--no-progress",
 ]
