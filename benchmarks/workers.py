@@ -54,7 +54,7 @@ killed by its PID if it outlasts the bound; the private server is stopped.
 Run it alone: it uses both CPUs (32 processes start at once).
 
     python benchmarks/workers.py                   # 1, 4, 16, 32 workers: estimated 8 minutes
-    python benchmarks/workers.py --smoke           # 1 and 2 workers, 3 s each: seconds
+    python benchmarks/workers.py --smoke           # 1 and 2 workers, 2 s each: seconds
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ COMMAND_BOUND_S = 60.0
 CONNECTIONS_PER_WORKER = 8
 TARGET_RATIO = 0.9
 SMOKE_WORKERS = (1, 2)
-SMOKE_DURATION_S = 3.0
+SMOKE_DURATION_S = 2.0
 
 
 # -- the stand-in trial
