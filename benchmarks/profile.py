@@ -24,7 +24,7 @@ sampling moves the gain a profile reports.
 
     flock /tmp/twistune-heavy.lock .venv/bin/python benchmarks/profile.py \\
         --settings twistune-settings.toml
-    .venv/bin/python benchmarks/profile.py --smoke   # seconds: 2 pairs, 1 round
+    .venv/bin/python benchmarks/profile.py --smoke   # seconds: 4 pairs, 1 round
 
 Every run holds the host's measurement lock; traffic stays on 127.0.0.1.
 """
@@ -128,9 +128,11 @@ def main() -> int:
     parser.add_argument(
         "--part", choices=("all", "profiles", "distortion"), default="all", help="what to run"
     )
-    parser.add_argument("--smoke", action="store_true", help="seconds: 2 pairs, 1 round")
+    parser.add_argument("--smoke", action="store_true", help="seconds: 4 pairs, 1 round")
     args = parser.parse_args()
-    pairs, rounds = (2, 1) if args.smoke else (args.pairs, args.rounds)
+    # A smoke run keeps 4 pairs: py-spy attaches once the servers are ready, and runs of 2
+    # pairs left a side as few as 8 samples; a profile with none on either side fails.
+    pairs, rounds = (4, 1) if args.smoke else (args.pairs, args.rounds)
     if args.settings is not None:
         candidate, where = load_settings(args.settings), f"the settings file {args.settings}"
     else:
