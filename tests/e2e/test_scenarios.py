@@ -67,6 +67,8 @@ def test_a_study_over_scenarios_stores_them_and_reports_each(tmp_path: Path) -> 
         "1",
         "--confirm-rounds",
         "3",
+        "--confirm-pairs",  # two of each scenario in a run, as in the search's trials
+        "4",
         "--no-ceiling",
         *SIZES,
         *PAIRS,
