@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from harness import find_py_spy
-from tests.e2e.cli import twistune
+from tests.e2e.cli import short_study, twistune
 
 pytestmark = pytest.mark.e2e
 
@@ -156,12 +156,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
 
 def test_a_study_without_a_confirmed_winner_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
-    tuned = twistune(
-        "tune", "--trials", "2", "--confirm-top", "0", "--stability-gate", "0",
-        "--no-ceiling", "--connections", "4", "--pairs", "4", "--window-s", "0.03",
-        "--no-progress", "--storage", f"sqlite:///{db}", cwd=tmp_path, timeout=90,
-    )  # fmt: skip
-    assert tuned.returncode == 0, tuned.stderr
+    short_study(db, "--trials", "2", "--no-ceiling", cwd=tmp_path)  # confirms nothing
     run = twistune("profile", "--storage", f"sqlite:///{db}", cwd=tmp_path, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip().endswith("has no confirmed winner: give --trial N or --settings FILE")
