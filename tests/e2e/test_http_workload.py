@@ -33,7 +33,7 @@ from harness._run.servers import await_ready, start_server
 
 pytestmark = pytest.mark.e2e
 
-WINDOWS = {"duration_s": 0.3, "warmup_s": 0.1, "repeats": 2}
+WINDOWS = {"duration_s": 0.2, "warmup_s": 0.05, "repeats": 2}
 SHORT = {"window_s": 0.03, "ramp_s": 0.01, "warmup_s": 0.05}
 SMALL = HttpWorkload(connections=4)
 HEAD_BYTES = 100  # an HTTP/1.1 response head from either server is longer than this

@@ -34,7 +34,9 @@ from tests.e2e.misbehaving import GRANDCHILD_PID_FILE_ENV, STALL_S, BrokenEcho
 
 pytestmark = pytest.mark.e2e
 
-WINDOWS = {"duration_s": 0.3, "warmup_s": 0.1, "repeats": 2}
+WINDOWS = {"duration_s": 0.2, "warmup_s": 0.05, "repeats": 2}
+# Long enough for the server's reactor to run over ten 50 ms collection periods.
+GC_WINDOWS = {"duration_s": 0.3, "warmup_s": 0.1, "repeats": 2}
 SMALL_ECHO = EchoWorkload(message_bytes=512, connections=4, pipeline_depth=4)
 SMALL_STREAM = StreamWorkload(response_bytes=256 * 1024, connections=4)
 
@@ -195,7 +197,7 @@ def test_collection_off_collects_every_period_in_the_server() -> None:
         Settings(gc_collect_every_ms=50.0),
         BrokenEcho(),
         observers=("tests.e2e.gc_watch:Watch",),
-        **WINDOWS,
+        **GC_WINDOWS,
     )
     assert result.status is TrialStatus.OK, f"{result.reason}\n{result.stderr_tail}"
     stats = result.observations["tests.e2e.gc_watch:Watch"]
