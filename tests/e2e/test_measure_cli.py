@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,10 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-pytestmark = pytest.mark.e2e
+from tests.e2e.cli import SHORT, TWISTUNE
 
-TWISTUNE = [sys.executable, "-m", "tuner"]
-SHORT = ["--duration-s", "0.3", "--warmup-s", "0.1", "--repeats", "2"]
+pytestmark = pytest.mark.e2e
 
 
 def test_measure_json_reports_real_numbers() -> None:
