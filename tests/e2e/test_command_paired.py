@@ -81,11 +81,11 @@ def test_tune_a_tac_application_under_twistd(tmp_path: Path) -> None:
     twistd = shlex.quote(str(Path(sys.executable).parent / "twistd"))
     command = f"env TAC_PORT={{port}} {twistd} -n -y {shlex.quote(str(PROGRAMS / 'app.tac'))}"
     report, _ = short_study(
-        db, "--command", command, "--client", "line", "--trials", "3", cwd=tmp_path
+        db, "--command", command, "--client", "line", "--trials", "2", cwd=tmp_path
     )
     with open_storage(url_of(db), create=False) as storage:
         trials = storage.trials_frame(report["study"])
         frame = storage.samples_frame(report["study"])
-    assert list(trials["status"]) == ["ok", "ok", "ok"]
+    assert list(trials["status"]) == ["ok", "ok"]
     assert_every_window_served(frame)
     assert not (tmp_path / "twistd.pid").exists()

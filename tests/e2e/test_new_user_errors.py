@@ -31,9 +31,9 @@ def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A 3-trial study, tuned with progress on (stderr is not a terminal: one line a trial)."""
+    """A 2-trial study, tuned with progress on (stderr is not a terminal: one line a trial)."""
     db = tmp_path_factory.mktemp("study") / "t.db"
-    run = twistune("tune", "--trials", "3", *QUICK, "--storage", url_of(db), timeout=90)
+    run = twistune("tune", "--trials", "2", *QUICK, "--storage", url_of(db), timeout=90)
     assert run.returncode == 0, run.stderr
     return db, run.stderr
 
@@ -56,7 +56,7 @@ def test_tune_on_a_read_only_database_says_so_in_one_line_and_loses_nothing(
     assert "Traceback" not in run.stderr
     after = rows(db, "SELECT kind, number, status FROM twistune_trials ORDER BY kind, number")
     assert after == before
-    assert len([r for r in after if r[0] == "search"]) == 3
+    assert len([r for r in after if r[0] == "search"]) == 2
 
 
 def test_report_reads_a_read_only_database(study: tuple[Path, str]) -> None:
@@ -64,7 +64,7 @@ def test_report_reads_a_read_only_database(study: tuple[Path, str]) -> None:
     run = twistune("report", "--json", "--storage", read_only(db))
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
-    assert sum(report["trials"].values()) == 3  # the study's three trials, read, not rewritten
+    assert sum(report["trials"].values()) == 2  # the study's two trials, read, not rewritten
     assert report["baseline"]["number"] == 0
     assert report["best"]["throughput"] > 0
 
@@ -91,7 +91,7 @@ def test_progress_names_the_best_trial_its_throughput_and_its_gain(
 ) -> None:
     _, stderr = study
     lines = [line for line in stderr.splitlines() if line.startswith("trial ")]
-    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
     best = re.search(
         r"best trial (\d+): ([\d,.]+) msgs/s, (\d+\.\d\d)x \[\d+\.\d\dx, \d+\.\d\dx\] the defaults",
         lines[-1],

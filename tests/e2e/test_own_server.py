@@ -29,7 +29,7 @@ OWN = Path(__file__).parent / "own_servers"
 def test_a_line_receiver_factory_is_tuned_and_stored(tmp_path: Path) -> None:
     db = tmp_path / "own.db"
     report, stderr = short_study(
-        db, "--factory", "line_server:make_factory", "--client", "line", "--trials", "3",
+        db, "--factory", "line_server:make_factory", "--client", "line", "--trials", "2",
         cwd=OWN,
     )  # fmt: skip
     assert "probed the server with Twisted's defaults: " in stderr
@@ -47,7 +47,7 @@ def test_a_line_receiver_factory_is_tuned_and_stored(tmp_path: Path) -> None:
         frame = storage.samples_frame(report["study"])
     # Every trial's windows counted the line server's replies, and none was an error.
     assert_every_window_served(frame)
-    assert frame["number"].nunique() == 3
+    assert frame["number"].nunique() == 2
 
 
 GREET = [
@@ -59,7 +59,7 @@ GREET = [
 
 def test_a_twisted_web_resource_is_tuned_from_a_request_template(tmp_path: Path) -> None:
     db = tmp_path / "web.db"
-    report, _ = short_study(db, *GREET, "--trials", "3", cwd=OWN)
+    report, _ = short_study(db, *GREET, "--trials", "2", cwd=OWN)
     with open_storage(url_of(db), create=False) as storage:
         study = storage.study(report["study"])
         assert study is not None
