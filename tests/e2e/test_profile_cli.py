@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,30 @@ def py_spies() -> list[int]:
     return found
 
 
-def test_the_builtin_echo_is_mostly_kernel_and_loop_and_every_sample_is_placed(
-    tmp_path: Path,
-) -> None:
+@dataclass(frozen=True)
+class EchoProfile:
+    """The built-in echo profiled once for the module, its flame graph as speedscope JSON,
+    and the py-spy processes alive before and after that run."""
+
+    data: dict[str, Any]
+    flame: Path
+    spies_before: list[int]
+    spies_after: list[int]
+
+
+@pytest.fixture(scope="module")
+def echo_profile(tmp_path_factory: pytest.TempPathFactory) -> EchoProfile:
+    directory = tmp_path_factory.mktemp("echo")
+    flame = directory / "stacks.json"
     before = py_spies()
-    data = profile("--settings", str(settings_file(tmp_path)))
+    data = profile("--settings", str(settings_file(directory)), "--flamegraph", str(flame))
+    return EchoProfile(data, flame, before, py_spies())
+
+
+def test_the_builtin_echo_is_mostly_kernel_and_loop_and_every_sample_is_placed(
+    echo_profile: EchoProfile,
+) -> None:
+    data = echo_profile.data
     assert data["changes"] == {"reactor": "select"}
     assert data["gain"] > 0
     for side in data["sides"]:
@@ -87,7 +107,7 @@ def test_the_builtin_echo_is_mostly_kernel_and_loop_and_every_sample_is_placed(
         assert 0 < shares["garbage collector"] < 0.2
         assert side["top"]
     assert data["statements"]
-    assert py_spies() == before  # no py-spy outlived its run
+    assert echo_profile.spies_after == echo_profile.spies_before  # none outlived its run
 
 
 def test_a_protocol_that_burns_cpu_shows_up_as_the_users_code(tmp_path: Path) -> None:
@@ -123,10 +143,8 @@ def test_a_command_program_is_sampled_through_the_shim(tmp_path: Path) -> None:
         assert any(line.startswith(side) and "line_echo.py" in line for line in lines)
 
 
-def test_the_flamegraph_is_speedscope_json(tmp_path: Path) -> None:
-    flame = tmp_path / "stacks.json"
-    profile("--settings", str(settings_file(tmp_path)), "--flamegraph", str(flame))
-    document = json.loads(flame.read_text())
+def test_the_flamegraph_is_speedscope_json(echo_profile: EchoProfile) -> None:
+    document = json.loads(echo_profile.flame.read_text())
     assert [p["name"] for p in document["profiles"]] == ["defaults", "tuned"]
     frames = document["shared"]["frames"]
     for shown in document["profiles"]:
