@@ -84,8 +84,10 @@ def test_measure_open_loop_shows_service_time_and_send_lateness() -> None:
 @pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
 def test_a_reader_that_closes_the_output_gets_no_traceback(output: list[str]) -> None:
     # `twistune measure ... | head -1`: the reader is gone before the result is written.
+    # One short window: what is measured is not read.
+    one_window = ["--duration-s", "0.05", "--warmup-s", "0.05", "--repeats", "1"]
     child = subprocess.Popen(
-        [*TWISTUNE, "measure", "--connections", "2", *SHORT, *output],
+        [*TWISTUNE, "measure", "--connections", "2", *one_window, *output],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
