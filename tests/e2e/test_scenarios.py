@@ -153,8 +153,8 @@ def test_a_study_over_scenarios_stores_them_and_reports_each(tmp_path: Path) -> 
     assert "per scenario" in text.stdout
     assert "message_bytes=16384" in text.stdout
 
-    # The page (tune's --html; `report --format html` writes the same: test_tune_cli) draws
-    # each scenario's in-study gain, and the winner's when there is one.
+    # The page (tune's --html, built by `tuner._plot_data.html_report` as `report --format
+    # html` builds it) draws each scenario's in-study gain, and the winner's when there is one.
     chart = page.read_text().split('id="scenarios"', 1)[1].split("</figure>", 1)[0]
     drawn = re.findall(r'data-scenario="([^"]+)"', chart)
     assert len(re.findall(r'<rect class="bar[ "]', chart)) == len(drawn)
