@@ -128,9 +128,10 @@ def test_the_probe_sees_a_server_that_turns_nagle_off_itself() -> None:
 
 def test_the_users_own_asyncio_client_drives_the_server(tmp_path: Path) -> None:
     db = tmp_path / "client.db"
+    # One trial: the client is what is tested, and trial 0 has it drive both servers.
     report, _ = short_study(
         db, "--factory", "line_server:PongFactory", "--client", "my_client:driver",
-        "--pipeline-depth", "4", "--trials", "2",
+        "--pipeline-depth", "4", "--trials", "1",
         cwd=OWN,
     )  # fmt: skip
     with open_storage(url_of(db), create=False) as storage:
