@@ -170,27 +170,27 @@ def run_profile(
         if reference.ok:
             ceiling = reference.candidate_median(metric)
             ceiling_source = f"the reference server, measured now ({CEILING_PAIRS} pairs)"
-    stacks = {
-        name: _merged(s.stacks for s in sampled if s.side == side)
-        for side, name in ((0, "defaults"), (1, "tuned"))
-    }
-    observed = result.observations
-    sides = (
-        _side(
-            "defaults",
-            [s for s in sampled if s.side == 0],
-            stacks["defaults"],
-            result.defaults_median(metric),
-            _gc_share(observed.get("defaults", {})),
-        ),
-        _side(
-            "tuned",
-            [s for s in sampled if s.side == 1],
-            stacks["tuned"],
-            result.candidate_median(metric),
-            _gc_share(observed.get("candidate", {})),
-        ),
+    # Per side: its name here, its index in the samples, its key in the observations,
+    # its median throughput.
+    each_side = (
+        ("defaults", 0, "defaults", result.defaults_median(metric)),
+        ("tuned", 1, "candidate", result.candidate_median(metric)),
     )
+    stacks = {
+        name: _merged(s.stacks for s in sampled if s.side == index)
+        for name, index, _, _ in each_side
+    }
+    defaults, tuned = (
+        _side(
+            name,
+            [s for s in sampled if s.side == index],
+            stacks[name],
+            throughput,
+            _gc_share(result.observations.get(key, {})),
+        )
+        for name, index, key, throughput in each_side
+    )
+    sides = (defaults, tuned)
     measured = gain_of(result)
     data = ProfileData(
         source=source,
